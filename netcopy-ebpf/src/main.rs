@@ -1,0 +1,26 @@
+//! netcopy's eBPF programs, one module per probe family.
+//!
+//! Built for `bpfel-unknown-none` by `netcopy/build.rs` (aya-build) and embedded in the
+//! `netcopy` binary. On the host the crate compiles to an empty program so that clippy and
+//! rustfmt can check it.
+#![cfg_attr(target_arch = "bpf", no_std)]
+#![cfg_attr(target_arch = "bpf", no_main)]
+
+#[cfg(target_arch = "bpf")]
+mod syscalls;
+
+#[cfg(target_arch = "bpf")]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // The verifier rejects programs that can reach a real panic; this is never called.
+    loop {}
+}
+
+/// GPL-compatible licence: required for the tracing helpers the programs call.
+#[cfg(target_arch = "bpf")]
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}

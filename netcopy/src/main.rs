@@ -1,0 +1,321 @@
+//! The `netcopy` command line.
+
+use std::{
+    io::Write as _,
+    net::{IpAddr, SocketAddr, TcpListener},
+    process::ExitCode,
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use netcopy::{
+    probes::ProbeError,
+    report::summary::RunSummary,
+    trace::{TraceError, trace},
+    units::{MAX_SIZE, format_size, parse_duration, parse_size},
+    workload::{
+        Mode,
+        client::{ClientConfig, run_client},
+        conn::Stop,
+        receiver::Verify,
+        run::{NetPath, RunError, RunOutcome, run},
+        server::{Served, serve_forever},
+    },
+};
+
+/// Default TCP port of `netcopy serve`.
+const DEFAULT_PORT: u16 = 5301;
+const MAX_THREADS: u32 = 1024;
+const MAX_RUN: Duration = Duration::from_secs(24 * 3600);
+
+/// What does moving bytes through a TCP socket cost in the kernel?
+///
+/// netcopy moves messages of 8 separately allocated fields through TCP in three copy modes
+/// (twocopy: serialize + send; onecopy: sendmsg with an iovec; zerocopy: MSG_ZEROCOPY with
+/// completions reaped) and traces both ends with eBPF.
+///
+/// Examples:
+///   netcopy run --mode zerocopy --size 64K --duration 5s
+///   netcopy run --mode onecopy --size 1M --threads 4 --netns --json
+///   sudo netcopy trace --mode onecopy
+///   netcopy serve                      # on one host, then on another:
+///   netcopy client --server 10.0.0.1 --mode twocopy --size 4K
+#[derive(Parser)]
+#[command(version, about, long_about, verbatim_doc_comment)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run server and client in this process and print a summary.
+    ///
+    /// The server sends, the client receives (as in the seed report). Over loopback by
+    /// default; --netns puts the two ends in two network namespaces joined by veth.
+    Run {
+        #[command(flatten)]
+        workload: WorkloadArgs,
+        #[command(flatten)]
+        net: NetnsArg,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Like `run`, with the eBPF probes attached to both ends (needs root).
+    ///
+    /// Checks the probes' per-thread syscall counts against the workload's own counts.
+    Trace {
+        #[command(flatten)]
+        workload: WorkloadArgs,
+        #[command(flatten)]
+        net: NetnsArg,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Wait for clients and send each what it asks for (mode, size, duration come from the client).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind: IpAddr,
+        /// TCP port to listen on.
+        #[arg(long, short, default_value_t = DEFAULT_PORT)]
+        port: u16,
+        /// Exit after serving the first client run (all its connections).
+        #[arg(long, short = '1')]
+        one_off: bool,
+        /// Print one JSON object per connection (JSON lines) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Connect to a `netcopy serve`, receive for the given time and print a summary.
+    Client {
+        /// Address of the server.
+        #[arg(long, short = 'c', default_value = "127.0.0.1")]
+        server: IpAddr,
+        /// Port of the server.
+        #[arg(long, short, default_value_t = DEFAULT_PORT)]
+        port: u16,
+        #[command(flatten)]
+        workload: WorkloadArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+#[derive(Args, Clone)]
+struct WorkloadArgs {
+    /// Copy mode.
+    #[arg(long, short, value_enum, default_value_t = Mode::Onecopy)]
+    mode: Mode,
+    /// Message size: bytes, or with K, M, G (binary): 1K, 64K, 1M, 16M. Split into 8 fields.
+    #[arg(long, short, default_value = "64K", value_parser = size_arg)]
+    size: u64,
+    /// Connections, each with its own thread on both ends (1 to 1024).
+    #[arg(long, short, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_THREADS as i64))]
+    threads: u32,
+    /// Length of the measurement window: 10s, 500ms, 2m.
+    #[arg(long, short, default_value = "10s", value_parser = window_arg)]
+    duration: Duration,
+    /// Time before the window starts, not measured.
+    #[arg(long, short, default_value = "1s", value_parser = warmup_arg)]
+    warmup: Duration,
+    /// Do not check message content (for speed runs).
+    #[arg(long)]
+    no_verify: bool,
+}
+
+#[derive(Args, Clone)]
+struct NetnsArg {
+    /// Put server and client in two network namespaces joined by a veth pair (needs root).
+    #[arg(long)]
+    netns: bool,
+}
+
+#[derive(Args, Clone)]
+struct OutputArgs {
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn size_arg(s: &str) -> Result<u64, String> {
+    let size = parse_size(s).map_err(|e| e.to_string())?;
+    if !(8..=MAX_SIZE).contains(&size) {
+        return Err(format!("size {s} is outside 8 B ..= 1G"));
+    }
+    Ok(size)
+}
+
+fn duration_arg(s: &str, min: Duration) -> Result<Duration, String> {
+    let d = parse_duration(s).map_err(|e| e.to_string())?;
+    if d < min || d > MAX_RUN {
+        return Err(format!("{s} is outside {}ms ..= 24h", min.as_millis()));
+    }
+    Ok(d)
+}
+
+fn window_arg(s: &str) -> Result<Duration, String> {
+    duration_arg(s, Duration::from_millis(1))
+}
+
+fn warmup_arg(s: &str) -> Result<Duration, String> {
+    duration_arg(s, Duration::ZERO)
+}
+
+impl WorkloadArgs {
+    fn client_config(&self, server: SocketAddr) -> ClientConfig {
+        ClientConfig {
+            server,
+            mode: self.mode,
+            size: self.size,
+            threads: self.threads,
+            warmup: self.warmup,
+            duration: self.duration,
+            verify: if self.no_verify { Verify::No } else { Verify::Yes },
+        }
+    }
+}
+
+/// Exit status for bad input and missing privileges (as clap uses for bad arguments).
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match execute(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("netcopy: {e:#}");
+            let usage = e.downcast_ref::<TraceError>().is_some_and(|t| {
+                matches!(t, TraceError::Probe(ProbeError::Privileges { .. }))
+            }) || e.downcast_ref::<RunError>().is_some_and(|r| {
+                matches!(r, RunError::Netns(netcopy::testbed::netns::NetnsError::NotPrivileged))
+            });
+            ExitCode::from(if usage { EXIT_USAGE } else { 1 })
+        }
+    }
+}
+
+fn execute(command: Command) -> anyhow::Result<ExitCode> {
+    let stop = Stop::default();
+    match command {
+        Command::Run { workload, net, output } => {
+            let cfg = workload.client_config(SocketAddr::from(([127, 0, 0, 1], 0)));
+            let path = if net.netns { NetPath::Netns } else { NetPath::Loopback };
+            let outcome = with_signals(&stop, move |stop| run(&cfg, path, stop))?;
+            print_summary(&RunSummary::new(&outcome), output.json)
+        }
+        Command::Trace { workload, net, output } => {
+            let cfg = workload.client_config(SocketAddr::from(([127, 0, 0, 1], 0)));
+            let path = if net.netns { NetPath::Netns } else { NetPath::Loopback };
+            let summary = with_signals(&stop, move |stop| trace(&cfg, path, stop))?;
+            let agrees = summary.probe.as_ref().is_some_and(|p| p.agrees());
+            let code = print_summary(&summary, output.json)?;
+            if !agrees {
+                eprintln!("netcopy: the probes' counts differ from the workload's (see `probe`)");
+                return Ok(ExitCode::FAILURE);
+            }
+            Ok(code)
+        }
+        Command::Client { server, port, workload, output } => {
+            let cfg = workload.client_config(SocketAddr::new(server, port));
+            let client = with_signals(&stop, {
+                let cfg = cfg.clone();
+                move |stop| run_client(&cfg, stop, None)
+            })?;
+            let outcome = RunOutcome {
+                config: cfg,
+                path: NetPath::Network,
+                client,
+                served: Vec::new(),
+            };
+            print_summary(&RunSummary::new(&outcome), output.json)
+        }
+        Command::Serve { bind, port, one_off, json } => {
+            let addr = SocketAddr::new(bind, port);
+            let listener = TcpListener::bind(addr).with_context(|| format!("listen on {addr}"))?;
+            eprintln!("netcopy: serving on {addr} (Ctrl-C to stop)");
+            with_signals(&stop, move |stop| {
+                serve_forever(listener, one_off, stop, |served| print_served(served, json))
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_summary(summary: &RunSummary, json: bool) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, summary)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", summary.to_text())?;
+    }
+    Ok(if summary.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}
+
+fn print_served(served: Result<Served, netcopy::workload::WorkloadError>, json: bool) {
+    match served {
+        Ok(s) => {
+            let h = &s.hello;
+            let r = &s.report;
+            let latency = r.latency.summary();
+            if json {
+                let line = serde_json::json!({
+                    "session": h.session, "connection": h.index, "mode": h.mode, "size": h.size,
+                    "bytes": r.bytes, "messages": r.messages, "calls": r.calls,
+                    "send_latency_ns": latency, "zerocopy": r.zerocopy,
+                });
+                println!("{line}");
+            } else {
+                let zc = r.zerocopy.as_ref().map_or(String::new(), |z| {
+                    format!(", zerocopy {} sends / {} completed / {} copied", z.sends, z.completed, z.copied)
+                });
+                println!(
+                    "served {} {} connection {}/{}: {} messages, {} bytes, send p50 {} ns p99 {} ns{zc}",
+                    h.mode,
+                    format_size(h.size),
+                    h.index + 1,
+                    h.conns,
+                    r.messages,
+                    r.bytes,
+                    latency.p50.map_or("-".into(), |v| v.to_string()),
+                    latency.p99.map_or("-".into(), |v| v.to_string()),
+                );
+            }
+        }
+        Err(e) => eprintln!("netcopy: a connection failed: {e}"),
+    }
+}
+
+/// Run blocking `work` while Ctrl-C or SIGTERM only request a stop: the work winds down,
+/// cleans up (namespaces, programs) and still reports what it measured.
+fn with_signals<T: Send + 'static, E: std::error::Error + Send + Sync + 'static>(
+    stop: &Stop,
+    work: impl FnOnce(&Stop) -> Result<T, E> + Send + 'static,
+) -> anyhow::Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the signal handler")?;
+    let stop = stop.clone();
+    runtime.block_on(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("install SIGTERM handler")?;
+        let worker_stop = stop.clone();
+        let mut handle = tokio::task::spawn_blocking(move || work(&worker_stop));
+        loop {
+            tokio::select! {
+                done = &mut handle => return done.context("workload thread")?.map_err(anyhow::Error::from),
+                _ = tokio::signal::ctrl_c() => {
+                    eprintln!("netcopy: interrupted, stopping (the summary covers the part that ran)");
+                    stop.request();
+                }
+                _ = term.recv() => {
+                    eprintln!("netcopy: terminated, stopping");
+                    stop.request();
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,92 @@
+//! Loading netcopy's eBPF object and attaching its programs, one module per probe family.
+//!
+//! - `syscalls`: per-thread counts of send syscalls (classic tracepoints).
+
+pub mod syscalls;
+
+use aya::Ebpf;
+use thiserror::Error;
+
+use crate::privileges::{self, Cap};
+
+/// The object built by build.rs from netcopy-ebpf, embedded in the binary.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netcopy"));
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+#[derive(Debug, Error)]
+pub enum ProbeError {
+    #[error(
+        "tracing needs {missing}: run it as root (sudo netcopy ...) or give the binary the capabilities (sudo setcap cap_bpf,cap_perfmon,cap_sys_admin,cap_net_admin+ep \"$(command -v netcopy)\")"
+    )]
+    Privileges { missing: String },
+    #[error("this netcopy was built with AYA_BUILD_SKIP=1 and carries no eBPF programs; rebuild it with `cargo xtask install`")]
+    NotBuilt,
+    #[error(
+        "tracefs is not mounted at {TRACEFS} and mounting it failed ({0}); mount it with `mount -t tracefs tracefs {TRACEFS}`"
+    )]
+    Tracefs(nix::Error),
+    #[error("load eBPF object: {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("program {name}: {source}")]
+    Program {
+        name: &'static str,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("map {name}: {source}")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
+    #[error("the eBPF object has no {kind} named {name}")]
+    Missing { kind: &'static str, name: &'static str },
+}
+
+/// The capabilities loading and attaching need.
+pub const REQUIRED_CAPS: [Cap; 2] = [Cap::Bpf, Cap::Perfmon];
+
+/// Fail early, naming what is missing, when this process cannot load programs.
+pub fn check_privileges() -> Result<(), ProbeError> {
+    let missing = privileges::missing(&REQUIRED_CAPS);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let missing = missing.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" and ");
+    Err(ProbeError::Privileges { missing })
+}
+
+/// Mount tracefs if it is not there: classic tracepoints are found through it.
+pub fn ensure_tracefs() -> Result<(), ProbeError> {
+    if std::path::Path::new(TRACEFS).join("events").exists() {
+        return Ok(());
+    }
+    nix::mount::mount(
+        Some("tracefs"),
+        TRACEFS,
+        Some("tracefs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .map_err(ProbeError::Tracefs)
+}
+
+/// The loaded eBPF object. Dropping it detaches every program.
+pub struct Probes {
+    pub(crate) ebpf: Ebpf,
+}
+
+impl Probes {
+    /// Check privileges, mount tracefs if needed, and load the object (nothing attached yet).
+    pub fn load() -> Result<Self, ProbeError> {
+        check_privileges()?;
+        if OBJECT.is_empty() {
+            return Err(ProbeError::NotBuilt);
+        }
+        ensure_tracefs()?;
+        Ok(Self {
+            ebpf: Ebpf::load(OBJECT)?,
+        })
+    }
+}

@@ -1,0 +1,231 @@
+//! The summary of one `netcopy run`/`trace`: built from both ends' reports, printed as text
+//! or serialized as JSON. docs/methodology.md defines every number.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::{
+    units::format_size,
+    workload::{
+        Mode,
+        conn::CallCounts,
+        run::{NetPath, RunOutcome},
+        sender::EndTotals,
+        stats::{Latency, LatencySummary, WindowTotals},
+        zerocopy::ZerocopyStats,
+    },
+};
+
+/// One connection, both ends.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnectionSummary {
+    pub index: u32,
+    pub sender: EndTotals,
+    pub receiver: EndTotals,
+}
+
+/// What the probes counted, beside what the workload counted itself.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeCheck {
+    pub method: &'static str,
+    pub sendmsg_probe: u64,
+    pub sendmsg_workload: u64,
+    pub sendto_probe: u64,
+    pub sendto_workload: u64,
+}
+
+impl ProbeCheck {
+    pub fn agrees(&self) -> bool {
+        self.sendmsg_probe == self.sendmsg_workload && self.sendto_probe == self.sendto_workload
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub mode: Mode,
+    pub size: u64,
+    pub threads: u32,
+    pub path: NetPath,
+    pub warmup_s: f64,
+    /// The requested window length; `window.seconds` is the measured one.
+    pub duration_s: f64,
+    /// Bytes received over the whole run (warmup and tail included), exact.
+    pub bytes: u64,
+    /// Messages received over the whole run, exact.
+    pub messages: u64,
+    pub window: WindowTotals,
+    /// Window bytes × 8 / window seconds / 10⁹, summed over connections.
+    pub throughput_gbps: f64,
+    /// Every received message was checked byte for byte.
+    pub verified: bool,
+    pub interrupted: bool,
+    pub send_latency_ns: LatencySummary,
+    pub recv_latency_ns: LatencySummary,
+    pub send_calls: CallCounts,
+    pub recv_calls: CallCounts,
+    /// Zerocopy completions, summed over connections; null in the other modes.
+    pub zerocopy: Option<ZerocopyStats>,
+    pub connections: Vec<ConnectionSummary>,
+    /// Present for `netcopy trace`.
+    pub probe: Option<ProbeCheck>,
+}
+
+impl RunSummary {
+    pub fn new(run: &RunOutcome) -> Self {
+        let cfg = &run.config;
+        let mut send_latency = Latency::new();
+        let mut recv_latency = Latency::new();
+        let mut send_calls = CallCounts::default();
+        let mut recv_calls = CallCounts::default();
+        let mut zerocopy: Option<ZerocopyStats> = None;
+        for s in &run.served {
+            send_latency.add(&s.report.latency);
+            send_calls.add(&s.report.calls);
+            if let Some(z) = &s.report.zerocopy {
+                let t = zerocopy.get_or_insert_with(Default::default);
+                t.sends += z.sends;
+                t.completed += z.completed;
+                t.copied += z.copied;
+                t.enobufs += z.enobufs;
+                t.pool_waits += z.pool_waits;
+                t.pool = z.pool;
+            }
+        }
+        for r in &run.client.receivers {
+            recv_latency.add(&r.latency);
+            recv_calls.add(&r.calls);
+        }
+        // Pair the ends by the index the client put in each hello.
+        let connections = run
+            .client
+            .receivers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let s = run.served.iter().find(|s| s.hello.index as usize == i)?;
+                Some(ConnectionSummary {
+                    index: i as u32,
+                    sender: s.report.totals(),
+                    receiver: r.totals(),
+                })
+            })
+            .collect();
+        Self {
+            mode: cfg.mode,
+            size: cfg.size,
+            threads: cfg.threads,
+            path: run.path,
+            warmup_s: cfg.warmup.as_secs_f64(),
+            duration_s: cfg.duration.as_secs_f64(),
+            bytes: run.client.receivers.iter().map(|r| r.bytes).sum(),
+            messages: run.client.receivers.iter().map(|r| r.messages).sum(),
+            throughput_gbps: run.client.window.throughput_gbps,
+            window: run.client.window.clone(),
+            verified: run.client.receivers.iter().all(|r| r.verified),
+            interrupted: run.client.interrupted,
+            send_latency_ns: send_latency.summary(),
+            recv_latency_ns: recv_latency.summary(),
+            send_calls,
+            recv_calls,
+            zerocopy,
+            connections,
+            probe: None,
+        }
+    }
+
+    /// The terminal table.
+    pub fn to_text(&self) -> String {
+        let mut o = String::new();
+        let conns = if self.threads == 1 { "connection" } else { "connections" };
+        let path = match self.path {
+            NetPath::Loopback => "loopback",
+            NetPath::Netns => "veth between two netns",
+            NetPath::Network => "network (server started separately; its side is in its own output)",
+        };
+        let _ = writeln!(
+            o,
+            "netcopy {}: {} B messages ({}), {} {conns}, {path}{}",
+            self.mode,
+            self.size,
+            format_size(self.size),
+            self.threads,
+            if self.interrupted { "  [INTERRUPTED: partial run]" } else { "" }
+        );
+        let _ = writeln!(
+            o,
+            "  window      {:.2} s after {:.2} s warmup: {:.3} Gbit/s, {} messages, {} bytes",
+            self.window.seconds, self.warmup_s, self.throughput_gbps, self.window.messages, self.window.bytes
+        );
+        let _ = writeln!(
+            o,
+            "  moved       {} bytes in {} messages over the whole run, {}",
+            self.bytes,
+            self.messages,
+            if self.verified { "every message verified" } else { "content not verified (--no-verify)" }
+        );
+        let _ = writeln!(o, "  latency     {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}", "p50", "p90", "p99", "p99.9", "max", "calls");
+        for (name, l) in [("send call", &self.send_latency_ns), ("recv call", &self.recv_latency_ns)] {
+            let _ = writeln!(
+                o,
+                "  {name:<11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
+                ns(l.p50),
+                ns(l.p90),
+                ns(l.p99),
+                ns(l.p999),
+                ns(l.max),
+                l.count
+            );
+        }
+        let c = &self.send_calls;
+        let _ = writeln!(
+            o,
+            "  syscalls    sender: {} send, {} sendmsg, {} errqueue recvmsg, {} poll; receiver: {} recv, {} recvmsg",
+            c.sendto, c.sendmsg, c.errqueue, c.poll, self.recv_calls.recvfrom, self.recv_calls.recvmsg
+        );
+        if let Some(z) = &self.zerocopy {
+            let pct = if z.completed > 0 { 100.0 * z.copied as f64 / z.completed as f64 } else { 0.0 };
+            let _ = writeln!(
+                o,
+                "  zerocopy    {} sends, {} completed, {} copied by the kernel ({pct:.1}%), {} ENOBUFS retries, {} pool waits (pool of {})",
+                z.sends, z.completed, z.copied, z.enobufs, z.pool_waits, z.pool
+            );
+        }
+        if let Some(p) = &self.probe {
+            let _ = writeln!(
+                o,
+                "  probe       {}: sendmsg {} (workload {}), sendto {} (workload {}): {}",
+                p.method,
+                p.sendmsg_probe,
+                p.sendmsg_workload,
+                p.sendto_probe,
+                p.sendto_workload,
+                if p.agrees() { "agree" } else { "DISAGREE" }
+            );
+        }
+        o
+    }
+}
+
+/// Nanoseconds in a readable unit; `-` for a value that was not measured.
+fn ns(v: Option<u64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) if v < 10_000 => format!("{v} ns"),
+        Some(v) if v < 10_000_000 => format!("{:.1} µs", v as f64 / 1e3),
+        Some(v) => format!("{:.1} ms", v as f64 / 1e6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ns;
+
+    #[test]
+    fn latency_units() {
+        assert_eq!(ns(None), "-");
+        assert_eq!(ns(Some(850)), "850 ns");
+        assert_eq!(ns(Some(12_345)), "12.3 µs");
+        assert_eq!(ns(Some(25_000_000)), "25.0 ms");
+    }
+}

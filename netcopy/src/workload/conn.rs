@@ -1,0 +1,366 @@
+//! One TCP connection of the workload: every syscall on it goes through here, so the
+//! workload counts its own calls exactly (the count the eBPF probes are checked against) and
+//! times each data call into a latency histogram.
+
+use std::{
+    io,
+    net::TcpStream,
+    os::fd::{AsRawFd, RawFd},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+
+use super::stats::{Latency, Window};
+
+/// How long a blocked send or receive waits before it looks at the stop flag again.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// After a stop request, how long a half-sent or half-read message may take to finish.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// Syscalls this thread made on its connection, counted by the workload itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CallCounts {
+    /// `send(2)`, which the kernel runs as `sendto`.
+    pub sendto: u64,
+    pub sendmsg: u64,
+    /// `recv(2)`, which the kernel runs as `recvfrom`.
+    pub recvfrom: u64,
+    /// Data `recvmsg` calls (not the error-queue ones).
+    pub recvmsg: u64,
+    /// `recvmsg(MSG_ERRQUEUE)` calls that reap zerocopy completions.
+    pub errqueue: u64,
+    /// `poll` calls that wait for completions.
+    pub poll: u64,
+}
+
+impl CallCounts {
+    pub fn add(&mut self, o: &CallCounts) {
+        self.sendto += o.sendto;
+        self.sendmsg += o.sendmsg;
+        self.recvfrom += o.recvfrom;
+        self.recvmsg += o.recvmsg;
+        self.errqueue += o.errqueue;
+        self.poll += o.poll;
+    }
+}
+
+/// A stop request shared by every thread of a run (Ctrl-C, SIGTERM, or a failed peer).
+#[derive(Clone, Debug, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    pub fn request(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// What a read loop found at a message boundary.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Filled {
+    /// The buffer is full.
+    Full,
+    /// The peer closed (or a stop was requested) before the first byte of the buffer.
+    Closed,
+}
+
+pub struct Conn {
+    stream: TcpStream,
+    fd: RawFd,
+    pub calls: CallCounts,
+    pub latency: Latency,
+    window: Window,
+    stop: Stop,
+}
+
+impl Conn {
+    /// Wrap a connected socket. Blocking calls wake every [`POLL_INTERVAL`] to check `stop`.
+    pub fn new(stream: TcpStream, window: Window, stop: Stop) -> io::Result<Self> {
+        stream.set_read_timeout(Some(POLL_INTERVAL))?;
+        stream.set_write_timeout(Some(POLL_INTERVAL))?;
+        let fd = stream.as_raw_fd();
+        Ok(Self {
+            stream,
+            fd,
+            calls: CallCounts::default(),
+            latency: Latency::new(),
+            window,
+            stop,
+        })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    pub fn stop(&self) -> &Stop {
+        &self.stop
+    }
+
+    pub fn set_window(&mut self, window: Window) {
+        self.window = window;
+    }
+
+    /// Run one syscall, time it when it starts inside the window, and turn -1 into errno.
+    #[inline]
+    fn timed(&mut self, call: impl FnOnce(RawFd) -> isize) -> io::Result<usize> {
+        let t0 = Instant::now();
+        let r = call(self.fd);
+        let result = if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as usize)
+        };
+        if self.window.contains(t0) {
+            self.latency.record(t0.elapsed().as_nanos() as u64);
+        }
+        result
+    }
+
+    /// One `send(2)`.
+    #[inline]
+    pub fn send(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.calls.sendto += 1;
+        // SAFETY: buf is a valid readable slice for its length.
+        self.timed(|fd| unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
+    }
+
+    /// One `sendmsg(2)` over `iov`.
+    #[inline]
+    pub fn sendmsg(&mut self, iov: &[libc::iovec], flags: i32) -> io::Result<usize> {
+        self.calls.sendmsg += 1;
+        let msg = msghdr(iov.as_ptr().cast_mut(), iov.len());
+        // SAFETY: msg points at iovecs describing live buffers owned by the caller.
+        self.timed(|fd| unsafe { libc::sendmsg(fd, &msg, flags | libc::MSG_NOSIGNAL) })
+    }
+
+    /// One `recv(2)`.
+    #[inline]
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.calls.recvfrom += 1;
+        // SAFETY: buf is a valid writable slice for its length.
+        self.timed(|fd| unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) })
+    }
+
+    /// One `recvmsg(2)` into `iov`.
+    #[inline]
+    pub fn recvmsg(&mut self, iov: &mut [libc::iovec]) -> io::Result<usize> {
+        self.calls.recvmsg += 1;
+        let mut msg = msghdr(iov.as_mut_ptr(), iov.len());
+        // SAFETY: msg points at iovecs describing live writable buffers owned by the caller.
+        self.timed(|fd| unsafe { libc::recvmsg(fd, &mut msg, 0) })
+    }
+
+    /// Decide what to do after a failed call in a loop that must finish a message:
+    /// `Ok(())` means try again, `Err` ends the loop.
+    pub fn retry(&self, err: io::Error, stalled_since: Instant) -> io::Result<()> {
+        match err.kind() {
+            io::ErrorKind::Interrupted => Ok(()),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                if self.stop.requested() && stalled_since.elapsed() > STOP_GRACE {
+                    Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "peer made no progress for 3 s after the stop request",
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Err(err),
+        }
+    }
+
+    /// Send all of `buf` with `send(2)`, however many calls it takes.
+    pub fn send_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        let mut since = Instant::now();
+        while !buf.is_empty() {
+            match self.send(buf) {
+                Ok(n) => {
+                    buf = &buf[n..];
+                    since = Instant::now();
+                }
+                Err(e) => self.retry(e, since)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Send everything `iov` describes with `sendmsg(2)`; `iov` is consumed as it goes.
+    pub fn sendmsg_all(&mut self, iov: &mut [libc::iovec]) -> io::Result<()> {
+        let mut first = skip_empty(iov, 0);
+        let mut since = Instant::now();
+        while first < iov.len() {
+            match self.sendmsg(&iov[first..], 0) {
+                Ok(n) => {
+                    first = advance(iov, first, n);
+                    since = Instant::now();
+                }
+                Err(e) => self.retry(e, since)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Fill `buf` with `recv(2)`. `on_bytes` sees the bytes of every call.
+    pub fn recv_exact(
+        &mut self,
+        buf: &mut [u8],
+        mut on_bytes: impl FnMut(usize),
+    ) -> io::Result<Filled> {
+        let mut at = 0;
+        let mut since = Instant::now();
+        while at < buf.len() {
+            match self.recv(&mut buf[at..]) {
+                Ok(0) => return closed_at(at),
+                Ok(n) => {
+                    at += n;
+                    on_bytes(n);
+                    since = Instant::now();
+                }
+                Err(e) => {
+                    if at == 0 && self.stop.requested() && is_timeout(&e) {
+                        return Ok(Filled::Closed);
+                    }
+                    self.retry(e, since)?
+                }
+            }
+        }
+        Ok(Filled::Full)
+    }
+
+    /// Fill everything `iov` describes with `recvmsg(2)`; `iov` is consumed as it goes.
+    /// `on_bytes` sees the bytes of every call.
+    pub fn recvmsg_exact(
+        &mut self,
+        iov: &mut [libc::iovec],
+        mut on_bytes: impl FnMut(usize),
+    ) -> io::Result<Filled> {
+        let mut first = skip_empty(iov, 0);
+        let mut at = 0;
+        let mut since = Instant::now();
+        while first < iov.len() {
+            match self.recvmsg(&mut iov[first..]) {
+                Ok(0) => return closed_at(at),
+                Ok(n) => {
+                    at += n;
+                    on_bytes(n);
+                    first = advance(iov, first, n);
+                    since = Instant::now();
+                }
+                Err(e) => {
+                    if at == 0 && self.stop.requested() && is_timeout(&e) {
+                        return Ok(Filled::Closed);
+                    }
+                    self.retry(e, since)?
+                }
+            }
+        }
+        Ok(Filled::Full)
+    }
+
+    /// `poll(2)` for the error queue (POLLERR is always reported), counted.
+    pub fn poll_err(&mut self, timeout: Duration) -> io::Result<bool> {
+        self.calls.poll += 1;
+        let mut pfd = libc::pollfd {
+            fd: self.fd,
+            events: 0,
+            revents: 0,
+        };
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            };
+        }
+        Ok(r > 0 && pfd.revents & libc::POLLERR != 0)
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn closed_at(at: usize) -> io::Result<Filled> {
+    if at == 0 {
+        Ok(Filled::Closed)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("peer closed the connection {at} bytes into a message"),
+        ))
+    }
+}
+
+pub(crate) fn msghdr(iov: *mut libc::iovec, len: usize) -> libc::msghdr {
+    // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = len as _;
+    msg
+}
+
+fn skip_empty(iov: &[libc::iovec], mut first: usize) -> usize {
+    while first < iov.len() && iov[first].iov_len == 0 {
+        first += 1;
+    }
+    first
+}
+
+/// Consume `n` bytes from `iov[first..]` and return the index of the first unfinished entry.
+pub fn advance(iov: &mut [libc::iovec], mut first: usize, mut n: usize) -> usize {
+    while n > 0 && first < iov.len() {
+        let take = n.min(iov[first].iov_len);
+        // SAFETY: `take` is within the entry, so the pointer stays inside its buffer.
+        iov[first].iov_base = unsafe { iov[first].iov_base.cast::<u8>().add(take) }.cast();
+        iov[first].iov_len -= take;
+        n -= take;
+        if iov[first].iov_len == 0 {
+            first += 1;
+        }
+    }
+    skip_empty(iov, first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advance_walks_across_entries() {
+        let mut a = [0u8; 4];
+        let mut b = [0u8; 0];
+        let mut c = [0u8; 6];
+        let mut iov = [
+            libc::iovec { iov_base: a.as_mut_ptr().cast(), iov_len: a.len() },
+            libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() },
+            libc::iovec { iov_base: c.as_mut_ptr().cast(), iov_len: c.len() },
+        ];
+        let first = advance(&mut iov, 0, 3);
+        assert_eq!((first, iov[0].iov_len), (0, 1));
+        let first = advance(&mut iov, first, 2);
+        assert_eq!((first, iov[2].iov_len), (2, 5));
+        assert_eq!(iov[2].iov_base as usize, c.as_ptr() as usize + 1);
+        assert_eq!(advance(&mut iov, first, 5), 3);
+    }
+}

@@ -1,0 +1,96 @@
+//! The receiving side: read whole messages until the sender closes, and check each one.
+
+use serde::Serialize;
+
+use super::{
+    Mode, WorkloadError,
+    conn::{CallCounts, Conn, Filled},
+    message::{Layout, Message, Verifier},
+    sender::EndTotals,
+    stats::{Latency, Progress},
+};
+
+/// What one receiving thread did.
+pub struct ReceiverReport {
+    pub tid: u32,
+    pub bytes: u64,
+    pub messages: u64,
+    pub calls: CallCounts,
+    /// Latency of the data receive calls that started inside the window.
+    pub latency: Latency,
+    /// Every message was checked byte for byte.
+    pub verified: bool,
+}
+
+impl ReceiverReport {
+    pub fn totals(&self) -> EndTotals {
+        EndTotals {
+            tid: self.tid,
+            bytes: self.bytes,
+            messages: self.messages,
+            calls: self.calls,
+        }
+    }
+}
+
+/// Whether receivers check message content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Verify {
+    Yes,
+    No,
+}
+
+/// Receive until the peer closes at a message boundary (or a stop request), publishing
+/// progress after every call so the window can be cut from outside.
+pub fn receive_messages(
+    mut conn: Conn,
+    mode: Mode,
+    layout: &Layout,
+    verify: Verify,
+    progress: &Progress,
+) -> Result<ReceiverReport, WorkloadError> {
+    let tid = super::gettid();
+    let mut message = Message::zeroed(layout);
+    let mut verifier = (verify == Verify::Yes).then(|| Verifier::new(layout));
+    let mut wire = match mode {
+        Mode::Twocopy => vec![0u8; layout.size()],
+        Mode::Onecopy | Mode::Zerocopy => Vec::new(),
+    };
+    let mut bytes = 0u64;
+    let mut messages = 0u64;
+    loop {
+        let mut on_bytes = |n: usize| {
+            bytes += n as u64;
+            progress.publish_bytes(bytes);
+        };
+        let filled = match mode {
+            Mode::Twocopy => conn
+                .recv_exact(&mut wire, &mut on_bytes)
+                .map_err(|e| WorkloadError::io("recv", e))?,
+            Mode::Onecopy | Mode::Zerocopy => {
+                let mut iov = message.iovecs();
+                conn.recvmsg_exact(&mut iov, &mut on_bytes)
+                    .map_err(|e| WorkloadError::io("recvmsg", e))?
+            }
+        };
+        if filled == Filled::Closed {
+            break;
+        }
+        if mode == Mode::Twocopy {
+            message.deserialize_from(&wire);
+        }
+        if let Some(v) = verifier.as_mut() {
+            v.check(&message)?;
+        }
+        messages += 1;
+        progress.publish_messages(messages);
+    }
+    Ok(ReceiverReport {
+        tid,
+        bytes,
+        messages,
+        calls: conn.calls,
+        latency: conn.latency,
+        verified: verifier.is_some(),
+    })
+}

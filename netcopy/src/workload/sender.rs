@@ -1,0 +1,102 @@
+//! The sending side of each copy mode, one message after another until the deadline.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{
+    Mode, WorkloadError,
+    conn::{CallCounts, Conn},
+    message::{Layout, Message},
+    stats::Latency,
+    zerocopy::{ZerocopySender, ZerocopyStats},
+};
+
+/// What one sending thread did.
+pub struct SenderReport {
+    pub tid: u32,
+    pub bytes: u64,
+    pub messages: u64,
+    pub calls: CallCounts,
+    /// Latency of the data send calls that started inside the window.
+    pub latency: Latency,
+    pub zerocopy: Option<ZerocopyStats>,
+}
+
+/// The per-connection facts of a report, for JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct EndTotals {
+    pub tid: u32,
+    pub bytes: u64,
+    pub messages: u64,
+    pub calls: CallCounts,
+}
+
+impl SenderReport {
+    pub fn totals(&self) -> EndTotals {
+        EndTotals {
+            tid: self.tid,
+            bytes: self.bytes,
+            messages: self.messages,
+            calls: self.calls,
+        }
+    }
+}
+
+/// Send messages numbered from 1 until `deadline` or a stop request, then close the write
+/// side. Zerocopy waits for every completion before closing.
+pub fn send_messages(
+    mut conn: Conn,
+    mode: Mode,
+    layout: &Layout,
+    deadline: Instant,
+) -> Result<SenderReport, WorkloadError> {
+    let tid = super::gettid();
+    let mut seq = 0u64;
+    let more = |conn: &Conn| Instant::now() < deadline && !conn.stop().requested();
+    let zerocopy = match mode {
+        Mode::Twocopy => {
+            let mut message = Message::new(layout);
+            let mut wire = vec![0u8; layout.size()];
+            while more(&conn) {
+                seq += 1;
+                message.set_seq(seq);
+                // The extra copy this mode exists to measure.
+                message.serialize_into(&mut wire);
+                conn.send_all(&wire)
+                    .map_err(|e| WorkloadError::io("send", e))?;
+            }
+            None
+        }
+        Mode::Onecopy => {
+            let mut message = Message::new(layout);
+            while more(&conn) {
+                seq += 1;
+                message.set_seq(seq);
+                let mut iov = message.iovecs();
+                conn.sendmsg_all(&mut iov)
+                    .map_err(|e| WorkloadError::io("sendmsg", e))?;
+            }
+            None
+        }
+        Mode::Zerocopy => {
+            let mut zc = ZerocopySender::new(&conn, layout)?;
+            while more(&conn) {
+                seq += 1;
+                zc.send_message(&mut conn, seq)?;
+            }
+            zc.drain(&mut conn)?;
+            Some(zc.stats)
+        }
+    };
+    // The peer sees a clean end of stream at a message boundary.
+    let _ = conn.stream().shutdown(std::net::Shutdown::Write);
+    Ok(SenderReport {
+        tid,
+        bytes: seq * layout.size() as u64,
+        messages: seq,
+        calls: conn.calls,
+        latency: conn.latency,
+        zerocopy,
+    })
+}

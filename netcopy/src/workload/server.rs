@@ -1,0 +1,197 @@
+//! The server end: accept connections, read each client's hello, and send what it asks for.
+//! Each connection gets its own thread.
+
+use std::{
+    io,
+    net::{TcpListener, TcpStream},
+    os::fd::AsRawFd,
+    thread,
+    time::{Duration, Instant},
+};
+
+use super::{
+    WorkloadError, join,
+    conn::{Conn, Stop},
+    message::Layout,
+    protocol::{AckStatus, HELLO_LEN, Hello, encode_ack},
+    sender::{SenderReport, send_messages},
+    stats::Window,
+};
+
+/// How long a new connection may take to send its hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One connection served.
+pub struct Served {
+    pub hello: Hello,
+    pub report: SenderReport,
+}
+
+/// Serve one connection: handshake, then send until the hello's deadline.
+pub fn serve_connection(stream: TcpStream, stop: Stop) -> Result<Served, WorkloadError> {
+    let t0 = Instant::now();
+    let mut conn = Conn::new(stream, Window::after(t0, Duration::ZERO, Duration::ZERO), stop)
+        .map_err(|e| WorkloadError::io("socket options", e))?;
+    let mut raw = [0u8; HELLO_LEN];
+    read_handshake(&mut conn, &mut raw)?;
+    let hello = match Hello::decode(&raw) {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = conn.send_all(&encode_ack(AckStatus::BadHello));
+            return Err(e.into());
+        }
+    };
+    let layout = Layout::new(hello.size as usize)?;
+    conn.send_all(&encode_ack(AckStatus::Ok))
+        .map_err(|e| WorkloadError::io("send ack", e))?;
+    let start = Instant::now();
+    conn.set_window(Window::after(start, hello.warmup, hello.duration));
+    let report = send_messages(conn, hello.mode, &layout, start + hello.send_time())?;
+    Ok(Served { hello, report })
+}
+
+/// Read exactly the hello, giving up after [`HELLO_TIMEOUT`].
+fn read_handshake(conn: &mut Conn, buf: &mut [u8]) -> Result<(), WorkloadError> {
+    let start = Instant::now();
+    let mut at = 0;
+    while at < buf.len() {
+        match conn.recv(&mut buf[at..]) {
+            Ok(0) => {
+                return Err(WorkloadError::io(
+                    "read hello",
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "client closed before its hello"),
+                ));
+            }
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                if start.elapsed() > HELLO_TIMEOUT || conn.stop().requested() {
+                    return Err(WorkloadError::io(
+                        "read hello",
+                        io::Error::new(io::ErrorKind::TimedOut, "no hello within 5 s"),
+                    ));
+                }
+            }
+            Err(e) => return Err(WorkloadError::io("read hello", e)),
+        }
+    }
+    Ok(())
+}
+
+/// Wait for the next connection, waking every 200 ms to check `stop`. `None` on stop.
+pub fn accept(listener: &TcpListener, stop: &Stop) -> Result<Option<TcpStream>, WorkloadError> {
+    loop {
+        if stop.requested() {
+            return Ok(None);
+        }
+        let mut pfd = libc::pollfd {
+            fd: listener.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, 200) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(WorkloadError::io("poll listener", e));
+        }
+        if r == 0 {
+            continue;
+        }
+        match listener.accept() {
+            Ok((stream, _)) => return Ok(Some(stream)),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+            Err(e) => return Err(WorkloadError::io("accept", e)),
+        }
+    }
+}
+
+/// Accept `conns` connections (the ones of one client run), serve each on its own thread,
+/// and return their results in accept order. Stops accepting on a stop request.
+pub fn serve_session(
+    listener: &TcpListener,
+    conns: u32,
+    stop: &Stop,
+) -> Result<Vec<Result<Served, WorkloadError>>, WorkloadError> {
+    let mut handles = Vec::new();
+    for i in 0..conns {
+        let Some(stream) = accept(listener, stop)? else {
+            break;
+        };
+        let stop = stop.clone();
+        let handle = thread::Builder::new()
+            .name(format!("nc-send-{i}"))
+            .spawn(move || {
+                let served = serve_connection(stream, stop.clone());
+                if served.is_err() {
+                    // One failed end stops the run rather than leaving the other waiting.
+                    stop.request();
+                }
+                served
+            })
+            .map_err(|e| WorkloadError::io("spawn sender thread", e))?;
+        handles.push(handle);
+    }
+    Ok(handles.into_iter().map(join).collect())
+}
+
+/// `netcopy serve`: accept connections until a stop request (or, with `one_off`, until the
+/// first client run's connections are all done), handing each result to `on_served` on the
+/// calling thread as it finishes.
+pub fn serve_forever(
+    listener: TcpListener,
+    one_off: bool,
+    stop: &Stop,
+    mut on_served: impl FnMut(Result<Served, WorkloadError>),
+) -> Result<(), WorkloadError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let accepting = Stop::default();
+    let acceptor = {
+        let (stop, accepting) = (stop.clone(), accepting.clone());
+        thread::Builder::new()
+            .name("nc-accept".into())
+            .spawn(move || -> Result<(), WorkloadError> {
+                let mut next = 0u64;
+                while let Some(stream) = accept(&listener, &accepting)? {
+                    let (stop, tx) = (stop.clone(), tx.clone());
+                    next += 1;
+                    thread::Builder::new()
+                        .name(format!("nc-send-{next}"))
+                        .spawn(move || {
+                            let _ = tx.send(serve_connection(stream, stop));
+                        })
+                        .map_err(|e| WorkloadError::io("spawn sender thread", e))?;
+                }
+                Ok(())
+            })
+            .map_err(|e| WorkloadError::io("spawn accept thread", e))?
+    };
+    let mut first_session: Option<(u64, u32)> = None;
+    loop {
+        if stop.requested() {
+            accepting.request();
+        }
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(served) => {
+                if let (true, Ok(s)) = (one_off, &served) {
+                    let (session, left) =
+                        first_session.get_or_insert((s.hello.session, s.hello.conns));
+                    if *session == s.hello.session {
+                        *left = left.saturating_sub(1);
+                        if *left == 0 {
+                            accepting.request();
+                        }
+                    }
+                }
+                on_served(served);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            // Every sender is done and the acceptor has exited.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    join(acceptor)
+}
