@@ -1,0 +1,126 @@
+//! The command line: `--json` output with the documented keys, `serve` + `client` across
+//! processes, and bad input refused with one line and exit code 2.
+
+use std::{
+    net::TcpListener,
+    process::{Command, Output, Stdio},
+    time::Duration,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_netcopy");
+
+fn netcopy(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {BIN}: {e}"))
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn run_json_has_the_documented_keys() {
+    for mode in ["twocopy", "onecopy", "zerocopy"] {
+        let out = netcopy(&["run", "--mode", mode, "--size", "1K", "--duration", "300ms", "--warmup", "0", "--json"]);
+        let v = json(&out);
+        assert_eq!(v["mode"], mode);
+        assert_eq!(v["size"], 1024);
+        assert_eq!(v["threads"], 1);
+        assert_eq!(v["duration_s"], 0.3);
+        assert_eq!(v["verified"], true);
+        let bytes = v["bytes"].as_u64().unwrap_or_default();
+        let messages = v["messages"].as_u64().unwrap_or_default();
+        assert!(messages > 0 && bytes == messages * 1024, "{bytes} {messages}");
+        assert!(v["throughput_gbps"].as_f64().unwrap_or_default() > 0.0);
+        for key in ["send_latency_ns", "recv_latency_ns"] {
+            for q in ["p50", "p90", "p99", "p999", "max"] {
+                assert!(v[key][q].as_u64().is_some(), "{mode}: {key}.{q} missing: {}", v[key]);
+            }
+        }
+        if mode == "zerocopy" {
+            let z = &v["zerocopy"];
+            assert!(z["sends"].as_u64().unwrap_or_default() >= messages);
+            assert_eq!(z["completed"], z["sends"]);
+            assert!(z["copied"].as_u64().is_some());
+        } else {
+            assert!(v["zerocopy"].is_null());
+        }
+    }
+}
+
+#[test]
+fn serve_and_client_in_separate_processes() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        l.local_addr().unwrap_or_else(|e| panic!("{e}")).port().to_string()
+    };
+    let server = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1", "--port", &port, "--one-off", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn server: {e}"));
+    // The client retries nothing: give the server a moment to listen.
+    std::thread::sleep(Duration::from_millis(300));
+    let out = netcopy(&[
+        "client", "--server", "127.0.0.1", "--port", &port, "--mode", "zerocopy", "--size", "8K",
+        "--threads", "2", "--duration", "500ms", "--warmup", "100ms", "--json",
+    ]);
+    let v = json(&out);
+    let served = server.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(served.status.success(), "server: {}", String::from_utf8_lossy(&served.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&served.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per connection");
+    let sent: u64 = lines.iter().map(|l| l["bytes"].as_u64().unwrap_or_default()).sum();
+    assert_eq!(sent, v["bytes"].as_u64().unwrap_or_default(), "server sent what the client received");
+    for l in &lines {
+        assert_eq!(l["mode"], "zerocopy");
+        assert_eq!(l["zerocopy"]["completed"], l["zerocopy"]["sends"]);
+    }
+    assert_eq!(v["path"], "network");
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "--size", "0"], "size"),
+        (&["run", "--size", "2G"], "size"),
+        (&["run", "--size", "12Q"], "size"),
+        (&["run", "--threads", "0"], "threads"),
+        (&["run", "--threads", "1025"], "threads"),
+        (&["run", "--mode", "fourcopy"], "fourcopy"),
+        (&["run", "--duration", "soon"], "soon"),
+        (&["run", "--duration", "0s"], "duration"),
+        (&["client", "--server", "not-an-ip"], "not-an-ip"),
+    ];
+    for (args, needle) in cases {
+        let out = netcopy(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        let first = err.lines().next().unwrap_or_default();
+        assert!(first.starts_with("error:"), "{args:?}: {first}");
+    }
+}
+
+#[test]
+fn client_without_server_fails_with_one_line() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        l.local_addr().unwrap_or_else(|e| panic!("{e}")).port().to_string()
+    };
+    // Nothing listens on the port now that the listener is dropped.
+    let out = netcopy(&["client", "--port", &port, "--duration", "1s"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("connect to 127.0.0.1"), "{err}");
+}
