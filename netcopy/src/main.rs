@@ -172,7 +172,11 @@ impl WorkloadArgs {
             threads: self.threads,
             warmup: self.warmup,
             duration: self.duration,
-            verify: if self.no_verify { Verify::No } else { Verify::Yes },
+            verify: if self.no_verify {
+                Verify::No
+            } else {
+                Verify::Yes
+            },
         }
     }
 }
@@ -186,11 +190,15 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("netcopy: {e:#}");
-            let usage = e.downcast_ref::<TraceError>().is_some_and(|t| {
-                matches!(t, TraceError::Probe(ProbeError::Privileges { .. }))
-            }) || e.downcast_ref::<RunError>().is_some_and(|r| {
-                matches!(r, RunError::Netns(netcopy::testbed::netns::NetnsError::NotPrivileged))
-            });
+            let usage = e
+                .downcast_ref::<TraceError>()
+                .is_some_and(|t| matches!(t, TraceError::Probe(ProbeError::Privileges { .. })))
+                || e.downcast_ref::<RunError>().is_some_and(|r| {
+                    matches!(
+                        r,
+                        RunError::Netns(netcopy::testbed::netns::NetnsError::NotPrivileged)
+                    )
+                });
             ExitCode::from(if usage { EXIT_USAGE } else { 1 })
         }
     }
@@ -199,15 +207,31 @@ fn main() -> ExitCode {
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
     let stop = Stop::default();
     match command {
-        Command::Run { workload, net, output } => {
+        Command::Run {
+            workload,
+            net,
+            output,
+        } => {
             let cfg = workload.client_config(SocketAddr::from(([127, 0, 0, 1], 0)));
-            let path = if net.netns { NetPath::Netns } else { NetPath::Loopback };
+            let path = if net.netns {
+                NetPath::Netns
+            } else {
+                NetPath::Loopback
+            };
             let outcome = with_signals(&stop, move |stop| run(&cfg, path, stop))?;
             print_summary(&RunSummary::new(&outcome), output.json)
         }
-        Command::Trace { workload, net, output } => {
+        Command::Trace {
+            workload,
+            net,
+            output,
+        } => {
             let cfg = workload.client_config(SocketAddr::from(([127, 0, 0, 1], 0)));
-            let path = if net.netns { NetPath::Netns } else { NetPath::Loopback };
+            let path = if net.netns {
+                NetPath::Netns
+            } else {
+                NetPath::Loopback
+            };
             let summary = with_signals(&stop, move |stop| trace(&cfg, path, stop))?;
             let agrees = summary.probe.as_ref().is_some_and(|p| p.agrees());
             let code = print_summary(&summary, output.json)?;
@@ -217,7 +241,12 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(code)
         }
-        Command::Client { server, port, workload, output } => {
+        Command::Client {
+            server,
+            port,
+            workload,
+            output,
+        } => {
             let cfg = workload.client_config(SocketAddr::new(server, port));
             let client = with_signals(&stop, {
                 let cfg = cfg.clone();
@@ -231,7 +260,12 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             };
             print_summary(&RunSummary::new(&outcome), output.json)
         }
-        Command::Serve { bind, port, one_off, json } => {
+        Command::Serve {
+            bind,
+            port,
+            one_off,
+            json,
+        } => {
             let addr = SocketAddr::new(bind, port);
             let listener = TcpListener::bind(addr).with_context(|| format!("listen on {addr}"))?;
             eprintln!("netcopy: serving on {addr} (Ctrl-C to stop)");
@@ -251,7 +285,11 @@ fn print_summary(summary: &RunSummary, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         write!(out, "{}", summary.to_text())?;
     }
-    Ok(if summary.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+    Ok(if summary.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn print_served(served: Result<Served, netcopy::workload::WorkloadError>, json: bool) {
@@ -269,7 +307,10 @@ fn print_served(served: Result<Served, netcopy::workload::WorkloadError>, json: 
                 println!("{line}");
             } else {
                 let zc = r.zerocopy.as_ref().map_or(String::new(), |z| {
-                    format!(", zerocopy {} sends / {} completed / {} copied", z.sends, z.completed, z.copied)
+                    format!(
+                        ", zerocopy {} sends / {} completed / {} copied",
+                        z.sends, z.completed, z.copied
+                    )
                 });
                 println!(
                     "served {} {} connection {}/{}: {} messages, {} bytes, send p50 {} ns p99 {} ns{zc}",

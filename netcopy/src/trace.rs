@@ -31,7 +31,10 @@ pub fn trace(cfg: &ClientConfig, path: NetPath, stop: &Stop) -> Result<RunSummar
     probes.add_target(std::process::id())?;
     let outcome = run(cfg, path, stop)?;
 
-    let senders = outcome.served.iter().map(|s| (s.report.tid, s.report.calls));
+    let senders = outcome
+        .served
+        .iter()
+        .map(|s| (s.report.tid, s.report.calls));
     let receivers = outcome.client.receivers.iter().map(|r| (r.tid, r.calls));
     let (tids, calls): (Vec<u32>, Vec<_>) = senders.chain(receivers).unzip();
     let counted = probes.send_counts(&tids)?;

@@ -38,7 +38,7 @@ pub fn parse_size(text: &str) -> Result<u64, UnitError> {
 /// Format a byte count the way `parse_size` reads it back, e.g. `65536` -> `64K`.
 pub fn format_size(bytes: u64) -> String {
     for (shift, unit) in [(30, "G"), (20, "M"), (10, "K")] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }
@@ -83,14 +83,37 @@ mod tests {
 
     #[test]
     fn bad_sizes_are_refused() {
-        for bad in ["", "K", "1.5K", "-1", "12Q", "1KK", "99999999999999999999", "18446744073709551615G"] {
-            assert_eq!(parse_size(bad), Err(UnitError::BadSize(bad.to_owned())), "{bad:?}");
+        for bad in [
+            "",
+            "K",
+            "1.5K",
+            "-1",
+            "12Q",
+            "1KK",
+            "99999999999999999999",
+            "18446744073709551615G",
+        ] {
+            assert_eq!(
+                parse_size(bad),
+                Err(UnitError::BadSize(bad.to_owned())),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn sizes_format_back() {
-        for s in [1u64, 1000, 1024, 4096, 65536, 1 << 20, 16 << 20, 1 << 30, 1536] {
+        for s in [
+            1u64,
+            1000,
+            1024,
+            4096,
+            65536,
+            1 << 20,
+            16 << 20,
+            1 << 30,
+            1536,
+        ] {
             assert_eq!(parse_size(&format_size(s)), Ok(s));
         }
         assert_eq!(format_size(65536), "64K");

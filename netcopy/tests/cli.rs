@@ -17,7 +17,11 @@ fn netcopy(args: &[&str]) -> Output {
 }
 
 fn json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
@@ -25,7 +29,18 @@ fn json(out: &Output) -> serde_json::Value {
 #[test]
 fn run_json_has_the_documented_keys() {
     for mode in ["twocopy", "onecopy", "zerocopy"] {
-        let out = netcopy(&["run", "--mode", mode, "--size", "1K", "--duration", "300ms", "--warmup", "0", "--json"]);
+        let out = netcopy(&[
+            "run",
+            "--mode",
+            mode,
+            "--size",
+            "1K",
+            "--duration",
+            "300ms",
+            "--warmup",
+            "0",
+            "--json",
+        ]);
         let v = json(&out);
         assert_eq!(v["mode"], mode);
         assert_eq!(v["size"], 1024);
@@ -34,11 +49,18 @@ fn run_json_has_the_documented_keys() {
         assert_eq!(v["verified"], true);
         let bytes = v["bytes"].as_u64().unwrap_or_default();
         let messages = v["messages"].as_u64().unwrap_or_default();
-        assert!(messages > 0 && bytes == messages * 1024, "{bytes} {messages}");
+        assert!(
+            messages > 0 && bytes == messages * 1024,
+            "{bytes} {messages}"
+        );
         assert!(v["throughput_gbps"].as_f64().unwrap_or_default() > 0.0);
         for key in ["send_latency_ns", "recv_latency_ns"] {
             for q in ["p50", "p90", "p99", "p999", "max"] {
-                assert!(v[key][q].as_u64().is_some(), "{mode}: {key}.{q} missing: {}", v[key]);
+                assert!(
+                    v[key][q].as_u64().is_some(),
+                    "{mode}: {key}.{q} missing: {}",
+                    v[key]
+                );
             }
         }
         if mode == "zerocopy" {
@@ -56,10 +78,21 @@ fn run_json_has_the_documented_keys() {
 fn serve_and_client_in_separate_processes() {
     let port = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-        l.local_addr().unwrap_or_else(|e| panic!("{e}")).port().to_string()
+        l.local_addr()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .port()
+            .to_string()
     };
     let server = Command::new(BIN)
-        .args(["serve", "--bind", "127.0.0.1", "--port", &port, "--one-off", "--json"])
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--one-off",
+            "--json",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -67,19 +100,44 @@ fn serve_and_client_in_separate_processes() {
     // The client retries nothing: give the server a moment to listen.
     std::thread::sleep(Duration::from_millis(300));
     let out = netcopy(&[
-        "client", "--server", "127.0.0.1", "--port", &port, "--mode", "zerocopy", "--size", "8K",
-        "--threads", "2", "--duration", "500ms", "--warmup", "100ms", "--json",
+        "client",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--mode",
+        "zerocopy",
+        "--size",
+        "8K",
+        "--threads",
+        "2",
+        "--duration",
+        "500ms",
+        "--warmup",
+        "100ms",
+        "--json",
     ]);
     let v = json(&out);
     let served = server.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-    assert!(served.status.success(), "server: {}", String::from_utf8_lossy(&served.stderr));
+    assert!(
+        served.status.success(),
+        "server: {}",
+        String::from_utf8_lossy(&served.stderr)
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&served.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
     assert_eq!(lines.len(), 2, "one line per connection");
-    let sent: u64 = lines.iter().map(|l| l["bytes"].as_u64().unwrap_or_default()).sum();
-    assert_eq!(sent, v["bytes"].as_u64().unwrap_or_default(), "server sent what the client received");
+    let sent: u64 = lines
+        .iter()
+        .map(|l| l["bytes"].as_u64().unwrap_or_default())
+        .sum();
+    assert_eq!(
+        sent,
+        v["bytes"].as_u64().unwrap_or_default(),
+        "server sent what the client received"
+    );
     for l in &lines {
         assert_eq!(l["mode"], "zerocopy");
         assert_eq!(l["zerocopy"]["completed"], l["zerocopy"]["sends"]);
@@ -115,7 +173,10 @@ fn bad_input_is_one_line_and_exit_2() {
 fn client_without_server_fails_with_one_line() {
     let port = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-        l.local_addr().unwrap_or_else(|e| panic!("{e}")).port().to_string()
+        l.local_addr()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .port()
+            .to_string()
     };
     // Nothing listens on the port now that the listener is dropped.
     let out = netcopy(&["client", "--port", &port, "--duration", "1s"]);

@@ -16,11 +16,16 @@ use netcopy::{
 
 fn moves_100_mib(mode: Mode, path: NetPath) {
     let cfg = config(mode, 64 * 1024, 1, 2.0);
-    let outcome = run(&cfg, path, &Stop::default()).unwrap_or_else(|e| panic!("{mode} over {path:?}: {e}"));
+    let outcome =
+        run(&cfg, path, &Stop::default()).unwrap_or_else(|e| panic!("{mode} over {path:?}: {e}"));
     let s = RunSummary::new(&outcome);
     assert!(!s.interrupted);
     assert!(s.verified, "receivers did not verify");
-    assert!(s.bytes >= 100 * MIB, "{mode} over {path:?} moved only {} bytes", s.bytes);
+    assert!(
+        s.bytes >= 100 * MIB,
+        "{mode} over {path:?} moved only {} bytes",
+        s.bytes
+    );
     assert_eq!(s.bytes, s.messages * cfg.size, "whole messages only");
     assert_eq!(s.connections.len(), 1);
     for c in &s.connections {
@@ -47,12 +52,25 @@ fn moves_100_mib(mode: Mode, path: NetPath) {
             assert!(s.zerocopy.is_none());
         }
         Mode::Zerocopy => {
-            let z = s.zerocopy.as_ref().unwrap_or_else(|| panic!("no zerocopy stats"));
-            assert!(z.sends >= s.messages, "at least one MSG_ZEROCOPY send per message");
-            assert_eq!(s.send_calls.sendmsg, z.sends + z.enobufs, "every sendmsg is a send or a refused one");
+            let z = s
+                .zerocopy
+                .as_ref()
+                .unwrap_or_else(|| panic!("no zerocopy stats"));
+            assert!(
+                z.sends >= s.messages,
+                "at least one MSG_ZEROCOPY send per message"
+            );
+            assert_eq!(
+                s.send_calls.sendmsg,
+                z.sends + z.enobufs,
+                "every sendmsg is a send or a refused one"
+            );
             assert_eq!(z.completed, z.sends, "every send's completion was reaped");
             // Locally looped packets are always copied (Documentation/networking/msg_zerocopy.rst).
-            assert_eq!(z.copied, z.completed, "loopback and veth make the kernel copy");
+            assert_eq!(
+                z.copied, z.completed,
+                "loopback and veth make the kernel copy"
+            );
             assert!(s.send_calls.errqueue > 0);
         }
     }
@@ -97,14 +115,25 @@ fn several_connections_share_one_window() {
     let outcome = run(&cfg, NetPath::Loopback, &Stop::default()).unwrap_or_else(|e| panic!("{e}"));
     let s = RunSummary::new(&outcome);
     assert_eq!(s.connections.len(), 3);
-    let tids: std::collections::HashSet<u32> =
-        s.connections.iter().flat_map(|c| [c.sender.tid, c.receiver.tid]).collect();
-    assert_eq!(tids.len(), 6, "each connection has its own thread on both ends");
+    let tids: std::collections::HashSet<u32> = s
+        .connections
+        .iter()
+        .flat_map(|c| [c.sender.tid, c.receiver.tid])
+        .collect();
+    assert_eq!(
+        tids.len(),
+        6,
+        "each connection has its own thread on both ends"
+    );
     for c in &s.connections {
         assert_eq!(c.sender.bytes, c.receiver.bytes);
         assert!(c.receiver.messages > 0);
     }
-    assert!((s.window.seconds - 1.0).abs() < 0.2, "window {}", s.window.seconds);
+    assert!(
+        (s.window.seconds - 1.0).abs() < 0.2,
+        "window {}",
+        s.window.seconds
+    );
 }
 
 #[test]
@@ -121,14 +150,21 @@ fn a_stop_request_ends_the_run_cleanly() {
     let started = std::time::Instant::now();
     let outcome = run(&cfg, NetPath::Loopback, &stop).unwrap_or_else(|e| panic!("{e}"));
     let _ = stopper.join();
-    assert!(started.elapsed().as_secs() < 10, "the stop took {:?}", started.elapsed());
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "the stop took {:?}",
+        started.elapsed()
+    );
     let s = RunSummary::new(&outcome);
     assert!(s.interrupted);
     assert!(s.window.seconds < 5.0);
     let z = s.zerocopy.unwrap_or_else(|| panic!("no zerocopy stats"));
     assert_eq!(z.completed, z.sends, "completions drained even on a stop");
     for c in &s.connections {
-        assert_eq!(c.sender.messages, c.receiver.messages, "stopped at a message boundary");
+        assert_eq!(
+            c.sender.messages, c.receiver.messages,
+            "stopped at a message boundary"
+        );
     }
 }
 
@@ -139,5 +175,9 @@ fn netns_are_removed_after_a_run() {
     let names = [bed.server_ns().to_owned(), bed.client_ns().to_owned()];
     assert!(names.iter().all(|n| netns::list().contains(n)));
     drop(bed);
-    assert!(names.iter().all(|n| !netns::list().contains(n)), "left behind: {:?}", netns::list());
+    assert!(
+        names.iter().all(|n| !netns::list().contains(n)),
+        "left behind: {:?}",
+        netns::list()
+    );
 }

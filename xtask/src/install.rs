@@ -11,7 +11,11 @@ use crate::{
 
 /// Build the release binary and return its path.
 pub fn build_release() -> anyhow::Result<std::path::PathBuf> {
-    cmd::run(cargo().current_dir(workspace_root()).args(["build", "--release", "-p", "netcopy"]))?;
+    cmd::run(
+        cargo()
+            .current_dir(workspace_root())
+            .args(["build", "--release", "-p", "netcopy"]),
+    )?;
     Ok(target_dir().join("release/netcopy"))
 }
 
@@ -19,7 +23,9 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     setup::setup(setup::Mode::Install)?;
     let bin = build_release()?;
     let status = cmd::status(as_root(&bin.to_string_lossy()).args(args))?;
-    Ok(ExitCode::from(status.code().map_or(1, |c| c.clamp(0, 255) as u8)))
+    Ok(ExitCode::from(
+        status.code().map_or(1, |c| c.clamp(0, 255) as u8),
+    ))
 }
 
 pub fn install(prefix: &Path) -> anyhow::Result<ExitCode> {
@@ -36,7 +42,12 @@ pub fn install(prefix: &Path) -> anyhow::Result<ExitCode> {
         std::fs::copy(&bin, &tmp).with_context(|| format!("copy to {}", tmp.display()))?;
         std::fs::rename(&tmp, &dest).with_context(|| format!("install {}", dest.display()))?;
     } else {
-        cmd::run(as_root("install").args(["-D", "-m", "0755"]).arg(&bin).arg(&dest))?;
+        cmd::run(
+            as_root("install")
+                .args(["-D", "-m", "0755"])
+                .arg(&bin)
+                .arg(&dest),
+        )?;
     }
     eprintln!("installed {}", dest.display());
     eprintln!("try: sudo netcopy trace --mode onecopy");

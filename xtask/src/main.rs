@@ -56,7 +56,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Setup { check } => setup::setup(if check { setup::Mode::Check } else { setup::Mode::Install }),
+        Command::Setup { check } => setup::setup(if check {
+            setup::Mode::Check
+        } else {
+            setup::Mode::Install
+        }),
         Command::Run { args } => install::run(&args),
         Command::Test { args } => test::test(&args),
         Command::Install { prefix } => install::install(&prefix),

@@ -94,16 +94,32 @@ fn run_items(items: &[Item], mode: Mode) -> anyhow::Result<std::process::ExitCod
             }
         }
     }
-    Ok(if missing == 0 { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE })
+    Ok(if missing == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
 }
 
 fn has_rust_src() -> bool {
-    output(Command::new("rustup").args(["component", "list", "--toolchain", "nightly", "--installed"]))
-        .is_some_and(|o| o.lines().any(|l| l.starts_with("rust-src")))
+    output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--toolchain",
+        "nightly",
+        "--installed",
+    ]))
+    .is_some_and(|o| o.lines().any(|l| l.starts_with("rust-src")))
 }
 
 fn add_rust_src() -> anyhow::Result<()> {
-    cmd::run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
+    cmd::run(Command::new("rustup").args([
+        "component",
+        "add",
+        "rust-src",
+        "--toolchain",
+        "nightly",
+    ]))
 }
 
 fn has_bpf_linker() -> bool {
@@ -139,15 +155,30 @@ fn install_bpf_linker() -> anyhow::Result<()> {
     std::fs::create_dir_all(&lib64).with_context(|| format!("create {}", lib64.display()))?;
     let link = lib64.join("libLLVM.so");
     let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(&libllvm, &link).with_context(|| format!("link {}", link.display()))?;
+    std::os::unix::fs::symlink(&libllvm, &link)
+        .with_context(|| format!("link {}", link.display()))?;
     cmd::run(
         cargo()
-            .args(["install", "bpf-linker", "--version", BPF_LINKER_VERSION, "--locked"])
-            .args(["--no-default-features", "--features", &format!("llvm-{llvm_major}")])
+            .args([
+                "install",
+                "bpf-linker",
+                "--version",
+                BPF_LINKER_VERSION,
+                "--locked",
+            ])
+            .args([
+                "--no-default-features",
+                "--features",
+                &format!("llvm-{llvm_major}"),
+            ])
             .env("LLVM_PREFIX", &prefix)
             .env(
                 "RUSTFLAGS",
-                format!("-L {} -C link-arg=-Wl,-rpath,{}", lib64.display(), nightly_lib.display()),
+                format!(
+                    "-L {} -C link-arg=-Wl,-rpath,{}",
+                    lib64.display(),
+                    nightly_lib.display()
+                ),
             ),
     )
 }
@@ -165,7 +196,10 @@ fn missing_packages() -> Vec<&'static str> {
 fn install_packages() -> anyhow::Result<()> {
     let missing = missing_packages();
     if output(Command::new("apt-get").arg("--version")).is_none() {
-        bail!("no apt-get here: install {} with the system's package manager", missing.join(" "));
+        bail!(
+            "no apt-get here: install {} with the system's package manager",
+            missing.join(" ")
+        );
     }
     cmd::run(cmd::as_root("apt-get").args(["update", "-qq"]))?;
     cmd::run(

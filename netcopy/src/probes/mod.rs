@@ -20,7 +20,9 @@ pub enum ProbeError {
         "tracing needs {missing}: run it as root (sudo netcopy ...) or give the binary the capabilities (sudo setcap cap_bpf,cap_perfmon,cap_sys_admin,cap_net_admin+ep \"$(command -v netcopy)\")"
     )]
     Privileges { missing: String },
-    #[error("this netcopy was built with AYA_BUILD_SKIP=1 and carries no eBPF programs; rebuild it with `cargo xtask install`")]
+    #[error(
+        "this netcopy was built with AYA_BUILD_SKIP=1 and carries no eBPF programs; rebuild it with `cargo xtask install`"
+    )]
     NotBuilt,
     #[error(
         "tracefs is not mounted at {TRACEFS} and mounting it failed ({0}); mount it with `mount -t tracefs tracefs {TRACEFS}`"
@@ -41,7 +43,10 @@ pub enum ProbeError {
         source: aya::maps::MapError,
     },
     #[error("the eBPF object has no {kind} named {name}")]
-    Missing { kind: &'static str, name: &'static str },
+    Missing {
+        kind: &'static str,
+        name: &'static str,
+    },
 }
 
 /// The capabilities loading and attaching need.
@@ -53,7 +58,11 @@ pub fn check_privileges() -> Result<(), ProbeError> {
     if missing.is_empty() {
         return Ok(());
     }
-    let missing = missing.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" and ");
+    let missing = missing
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(" and ");
     Err(ProbeError::Privileges { missing })
 }
 

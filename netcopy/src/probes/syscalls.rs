@@ -12,7 +12,10 @@ use netcopy_common::syscalls::{SEND_COUNTS_MAP, SendCounts, TARGET_PRESENT, TARG
 use super::{ProbeError, Probes};
 
 /// The programs of this family: (program name = tracepoint name, category).
-const PROGRAMS: [(&str, &str); 2] = [("sys_enter_sendmsg", "syscalls"), ("sys_enter_sendto", "syscalls")];
+const PROGRAMS: [(&str, &str); 2] = [
+    ("sys_enter_sendmsg", "syscalls"),
+    ("sys_enter_sendto", "syscalls"),
+];
 
 /// How the counts were taken, saved with the run.
 pub const METHOD: &str = "tracepoint syscalls:sys_enter_{sendmsg,sendto}";
@@ -24,10 +27,15 @@ impl Probes {
             let program: &mut TracePoint = self
                 .ebpf
                 .program_mut(name)
-                .ok_or(ProbeError::Missing { kind: "program", name })?
+                .ok_or(ProbeError::Missing {
+                    kind: "program",
+                    name,
+                })?
                 .try_into()
                 .map_err(|source| ProbeError::Program { name, source })?;
-            program.load().map_err(|source| ProbeError::Program { name, source })?;
+            program
+                .load()
+                .map_err(|source| ProbeError::Program { name, source })?;
             program
                 .attach(category, name)
                 .map_err(|source| ProbeError::Program { name, source })?;
@@ -40,22 +48,34 @@ impl Probes {
         let map = self
             .ebpf
             .map_mut(TARGET_TGIDS_MAP)
-            .ok_or(ProbeError::Missing { kind: "map", name: TARGET_TGIDS_MAP })?;
+            .ok_or(ProbeError::Missing {
+                kind: "map",
+                name: TARGET_TGIDS_MAP,
+            })?;
         let mut targets: HashMap<&mut MapData, u32, u8> =
-            HashMap::try_from(map).map_err(|source| ProbeError::Map { name: TARGET_TGIDS_MAP, source })?;
+            HashMap::try_from(map).map_err(|source| ProbeError::Map {
+                name: TARGET_TGIDS_MAP,
+                source,
+            })?;
         targets
             .insert(tgid, TARGET_PRESENT, 0)
-            .map_err(|source| ProbeError::Map { name: TARGET_TGIDS_MAP, source })
+            .map_err(|source| ProbeError::Map {
+                name: TARGET_TGIDS_MAP,
+                source,
+            })
     }
 
     /// The counts of `tids`, summed; a thread that made no send call counts zero.
     pub fn send_counts(&self, tids: &[u32]) -> Result<SendCounts, ProbeError> {
-        let map = self
-            .ebpf
-            .map(SEND_COUNTS_MAP)
-            .ok_or(ProbeError::Missing { kind: "map", name: SEND_COUNTS_MAP })?;
+        let map = self.ebpf.map(SEND_COUNTS_MAP).ok_or(ProbeError::Missing {
+            kind: "map",
+            name: SEND_COUNTS_MAP,
+        })?;
         let counts: HashMap<&MapData, u32, SendCounts> =
-            HashMap::try_from(map).map_err(|source| ProbeError::Map { name: SEND_COUNTS_MAP, source })?;
+            HashMap::try_from(map).map_err(|source| ProbeError::Map {
+                name: SEND_COUNTS_MAP,
+                source,
+            })?;
         let mut total = SendCounts::default();
         for tid in tids {
             match counts.get(tid, 0) {
@@ -64,7 +84,12 @@ impl Probes {
                     total.sendto += c.sendto;
                 }
                 Err(aya::maps::MapError::KeyNotFound) => {}
-                Err(source) => return Err(ProbeError::Map { name: SEND_COUNTS_MAP, source }),
+                Err(source) => {
+                    return Err(ProbeError::Map {
+                        name: SEND_COUNTS_MAP,
+                        source,
+                    });
+                }
             }
         }
         Ok(total)

@@ -137,11 +137,17 @@ impl RunSummary {
     /// The terminal table.
     pub fn to_text(&self) -> String {
         let mut o = String::new();
-        let conns = if self.threads == 1 { "connection" } else { "connections" };
+        let conns = if self.threads == 1 {
+            "connection"
+        } else {
+            "connections"
+        };
         let path = match self.path {
             NetPath::Loopback => "loopback",
             NetPath::Netns => "veth between two netns",
-            NetPath::Network => "network (server started separately; its side is in its own output)",
+            NetPath::Network => {
+                "network (server started separately; its side is in its own output)"
+            }
         };
         let _ = writeln!(
             o,
@@ -150,22 +156,41 @@ impl RunSummary {
             self.size,
             format_size(self.size),
             self.threads,
-            if self.interrupted { "  [INTERRUPTED: partial run]" } else { "" }
+            if self.interrupted {
+                "  [INTERRUPTED: partial run]"
+            } else {
+                ""
+            }
         );
         let _ = writeln!(
             o,
             "  window      {:.2} s after {:.2} s warmup: {:.3} Gbit/s, {} messages, {} bytes",
-            self.window.seconds, self.warmup_s, self.throughput_gbps, self.window.messages, self.window.bytes
+            self.window.seconds,
+            self.warmup_s,
+            self.throughput_gbps,
+            self.window.messages,
+            self.window.bytes
         );
         let _ = writeln!(
             o,
             "  moved       {} bytes in {} messages over the whole run, {}",
             self.bytes,
             self.messages,
-            if self.verified { "every message verified" } else { "content not verified (--no-verify)" }
+            if self.verified {
+                "every message verified"
+            } else {
+                "content not verified (--no-verify)"
+            }
         );
-        let _ = writeln!(o, "  latency     {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}", "p50", "p90", "p99", "p99.9", "max", "calls");
-        for (name, l) in [("send call", &self.send_latency_ns), ("recv call", &self.recv_latency_ns)] {
+        let _ = writeln!(
+            o,
+            "  latency     {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
+            "p50", "p90", "p99", "p99.9", "max", "calls"
+        );
+        for (name, l) in [
+            ("send call", &self.send_latency_ns),
+            ("recv call", &self.recv_latency_ns),
+        ] {
             let _ = writeln!(
                 o,
                 "  {name:<11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
@@ -181,10 +206,19 @@ impl RunSummary {
         let _ = writeln!(
             o,
             "  syscalls    sender: {} send, {} sendmsg, {} errqueue recvmsg, {} poll; receiver: {} recv, {} recvmsg",
-            c.sendto, c.sendmsg, c.errqueue, c.poll, self.recv_calls.recvfrom, self.recv_calls.recvmsg
+            c.sendto,
+            c.sendmsg,
+            c.errqueue,
+            c.poll,
+            self.recv_calls.recvfrom,
+            self.recv_calls.recvmsg
         );
         if let Some(z) = &self.zerocopy {
-            let pct = if z.completed > 0 { 100.0 * z.copied as f64 / z.completed as f64 } else { 0.0 };
+            let pct = if z.completed > 0 {
+                100.0 * z.copied as f64 / z.completed as f64
+            } else {
+                0.0
+            };
             let _ = writeln!(
                 o,
                 "  zerocopy    {} sends, {} completed, {} copied by the kernel ({pct:.1}%), {} ENOBUFS retries, {} pool waits (pool of {})",

@@ -32,7 +32,9 @@ pub enum NetnsError {
         "--netns needs the `ip` command from iproute2 (apt-get install iproute2, or `cargo xtask setup`)"
     )]
     NoIp,
-    #[error("--netns needs CAP_SYS_ADMIN and CAP_NET_ADMIN to create namespaces: run as root (sudo)")]
+    #[error(
+        "--netns needs CAP_SYS_ADMIN and CAP_NET_ADMIN to create namespaces: run as root (sudo)"
+    )]
     NotPrivileged,
     #[error("`{command}` failed: {stderr}")]
     Command { command: String, stderr: String },
@@ -60,11 +62,18 @@ pub struct Testbed {
 impl Testbed {
     /// Build the testbed, after removing stale ones left by dead processes.
     pub fn create() -> Result<Self, NetnsError> {
-        if !crate::privileges::has_caps(&[crate::privileges::Cap::SysAdmin, crate::privileges::Cap::NetAdmin]) {
+        if !crate::privileges::has_caps(&[
+            crate::privileges::Cap::SysAdmin,
+            crate::privileges::Cap::NetAdmin,
+        ]) {
             return Err(NetnsError::NotPrivileged);
         }
         remove_stale()?;
-        let id = format!("{NAME_PREFIX}{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let id = format!(
+            "{NAME_PREFIX}{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
         let bed = Self {
             server: format!("{id}-srv"),
             client: format!("{id}-cli"),
@@ -75,11 +84,32 @@ impl Testbed {
         ip(&["netns", "add", &bed.server])?;
         ip(&["netns", "add", &bed.client])?;
         ip(&[
-            "-n", &bed.server, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1", "netns",
+            "-n",
+            &bed.server,
+            "link",
+            "add",
+            "veth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "veth1",
+            "netns",
             &bed.client,
         ])?;
-        for (ns, dev, addr) in [(&bed.server, "veth0", SERVER_ADDR), (&bed.client, "veth1", CLIENT_ADDR)] {
-            ip(&["-n", ns, "addr", "add", &format!("{addr}/{PREFIX_LEN}"), "dev", dev])?;
+        for (ns, dev, addr) in [
+            (&bed.server, "veth0", SERVER_ADDR),
+            (&bed.client, "veth1", CLIENT_ADDR),
+        ] {
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{addr}/{PREFIX_LEN}"),
+                "dev",
+                dev,
+            ])?;
             ip(&["-n", ns, "link", "set", dev, "up"])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
         }
@@ -156,14 +186,19 @@ pub fn remove_stale() -> Result<usize, NetnsError> {
 
 /// The pid in `ncpy-<pid>-<n>-<end>`.
 fn owner_pid(name: &str) -> Option<u32> {
-    name.strip_prefix(NAME_PREFIX)?.split('-').next()?.parse().ok()
+    name.strip_prefix(NAME_PREFIX)?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn enter(name: &str) -> Result<(), NetnsError> {
-    let file = File::open(Path::new("/run/netns").join(name)).map_err(|source| NetnsError::Open {
-        name: name.to_owned(),
-        source,
-    })?;
+    let file =
+        File::open(Path::new("/run/netns").join(name)).map_err(|source| NetnsError::Open {
+            name: name.to_owned(),
+            source,
+        })?;
     setns(file, CloneFlags::CLONE_NEWNET).map_err(|source| NetnsError::Enter {
         name: name.to_owned(),
         source,
@@ -171,13 +206,16 @@ fn enter(name: &str) -> Result<(), NetnsError> {
 }
 
 fn ip(args: &[&str]) -> Result<(), NetnsError> {
-    let out = Command::new("ip").args(args).output().map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => NetnsError::NoIp,
-        _ => NetnsError::Command {
-            command: format!("ip {}", args.join(" ")),
-            stderr: e.to_string(),
-        },
-    })?;
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => NetnsError::NoIp,
+            _ => NetnsError::Command {
+                command: format!("ip {}", args.join(" ")),
+                stderr: e.to_string(),
+            },
+        })?;
     if out.status.success() {
         Ok(())
     } else {

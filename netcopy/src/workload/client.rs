@@ -10,8 +10,9 @@ use std::{
 };
 
 use super::{
-    Mode, WorkloadError, join,
+    Mode, WorkloadError,
     conn::{Conn, Filled, Stop},
+    join,
     message::Layout,
     protocol::{ACK_LEN, HELLO_LEN, Hello, decode_ack},
     receiver::{ReceiverReport, Verify, receive_messages},
@@ -120,10 +121,16 @@ pub fn run_client(
 }
 
 /// Connect, send the hello and wait for the server's ack.
-fn connect(cfg: &ClientConfig, hello: &Hello, window: Window, stop: Stop) -> Result<Conn, WorkloadError> {
+fn connect(
+    cfg: &ClientConfig,
+    hello: &Hello,
+    window: Window,
+    stop: Stop,
+) -> Result<Conn, WorkloadError> {
     let stream = TcpStream::connect_timeout(&cfg.server, CONNECT_TIMEOUT)
         .map_err(|e| WorkloadError::io(format!("connect to {}", cfg.server), e))?;
-    let mut conn = Conn::new(stream, window, stop).map_err(|e| WorkloadError::io("socket options", e))?;
+    let mut conn =
+        Conn::new(stream, window, stop).map_err(|e| WorkloadError::io("socket options", e))?;
     let raw: [u8; HELLO_LEN] = hello.encode();
     conn.send_all(&raw)
         .map_err(|e| WorkloadError::io("send hello", e))?;
@@ -133,7 +140,10 @@ fn connect(cfg: &ClientConfig, hello: &Hello, window: Window, stop: Stop) -> Res
         Ok(Filled::Closed) => {
             return Err(WorkloadError::io(
                 "read ack",
-                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "server closed without answering the hello"),
+                std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "server closed without answering the hello",
+                ),
             ));
         }
         Err(e) => return Err(WorkloadError::io("read ack", e)),

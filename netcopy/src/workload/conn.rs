@@ -135,7 +135,9 @@ impl Conn {
     pub fn send(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.calls.sendto += 1;
         // SAFETY: buf is a valid readable slice for its length.
-        self.timed(|fd| unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
+        self.timed(|fd| unsafe {
+            libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL)
+        })
     }
 
     /// One `sendmsg(2)` over `iov`.
@@ -352,9 +354,18 @@ mod tests {
         let mut b = [0u8; 0];
         let mut c = [0u8; 6];
         let mut iov = [
-            libc::iovec { iov_base: a.as_mut_ptr().cast(), iov_len: a.len() },
-            libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() },
-            libc::iovec { iov_base: c.as_mut_ptr().cast(), iov_len: c.len() },
+            libc::iovec {
+                iov_base: a.as_mut_ptr().cast(),
+                iov_len: a.len(),
+            },
+            libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: b.len(),
+            },
+            libc::iovec {
+                iov_base: c.as_mut_ptr().cast(),
+                iov_len: c.len(),
+            },
         ];
         let first = advance(&mut iov, 0, 3);
         assert_eq!((first, iov[0].iov_len), (0, 1));

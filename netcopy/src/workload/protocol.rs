@@ -91,11 +91,11 @@ impl Hello {
         }
         let warmup = Duration::from_millis(u64_at(b, 16));
         let duration = Duration::from_millis(u64_at(b, 24));
-        let tail = Duration::from_millis(u64::from(u32::from_le_bytes([
-            b[32], b[33], b[34], b[35],
-        ])));
+        let tail =
+            Duration::from_millis(u64::from(u32::from_le_bytes([b[32], b[33], b[34], b[35]])));
         // Each part is checked on its own so that the sum cannot overflow.
-        if [warmup, duration, tail].iter().any(|d| *d > MAX_RUN) || warmup + duration + tail > MAX_RUN
+        if [warmup, duration, tail].iter().any(|d| *d > MAX_RUN)
+            || warmup + duration + tail > MAX_RUN
         {
             return Err(ProtocolError::TooLong);
         }

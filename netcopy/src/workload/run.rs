@@ -55,7 +55,8 @@ pub fn run(cfg: &ClientConfig, path: NetPath, stop: &Stop) -> Result<RunOutcome,
         NetPath::Netns => Some(Arc::new(Testbed::create()?)),
     };
     let bind = |ip: Ipv4Addr| {
-        TcpListener::bind(SocketAddr::from((ip, 0))).map_err(|e| WorkloadError::io(format!("listen on {ip}"), e))
+        TcpListener::bind(SocketAddr::from((ip, 0)))
+            .map_err(|e| WorkloadError::io(format!("listen on {ip}"), e))
     };
     let listener = match &testbed {
         None => bind(Ipv4Addr::LOCALHOST)?,
@@ -74,8 +75,10 @@ pub fn run(cfg: &ClientConfig, path: NetPath, stop: &Stop) -> Result<RunOutcome,
             .map_err(|e| WorkloadError::io("spawn server thread", e))?
     };
     let setup = testbed.clone().map(|bed| {
-        Arc::new(move || bed.enter_client().map_err(|e| WorkloadError::io("enter client netns", std::io::Error::other(e))))
-            as super::client::ThreadSetup
+        Arc::new(move || {
+            bed.enter_client()
+                .map_err(|e| WorkloadError::io("enter client netns", std::io::Error::other(e)))
+        }) as super::client::ThreadSetup
     });
     let client = run_client(&config, stop, setup);
     if client.is_err() {

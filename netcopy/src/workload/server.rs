@@ -10,8 +10,9 @@ use std::{
 };
 
 use super::{
-    WorkloadError, join,
+    WorkloadError,
     conn::{Conn, Stop},
+    join,
     message::Layout,
     protocol::{AckStatus, HELLO_LEN, Hello, encode_ack},
     sender::{SenderReport, send_messages},
@@ -30,8 +31,12 @@ pub struct Served {
 /// Serve one connection: handshake, then send until the hello's deadline.
 pub fn serve_connection(stream: TcpStream, stop: Stop) -> Result<Served, WorkloadError> {
     let t0 = Instant::now();
-    let mut conn = Conn::new(stream, Window::after(t0, Duration::ZERO, Duration::ZERO), stop)
-        .map_err(|e| WorkloadError::io("socket options", e))?;
+    let mut conn = Conn::new(
+        stream,
+        Window::after(t0, Duration::ZERO, Duration::ZERO),
+        stop,
+    )
+    .map_err(|e| WorkloadError::io("socket options", e))?;
     let mut raw = [0u8; HELLO_LEN];
     read_handshake(&mut conn, &mut raw)?;
     let hello = match Hello::decode(&raw) {
@@ -59,12 +64,20 @@ fn read_handshake(conn: &mut Conn, buf: &mut [u8]) -> Result<(), WorkloadError> 
             Ok(0) => {
                 return Err(WorkloadError::io(
                     "read hello",
-                    io::Error::new(io::ErrorKind::UnexpectedEof, "client closed before its hello"),
+                    io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "client closed before its hello",
+                    ),
                 ));
             }
             Ok(n) => at += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 if start.elapsed() > HELLO_TIMEOUT || conn.stop().requested() {
                     return Err(WorkloadError::io(
                         "read hello",
@@ -103,7 +116,11 @@ pub fn accept(listener: &TcpListener, stop: &Stop) -> Result<Option<TcpStream>, 
         }
         match listener.accept() {
             Ok((stream, _)) => return Ok(Some(stream)),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
             Err(e) => return Err(WorkloadError::io("accept", e)),
         }
     }

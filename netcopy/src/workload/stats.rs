@@ -137,15 +137,12 @@ pub struct WindowTotals {
 impl WindowTotals {
     /// Totals from snapshots of every connection taken at the window's start and end.
     pub fn from_snapshots(start: &[Snapshot], end: &[Snapshot], elapsed: Duration) -> Self {
-        let (bytes, messages) = start
-            .iter()
-            .zip(end)
-            .fold((0, 0), |(b, m), (s, e)| {
-                (
-                    b + e.bytes.saturating_sub(s.bytes),
-                    m + e.messages.saturating_sub(s.messages),
-                )
-            });
+        let (bytes, messages) = start.iter().zip(end).fold((0, 0), |(b, m), (s, e)| {
+            (
+                b + e.bytes.saturating_sub(s.bytes),
+                m + e.messages.saturating_sub(s.messages),
+            )
+        });
         let seconds = elapsed.as_secs_f64();
         let throughput_gbps = if seconds > 0.0 {
             bytes as f64 * 8.0 / seconds / 1e9
@@ -168,17 +165,33 @@ mod tests {
     #[test]
     fn window_sums_deltas_over_connections() {
         let start = [
-            Snapshot { bytes: 100, messages: 1 },
-            Snapshot { bytes: 0, messages: 0 },
+            Snapshot {
+                bytes: 100,
+                messages: 1,
+            },
+            Snapshot {
+                bytes: 0,
+                messages: 0,
+            },
         ];
         let end = [
-            Snapshot { bytes: 1_000_000_100, messages: 11 },
-            Snapshot { bytes: 250_000_000, messages: 5 },
+            Snapshot {
+                bytes: 1_000_000_100,
+                messages: 11,
+            },
+            Snapshot {
+                bytes: 250_000_000,
+                messages: 5,
+            },
         ];
         let w = WindowTotals::from_snapshots(&start, &end, Duration::from_secs(2));
         assert_eq!(w.bytes, 1_250_000_000);
         assert_eq!(w.messages, 15);
-        assert!((w.throughput_gbps - 5.0).abs() < 1e-9, "{}", w.throughput_gbps);
+        assert!(
+            (w.throughput_gbps - 5.0).abs() < 1e-9,
+            "{}",
+            w.throughput_gbps
+        );
     }
 
     #[test]

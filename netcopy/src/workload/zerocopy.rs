@@ -131,7 +131,10 @@ impl ZerocopySender {
             )
         };
         if r != 0 {
-            return Err(WorkloadError::io("setsockopt(SO_ZEROCOPY)", io::Error::last_os_error()));
+            return Err(WorkloadError::io(
+                "setsockopt(SO_ZEROCOPY)",
+                io::Error::last_os_error(),
+            ));
         }
         let size = layout.size().max(1);
         let count = (POOL_BYTES / size).clamp(POOL_MIN, POOL_MAX);
@@ -294,7 +297,9 @@ fn read_notification(conn: &mut Conn) -> io::Result<Option<Notification>> {
         // SAFETY: as above.
         cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
     }
-    Err(io::Error::other("error-queue message without IP_RECVERR data"))
+    Err(io::Error::other(
+        "error-queue message without IP_RECVERR data",
+    ))
 }
 
 #[cfg(test)]

@@ -3,11 +3,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use netcopy::workload::{
-    Mode,
-    client::ClientConfig,
-    receiver::Verify,
-};
+use netcopy::workload::{Mode, client::ClientConfig, receiver::Verify};
 
 pub const MIB: u64 = 1 << 20;
 
