@@ -54,25 +54,11 @@ enum Command {
     ///
     /// The server sends, the client receives (as in the seed report). Over loopback by
     /// default; --netns puts the two ends in two network namespaces joined by veth.
-    Run {
-        #[command(flatten)]
-        workload: WorkloadArgs,
-        #[command(flatten)]
-        net: NetnsArg,
-        #[command(flatten)]
-        output: OutputArgs,
-    },
+    Run(LocalArgs),
     /// Like `run`, with the eBPF probes attached to both ends (needs root).
     ///
     /// Checks the probes' per-thread syscall counts against the workload's own counts.
-    Trace {
-        #[command(flatten)]
-        workload: WorkloadArgs,
-        #[command(flatten)]
-        net: NetnsArg,
-        #[command(flatten)]
-        output: OutputArgs,
-    },
+    Trace(LocalArgs),
     /// Wait for clients and send each what it asks for (mode, size, duration come from the client).
     Serve {
         /// Address to listen on.
@@ -123,6 +109,17 @@ struct WorkloadArgs {
     /// Do not check message content (for speed runs).
     #[arg(long)]
     no_verify: bool,
+}
+
+/// The options of `run` and `trace`: both ends in this process.
+#[derive(Args, Clone)]
+struct LocalArgs {
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    #[command(flatten)]
+    net: NetnsArg,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Args, Clone)]
@@ -207,34 +204,16 @@ fn main() -> ExitCode {
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
     let stop = Stop::default();
     match command {
-        Command::Run {
-            workload,
-            net,
-            output,
-        } => {
-            let cfg = workload.client_config(SocketAddr::from(([127, 0, 0, 1], 0)));
-            let path = if net.netns {
-                NetPath::Netns
-            } else {
-                NetPath::Loopback
-            };
+        Command::Run(args) => {
+            let (cfg, path) = args.local_run();
             let outcome = with_signals(&stop, move |stop| run(&cfg, path, stop))?;
-            print_summary(&RunSummary::new(&outcome), output.json)
+            print_summary(&RunSummary::new(&outcome), args.output.json)
         }
-        Command::Trace {
-            workload,
-            net,
-            output,
-        } => {
-            let cfg = workload.client_config(SocketAddr::from(([127, 0, 0, 1], 0)));
-            let path = if net.netns {
-                NetPath::Netns
-            } else {
-                NetPath::Loopback
-            };
+        Command::Trace(args) => {
+            let (cfg, path) = args.local_run();
             let summary = with_signals(&stop, move |stop| trace(&cfg, path, stop))?;
             let agrees = summary.probe.as_ref().is_some_and(|p| p.agrees());
-            let code = print_summary(&summary, output.json)?;
+            let code = print_summary(&summary, args.output.json)?;
             if !agrees {
                 eprintln!("netcopy: the probes' counts differ from the workload's (see `probe`)");
                 return Ok(ExitCode::FAILURE);
@@ -274,6 +253,21 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+impl LocalArgs {
+    /// The run's configuration (the server's address is chosen when it listens) and path.
+    fn local_run(&self) -> (ClientConfig, NetPath) {
+        let cfg = self
+            .workload
+            .client_config(SocketAddr::from(([127, 0, 0, 1], 0)));
+        let path = if self.net.netns {
+            NetPath::Netns
+        } else {
+            NetPath::Loopback
+        };
+        (cfg, path)
     }
 }
 

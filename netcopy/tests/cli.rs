@@ -16,6 +16,15 @@ fn netcopy(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("spawn {BIN}: {e}"))
 }
 
+/// A port nothing listens on right now.
+fn free_port() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    l.local_addr()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .port()
+        .to_string()
+}
+
 fn json(out: &Output) -> serde_json::Value {
     assert!(
         out.status.success(),
@@ -76,13 +85,7 @@ fn run_json_has_the_documented_keys() {
 
 #[test]
 fn serve_and_client_in_separate_processes() {
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-        l.local_addr()
-            .unwrap_or_else(|e| panic!("{e}"))
-            .port()
-            .to_string()
-    };
+    let port = free_port();
     let server = Command::new(BIN)
         .args([
             "serve",
@@ -171,13 +174,7 @@ fn bad_input_is_one_line_and_exit_2() {
 
 #[test]
 fn client_without_server_fails_with_one_line() {
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-        l.local_addr()
-            .unwrap_or_else(|e| panic!("{e}"))
-            .port()
-            .to_string()
-    };
+    let port = free_port();
     // Nothing listens on the port now that the listener is dropped.
     let out = netcopy(&["client", "--port", &port, "--duration", "1s"]);
     let err = String::from_utf8_lossy(&out.stderr);

@@ -220,27 +220,10 @@ impl Conn {
     pub fn recv_exact(
         &mut self,
         buf: &mut [u8],
-        mut on_bytes: impl FnMut(usize),
+        on_bytes: impl FnMut(usize),
     ) -> io::Result<Filled> {
-        let mut at = 0;
-        let mut since = Instant::now();
-        while at < buf.len() {
-            match self.recv(&mut buf[at..]) {
-                Ok(0) => return closed_at(at),
-                Ok(n) => {
-                    at += n;
-                    on_bytes(n);
-                    since = Instant::now();
-                }
-                Err(e) => {
-                    if at == 0 && self.stop.requested() && is_timeout(&e) {
-                        return Ok(Filled::Closed);
-                    }
-                    self.retry(e, since)?
-                }
-            }
-        }
-        Ok(Filled::Full)
+        let total = buf.len();
+        self.fill(total, |conn, at| conn.recv(&mut buf[at..]), on_bytes)
     }
 
     /// Fill everything `iov` describes with `recvmsg(2)`; `iov` is consumed as it goes.
@@ -248,18 +231,34 @@ impl Conn {
     pub fn recvmsg_exact(
         &mut self,
         iov: &mut [libc::iovec],
+        on_bytes: impl FnMut(usize),
+    ) -> io::Result<Filled> {
+        let total = iov.iter().map(|v| v.iov_len).sum();
+        let mut first = skip_empty(iov, 0);
+        let call = |conn: &mut Self, _at| {
+            let n = conn.recvmsg(&mut iov[first..])?;
+            first = advance(iov, first, n);
+            Ok(n)
+        };
+        self.fill(total, call, on_bytes)
+    }
+
+    /// Receive `total` bytes with `call` (given the bytes so far), retrying as [`Self::retry`]
+    /// says. A close or a stop request before the first byte is a clean end.
+    fn fill(
+        &mut self,
+        total: usize,
+        mut call: impl FnMut(&mut Self, usize) -> io::Result<usize>,
         mut on_bytes: impl FnMut(usize),
     ) -> io::Result<Filled> {
-        let mut first = skip_empty(iov, 0);
         let mut at = 0;
         let mut since = Instant::now();
-        while first < iov.len() {
-            match self.recvmsg(&mut iov[first..]) {
+        while at < total {
+            match call(self, at) {
                 Ok(0) => return closed_at(at),
                 Ok(n) => {
                     at += n;
                     on_bytes(n);
-                    first = advance(iov, first, n);
                     since = Instant::now();
                 }
                 Err(e) => {
