@@ -323,7 +323,7 @@ fn print_served(served: Result<Served, netcopy::workload::WorkloadError>, json: 
     }
 }
 
-/// Run blocking `work` while Ctrl-C or SIGTERM only request a stop: the work winds down,
+/// Run blocking `work` while Ctrl-C, SIGTERM or SIGHUP only request a stop: the work winds down,
 /// cleans up (namespaces, programs) and still reports what it measured.
 fn with_signals<T: Send + 'static, E: std::error::Error + Send + Sync + 'static>(
     stop: &Stop,
@@ -337,6 +337,8 @@ fn with_signals<T: Send + 'static, E: std::error::Error + Send + Sync + 'static>
     runtime.block_on(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("install SIGTERM handler")?;
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("install SIGHUP handler")?;
         let worker_stop = stop.clone();
         let mut handle = tokio::task::spawn_blocking(move || work(&worker_stop));
         loop {
@@ -348,6 +350,10 @@ fn with_signals<T: Send + 'static, E: std::error::Error + Send + Sync + 'static>
                 }
                 _ = term.recv() => {
                     eprintln!("netcopy: terminated, stopping");
+                    stop.request();
+                }
+                _ = hup.recv() => {
+                    eprintln!("netcopy: hangup, stopping");
                     stop.request();
                 }
             }

@@ -182,3 +182,148 @@ fn client_without_server_fails_with_one_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("connect to 127.0.0.1"), "{err}");
 }
+
+fn netns_of(pid: u32) -> Vec<String> {
+    netcopy::testbed::netns::list()
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("ncpy-{pid}-")))
+        .collect()
+}
+
+#[test]
+fn ctrl_c_stops_a_netns_run_cleanly() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "needs root: run through `cargo xtask test`"
+    );
+    let child = Command::new(BIN)
+        .args([
+            "run",
+            "--netns",
+            "--mode",
+            "zerocopy",
+            "--size",
+            "64K",
+            "--duration",
+            "60s",
+            "--warmup",
+            "0",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let pid = child.id();
+    // Wait until the testbed exists, so the signal lands mid-run.
+    let started = std::time::Instant::now();
+    while netns_of(pid).len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no namespaces appeared"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap_or_else(|e| panic!("kill: {e}"));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(v["interrupted"], true);
+    assert_eq!(v["verified"], true);
+    assert!(
+        v["messages"].as_u64().unwrap_or_default() > 0,
+        "the part that ran is reported"
+    );
+    assert_eq!(v["zerocopy"]["completed"], v["zerocopy"]["sends"]);
+    assert!(netns_of(pid).is_empty(), "left behind: {:?}", netns_of(pid));
+}
+
+#[test]
+fn stale_namespaces_of_a_killed_run_are_removed() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "needs root: run through `cargo xtask test`"
+    );
+    // A pid that no longer exists: a finished child's.
+    let mut gone = Command::new("true")
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dead = gone.id();
+    let _ = gone.wait();
+    let stale = format!("ncpy-{dead}-0-srv");
+    let ok = Command::new("ip").args(["netns", "add", &stale]).status();
+    assert!(ok.is_ok_and(|s| s.success()), "ip netns add {stale}");
+    let out = netcopy(&[
+        "run",
+        "--netns",
+        "--size",
+        "4K",
+        "--duration",
+        "200ms",
+        "--warmup",
+        "0",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left = netns_of(dead);
+    let _ = Command::new("ip").args(["netns", "del", &stale]).status();
+    assert!(left.is_empty(), "stale namespace kept: {left:?}");
+}
+
+#[test]
+fn trace_without_privileges_names_the_missing_capabilities() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "needs root to drop to nobody: run through `cargo xtask test`"
+    );
+    // A copy nobody can execute (the build tree may sit in a private directory).
+    let dir = std::env::temp_dir().join(format!("netcopy-priv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let bin = dir.join("netcopy");
+    std::fs::copy(BIN, &bin).unwrap_or_else(|e| panic!("{e}"));
+    use std::os::unix::fs::PermissionsExt as _;
+    for p in [&dir, &bin] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(&bin)
+        .args(["trace", "--duration", "1s"])
+        .output()
+        .unwrap_or_else(|e| panic!("setpriv: {e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("CAP_BPF") && err.contains("CAP_PERFMON") && err.contains("sudo"),
+        "{err}"
+    );
+}

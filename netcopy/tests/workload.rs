@@ -181,3 +181,30 @@ fn netns_are_removed_after_a_run() {
         netns::list()
     );
 }
+
+#[test]
+fn zerocopy_survives_enobufs_without_falling_back() {
+    require_root("the netns testbed");
+    let bed = std::sync::Arc::new(netns::Testbed::create().unwrap_or_else(|e| panic!("{e}")));
+    // Option memory holds the completion records of MSG_ZEROCOPY sends; starve it so that
+    // sendmsg fails with ENOBUFS and the sender must reap and retry.
+    bed.set_server_sysctl("net/core/optmem_max", "1024")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cfg = config(Mode::Zerocopy, 1024, 1, 1.0);
+    let outcome = netcopy::workload::run::run_with(&cfg, Some(bed), &Stop::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let s = RunSummary::new(&outcome);
+    let z = s.zerocopy.unwrap_or_else(|| panic!("no zerocopy stats"));
+    assert!(
+        z.enobufs > 0,
+        "optmem_max=1024 should have forced ENOBUFS: {z:?}"
+    );
+    assert_eq!(z.completed, z.sends);
+    assert_eq!(
+        s.send_calls.sendmsg,
+        z.sends + z.enobufs,
+        "no plain send fallback"
+    );
+    assert_eq!(s.send_calls.sendto, 1, "only the ack went through send(2)");
+    assert!(s.verified && s.messages > 0);
+}

@@ -146,6 +146,17 @@ impl Testbed {
         })
     }
 
+    /// Set a sysctl of the server's namespace, e.g. `net/core/optmem_max` (a path under
+    /// /proc/sys, which shows the namespace of the thread that opens it).
+    pub fn set_server_sysctl(&self, key: &str, value: &str) -> Result<(), NetnsError> {
+        let path = Path::new("/proc/sys").join(key);
+        self.in_server(|| std::fs::write(&path, value))?
+            .map_err(|e| NetnsError::Command {
+                command: format!("write {value} to {} in {}", path.display(), self.server),
+                stderr: e.to_string(),
+            })
+    }
+
     fn remove(&self) {
         for ns in [&self.server, &self.client] {
             if Path::new("/run/netns").join(ns).exists() {

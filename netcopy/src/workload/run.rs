@@ -54,6 +54,20 @@ pub fn run(cfg: &ClientConfig, path: NetPath, stop: &Stop) -> Result<RunOutcome,
         NetPath::Loopback | NetPath::Network => None,
         NetPath::Netns => Some(Arc::new(Testbed::create()?)),
     };
+    run_with(cfg, testbed, stop)
+}
+
+/// [`run`] over a testbed the caller built (and may have tuned), or over loopback.
+pub fn run_with(
+    cfg: &ClientConfig,
+    testbed: Option<Arc<Testbed>>,
+    stop: &Stop,
+) -> Result<RunOutcome, RunError> {
+    let path = if testbed.is_some() {
+        NetPath::Netns
+    } else {
+        NetPath::Loopback
+    };
     let bind = |ip: Ipv4Addr| {
         TcpListener::bind(SocketAddr::from((ip, 0)))
             .map_err(|e| WorkloadError::io(format!("listen on {ip}"), e))
