@@ -40,7 +40,7 @@ const MAX_RUN: Duration = Duration::from_secs(24 * 3600);
 ///   netcopy run --mode onecopy --size 1M --threads 4 --netns --json
 ///   sudo netcopy trace --mode onecopy
 ///   netcopy serve                      # on one host, then on another:
-///   netcopy client --server 10.0.0.1 --mode twocopy --size 4K
+///   netcopy client --server 192.0.2.10 --mode twocopy --size 4K
 #[derive(Parser)]
 #[command(version, about, long_about, verbatim_doc_comment)]
 struct Cli {
