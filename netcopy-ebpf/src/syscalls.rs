@@ -1,52 +1,193 @@
-//! Syscall family: count send syscalls per thread of the target processes.
+//! Syscall family: one record per socket call of the target processes.
 //!
-//! Hooks: `syscalls:sys_enter_sendmsg`, `syscalls:sys_enter_sendto` (classic tracepoints).
-//! Numbers: `SEND_COUNTS[tid]`, the calls each target thread entered, exact (no sampling).
-//! The target filter is `TARGET_TGIDS`, filled by user space before the workload starts.
+//! Hooks: `syscalls:sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg}` (classic tracepoints).
+//! Numbers: a [`SyscallRecord`] per call into `RECORDS` (or `LOST` +1 when it is full), and
+//! `CALL_COUNTS[tid]`, exact totals per kind. The call in flight lives in `INFLIGHT[tid]`,
+//! where the sched and net families add what happens during the call.
 
 use aya_ebpf::{
-    helpers::bpf_get_current_pid_tgid,
+    helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns},
     macros::{map, tracepoint},
-    maps::HashMap,
+    maps::{HashMap, PerCpuArray, RingBuf},
     programs::TracePointContext,
 };
-use netcopy_common::syscalls::{MAX_TARGETS, MAX_THREADS, SendCounts, SendSyscall};
+use netcopy_common::syscalls::{
+    CallCounts, MAX_THREADS, RECORDS_BYTES, SyscallKind, SyscallRecord,
+};
+
+use crate::targets::current_target;
+
+/// A call in flight on one thread.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct Inflight {
+    pub start_ns: u64,
+    /// When the thread was last switched out during the call; 0 while it runs.
+    pub switched_out_ns: u64,
+    pub offcpu_ns: u64,
+    pub bytes_to_user: u64,
+    pub fd: i32,
+    pub flags: u32,
+    pub voluntary_cs: u32,
+    pub involuntary_cs: u32,
+    pub skbs_built: u32,
+    pub skbs_tx: u32,
+    pub skbs_rx: u32,
+    pub kind: u8,
+    pub _pad: [u8; 3],
+}
 
 #[map]
-static TARGET_TGIDS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TARGETS, 0);
+pub static INFLIGHT: HashMap<u32, Inflight> = HashMap::with_max_entries(MAX_THREADS, 0);
 
 #[map]
-static SEND_COUNTS: HashMap<u32, SendCounts> = HashMap::with_max_entries(MAX_THREADS, 0);
+static CALL_COUNTS: HashMap<u32, CallCounts> = HashMap::with_max_entries(MAX_THREADS, 0);
+
+#[map]
+static RECORDS: RingBuf = RingBuf::with_byte_size(RECORDS_BYTES, 0);
+
+#[map]
+static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// The call in flight on thread `tid`, if it is a traced one.
+#[inline(always)]
+pub fn inflight(tid: u32) -> Option<*mut Inflight> {
+    INFLIGHT.get_ptr_mut(&tid)
+}
+
+// Offsets in the syscall tracepoints' records (see events/syscalls/*/format): arguments are
+// 8-byte slots from offset 16; the exit record's `ret` is at 16.
+const ARG_FD: usize = 16;
+const FLAGS_SENDTO: usize = 40;
+const FLAGS_SENDMSG: usize = 32;
+const RET: usize = 16;
 
 #[tracepoint]
-pub fn sys_enter_sendmsg(_ctx: TracePointContext) -> u32 {
-    count(SendSyscall::Sendmsg)
+pub fn sys_enter_sendto(ctx: TracePointContext) -> u32 {
+    enter(&ctx, SyscallKind::Sendto, FLAGS_SENDTO)
 }
 
 #[tracepoint]
-pub fn sys_enter_sendto(_ctx: TracePointContext) -> u32 {
-    count(SendSyscall::Sendto)
+pub fn sys_enter_sendmsg(ctx: TracePointContext) -> u32 {
+    enter(&ctx, SyscallKind::Sendmsg, FLAGS_SENDMSG)
+}
+
+#[tracepoint]
+pub fn sys_enter_recvfrom(ctx: TracePointContext) -> u32 {
+    // recvfrom's flags sit where sendto's do.
+    enter(&ctx, SyscallKind::Recvfrom, FLAGS_SENDTO)
+}
+
+#[tracepoint]
+pub fn sys_enter_recvmsg(ctx: TracePointContext) -> u32 {
+    enter(&ctx, SyscallKind::Recvmsg, FLAGS_SENDMSG)
+}
+
+#[tracepoint]
+pub fn sys_exit_sendto(ctx: TracePointContext) -> u32 {
+    exit(&ctx, SyscallKind::Sendto)
+}
+
+#[tracepoint]
+pub fn sys_exit_sendmsg(ctx: TracePointContext) -> u32 {
+    exit(&ctx, SyscallKind::Sendmsg)
+}
+
+#[tracepoint]
+pub fn sys_exit_recvfrom(ctx: TracePointContext) -> u32 {
+    exit(&ctx, SyscallKind::Recvfrom)
+}
+
+#[tracepoint]
+pub fn sys_exit_recvmsg(ctx: TracePointContext) -> u32 {
+    exit(&ctx, SyscallKind::Recvmsg)
 }
 
 #[inline(always)]
-fn count(syscall: SendSyscall) -> u32 {
+fn enter(ctx: &TracePointContext, kind: SyscallKind, flags_at: usize) -> u32 {
+    let Some((_, tid)) = current_target() else {
+        return 0;
+    };
+    // SAFETY: the offsets are those of the tracepoint's format; a failed read leaves a marker.
+    let fd = unsafe { ctx.read_at::<u64>(ARG_FD) }.unwrap_or(u64::MAX);
+    // SAFETY: as above.
+    let flags = unsafe { ctx.read_at::<u64>(flags_at) }.unwrap_or(0);
+    let call = Inflight {
+        start_ns: unsafe { bpf_ktime_get_ns() },
+        fd: fd as i32,
+        flags: flags as u32,
+        kind: kind as u8,
+        ..Default::default()
+    };
+    // A full map loses this call's record; CALL_COUNTS still counts nothing for it, and
+    // user space sees the gap against the workload's own count.
+    let _ = INFLIGHT.insert(&tid, &call, 0);
+    0
+}
+
+#[inline(always)]
+fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
-    let tgid = (pid_tgid >> 32) as u32;
     let tid = pid_tgid as u32;
-    // SAFETY: the value is a plain u8 and is only read.
-    if unsafe { TARGET_TGIDS.get(&tgid) }.is_none() {
+    // Only target threads have calls in flight, so no target lookup is needed here.
+    let Some(call) = inflight(tid) else {
+        return 0;
+    };
+    // SAFETY: the pointer comes from the lookup; copy the value out before removing it.
+    let call = unsafe { *call };
+    let _ = INFLIGHT.remove(&tid);
+    if call.kind != kind as u8 {
         return 0;
     }
-    // Only the thread itself writes its own entry, so the increment does not race.
-    match SEND_COUNTS.get_ptr_mut(&tid) {
-        // SAFETY: the pointer comes from the map lookup and stays valid during the program.
-        Some(counts) => unsafe { *(*counts).slot(syscall) += 1 },
-        None => {
-            let mut counts = SendCounts::default();
-            *counts.slot(syscall) = 1;
-            // A full map drops the count; user space sees the shortfall in its cross-check.
-            let _ = SEND_COUNTS.insert(&tid, &counts, 0);
+    let now = unsafe { bpf_ktime_get_ns() };
+    // SAFETY: `ret` is at its format offset.
+    let ret = unsafe { ctx.read_at::<i64>(RET) }.unwrap_or(i64::MIN);
+    count(tid, kind);
+    let record = SyscallRecord {
+        start_ns: call.start_ns,
+        wall_ns: now.saturating_sub(call.start_ns),
+        offcpu_ns: call.offcpu_ns,
+        ret,
+        bytes_to_user: call.bytes_to_user,
+        tgid: (pid_tgid >> 32) as u32,
+        tid,
+        fd: call.fd,
+        flags: call.flags,
+        voluntary_cs: call.voluntary_cs,
+        involuntary_cs: call.involuntary_cs,
+        skbs_built: call.skbs_built,
+        skbs_tx: call.skbs_tx,
+        skbs_rx: call.skbs_rx,
+        cpu: unsafe { bpf_get_smp_processor_id() },
+        kind: kind as u8,
+        _pad: [0; 7],
+    };
+    if RECORDS.output::<SyscallRecord>(&record, 0).is_err() {
+        if let Some(lost) = LOST.get_ptr_mut(0) {
+            // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+            unsafe { *lost += 1 };
         }
     }
     0
+}
+
+/// Exact totals, independent of the ring buffer.
+#[inline(always)]
+fn count(tid: u32, kind: SyscallKind) {
+    let i = kind as usize;
+    match CALL_COUNTS.get_ptr_mut(&tid) {
+        // SAFETY: only this thread writes its own entry; `i` < KINDS.
+        Some(counts) => unsafe {
+            if let Some(c) = (*counts).calls.get_mut(i) {
+                *c += 1;
+            }
+        },
+        None => {
+            let mut counts = CallCounts::default();
+            if let Some(c) = counts.calls.get_mut(i) {
+                *c = 1;
+            }
+            let _ = CALL_COUNTS.insert(&tid, &counts, 0);
+        }
+    }
 }

@@ -1,19 +1,20 @@
-//! `netcopy trace`: run the built-in workload with the probes attached, and check what the
-//! probes counted against what the workload counted itself.
-//!
-//! So far the probes are the send-syscall counters (the tracer issue adds the rest).
+//! `netcopy trace`: run the built-in workload with the probes attached, fold the per-call
+//! records into statistics, and check them against what the workload counted itself.
 
+use serde::Serialize;
 use thiserror::Error;
 
 use crate::{
+    collect::records::{CallStats, CollectError, Collected, Collector},
     probes::{ProbeError, Probes, syscalls::METHOD},
-    report::summary::{ProbeCheck, RunSummary},
+    report::summary::RunSummary,
     workload::{
         client::ClientConfig,
-        conn::Stop,
+        conn::{CallCounts, Stop},
         run::{NetPath, RunError, run},
     },
 };
+use netcopy_common::syscalls::SyscallKind;
 
 #[derive(Debug, Error)]
 pub enum TraceError {
@@ -21,30 +22,180 @@ pub enum TraceError {
     Probe(#[from] ProbeError),
     #[error(transparent)]
     Run(#[from] RunError),
+    #[error(transparent)]
+    Collect(#[from] CollectError),
+}
+
+/// Which end of the built-in workload a thread belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The sending end.
+    Server,
+    /// The receiving end.
+    Client,
+}
+
+/// One thread and syscall kind: the workload's count, the kernel's exact total, and the
+/// records that reached user space.
+#[derive(Clone, Debug, Serialize)]
+pub struct ThreadCheck {
+    pub tid: u32,
+    pub role: Role,
+    pub syscall: &'static str,
+    pub workload: u64,
+    pub kernel: u64,
+    pub records: u64,
+}
+
+/// What the probes counted, beside what the workload counted itself.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeCheck {
+    pub method: &'static str,
+    /// Records the ring buffer had no room for.
+    pub lost: u64,
+    pub threads: Vec<ThreadCheck>,
+}
+
+impl ProbeCheck {
+    /// Kernel totals equal the workload's counts, and, when nothing was lost, so do records.
+    pub fn agrees(&self) -> bool {
+        self.threads
+            .iter()
+            .all(|t| t.kernel == t.workload && (self.lost > 0 || t.records == t.kernel))
+    }
+}
+
+/// Per role and syscall kind, what the kernel saw.
+#[derive(Clone, Debug, Serialize)]
+pub struct SyscallSummary {
+    pub role: Role,
+    pub syscall: &'static str,
+    pub calls: u64,
+    pub errors: u64,
+    pub bytes: u64,
+    /// Kernel time per call (entry to exit), from the records.
+    pub p50_ns: Option<u64>,
+    pub p99_ns: Option<u64>,
+    /// On-CPU ns (wall minus switched-out time) per KiB moved; null when no bytes moved.
+    pub oncpu_ns_per_kib: Option<f64>,
+    pub offcpu_ns: u64,
+    /// Voluntary + involuntary switches out of these calls per 1000 calls.
+    pub cs_per_1000_calls: f64,
+    pub voluntary_cs: u64,
+    pub involuntary_cs: u64,
+    pub skbs_built: u64,
+    pub skbs_tx: u64,
+    pub skbs_rx: u64,
+    pub bytes_to_user: u64,
+    pub zerocopy_calls: u64,
+    pub errqueue_calls: u64,
+}
+
+impl SyscallSummary {
+    fn new(role: Role, kind: SyscallKind, s: &CallStats) -> Self {
+        let l = s.latency.summary();
+        Self {
+            role,
+            syscall: kind.name(),
+            calls: s.calls,
+            errors: s.errors,
+            bytes: s.bytes,
+            p50_ns: l.p50,
+            p99_ns: l.p99,
+            oncpu_ns_per_kib: (s.bytes > 0).then(|| s.oncpu_ns() as f64 * 1024.0 / s.bytes as f64),
+            offcpu_ns: s.offcpu_ns,
+            cs_per_1000_calls: if s.calls > 0 {
+                (s.voluntary_cs + s.involuntary_cs) as f64 * 1000.0 / s.calls as f64
+            } else {
+                0.0
+            },
+            voluntary_cs: s.voluntary_cs,
+            involuntary_cs: s.involuntary_cs,
+            skbs_built: s.skbs_built,
+            skbs_tx: s.skbs_tx,
+            skbs_rx: s.skbs_rx,
+            bytes_to_user: s.bytes_to_user,
+            zerocopy_calls: s.zerocopy,
+            errqueue_calls: s.errqueue,
+        }
+    }
+}
+
+/// The workload's own count of the calls the kernel files under `kind`.
+fn workload_calls(c: &CallCounts, kind: SyscallKind) -> u64 {
+    match kind {
+        SyscallKind::Sendto => c.sendto,
+        SyscallKind::Sendmsg => c.sendmsg,
+        SyscallKind::Recvfrom => c.recvfrom,
+        // Completion reads are recvmsg(MSG_ERRQUEUE) calls.
+        SyscallKind::Recvmsg => c.recvmsg + c.errqueue,
+    }
 }
 
 /// Attach the probes to this process, run the workload, and return its summary with the
-/// probes' counts beside the workload's.
+/// kernel's view beside the workload's.
 pub fn trace(cfg: &ClientConfig, path: NetPath, stop: &Stop) -> Result<RunSummary, TraceError> {
     let mut probes = Probes::load()?;
-    probes.attach_send_counters()?;
+    probes.attach_syscalls()?;
+    let collector = Collector::start(probes.take_records()?)?;
     probes.add_target(std::process::id())?;
-    let outcome = run(cfg, path, stop)?;
+    let outcome = run(cfg, path, stop);
+    // Stop reading even when the run failed, so the reader thread never outlives us.
+    let collected = collector.finish()?;
+    let outcome = outcome?;
 
     let senders = outcome
         .served
         .iter()
-        .map(|s| (s.report.tid, s.report.calls));
-    let receivers = outcome.client.receivers.iter().map(|r| (r.tid, r.calls));
-    let (tids, calls): (Vec<u32>, Vec<_>) = senders.chain(receivers).unzip();
-    let counted = probes.send_counts(&tids)?;
+        .map(|s| (s.report.tid, Role::Server, s.report.calls));
+    let receivers = outcome
+        .client
+        .receivers
+        .iter()
+        .map(|r| (r.tid, Role::Client, r.calls));
+    let mut threads = Vec::new();
+    for (tid, role, calls) in senders.chain(receivers) {
+        let kernel = probes.call_counts(tid)?;
+        for kind in SyscallKind::ALL {
+            threads.push(ThreadCheck {
+                tid,
+                role,
+                syscall: kind.name(),
+                workload: workload_calls(&calls, kind),
+                kernel: kernel.calls[kind as usize],
+                records: collected.calls(tid, kind),
+            });
+        }
+    }
     let mut summary = RunSummary::new(&outcome);
+    summary.syscalls = Some(summarize(&collected, &threads));
     summary.probe = Some(ProbeCheck {
         method: METHOD,
-        sendmsg_probe: counted.sendmsg,
-        sendmsg_workload: calls.iter().map(|c| c.sendmsg).sum(),
-        sendto_probe: counted.sendto,
-        sendto_workload: calls.iter().map(|c| c.sendto).sum(),
+        lost: probes.lost()? + collected.malformed,
+        threads,
     });
     Ok(summary)
+}
+
+/// Fold per-thread statistics into per-(role, kind) rows, for kinds that had calls.
+fn summarize(collected: &Collected, threads: &[ThreadCheck]) -> Vec<SyscallSummary> {
+    let mut rows = Vec::new();
+    for role in [Role::Server, Role::Client] {
+        for kind in SyscallKind::ALL {
+            let mut total = CallStats::default();
+            let tids = threads
+                .iter()
+                .filter(|t| t.role == role && t.syscall == kind.name());
+            for t in tids {
+                if let Some(s) = collected.by_thread.get(&(t.tid, kind)) {
+                    total.merge(s);
+                }
+            }
+            if total.calls > 0 {
+                rows.push(SyscallSummary::new(role, kind, &total));
+            }
+        }
+    }
+    rows
 }

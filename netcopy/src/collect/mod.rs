@@ -1,2 +1,4 @@
-//! Turning what the probes recorded into rows: kernel stack symbolization and the
-//! classification of sampled stacks into copy stages.
+//! Turning what the probes recorded into rows: syscall records (`records`), kernel stack
+//! symbolization and the classification of sampled stacks into copy stages.
+
+pub mod records;

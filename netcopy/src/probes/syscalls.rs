@@ -1,29 +1,45 @@
-//! Syscall family, user side: attach the send-syscall counters and read them back.
+//! Syscall, sched and net families, user side: attach the programs, pick targets, and read
+//! the exact per-thread totals and the lost-record count.
 //!
-//! Hooks: `syscalls:sys_enter_sendmsg`, `syscalls:sys_enter_sendto` (classic tracepoints).
-//! Numbers: per-thread entries into each syscall for the target tgids, exact.
+//! Hooks: see `netcopy-ebpf/src/{syscalls,sched,net}.rs`. All classic tracepoints, which
+//! work on every kernel netcopy supports; the BTF and fentry upgrades come with the attach
+//! plan.
 
 use aya::{
-    maps::{HashMap, MapData},
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
     programs::TracePoint,
 };
-use netcopy_common::syscalls::{SEND_COUNTS_MAP, SendCounts, TARGET_PRESENT, TARGET_TGIDS_MAP};
+use netcopy_common::syscalls::{
+    CALL_COUNTS_MAP, CallCounts, LOST_MAP, RECORDS_MAP, TARGET_PRESENT, TARGET_TGIDS_MAP,
+};
 
 use super::{ProbeError, Probes};
 
-/// The programs of this family: (program name = tracepoint name, category).
-const PROGRAMS: [(&str, &str); 2] = [
-    ("sys_enter_sendmsg", "syscalls"),
-    ("sys_enter_sendto", "syscalls"),
+/// (program name, tracepoint category, tracepoint name).
+const PROGRAMS: [(&str, &str, &str); 13] = [
+    ("sys_enter_sendto", "syscalls", "sys_enter_sendto"),
+    ("sys_exit_sendto", "syscalls", "sys_exit_sendto"),
+    ("sys_enter_sendmsg", "syscalls", "sys_enter_sendmsg"),
+    ("sys_exit_sendmsg", "syscalls", "sys_exit_sendmsg"),
+    ("sys_enter_recvfrom", "syscalls", "sys_enter_recvfrom"),
+    ("sys_exit_recvfrom", "syscalls", "sys_exit_recvfrom"),
+    ("sys_enter_recvmsg", "syscalls", "sys_enter_recvmsg"),
+    ("sys_exit_recvmsg", "syscalls", "sys_exit_recvmsg"),
+    ("sched_switch", "sched", "sched_switch"),
+    ("tcp_sendmsg_locked", "tcp", "tcp_sendmsg_locked"),
+    ("skb_copy_datagram_iovec", "skb", "skb_copy_datagram_iovec"),
+    ("net_dev_xmit", "net", "net_dev_xmit"),
+    ("netif_receive_skb", "net", "netif_receive_skb"),
 ];
 
-/// How the counts were taken, saved with the run.
-pub const METHOD: &str = "tracepoint syscalls:sys_enter_{sendmsg,sendto}";
+/// How the syscall records were taken, saved with the run.
+pub const METHOD: &str =
+    "tracepoint syscalls:sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg} + sched:sched_switch";
 
 impl Probes {
-    /// Load and attach the send-syscall counters.
-    pub fn attach_send_counters(&mut self) -> Result<(), ProbeError> {
-        for (name, category) in PROGRAMS {
+    /// Load and attach every program of these families.
+    pub fn attach_syscalls(&mut self) -> Result<(), ProbeError> {
+        for (name, category, event) in PROGRAMS {
             let program: &mut TracePoint = self
                 .ebpf
                 .program_mut(name)
@@ -37,61 +53,64 @@ impl Probes {
                 .load()
                 .map_err(|source| ProbeError::Program { name, source })?;
             program
-                .attach(category, name)
+                .attach(category, event)
                 .map_err(|source| ProbeError::Program { name, source })?;
         }
         Ok(())
     }
 
-    /// Count the threads of process `tgid` from now on.
+    /// Trace the threads of process `tgid` from now on.
     pub fn add_target(&mut self, tgid: u32) -> Result<(), ProbeError> {
+        let name = TARGET_TGIDS_MAP;
         let map = self
             .ebpf
-            .map_mut(TARGET_TGIDS_MAP)
-            .ok_or(ProbeError::Missing {
-                kind: "map",
-                name: TARGET_TGIDS_MAP,
-            })?;
+            .map_mut(name)
+            .ok_or(ProbeError::Missing { kind: "map", name })?;
         let mut targets: HashMap<&mut MapData, u32, u8> =
-            HashMap::try_from(map).map_err(|source| ProbeError::Map {
-                name: TARGET_TGIDS_MAP,
-                source,
-            })?;
+            HashMap::try_from(map).map_err(|source| ProbeError::Map { name, source })?;
         targets
             .insert(tgid, TARGET_PRESENT, 0)
-            .map_err(|source| ProbeError::Map {
-                name: TARGET_TGIDS_MAP,
-                source,
-            })
+            .map_err(|source| ProbeError::Map { name, source })
     }
 
-    /// The counts of `tids`, summed; a thread that made no send call counts zero.
-    pub fn send_counts(&self, tids: &[u32]) -> Result<SendCounts, ProbeError> {
-        let map = self.ebpf.map(SEND_COUNTS_MAP).ok_or(ProbeError::Missing {
-            kind: "map",
-            name: SEND_COUNTS_MAP,
-        })?;
-        let counts: HashMap<&MapData, u32, SendCounts> =
-            HashMap::try_from(map).map_err(|source| ProbeError::Map {
-                name: SEND_COUNTS_MAP,
-                source,
-            })?;
-        let mut total = SendCounts::default();
-        for tid in tids {
-            match counts.get(tid, 0) {
-                Ok(c) => {
-                    total.sendmsg += c.sendmsg;
-                    total.sendto += c.sendto;
-                }
-                Err(aya::maps::MapError::KeyNotFound) => {}
-                Err(source) => {
-                    return Err(ProbeError::Map {
-                        name: SEND_COUNTS_MAP,
-                        source,
-                    });
-                }
-            }
+    /// The exact calls thread `tid` completed, per kind (zero if it made none).
+    pub fn call_counts(&self, tid: u32) -> Result<CallCounts, ProbeError> {
+        let name = CALL_COUNTS_MAP;
+        let map = self
+            .ebpf
+            .map(name)
+            .ok_or(ProbeError::Missing { kind: "map", name })?;
+        let counts: HashMap<&MapData, u32, CallCounts> =
+            HashMap::try_from(map).map_err(|source| ProbeError::Map { name, source })?;
+        match counts.get(&tid, 0) {
+            Ok(c) => Ok(c),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(CallCounts::default()),
+            Err(source) => Err(ProbeError::Map { name, source }),
         }
-        Ok(total)
+    }
+
+    /// Records the ring buffer had no room for, summed over CPUs.
+    pub fn lost(&self) -> Result<u64, ProbeError> {
+        let name = LOST_MAP;
+        let map = self
+            .ebpf
+            .map(name)
+            .ok_or(ProbeError::Missing { kind: "map", name })?;
+        let lost: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(map).map_err(|source| ProbeError::Map { name, source })?;
+        let per_cpu = lost
+            .get(&0, 0)
+            .map_err(|source| ProbeError::Map { name, source })?;
+        Ok(per_cpu.iter().sum())
+    }
+
+    /// The record ring buffer, handed to the collector (once).
+    pub fn take_records(&mut self) -> Result<RingBuf<MapData>, ProbeError> {
+        let name = RECORDS_MAP;
+        let map = self
+            .ebpf
+            .take_map(name)
+            .ok_or(ProbeError::Missing { kind: "map", name })?;
+        RingBuf::try_from(map).map_err(|source| ProbeError::Map { name, source })
     }
 }

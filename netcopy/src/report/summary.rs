@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::{
+    trace::{ProbeCheck, SyscallSummary},
     units::format_size,
     workload::{
         Mode,
@@ -23,22 +24,6 @@ pub struct ConnectionSummary {
     pub index: u32,
     pub sender: EndTotals,
     pub receiver: EndTotals,
-}
-
-/// What the probes counted, beside what the workload counted itself.
-#[derive(Clone, Debug, Serialize)]
-pub struct ProbeCheck {
-    pub method: &'static str,
-    pub sendmsg_probe: u64,
-    pub sendmsg_workload: u64,
-    pub sendto_probe: u64,
-    pub sendto_workload: u64,
-}
-
-impl ProbeCheck {
-    pub fn agrees(&self) -> bool {
-        self.sendmsg_probe == self.sendmsg_workload && self.sendto_probe == self.sendto_workload
-    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -67,7 +52,9 @@ pub struct RunSummary {
     /// Zerocopy completions, summed over connections; null in the other modes.
     pub zerocopy: Option<ZerocopyStats>,
     pub connections: Vec<ConnectionSummary>,
-    /// Present for `netcopy trace`.
+    /// `netcopy trace`: per role and syscall kind, what the kernel saw.
+    pub syscalls: Option<Vec<SyscallSummary>>,
+    /// `netcopy trace`: the kernel's counts checked against the workload's.
     pub probe: Option<ProbeCheck>,
 }
 
@@ -130,6 +117,7 @@ impl RunSummary {
             recv_calls,
             zerocopy,
             connections,
+            syscalls: None,
             probe: None,
         }
     }
@@ -225,16 +213,43 @@ impl RunSummary {
                 z.sends, z.completed, z.copied, z.enobufs, z.pool_waits, z.pool
             );
         }
-        if let Some(p) = &self.probe {
+        if let Some(rows) = &self.syscalls {
             let _ = writeln!(
                 o,
-                "  probe       {}: sendmsg {} (workload {}), sendto {} (workload {}): {}",
+                "  kernel      {:<7} {:<9} {:>9} {:>12} {:>10} {:>10} {:>12} {:>10}",
+                "role", "syscall", "calls", "bytes", "p50", "p99", "on-CPU/KiB", "cs/1000"
+            );
+            for r in rows {
+                let _ = writeln!(
+                    o,
+                    "              {:<7} {:<9} {:>9} {:>12} {:>10} {:>10} {:>12} {:>10.1}",
+                    format!("{:?}", r.role).to_lowercase(),
+                    r.syscall,
+                    r.calls,
+                    r.bytes,
+                    ns(r.p50_ns),
+                    ns(r.p99_ns),
+                    r.oncpu_ns_per_kib
+                        .map_or("-".into(), |v| format!("{v:.0} ns")),
+                    r.cs_per_1000_calls
+                );
+            }
+        }
+        if let Some(p) = &self.probe {
+            let (kernel, records): (u64, u64) = p
+                .threads
+                .iter()
+                .fold((0, 0), |(k, r), t| (k + t.kernel, r + t.records));
+            let _ = writeln!(
+                o,
+                "  probe       {}: {kernel} calls in kernel totals, {records} records, {} lost: {}",
                 p.method,
-                p.sendmsg_probe,
-                p.sendmsg_workload,
-                p.sendto_probe,
-                p.sendto_workload,
-                if p.agrees() { "agree" } else { "DISAGREE" }
+                p.lost,
+                if p.agrees() {
+                    "every thread's count agrees with the workload's"
+                } else {
+                    "DISAGREES with the workload's counts"
+                }
             );
         }
         o

@@ -1,0 +1,46 @@
+//! Net family: what the network stack does inside a traced call.
+//!
+//! Hooks (classic tracepoints): `tcp:tcp_sendmsg_locked` (skbs the send loop fills),
+//! `skb:skb_copy_datagram_iovec` (bytes copied to user), `net:net_dev_xmit` (skbs handed to
+//! the device), `net:netif_receive_skb` (skbs received; on loopback the receive softirq runs
+//! inside the sender's call). Each adds to `INFLIGHT[tid]` of the current thread, if any.
+
+use aya_ebpf::{
+    helpers::bpf_get_current_pid_tgid, macros::tracepoint, programs::TracePointContext,
+};
+
+use crate::syscalls::{Inflight, inflight};
+
+/// Offset of `len` in skb:skb_copy_datagram_iovec.
+const COPY_LEN: usize = 16;
+
+#[inline(always)]
+fn with_call(f: impl FnOnce(&mut Inflight)) -> u32 {
+    if let Some(call) = inflight(bpf_get_current_pid_tgid() as u32) {
+        // SAFETY: pointer from the map lookup; the current thread owns its entry.
+        f(unsafe { &mut *call });
+    }
+    0
+}
+
+#[tracepoint]
+pub fn tcp_sendmsg_locked(_ctx: TracePointContext) -> u32 {
+    with_call(|c| c.skbs_built += 1)
+}
+
+#[tracepoint]
+pub fn skb_copy_datagram_iovec(ctx: TracePointContext) -> u32 {
+    // SAFETY: offset of the tracepoint's format.
+    let len = unsafe { ctx.read_at::<i32>(COPY_LEN) }.unwrap_or(0);
+    with_call(|c| c.bytes_to_user += len.max(0) as u64)
+}
+
+#[tracepoint]
+pub fn net_dev_xmit(_ctx: TracePointContext) -> u32 {
+    with_call(|c| c.skbs_tx += 1)
+}
+
+#[tracepoint]
+pub fn netif_receive_skb(_ctx: TracePointContext) -> u32 {
+    with_call(|c| c.skbs_rx += 1)
+}

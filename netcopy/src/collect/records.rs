@@ -1,0 +1,180 @@
+//! Reading syscall records from the ring buffer and folding them into per-(thread, kind)
+//! statistics as they arrive, so memory stays bounded whatever the call rate.
+//!
+//! The reader runs on its own thread with a small tokio runtime: `AsyncFd` wakes it when the
+//! kernel has written records, and it drains the buffer completely after the stop request.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread,
+};
+
+use aya::maps::{MapData, RingBuf};
+use netcopy_common::syscalls::{MSG_ERRQUEUE, MSG_ZEROCOPY, SyscallKind, SyscallRecord};
+use thiserror::Error;
+use tokio::io::{Interest, unix::AsyncFd};
+
+use crate::workload::stats::Latency;
+
+#[derive(Debug, Error)]
+pub enum CollectError {
+    #[error("record reader: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the record reader thread panicked")]
+    Panicked,
+}
+
+/// What the records of one thread and syscall kind add up to.
+#[derive(Default)]
+pub struct CallStats {
+    pub calls: u64,
+    /// Calls that returned an error.
+    pub errors: u64,
+    /// Sum of the positive return values.
+    pub bytes: u64,
+    pub wall_ns: u64,
+    pub offcpu_ns: u64,
+    pub voluntary_cs: u64,
+    pub involuntary_cs: u64,
+    pub skbs_built: u64,
+    pub skbs_tx: u64,
+    pub skbs_rx: u64,
+    pub bytes_to_user: u64,
+    /// Calls with MSG_ERRQUEUE / MSG_ZEROCOPY in their flags.
+    pub errqueue: u64,
+    pub zerocopy: u64,
+    pub latency: Latency,
+}
+
+impl CallStats {
+    fn add(&mut self, r: &SyscallRecord) {
+        self.calls += 1;
+        if r.ret < 0 {
+            self.errors += 1;
+        } else {
+            self.bytes += r.ret as u64;
+        }
+        self.wall_ns += r.wall_ns;
+        self.offcpu_ns += r.offcpu_ns;
+        self.voluntary_cs += u64::from(r.voluntary_cs);
+        self.involuntary_cs += u64::from(r.involuntary_cs);
+        self.skbs_built += u64::from(r.skbs_built);
+        self.skbs_tx += u64::from(r.skbs_tx);
+        self.skbs_rx += u64::from(r.skbs_rx);
+        self.bytes_to_user += r.bytes_to_user;
+        self.errqueue += u64::from(r.flags & MSG_ERRQUEUE != 0);
+        self.zerocopy += u64::from(r.flags & MSG_ZEROCOPY != 0);
+        self.latency.record(r.wall_ns);
+    }
+
+    pub fn merge(&mut self, o: &CallStats) {
+        self.calls += o.calls;
+        self.errors += o.errors;
+        self.bytes += o.bytes;
+        self.wall_ns += o.wall_ns;
+        self.offcpu_ns += o.offcpu_ns;
+        self.voluntary_cs += o.voluntary_cs;
+        self.involuntary_cs += o.involuntary_cs;
+        self.skbs_built += o.skbs_built;
+        self.skbs_tx += o.skbs_tx;
+        self.skbs_rx += o.skbs_rx;
+        self.bytes_to_user += o.bytes_to_user;
+        self.errqueue += o.errqueue;
+        self.zerocopy += o.zerocopy;
+        self.latency.add(&o.latency);
+    }
+
+    /// On-CPU time: wall time minus time switched out.
+    pub fn oncpu_ns(&self) -> u64 {
+        self.wall_ns.saturating_sub(self.offcpu_ns)
+    }
+}
+
+/// Everything the records said, by (tid, kind).
+#[derive(Default)]
+pub struct Collected {
+    pub by_thread: BTreeMap<(u32, SyscallKind), CallStats>,
+    /// Records whose bytes did not form a record (never expected; counted, not hidden).
+    pub malformed: u64,
+}
+
+impl Collected {
+    pub fn add_bytes(&mut self, bytes: &[u8]) {
+        if bytes.len() < std::mem::size_of::<SyscallRecord>() {
+            self.malformed += 1;
+            return;
+        }
+        // SAFETY: the length was checked; SyscallRecord is plain data valid for any bytes.
+        let r: SyscallRecord = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+        match SyscallKind::from_u8(r.kind) {
+            Some(kind) => self.by_thread.entry((r.tid, kind)).or_default().add(&r),
+            None => self.malformed += 1,
+        }
+    }
+
+    /// Calls of `tid` of `kind` seen in records.
+    pub fn calls(&self, tid: u32, kind: SyscallKind) -> u64 {
+        self.by_thread.get(&(tid, kind)).map_or(0, |s| s.calls)
+    }
+}
+
+/// The reader thread; [`Collector::finish`] stops it after a final drain.
+pub struct Collector {
+    done: Arc<AtomicBool>,
+    handle: thread::JoinHandle<Result<Collected, CollectError>>,
+}
+
+impl Collector {
+    pub fn start(records: RingBuf<MapData>) -> Result<Self, CollectError> {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        let handle = thread::Builder::new()
+            .name("nc-collect".into())
+            .spawn(move || read_all(records, &flag))?;
+        Ok(Self { done, handle })
+    }
+
+    /// Stop after draining what the kernel has written so far.
+    pub fn finish(self) -> Result<Collected, CollectError> {
+        self.done.store(true, Ordering::Release);
+        self.handle.join().map_err(|_| CollectError::Panicked)?
+    }
+}
+
+fn read_all(records: RingBuf<MapData>, done: &AtomicBool) -> Result<Collected, CollectError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        // SAFETY: the ring buffer owns its map fd, which stays open as long as `fd` lives.
+        let mut fd = unsafe { AsyncFd::register_with_interest(records, Interest::READABLE) }
+            .map_err(std::io::Error::from)?;
+        let mut collected = Collected::default();
+        loop {
+            let finishing = done.load(Ordering::Acquire);
+            // Wake on new records, or every 50 ms to look at the stop flag.
+            if let Ok(guard) =
+                tokio::time::timeout(std::time::Duration::from_millis(50), fd.readable_mut()).await
+            {
+                let mut guard = guard?;
+                let rb = guard.get_inner_mut();
+                while let Some(item) = rb.next() {
+                    collected.add_bytes(&item);
+                }
+                guard.clear_ready();
+            }
+            if finishing {
+                // One last drain: records written before the stop are all read.
+                let rb = fd.get_mut();
+                while let Some(item) = rb.next() {
+                    collected.add_bytes(&item);
+                }
+                return Ok(collected);
+            }
+        }
+    })
+}
