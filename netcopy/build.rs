@@ -8,7 +8,7 @@ fn main() -> anyhow::Result<()> {
         // aya-build writes nothing when skipping; leave an empty object so the crate compiles.
         println!("cargo:rerun-if-env-changed=AYA_BUILD_SKIP");
         let out_dir = std::env::var("OUT_DIR").context("OUT_DIR not set")?;
-        std::fs::write(std::path::Path::new(&out_dir).join("netcopy"), [])?;
+        std::fs::write(std::path::Path::new(&out_dir).join("netcopy-ebpf"), [])?;
         return Ok(());
     }
     let metadata = cargo_metadata::MetadataCommand::new()

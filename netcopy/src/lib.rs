@@ -9,6 +9,7 @@ pub mod collect;
 pub mod privileges;
 pub mod probes;
 pub mod report;
+pub mod sink;
 pub mod testbed;
 pub mod trace;
 pub mod units;

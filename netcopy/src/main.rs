@@ -3,6 +3,7 @@
 use std::{
     io::Write as _,
     net::{IpAddr, SocketAddr, TcpListener},
+    path::PathBuf,
     process::ExitCode,
     time::Duration,
 };
@@ -12,7 +13,9 @@ use clap::{Args, Parser, Subcommand};
 use netcopy::{
     probes::ProbeError,
     report::summary::RunSummary,
+    sink::RunDir,
     trace::{TraceError, trace},
+    units::utc_stamp,
     units::{MAX_SIZE, format_size, parse_duration, parse_size},
     workload::{
         Mode,
@@ -120,6 +123,12 @@ struct LocalArgs {
     net: NetnsArg,
     #[command(flatten)]
     output: OutputArgs,
+    /// `trace`: directory for the Parquet tables [default: ./netcopy-runs/<UTC time>-<mode>]
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// `trace`: replace the tables of an earlier run in --out.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args, Clone)]
@@ -211,7 +220,12 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Trace(args) => {
             let (cfg, path) = args.local_run();
-            let summary = with_signals(&stop, move |stop| trace(&cfg, path, stop))?;
+            let dir = args.run_dir(cfg.mode)?;
+            let summary = with_signals(&stop, {
+                let dir = dir.clone();
+                move |stop| trace(&cfg, path, Some(&dir), stop)
+            })?;
+            eprintln!("netcopy: wrote {}", dir.path.display());
             let agrees = summary.probe.as_ref().is_some_and(|p| p.agrees());
             let code = print_summary(&summary, args.output.json)?;
             if !agrees {
@@ -257,6 +271,17 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 impl LocalArgs {
+    /// The run directory of a traced run, created (and checked) before anything is traced.
+    fn run_dir(&self, mode: Mode) -> anyhow::Result<RunDir> {
+        let stamp = utc_stamp(std::time::SystemTime::now());
+        let path = self
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("netcopy-runs").join(format!("{stamp}-{mode}")));
+        let run_id = format!("{stamp}-{mode}-{}", std::process::id());
+        Ok(RunDir::create(&path, run_id, self.force)?)
+    }
+
     /// The run's configuration (the server's address is chosen when it listens) and path.
     fn local_run(&self) -> (ClientConfig, NetPath) {
         let cfg = self

@@ -4,10 +4,16 @@
 use serde::Serialize;
 use thiserror::Error;
 
+pub use crate::collect::roles::Role;
 use crate::{
     collect::records::{CallStats, CollectError, Collected, Collector},
     probes::{ProbeError, Probes, syscalls::METHOD},
     report::summary::RunSummary,
+    sink::{
+        RunDir, SinkError,
+        runs::{self, RunMeta},
+        syscalls::SyscallsWriter,
+    },
     workload::{
         client::ClientConfig,
         conn::{CallCounts, Stop},
@@ -24,16 +30,8 @@ pub enum TraceError {
     Run(#[from] RunError),
     #[error(transparent)]
     Collect(#[from] CollectError),
-}
-
-/// Which end of the built-in workload a thread belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// The sending end.
-    Server,
-    /// The receiving end.
-    Client,
+    #[error(transparent)]
+    Sink(#[from] SinkError),
 }
 
 /// One thread and syscall kind: the workload's count, the kernel's exact total, and the
@@ -134,11 +132,18 @@ fn workload_calls(c: &CallCounts, kind: SyscallKind) -> u64 {
 }
 
 /// Attach the probes to this process, run the workload, and return its summary with the
-/// kernel's view beside the workload's.
-pub fn trace(cfg: &ClientConfig, path: NetPath, stop: &Stop) -> Result<RunSummary, TraceError> {
+/// kernel's view beside the workload's. With `out`, the tables are written there.
+pub fn trace(
+    cfg: &ClientConfig,
+    path: NetPath,
+    out: Option<&RunDir>,
+    stop: &Stop,
+) -> Result<RunSummary, TraceError> {
     let mut probes = Probes::load()?;
     probes.attach_syscalls()?;
-    let collector = Collector::start(probes.take_records()?)?;
+    let meta = RunMeta::here(format!("syscalls,sched,net={METHOD}"), None);
+    let writer = out.map(SyscallsWriter::create).transpose()?;
+    let collector = Collector::start(probes.take_records()?, writer)?;
     probes.add_target(std::process::id())?;
     let outcome = run(cfg, path, stop);
     // Stop reading even when the run failed, so the reader thread never outlives us.
@@ -168,13 +173,17 @@ pub fn trace(cfg: &ClientConfig, path: NetPath, stop: &Stop) -> Result<RunSummar
             });
         }
     }
+    let lost = probes.lost()? + collected.malformed;
     let mut summary = RunSummary::new(&outcome);
     summary.syscalls = Some(summarize(&collected, &threads));
     summary.probe = Some(ProbeCheck {
         method: METHOD,
-        lost: probes.lost()? + collected.malformed,
+        lost,
         threads,
     });
+    if let Some(dir) = out {
+        runs::write(dir, &summary, &meta, Some(lost))?;
+    }
     Ok(summary)
 }
 

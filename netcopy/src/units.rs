@@ -64,6 +64,31 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     Duration::try_from_secs_f64(value * scale).map_err(|_| bad())
 }
 
+/// `t` as a compact UTC timestamp for names: `20261125T075512Z`.
+pub fn utc_stamp(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +143,14 @@ mod tests {
         }
         assert_eq!(format_size(65536), "64K");
         assert_eq!(format_size(1536), "1536");
+    }
+
+    #[test]
+    fn utc_stamps() {
+        let at = |s| std::time::UNIX_EPOCH + Duration::from_secs(s);
+        assert_eq!(utc_stamp(at(0)), "19700101T000000Z");
+        assert_eq!(utc_stamp(at(951_782_400)), "20000229T000000Z");
+        assert_eq!(utc_stamp(at(1_795_600_000)), "20261125T094640Z");
     }
 
     #[test]

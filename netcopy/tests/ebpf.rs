@@ -6,6 +6,7 @@ mod common;
 
 use common::{config, require_root};
 use netcopy::{
+    sink::RunDir,
     trace::{Role, SyscallSummary, trace},
     workload::{Mode, conn::Stop, run::NetPath},
 };
@@ -32,7 +33,8 @@ fn kernel_records_match_the_workload_for_every_mode() {
     for mode in Mode::ALL {
         let threads = 2;
         let cfg = config(mode, 16 * 1024, threads, 1.0);
-        let s = trace(&cfg, NetPath::Loopback, &Stop::default())
+        let dir = common::run_dir(&format!("ebpf-{mode}"));
+        let s = trace(&cfg, NetPath::Loopback, Some(&dir), &Stop::default())
             .unwrap_or_else(|e| panic!("{mode}: {e}"));
         let p = s
             .probe
@@ -99,6 +101,7 @@ fn kernel_records_match_the_workload_for_every_mode() {
             r.voluntary_cs
         });
         assert!(recv > 0, "{mode}: a receiver that never waited");
+        check_tables(&dir, &s, p);
         if mode == Mode::Zerocopy {
             let z = s
                 .zerocopy
@@ -121,7 +124,7 @@ fn kernel_records_match_the_workload_for_every_mode() {
 fn records_flow_over_the_netns_testbed_too() {
     require_root("loading eBPF programs and the netns testbed");
     let cfg = config(Mode::Onecopy, 64 * 1024, 1, 1.0);
-    let s = trace(&cfg, NetPath::Netns, &Stop::default()).unwrap_or_else(|e| panic!("{e}"));
+    let s = trace(&cfg, NetPath::Netns, None, &Stop::default()).unwrap_or_else(|e| panic!("{e}"));
     let p = s
         .probe
         .as_ref()
@@ -137,4 +140,67 @@ fn records_flow_over_the_netns_testbed_too() {
     );
     let send = row(rows, Role::Server, "sendmsg").unwrap_or_else(|| panic!("no sendmsg row"));
     assert!(send.skbs_tx > 0, "veth transmits: {send:?}");
+}
+
+/// The Parquet tables hold exactly what the summary says: one syscalls row per call of
+/// each thread and kind, the same bytes, and one runs row.
+fn check_tables(
+    dir: &RunDir,
+    s: &netcopy::report::summary::RunSummary,
+    p: &netcopy::trace::ProbeCheck,
+) {
+    use std::collections::HashMap;
+
+    use arrow_array::{
+        Array,
+        cast::AsArray,
+        types::{Int32Type, UInt32Type, UInt64Type},
+    };
+
+    let mut rows: HashMap<(u32, String), (u64, u64)> = HashMap::new();
+    for batch in common::read_parquet(&dir.table_path("syscalls")) {
+        let tid = common::column(&batch, "tid").as_primitive::<UInt32Type>();
+        let bytes = common::column(&batch, "bytes").as_primitive::<UInt64Type>();
+        let syscall = common::column(&batch, "syscall").as_dictionary::<Int32Type>();
+        let names = syscall.values().as_string::<i32>();
+        let roles = common::column(&batch, "role").as_dictionary::<Int32Type>();
+        let role_names = roles.values().as_string::<i32>();
+        for i in 0..batch.num_rows() {
+            let name = names.value(syscall.keys().value(i) as usize).to_owned();
+            let role = role_names.value(roles.keys().value(i) as usize);
+            assert_ne!(role, "other", "workload threads get their role");
+            let e = rows.entry((tid.value(i), name)).or_default();
+            e.0 += 1;
+            e.1 += if bytes.is_null(i) { 0 } else { bytes.value(i) };
+        }
+    }
+    for t in &p.threads {
+        let (calls, _) = rows
+            .get(&(t.tid, t.syscall.to_owned()))
+            .copied()
+            .unwrap_or_default();
+        assert_eq!(calls, t.workload, "syscalls.parquet rows for {t:?}");
+    }
+    let sent: u64 = rows
+        .iter()
+        .filter(|((tid, name), _)| {
+            (name == "sendto" || name == "sendmsg")
+                && p.threads
+                    .iter()
+                    .any(|t| t.tid == *tid && t.role == Role::Server)
+        })
+        .map(|(_, (_, b))| b)
+        .sum();
+    assert_eq!(
+        sent,
+        s.bytes + 8 * u64::from(s.threads),
+        "bytes in syscalls.parquet"
+    );
+
+    let runs = common::read_parquet(&dir.table_path("runs"));
+    assert_eq!(runs.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    let lost = common::column(&runs[0], "lost_records").as_primitive::<UInt64Type>();
+    assert_eq!(lost.value(0), 0);
+    let cycles_col = common::column(&runs[0], "pmu").as_boolean();
+    assert!(!cycles_col.value(0), "no PMU on this machine");
 }

@@ -1,17 +1,36 @@
-//! `cargo xtask`: the chores around netcopy. Every command installs what it needs first.
+//! `cargo xtask`: the chores around netcopy (`cargo xtask` is an alias in .cargo/config.toml
+//! for `cargo run --quiet --package xtask --`).
 
 mod cmd;
 mod install;
+mod run;
 mod setup;
 mod test;
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-/// netcopy's chores. Each command first installs what this machine lacks (see `setup`).
+/// netcopy's chores: set the machine up, run netcopy as root, run every test, install.
+///
+/// Each command first installs what it needs and this machine lacks (see `setup`), so on a
+/// fresh Debian machine with rustup's stable and nightly toolchains the two commands of the
+/// README are enough:
+///
+///   cargo xtask run -- trace --mode onecopy
+///   cargo xtask test
+///
+/// Each command prints the commands it runs (`$ cargo build --release -p netcopy`), so any
+/// step can be repeated by hand.
 #[derive(Parser)]
-#[command(about, long_about)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about,
+    long_about,
+    verbatim_doc_comment,
+    disable_version_flag = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,38 +38,100 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Install what a fresh machine lacks; does nothing when all is there.
+    /// Install what this machine lacks for netcopy; does nothing when all is there.
     ///
-    /// Nightly rust-src (for -Z build-std), bpf-linker 0.13 linked against the nightly
-    /// toolchain's own LLVM, the Debian packages iproute2, iperf3, bpftool and python3-venv,
-    /// and the Python venv analysis/.venv with analysis/requirements.txt.
+    /// One line per item, `ok` or what gets installed. The items, in order:
+    ///
+    /// rust-src for the nightly toolchain: the eBPF programs are built with
+    /// `cargo +nightly build -Z build-std=core --target bpfel-unknown-none`, which compiles
+    /// `core` from source.
+    ///
+    /// bpf-linker 0.13.0: links the eBPF object. There is no system LLVM of the version it
+    /// needs, so it is built (about a minute) against the nightly toolchain's own libLLVM,
+    /// linked into ~/.cache/netcopy/rust-llvm. Skipped when `bpf-linker --version` runs.
+    ///
+    /// Debian packages iproute2 (ip netns and veth for --netns), iperf3 (a reference peer),
+    /// bpftool (inspecting loaded programs and maps) and python3-venv; installed with
+    /// apt-get, through sudo when not root.
+    ///
+    /// The Python venv analysis/.venv with analysis/requirements.txt installed; reinstalled
+    /// when that file changes (a copy of it is kept in analysis/.venv/.netcopy-requirements).
     Setup {
-        /// Only report what is missing; exit 1 if anything is.
+        /// Only report what is missing, install nothing; exit 1 if anything is missing.
         #[arg(long)]
         check: bool,
     },
-    /// Set up, build netcopy (release) and run it as root with ARGS.
+
+    #[command(verbatim_doc_comment)]
+    /// Set up, build netcopy and run it as root (through `sudo -E` when not root).
     ///
-    /// Example: cargo xtask run -- trace --mode onecopy
+    /// netcopy loads eBPF programs and creates network namespaces, which needs root. xtask
+    /// is replaced by netcopy, so the exit code and Ctrl-C are netcopy's own.
+    ///
+    /// Examples:
+    ///   cargo xtask run -- trace --mode onecopy
+    ///   cargo xtask run -- run --mode zerocopy --size 64K --netns
+    ///   cargo xtask run -- help trace
     Run {
-        /// Arguments for netcopy.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        /// Build with the release profile, which the measurements need (the default).
+        #[arg(long, conflicts_with = "debug")]
+        release: bool,
+        /// Build with the dev profile (faster to build; slow data path, for debugging only).
+        #[arg(long)]
+        debug: bool,
+        /// netcopy's own arguments, after `--`.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
         args: Vec<String>,
     },
-    /// Set up, then run every test: the Rust tests as root (the eBPF and netns tests load
-    /// programs and create namespaces) and the analysis/ tests in the venv.
-    Test {
-        /// Extra arguments for `cargo test`, e.g. a test name filter.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
-    /// Build netcopy (release) and install it as PREFIX/bin/netcopy.
+
+    #[command(verbatim_doc_comment)]
+    /// Set up, then run every test: the Rust tests as root, then the analysis tests.
     ///
-    /// The default prefix is /usr/local because sudo's secure_path contains /usr/local/bin but
-    /// not ~/.cargo/bin, so `sudo netcopy trace --mode onecopy` finds it there.
+    /// Step 1, setup (see `cargo xtask setup --help`).
+    ///
+    /// Step 2, `cargo test --workspace --release`: release, so the build is shared with
+    /// `run` and `install` and the workload tests move real amounts of data quickly. When
+    /// not root, the test binaries run through `sudo -E` (a cargo target runner), since the
+    /// eBPF and netns tests load programs and create namespaces.
+    ///
+    /// Step 3, when analysis/tests exists: `analysis/.venv/bin/python -m pytest -q
+    /// analysis/tests`, with NETCOPY_BIN naming the release binary. Collecting no tests
+    /// counts as a failure.
+    ///
+    /// Stops at the first failing step and names it. The last line adds up both runners:
+    /// `tests: N passed, N failed, N skipped`.
+    ///
+    /// Example, one test file with its output:
+    ///   cargo xtask test -- --test cli -- --nocapture
+    Test {
+        /// Extra arguments for `cargo test`, after `--` (a name filter, `-- --nocapture`).
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CARGO_TEST_ARGS"
+        )]
+        args: Vec<String>,
+    },
+
+    #[command(verbatim_doc_comment)]
+    /// Build netcopy (release) and install it as PREFIX/bin/netcopy, mode 0755.
+    ///
+    /// Runs the Rust part of setup first (nightly rust-src and bpf-linker). Uses sudo when not
+    /// root and PREFIX is not writable.
+    ///
+    /// Why /usr/local: netcopy runs as root, and `sudo netcopy` searches only sudo's
+    /// secure_path (on Debian /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin),
+    /// not your PATH, so `cargo install`'s ~/.cargo/bin would not be found. After installing:
+    ///
+    ///   sudo netcopy trace --mode onecopy
     Install {
-        #[arg(long, default_value = "/usr/local")]
-        prefix: std::path::PathBuf,
+        /// Where to install: the binary goes to PREFIX/bin/netcopy.
+        #[arg(long, default_value = "/usr/local", value_name = "PREFIX")]
+        prefix: PathBuf,
     },
 }
 
@@ -61,15 +142,12 @@ fn main() -> ExitCode {
         } else {
             setup::Mode::Install
         }),
-        Command::Run { args } => install::run(&args),
+        Command::Run { debug, args, .. } => run::run(!debug, &args),
         Command::Test { args } => test::test(&args),
         Command::Install { prefix } => install::install(&prefix),
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("xtask: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    result.unwrap_or_else(|e| {
+        eprintln!("xtask: error: {e:#}");
+        ExitCode::FAILURE
+    })
 }

@@ -1,118 +1,139 @@
 //! `cargo xtask setup`: install what a fresh machine lacks, and nothing when all is there.
 //!
-//! Each item checks first (cheaply) and installs only when the check fails, so a second run
-//! takes about a second.
+//! Each item has a cheap check and an install that runs only when the check fails, so a run
+//! on a ready machine takes about a second and prints one `ok` line per item.
 
-use std::{path::Path, process::Command};
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
 
 use anyhow::{Context as _, bail};
 
-use crate::cmd::{self, cargo, output, workspace_root};
+use crate::cmd::{self, output, workspace_root};
 
+/// Install what is missing, or (`Check`) only report it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Install,
     Check,
 }
 
-/// Debian packages netcopy's tests, benchmarks and analysis use.
-const DEBIAN_PACKAGES: [&str; 4] = ["iproute2", "iperf3", "bpftool", "python3-venv"];
 const BPF_LINKER_VERSION: &str = "0.13.0";
+
+/// Debian packages: iproute2 (`ip netns`, veth for --netns), iperf3 (a reference peer for
+/// benchmarks), bpftool (inspecting loaded programs and maps), python3-venv (analysis/.venv).
+const DEBIAN_PACKAGES: [&str; 4] = ["iproute2", "iperf3", "bpftool", "python3-venv"];
 
 /// One thing setup provides.
 struct Item {
     name: &'static str,
-    present: fn() -> bool,
+    /// `None` when present, else what is missing (said in the report).
+    check: fn() -> Option<String>,
     install: fn() -> anyhow::Result<()>,
     /// What the install costs, said before it starts.
     cost: &'static str,
 }
 
-/// The toolchain items: all that building netcopy needs.
-fn rust_items() -> Vec<Item> {
-    vec![
-        Item {
-            name: "rust-src (nightly)",
-            present: has_rust_src,
-            install: add_rust_src,
-            cost: "a few seconds",
-        },
-        Item {
-            name: "bpf-linker",
-            present: has_bpf_linker,
-            install: install_bpf_linker,
-            cost: "about 2 minutes",
-        },
-    ]
-}
+/// The items building netcopy needs (also all that `install` needs).
+const RUST_ITEMS: [Item; 2] = [
+    Item {
+        name: "rust-src (nightly)",
+        check: check_rust_src,
+        install: install_rust_src,
+        cost: "a few seconds",
+    },
+    Item {
+        name: "bpf-linker",
+        check: check_bpf_linker,
+        install: install_bpf_linker,
+        cost: "version 0.13.0, about a minute",
+    },
+];
 
-fn items() -> Vec<Item> {
-    let mut all = rust_items();
-    all.push(Item {
+/// What running the tests and the analysis needs besides.
+const SYSTEM_ITEMS: [Item; 2] = [
+    Item {
         name: "Debian packages",
-        present: || missing_packages().is_empty(),
+        check: check_packages,
         install: install_packages,
         cost: "about a minute",
-    });
-    all.push(Item {
+    },
+    // After the packages: `python3 -m venv` needs python3-venv.
+    Item {
         name: "analysis venv",
-        present: venv_current,
+        check: check_venv,
         install: install_venv,
         cost: "about a minute",
-    });
-    all
+    },
+];
+
+/// Every item. In `Check` mode the exit code is 1 when anything is missing.
+pub fn setup(mode: Mode) -> anyhow::Result<ExitCode> {
+    let missing = run_items(RUST_ITEMS.iter().chain(&SYSTEM_ITEMS), mode)?;
+    if missing > 0 {
+        eprintln!("setup: {missing} item(s) missing; `cargo xtask setup` installs them");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
-pub fn setup(mode: Mode) -> anyhow::Result<std::process::ExitCode> {
-    run_items(&items(), mode)
-}
-
-/// Set up only the Rust toolchain items.
+/// Only the Rust toolchain items: what building netcopy needs.
 pub fn setup_rust() -> anyhow::Result<()> {
-    run_items(&rust_items(), Mode::Install).map(|_| ())
+    run_items(RUST_ITEMS.iter(), Mode::Install).map(|_| ())
 }
 
-fn run_items(items: &[Item], mode: Mode) -> anyhow::Result<std::process::ExitCode> {
+/// Check each item and install it when missing; returns how many are missing (only
+/// `Check` mode leaves any).
+fn run_items<'a>(items: impl Iterator<Item = &'a Item>, mode: Mode) -> anyhow::Result<usize> {
     let mut missing = 0;
     for item in items {
-        if (item.present)() {
+        let Some(what) = (item.check)() else {
             eprintln!("setup: {} ok", item.name);
             continue;
+        };
+        if mode == Mode::Check {
+            eprintln!("setup: {} MISSING: {what}", item.name);
+            missing += 1;
+            continue;
         }
-        match mode {
-            Mode::Check => {
-                eprintln!("setup: {} MISSING", item.name);
-                missing += 1;
-            }
-            Mode::Install => {
-                eprintln!("setup: installing {} ({})", item.name, item.cost);
-                (item.install)().with_context(|| format!("installing {}", item.name))?;
-                if !(item.present)() {
-                    bail!("{} is still missing after its install", item.name);
-                }
-                eprintln!("setup: {} ok", item.name);
-            }
+        eprintln!("setup: installing {} ({what}; {})", item.name, item.cost);
+        (item.install)().with_context(|| format!("setup: installing {} failed", item.name))?;
+        if let Some(still) = (item.check)() {
+            bail!(
+                "setup: {} is still missing after its install: {still}",
+                item.name
+            );
         }
+        eprintln!("setup: {} ok", item.name);
     }
-    Ok(if missing == 0 {
-        std::process::ExitCode::SUCCESS
-    } else {
-        std::process::ExitCode::FAILURE
-    })
+    Ok(missing)
 }
 
-fn has_rust_src() -> bool {
-    output(Command::new("rustup").args([
+// ---- nightly rust-src: `-Z build-std=core` for the bpfel-unknown-none target ----
+
+fn check_rust_src() -> Option<String> {
+    let Some(installed) = output(Command::new("rustup").args([
         "component",
         "list",
         "--toolchain",
         "nightly",
         "--installed",
-    ]))
-    .is_some_and(|o| o.lines().any(|l| l.starts_with("rust-src")))
+    ])) else {
+        return Some("`rustup component list --toolchain nightly --installed` failed".into());
+    };
+    // Lines are bare component names, e.g. `rust-src` or `rustc-x86_64-unknown-linux-gnu`.
+    if installed.lines().any(|l| l.trim() == "rust-src") {
+        None
+    } else {
+        Some("not installed for the nightly toolchain".into())
+    }
 }
 
-fn add_rust_src() -> anyhow::Result<()> {
+fn install_rust_src() -> anyhow::Result<()> {
+    if output(Command::new("rustup").arg("--version")).is_none() {
+        bail!("rustup is not on PATH; netcopy needs rustup with the stable and nightly toolchains");
+    }
     cmd::run(Command::new("rustup").args([
         "component",
         "add",
@@ -120,20 +141,42 @@ fn add_rust_src() -> anyhow::Result<()> {
         "--toolchain",
         "nightly",
     ]))
+    .context("is the nightly toolchain installed? (`rustup toolchain install nightly`)")
 }
 
-fn has_bpf_linker() -> bool {
-    output(Command::new("bpf-linker").arg("--version")).is_some()
+// ---- bpf-linker: links the eBPF object; built against the nightly toolchain's LLVM ----
+
+fn check_bpf_linker() -> Option<String> {
+    match output(Command::new("bpf-linker").arg("--version")) {
+        Some(_) => None,
+        None => Some("`bpf-linker --version` does not run".into()),
+    }
 }
 
-/// bpf-linker against the nightly toolchain's own libLLVM: there is no system LLVM of the
-/// same major version (the recipe in ../shared/notes/toolchain.md).
+/// `cargo install bpf-linker` on its own looks for a system LLVM of the version it is built
+/// for, which Debian does not have. The nightly toolchain ships its own libLLVM, so link
+/// bpf-linker against that instead: a private prefix whose lib64/libLLVM.so points at it,
+/// and an rpath so the installed binary finds it at run time
+/// (recipe: ../shared/notes/toolchain.md).
 fn install_bpf_linker() -> anyhow::Result<()> {
+    let home = std::env::var_os("HOME").context("HOME is not set")?;
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(&home).join(".cargo"));
+    let installed = cargo_home.join("bin/bpf-linker");
+    if output(Command::new(&installed).arg("--version")).is_some() {
+        bail!(
+            "{} works but its folder is not on PATH; add it (export PATH=\"{}:$PATH\")",
+            installed.display(),
+            cargo_home.join("bin").display()
+        );
+    }
+
     let sysroot = output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))
-        .context("the nightly toolchain is missing: rustup toolchain install nightly")?;
+        .context("no nightly toolchain (`rustup toolchain install nightly`)")?;
     let nightly_lib = Path::new(sysroot.trim()).join("lib");
     let libllvm = std::fs::read_dir(&nightly_lib)
-        .with_context(|| format!("read {}", nightly_lib.display()))?
+        .with_context(|| format!("reading {}", nightly_lib.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.file_name()
@@ -142,46 +185,60 @@ fn install_bpf_linker() -> anyhow::Result<()> {
         })
         .min()
         .with_context(|| format!("no libLLVM.so.*-rust-* in {}", nightly_lib.display()))?;
+    // libLLVM.so.22.1-rust-1.97.0-nightly: bpf-linker's feature is llvm-22.
     let llvm_major = libllvm
         .file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| n.strip_prefix("libLLVM.so."))
         .and_then(|v| v.split(['.', '-']).next())
-        .context("cannot read the LLVM version from the library name")?
+        .filter(|m| !m.is_empty() && m.chars().all(|c| c.is_ascii_digit()))
+        .with_context(|| format!("no LLVM version in the name {}", libllvm.display()))?
         .to_owned();
-    let home = std::env::var_os("HOME").context("HOME is not set")?;
+
     let prefix = Path::new(&home).join(".cache/netcopy/rust-llvm");
     let lib64 = prefix.join("lib64");
-    std::fs::create_dir_all(&lib64).with_context(|| format!("create {}", lib64.display()))?;
+    std::fs::create_dir_all(&lib64).with_context(|| format!("creating {}", lib64.display()))?;
     let link = lib64.join("libLLVM.so");
-    let _ = std::fs::remove_file(&link);
+    match std::fs::remove_file(&link) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing the old {}", link.display()));
+        }
+        _ => {}
+    }
     std::os::unix::fs::symlink(&libllvm, &link)
-        .with_context(|| format!("link {}", link.display()))?;
-    cmd::run(
-        cargo()
-            .args([
-                "install",
-                "bpf-linker",
-                "--version",
-                BPF_LINKER_VERSION,
-                "--locked",
-            ])
-            .args([
-                "--no-default-features",
-                "--features",
-                &format!("llvm-{llvm_major}"),
-            ])
-            .env("LLVM_PREFIX", &prefix)
-            .env(
-                "RUSTFLAGS",
-                format!(
-                    "-L {} -C link-arg=-Wl,-rpath,{}",
-                    lib64.display(),
-                    nightly_lib.display()
-                ),
+        .with_context(|| format!("linking {} to {}", link.display(), libllvm.display()))?;
+
+    let mut install = cmd::cargo();
+    install
+        .args([
+            "install",
+            "bpf-linker",
+            "--version",
+            BPF_LINKER_VERSION,
+            "--locked",
+        ])
+        .args(["--no-default-features", "--features"])
+        .arg(format!("llvm-{llvm_major}"))
+        // A cargo install builds in a temporary folder of its own unless told otherwise; a
+        // target dir, target triple or encoded flags from the outer build would misdirect it
+        // (CARGO_ENCODED_RUSTFLAGS would even override the RUSTFLAGS below).
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env("LLVM_PREFIX", &prefix)
+        .env(
+            "RUSTFLAGS",
+            format!(
+                "-L {} -C link-arg=-Wl,-rpath,{}",
+                lib64.display(),
+                nightly_lib.display()
             ),
-    )
+        );
+    cmd::run(&mut install)
 }
+
+// ---- Debian packages ----
 
 fn missing_packages() -> Vec<&'static str> {
     DEBIAN_PACKAGES
@@ -193,53 +250,77 @@ fn missing_packages() -> Vec<&'static str> {
         .collect()
 }
 
+fn check_packages() -> Option<String> {
+    let missing = missing_packages();
+    (!missing.is_empty()).then(|| missing.join(" "))
+}
+
 fn install_packages() -> anyhow::Result<()> {
     let missing = missing_packages();
     if output(Command::new("apt-get").arg("--version")).is_none() {
         bail!(
-            "no apt-get here: install {} with the system's package manager",
+            "this is not a Debian-like system (no apt-get): install {} with its package \
+             manager (the names may differ), then run `cargo xtask setup` again",
             missing.join(" ")
         );
     }
-    cmd::run(cmd::as_root("apt-get").args(["update", "-qq"]))?;
-    cmd::run(
-        cmd::as_root("apt-get")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing),
-    )
+    if !cmd::is_root() && output(Command::new("sudo").arg("--version")).is_none() {
+        bail!("not root and no sudo: run `cargo xtask setup` as root");
+    }
+    // `env` so the variable reaches apt-get through sudo too.
+    let apt = |args: &[&str]| {
+        let mut c = cmd::as_root("env");
+        c.args(["DEBIAN_FRONTEND=noninteractive", "apt-get"])
+            .args(args);
+        c
+    };
+    cmd::run(&mut apt(&["update", "-q"]))?;
+    cmd::run(apt(&["install", "-y", "-q", "--no-install-recommends"]).args(&missing))
 }
 
-fn venv_dir() -> std::path::PathBuf {
+// ---- the Python venv for analysis/ ----
+
+fn venv() -> PathBuf {
     workspace_root().join("analysis/.venv")
 }
 
-/// Stamp in the venv holding the requirements it was built from.
-fn stamp() -> std::path::PathBuf {
-    venv_dir().join(".netcopy-requirements")
+/// Holds a copy of the requirements file the venv was last installed from.
+fn stamp() -> PathBuf {
+    venv().join(".netcopy-requirements")
 }
 
-fn requirements() -> std::path::PathBuf {
+fn requirements() -> PathBuf {
     workspace_root().join("analysis/requirements.txt")
 }
 
-fn venv_current() -> bool {
-    let python = venv_dir().join("bin/python");
-    let wanted = std::fs::read_to_string(requirements()).unwrap_or_default();
-    python.exists() && std::fs::read_to_string(stamp()).is_ok_and(|s| s == wanted)
+fn check_venv() -> Option<String> {
+    if !venv().join("bin/python").exists() {
+        return Some("no analysis/.venv".into());
+    }
+    // No requirements file: nothing to install into the venv.
+    let wanted = std::fs::read_to_string(requirements()).ok()?;
+    match std::fs::read_to_string(stamp()) {
+        Ok(done) if done == wanted => None,
+        Ok(_) => Some("analysis/requirements.txt changed".into()),
+        Err(_) => Some("analysis/requirements.txt not installed".into()),
+    }
 }
 
 fn install_venv() -> anyhow::Result<()> {
-    let venv = venv_dir();
-    if !venv.join("bin/python").exists() {
+    let venv = venv();
+    let python = venv.join("bin/python");
+    if !python.exists() {
         cmd::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    let wanted = std::fs::read_to_string(requirements())
-        .with_context(|| format!("read {}", requirements().display()))?;
+    let wanted = match std::fs::read_to_string(requirements()) {
+        Ok(w) => w,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", requirements().display())),
+    };
     cmd::run(
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "-q", "-r"])
+        Command::new(&python)
+            .args(["-m", "pip", "install", "-q", "-r"])
             .arg(requirements()),
     )?;
-    std::fs::write(stamp(), wanted).with_context(|| format!("write {}", stamp().display()))
+    std::fs::write(stamp(), wanted).with_context(|| format!("writing {}", stamp().display()))
 }

@@ -1,144 +1,198 @@
-//! `cargo xtask test`: every test, the privileged ones included.
+//! `cargo xtask test`: every test, the privileged ones included, in three steps: setup,
+//! the Rust tests (`cargo test --workspace --release`, as root) and the analysis tests
+//! (pytest in analysis/.venv).
 
 use std::process::{Command, ExitCode};
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 
 use crate::{
-    cmd::{self, cargo, is_root, target_dir, workspace_root},
+    cmd::{self, cargo, is_root, output, workspace_root},
     setup,
 };
 
-pub fn test(args: &[String]) -> anyhow::Result<ExitCode> {
-    setup::setup(setup::Mode::Install)?;
-    let root = workspace_root();
+/// Passed, failed and skipped tests, added up over both runners.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    skipped: u64,
+}
 
-    // Release, so the build is shared with `run` and `install` and the workload tests move
-    // real amounts of data quickly.
+impl Tally {
+    fn add(&mut self, o: Tally) {
+        self.passed += o.passed;
+        self.failed += o.failed;
+        self.skipped += o.skipped;
+    }
+
+    /// The closing line, in the plain `N passed, N failed, N skipped` form.
+    fn line(&self) -> String {
+        format!(
+            "tests: {} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        )
+    }
+}
+
+pub fn test(cargo_args: &[String]) -> anyhow::Result<ExitCode> {
+    let code = setup::setup(setup::Mode::Install).context("step `setup` failed")?;
+    if code != ExitCode::SUCCESS {
+        bail!("step `setup` failed");
+    }
+    let root = workspace_root();
+    let mut tally = Tally::default();
+
+    // Release, so the build is shared with `run` and `install`, and the workload tests move
+    // their real amounts of data quickly.
     let mut cargo_test = cargo();
     cargo_test
-        .current_dir(&root)
         .args(["test", "--workspace", "--release"])
-        .args(args);
+        .args(cargo_args);
     if !is_root() {
-        // The eBPF and netns tests need root: run the test binaries through sudo.
-        cargo_test.env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", "sudo -E");
+        // The eBPF and netns tests load programs and create namespaces: run every test
+        // binary through sudo (cargo still builds as this user).
+        cargo_test.env(runner_var(), "sudo -E");
     }
-    let (cargo_ok, mut tally) = cmd::run_tallied(&mut cargo_test, parse_cargo_result)?;
-    if !cargo_ok {
-        eprintln!("{}", tally.line());
-        bail!("cargo tests failed");
+    let status = cmd::run_watching(&mut cargo_test, |l| {
+        if let Some(t) = parse_cargo_result(l) {
+            tally.add(t);
+        }
+    })?;
+    if !status.success() {
+        println!("{}", tally.line());
+        bail!("step `cargo test` failed ({status})");
     }
 
     let tests = root.join("analysis/tests");
-    if tests.is_dir() && args.is_empty() {
-        let python = root.join("analysis/.venv/bin/python");
-        let (pytest_ok, py) = cmd::run_tallied(
-            Command::new(python)
-                .current_dir(root.join("analysis"))
-                .env("NETCOPY_BIN", target_dir().join("release/netcopy"))
-                .args(["-m", "pytest", "-q", "tests"]),
-            parse_pytest_result,
-        )?;
-        tally.add(py);
-        if !pytest_ok || py.passed == 0 {
-            println!("{}", tally.line());
-            bail!("analysis tests failed (or none were collected)");
-        }
+    if !tests.is_dir() {
+        println!("xtask test: cargo tests passed (no analysis/tests)");
+        println!("{}", tally.line());
+        return Ok(ExitCode::SUCCESS);
     }
-    // One closing line for everything, in the plain "N passed, N failed" form.
+    let python = root.join("analysis/.venv/bin/python");
+    let netcopy = cmd::target_dir()?.join("release/netcopy");
+    let mut pytest = Command::new(python);
+    pytest
+        .current_dir(&root)
+        // The binary the cargo step just built, for the tests that run it.
+        .env("NETCOPY_BIN", netcopy)
+        .args(["-m", "pytest", "-q", "analysis/tests"]);
+    let mut py = Tally::default();
+    let status = cmd::run_watching(&mut pytest, |l| {
+        if let Some(t) = parse_pytest_result(l) {
+            py.add(t);
+        }
+    })?;
+    tally.add(py);
+    if status.code() == Some(5) {
+        println!("{}", tally.line());
+        bail!("step `analysis tests` failed: pytest collected no tests in analysis/tests");
+    }
+    if !status.success() {
+        println!("{}", tally.line());
+        bail!("step `analysis tests` failed ({status})");
+    }
+    println!("xtask test: cargo tests and analysis tests passed");
     println!("{}", tally.line());
     Ok(ExitCode::SUCCESS)
 }
 
-/// `test result: ok. 24 passed; 0 failed; 0 ignored; ...`
-fn parse_cargo_result(line: &str) -> Option<cmd::Tally> {
+/// `CARGO_TARGET_<HOST TRIPLE>_RUNNER`, e.g. `CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER`.
+fn runner_var() -> String {
+    let host = output(Command::new("rustc").arg("-vV"))
+        .and_then(|v| {
+            v.lines()
+                .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+        })
+        .unwrap_or_else(|| "x86_64-unknown-linux-gnu".to_owned());
+    format!(
+        "CARGO_TARGET_{}_RUNNER",
+        host.trim().to_uppercase().replace(['-', '.'], "_")
+    )
+}
+
+/// `test result: ok. 24 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; ...`
+fn parse_cargo_result(line: &str) -> Option<Tally> {
     let rest = line.trim().strip_prefix("test result: ")?;
+    let (_, counts) = rest.split_once(". ")?;
     let num = |word: &str| -> Option<u64> {
-        rest.split(';')
-            .find_map(|part| {
-                part.trim()
-                    .trim_start_matches("ok. ")
-                    .trim_start_matches("FAILED. ")
-                    .strip_suffix(word)
-            })
-            .and_then(|n| n.trim().parse().ok())
+        counts.split(';').find_map(|part| {
+            let (n, w) = part.trim().split_once(' ')?;
+            (w == word).then(|| n.parse().ok()).flatten()
+        })
     };
-    Some(cmd::Tally {
+    Some(Tally {
         passed: num("passed")?,
         failed: num("failed")?,
         skipped: num("ignored").unwrap_or(0),
     })
 }
 
-/// `2 passed in 3.15s`, `1 failed, 2 passed in 3.1s`, `3 passed, 1 skipped in ...`
-fn parse_pytest_result(line: &str) -> Option<cmd::Tally> {
+/// pytest's summary: `2 passed in 3.15s`, `1 failed, 2 passed, 1 skipped in 0.5s`, maybe
+/// between `=` rules.
+fn parse_pytest_result(line: &str) -> Option<Tally> {
     let line = line.trim().trim_matches('=').trim();
-    let body = line.split(" in ").next()?;
-    let mut t = cmd::Tally::default();
-    let mut any = false;
+    let (body, _) = line.rsplit_once(" in ")?;
+    let mut t = Tally::default();
     for part in body.split(", ") {
         let (n, word) = part.trim().split_once(' ')?;
         let n: u64 = n.parse().ok()?;
         match word {
-            "passed" => t.passed += n,
+            "passed" | "xpassed" => t.passed += n,
             "failed" | "error" | "errors" => t.failed += n,
             "skipped" | "xfailed" | "deselected" => t.skipped += n,
-            _ => continue,
+            _ => {}
         }
-        any = true;
     }
-    any.then_some(t)
+    Some(t)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn tally(passed: u64, failed: u64, skipped: u64) -> Option<Tally> {
+        Some(Tally {
+            passed,
+            failed,
+            skipped,
+        })
+    }
+
     #[test]
     fn cargo_results_parse() {
-        let t = parse_cargo_result(
-            "test result: ok. 24 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s",
+        assert_eq!(
+            parse_cargo_result(
+                "test result: ok. 24 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s"
+            ),
+            tally(24, 0, 1)
         );
         assert_eq!(
-            t,
-            Some(cmd::Tally {
-                passed: 24,
-                failed: 0,
-                skipped: 1
-            })
-        );
-        let t =
-            parse_cargo_result("test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured");
-        assert_eq!(
-            t,
-            Some(cmd::Tally {
-                passed: 3,
-                failed: 2,
-                skipped: 0
-            })
+            parse_cargo_result("test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured"),
+            tally(3, 2, 0)
         );
         assert_eq!(parse_cargo_result("running 3 tests"), None);
     }
 
     #[test]
     fn pytest_results_parse() {
+        assert_eq!(parse_pytest_result("2 passed in 3.15s"), tally(2, 0, 0));
         assert_eq!(
-            parse_pytest_result("2 passed in 3.15s"),
-            Some(cmd::Tally {
-                passed: 2,
-                failed: 0,
-                skipped: 0
-            })
-        );
-        assert_eq!(
-            parse_pytest_result("==== 1 failed, 2 passed, 1 skipped in 0.5s ===="),
-            Some(cmd::Tally {
-                passed: 2,
-                failed: 1,
-                skipped: 1
-            })
+            parse_pytest_result("==== 1 failed, 2 passed, 1 skipped in 0.50s ===="),
+            tally(2, 1, 1)
         );
         assert_eq!(parse_pytest_result("tests/test_runs.py .."), None);
+        assert_eq!(parse_pytest_result("no tests ran in 0.01s"), None);
+    }
+
+    #[test]
+    fn runner_var_names_the_host() {
+        let v = runner_var();
+        assert!(
+            v.starts_with("CARGO_TARGET_") && v.ends_with("_RUNNER"),
+            "{v}"
+        );
+        assert!(!v.contains('-'), "{v}");
     }
 }

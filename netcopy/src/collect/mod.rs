@@ -2,3 +2,4 @@
 //! symbolization and the classification of sampled stacks into copy stages.
 
 pub mod records;
+pub mod roles;

@@ -18,7 +18,11 @@ use netcopy_common::syscalls::{MSG_ERRQUEUE, MSG_ZEROCOPY, SyscallKind, SyscallR
 use thiserror::Error;
 use tokio::io::{Interest, unix::AsyncFd};
 
-use crate::workload::stats::Latency;
+use super::roles::Roles;
+use crate::{
+    sink::{SinkError, syscalls::SyscallsWriter},
+    workload::stats::Latency,
+};
 
 #[derive(Debug, Error)]
 pub enum CollectError {
@@ -26,6 +30,8 @@ pub enum CollectError {
     Io(#[from] std::io::Error),
     #[error("the record reader thread panicked")]
     Panicked,
+    #[error(transparent)]
+    Sink(#[from] SinkError),
 }
 
 /// What the records of one thread and syscall kind add up to.
@@ -103,17 +109,20 @@ pub struct Collected {
 }
 
 impl Collected {
-    pub fn add_bytes(&mut self, bytes: &[u8]) {
+    /// Decode one ring-buffer item; `None` (and a count) for bytes that are not a record.
+    fn decode(&mut self, bytes: &[u8]) -> Option<(SyscallRecord, SyscallKind)> {
         if bytes.len() < std::mem::size_of::<SyscallRecord>() {
             self.malformed += 1;
-            return;
+            return None;
         }
         // SAFETY: the length was checked; SyscallRecord is plain data valid for any bytes.
         let r: SyscallRecord = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
-        match SyscallKind::from_u8(r.kind) {
-            Some(kind) => self.by_thread.entry((r.tid, kind)).or_default().add(&r),
-            None => self.malformed += 1,
-        }
+        let Some(kind) = SyscallKind::from_u8(r.kind) else {
+            self.malformed += 1;
+            return None;
+        };
+        self.by_thread.entry((r.tid, kind)).or_default().add(&r);
+        Some((r, kind))
     }
 
     /// Calls of `tid` of `kind` seen in records.
@@ -129,12 +138,16 @@ pub struct Collector {
 }
 
 impl Collector {
-    pub fn start(records: RingBuf<MapData>) -> Result<Self, CollectError> {
+    /// Start reading; every record also becomes a row of `writer`, if given.
+    pub fn start(
+        records: RingBuf<MapData>,
+        writer: Option<SyscallsWriter>,
+    ) -> Result<Self, CollectError> {
         let done = Arc::new(AtomicBool::new(false));
         let flag = done.clone();
         let handle = thread::Builder::new()
             .name("nc-collect".into())
-            .spawn(move || read_all(records, &flag))?;
+            .spawn(move || read_all(records, writer, &flag))?;
         Ok(Self { done, handle })
     }
 
@@ -145,7 +158,36 @@ impl Collector {
     }
 }
 
-fn read_all(records: RingBuf<MapData>, done: &AtomicBool) -> Result<Collected, CollectError> {
+/// Where each record goes: the statistics, and the table if one is written.
+struct Sink {
+    collected: Collected,
+    writer: Option<SyscallsWriter>,
+    roles: Roles,
+}
+
+impl Sink {
+    fn take(&mut self, bytes: &[u8]) -> Result<(), CollectError> {
+        if let Some((r, kind)) = self.collected.decode(bytes)
+            && let Some(w) = self.writer.as_mut()
+        {
+            w.push(&r, kind, self.roles.of(r.tgid, r.tid).name())?;
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self, rb: &mut RingBuf<MapData>) -> Result<(), CollectError> {
+        while let Some(item) = rb.next() {
+            self.take(&item)?;
+        }
+        Ok(())
+    }
+}
+
+fn read_all(
+    records: RingBuf<MapData>,
+    writer: Option<SyscallsWriter>,
+    done: &AtomicBool,
+) -> Result<Collected, CollectError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -153,7 +195,11 @@ fn read_all(records: RingBuf<MapData>, done: &AtomicBool) -> Result<Collected, C
         // SAFETY: the ring buffer owns its map fd, which stays open as long as `fd` lives.
         let mut fd = unsafe { AsyncFd::register_with_interest(records, Interest::READABLE) }
             .map_err(std::io::Error::from)?;
-        let mut collected = Collected::default();
+        let mut sink = Sink {
+            collected: Collected::default(),
+            writer,
+            roles: Roles::default(),
+        };
         loop {
             let finishing = done.load(Ordering::Acquire);
             // Wake on new records, or every 50 ms to look at the stop flag.
@@ -161,19 +207,16 @@ fn read_all(records: RingBuf<MapData>, done: &AtomicBool) -> Result<Collected, C
                 tokio::time::timeout(std::time::Duration::from_millis(50), fd.readable_mut()).await
             {
                 let mut guard = guard?;
-                let rb = guard.get_inner_mut();
-                while let Some(item) = rb.next() {
-                    collected.add_bytes(&item);
-                }
+                sink.drain(guard.get_inner_mut())?;
                 guard.clear_ready();
             }
             if finishing {
                 // One last drain: records written before the stop are all read.
-                let rb = fd.get_mut();
-                while let Some(item) = rb.next() {
-                    collected.add_bytes(&item);
+                sink.drain(fd.get_mut())?;
+                if let Some(w) = sink.writer.take() {
+                    w.close()?;
                 }
-                return Ok(collected);
+                return Ok(sink.collected);
             }
         }
     })

@@ -10,7 +10,7 @@ use thiserror::Error;
 use crate::privileges::{self, Cap};
 
 /// The object built by build.rs from netcopy-ebpf, embedded in the binary.
-static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netcopy"));
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netcopy-ebpf"));
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 

@@ -223,7 +223,7 @@ impl RunSummary {
                 let _ = writeln!(
                     o,
                     "              {:<7} {:<9} {:>9} {:>12} {:>10} {:>10} {:>12} {:>10.1}",
-                    format!("{:?}", r.role).to_lowercase(),
+                    r.role.name(),
                     r.syscall,
                     r.calls,
                     r.bytes,

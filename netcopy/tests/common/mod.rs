@@ -28,3 +28,29 @@ pub fn require_root(what: &str) {
         "{what} needs root: run the tests with `cargo xtask test` (it uses sudo when needed)"
     );
 }
+
+/// A fresh run directory under the system temp dir.
+pub fn run_dir(name: &str) -> netcopy::sink::RunDir {
+    let path = std::env::temp_dir().join(format!("netcopy-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&path);
+    netcopy::sink::RunDir::create(&path, format!("test-{name}"), false)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Every batch of a Parquet file.
+pub fn read_parquet(path: &std::path::Path) -> Vec<arrow_array::RecordBatch> {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|b| b.unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+/// A column of a batch by name.
+pub fn column<'a>(batch: &'a arrow_array::RecordBatch, name: &str) -> &'a arrow_array::ArrayRef {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name} in {:?}", batch.schema()))
+}

@@ -1,0 +1,148 @@
+//! Writing runs to Parquet: one file per table in a run directory.
+//!
+//! Every table is written with the same explicit [`WriterProperties`] (ZSTD, dictionary
+//! encoding, bounded row groups) and carries its metadata keys in the footer. A table is
+//! written to `NAME.parquet.partial` and renamed when its footer is written, so a reader
+//! never sees a half-written `NAME.parquet`. docs/schema.md documents every column.
+
+pub mod runs;
+pub mod syscalls;
+
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use arrow_array::RecordBatch;
+use arrow_schema::{ArrowError, Schema};
+use parquet::{
+    arrow::ArrowWriter,
+    basic::{Compression, ZstdLevel},
+    errors::ParquetError,
+    file::metadata::KeyValue,
+    file::properties::WriterProperties,
+};
+use thiserror::Error;
+
+/// Rows buffered before they are handed to the Parquet writer as one batch.
+pub const BATCH_ROWS: usize = 65_536;
+/// Rows per row group.
+const ROW_GROUP_ROWS: usize = 1 << 20;
+
+/// Footer metadata keys, the same in every table.
+pub mod keys {
+    pub const RUN_ID: &str = "netcopy.run_id";
+    pub const VERSION: &str = "netcopy.version";
+    pub const TABLE: &str = "netcopy.table";
+}
+
+#[derive(Debug, Error)]
+pub enum SinkError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parquet: {0}")]
+    Parquet(#[from] ParquetError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] ArrowError),
+    #[error("{0} already holds a run: choose another --out, or add --force to replace it")]
+    NotEmpty(PathBuf),
+}
+
+/// The directory a run's tables go to.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    pub path: PathBuf,
+    pub run_id: String,
+}
+
+impl RunDir {
+    /// Create `path` (and parents). An existing directory that holds any `*.parquet` is
+    /// refused unless `force`, in which case those files are replaced.
+    pub fn create(path: &Path, run_id: String, force: bool) -> Result<Self, SinkError> {
+        let io = |source| SinkError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(path).map_err(io)?;
+        let holds_tables = std::fs::read_dir(path)
+            .map_err(io)?
+            .filter_map(Result::ok)
+            .any(|e| e.path().extension().is_some_and(|x| x == "parquet"));
+        if holds_tables && !force {
+            return Err(SinkError::NotEmpty(path.to_owned()));
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            run_id,
+        })
+    }
+
+    pub fn table_path(&self, table: &str) -> PathBuf {
+        self.path.join(format!("{table}.parquet"))
+    }
+}
+
+/// One Parquet file being written.
+pub struct TableWriter {
+    writer: ArrowWriter<File>,
+    partial: PathBuf,
+    path: PathBuf,
+}
+
+impl TableWriter {
+    pub fn create(dir: &RunDir, table: &str, schema: Arc<Schema>) -> Result<Self, SinkError> {
+        let path = dir.table_path(table);
+        let partial = path.with_extension("parquet.partial");
+        let file = File::create(&partial).map_err(|source| SinkError::Io {
+            path: partial.clone(),
+            source,
+        })?;
+        let props = properties(&[
+            (keys::RUN_ID, &dir.run_id),
+            (keys::VERSION, env!("CARGO_PKG_VERSION")),
+            (keys::TABLE, table),
+        ]);
+        let writer = ArrowWriter::try_new(file, schema, Some(props))?;
+        Ok(Self {
+            writer,
+            partial,
+            path,
+        })
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
+        self.writer.write(batch)?;
+        Ok(())
+    }
+
+    /// Write the footer and move the file to its final name.
+    pub fn close(self) -> Result<PathBuf, SinkError> {
+        self.writer.close()?;
+        std::fs::rename(&self.partial, &self.path).map_err(|source| SinkError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(self.path)
+    }
+}
+
+/// The writer settings of every table.
+fn properties(metadata: &[(&str, &str)]) -> WriterProperties {
+    let zstd = ZstdLevel::try_new(3).unwrap_or_default();
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(zstd))
+        .set_dictionary_enabled(true)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_key_value_metadata(Some(
+            metadata
+                .iter()
+                .map(|(k, v)| KeyValue::new((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        ))
+        .build()
+}

@@ -1,0 +1,180 @@
+//! `runs.parquet`: one row per run, with the workload's own statistics and how the run was
+//! traced.
+
+use std::sync::Arc;
+
+use arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+    UInt32Array, UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+
+use super::{RunDir, SinkError, TableWriter};
+use crate::report::summary::RunSummary;
+
+pub const TABLE: &str = "runs";
+
+/// Facts about the run that are not in the summary.
+pub struct RunMeta {
+    pub host: String,
+    pub kernel: String,
+    /// Wall-clock start, ns since the epoch.
+    pub started_ns: i64,
+    /// How each probe family was attached, e.g. "syscalls=tracepoint".
+    pub attach_methods: String,
+    /// Hardware counters were read (never on a VM without a PMU).
+    pub pmu: bool,
+    /// Stack sampling frequency; null when no sampling ran.
+    pub sampling_hz: Option<u32>,
+}
+
+impl RunMeta {
+    /// Host name and kernel release of this machine, started now.
+    pub fn here(attach_methods: String, sampling_hz: Option<u32>) -> Self {
+        let uts = nix::sys::utsname::uname().ok();
+        let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
+            uts.as_ref()
+                .map(|u| f(u).to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        Self {
+            host: field(|u| u.nodename()),
+            kernel: field(|u| u.release()),
+            started_ns: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as i64)
+                .unwrap_or_default(),
+            attach_methods,
+            pmu: false,
+            sampling_hz,
+        }
+    }
+}
+
+/// Write the one-row table.
+pub fn write(
+    dir: &RunDir,
+    s: &RunSummary,
+    meta: &RunMeta,
+    lost: Option<u64>,
+) -> Result<(), SinkError> {
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    let mut col = |name: &str, ty: DataType, nullable: bool, array: ArrayRef| {
+        fields.push(Field::new(name, ty, nullable));
+        columns.push(array);
+    };
+    let text = |v: &str| Arc::new(StringArray::from(vec![v])) as ArrayRef;
+    let u64_ = |v: Option<u64>| Arc::new(UInt64Array::from(vec![v])) as ArrayRef;
+    let f64_ = |v: f64| Arc::new(Float64Array::from(vec![v])) as ArrayRef;
+    let bool_ = |v: bool| Arc::new(BooleanArray::from(vec![v])) as ArrayRef;
+
+    col("run_id", DataType::Utf8, false, text(&dir.run_id));
+    col("host", DataType::Utf8, false, text(&meta.host));
+    col("kernel", DataType::Utf8, false, text(&meta.kernel));
+    let ts = TimestampNanosecondArray::from(vec![meta.started_ns]).with_timezone("UTC");
+    col(
+        "start",
+        DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+        false,
+        Arc::new(ts),
+    );
+    col("mode", DataType::Utf8, false, text(s.mode.name()));
+    col("size", DataType::UInt64, false, u64_(Some(s.size)));
+    col(
+        "threads",
+        DataType::UInt32,
+        false,
+        Arc::new(UInt32Array::from(vec![s.threads])),
+    );
+    let path = serde_json::to_value(s.path)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    col("path", DataType::Utf8, false, text(&path));
+    col("warmup_s", DataType::Float64, false, f64_(s.warmup_s));
+    col("duration_s", DataType::Float64, false, f64_(s.duration_s));
+    col(
+        "window_seconds",
+        DataType::Float64,
+        false,
+        f64_(s.window.seconds),
+    );
+    col(
+        "window_bytes",
+        DataType::UInt64,
+        false,
+        u64_(Some(s.window.bytes)),
+    );
+    col(
+        "window_messages",
+        DataType::UInt64,
+        false,
+        u64_(Some(s.window.messages)),
+    );
+    col(
+        "throughput_gbps",
+        DataType::Float64,
+        false,
+        f64_(s.throughput_gbps),
+    );
+    col("bytes", DataType::UInt64, false, u64_(Some(s.bytes)));
+    col("messages", DataType::UInt64, false, u64_(Some(s.messages)));
+    col("verified", DataType::Boolean, false, bool_(s.verified));
+    col(
+        "interrupted",
+        DataType::Boolean,
+        false,
+        bool_(s.interrupted),
+    );
+    for (end, l) in [("send", &s.send_latency_ns), ("recv", &s.recv_latency_ns)] {
+        for (q, v) in [
+            ("p50", l.p50),
+            ("p90", l.p90),
+            ("p99", l.p99),
+            ("p999", l.p999),
+            ("max", l.max),
+        ] {
+            col(&format!("{end}_{q}_ns"), DataType::UInt64, true, u64_(v));
+        }
+    }
+    let zc = s.zerocopy.as_ref();
+    col(
+        "zerocopy_sends",
+        DataType::UInt64,
+        true,
+        u64_(zc.map(|z| z.sends)),
+    );
+    col(
+        "zerocopy_completed",
+        DataType::UInt64,
+        true,
+        u64_(zc.map(|z| z.completed)),
+    );
+    col(
+        "zerocopy_copied",
+        DataType::UInt64,
+        true,
+        u64_(zc.map(|z| z.copied)),
+    );
+    col("lost_records", DataType::UInt64, true, u64_(lost));
+    col(
+        "attach_methods",
+        DataType::Utf8,
+        false,
+        text(&meta.attach_methods),
+    );
+    col("pmu", DataType::Boolean, false, bool_(meta.pmu));
+    col(
+        "sampling_hz",
+        DataType::UInt32,
+        true,
+        Arc::new(UInt32Array::from(vec![meta.sampling_hz])),
+    );
+
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+    let mut table = TableWriter::create(dir, TABLE, batch.schema())?;
+    table.write(&batch)?;
+    table.close()?;
+    Ok(())
+}

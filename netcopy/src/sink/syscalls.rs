@@ -1,0 +1,302 @@
+//! `syscalls.parquet`: one row per traced call, streamed in batches as records arrive.
+
+use std::sync::Arc;
+
+use arrow_array::{
+    ArrayRef, RecordBatch,
+    builder::{
+        BooleanBuilder, Int32Builder, Int64Builder, StringDictionaryBuilder,
+        TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
+    },
+    types::Int32Type,
+};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use netcopy_common::syscalls::{MSG_ERRQUEUE, MSG_ZEROCOPY, SyscallKind, SyscallRecord};
+
+use super::{BATCH_ROWS, RunDir, SinkError, TableWriter};
+
+pub const TABLE: &str = "syscalls";
+
+fn dict() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+pub fn schema() -> Arc<Schema> {
+    let u64_ = |name| Field::new(name, DataType::UInt64, false);
+    let u32_ = |name| Field::new(name, DataType::UInt32, false);
+    Arc::new(Schema::new(vec![
+        Field::new("run_id", dict(), false),
+        Field::new("role", dict(), false),
+        Field::new("syscall", dict(), false),
+        u32_("tgid"),
+        u32_("tid"),
+        Field::new("fd", DataType::Int32, false),
+        u32_("flags"),
+        Field::new("zerocopy", DataType::Boolean, false),
+        Field::new("errqueue", DataType::Boolean, false),
+        Field::new(
+            "start",
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("ret", DataType::Int64, false),
+        Field::new("bytes", DataType::UInt64, true),
+        Field::new("errno", DataType::Int32, true),
+        u64_("wall_ns"),
+        u64_("oncpu_ns"),
+        u64_("offcpu_ns"),
+        u32_("voluntary_cs"),
+        u32_("involuntary_cs"),
+        u32_("skbs_built"),
+        u32_("skbs_tx"),
+        u32_("skbs_rx"),
+        u64_("bytes_to_user"),
+        u32_("cpu"),
+        Field::new("cycles", DataType::UInt64, true),
+        Field::new("instructions", DataType::UInt64, true),
+    ]))
+}
+
+/// Streams rows to `syscalls.parquet`, [`BATCH_ROWS`] at a time.
+pub struct SyscallsWriter {
+    table: TableWriter,
+    run_id: String,
+    /// CLOCK_REALTIME minus CLOCK_MONOTONIC, to turn bpf_ktime_get_ns() into wall time.
+    realtime_offset_ns: i64,
+    rows: usize,
+    b: Builders,
+}
+
+#[derive(Default)]
+struct Builders {
+    run_id: StringDictionaryBuilder<Int32Type>,
+    role: StringDictionaryBuilder<Int32Type>,
+    syscall: StringDictionaryBuilder<Int32Type>,
+    tgid: UInt32Builder,
+    tid: UInt32Builder,
+    fd: Int32Builder,
+    flags: UInt32Builder,
+    zerocopy: BooleanBuilder,
+    errqueue: BooleanBuilder,
+    start: TimestampNanosecondBuilder,
+    ret: Int64Builder,
+    bytes: UInt64Builder,
+    errno: Int32Builder,
+    wall_ns: UInt64Builder,
+    oncpu_ns: UInt64Builder,
+    offcpu_ns: UInt64Builder,
+    voluntary_cs: UInt32Builder,
+    involuntary_cs: UInt32Builder,
+    skbs_built: UInt32Builder,
+    skbs_tx: UInt32Builder,
+    skbs_rx: UInt32Builder,
+    bytes_to_user: UInt64Builder,
+    cpu: UInt32Builder,
+    cycles: UInt64Builder,
+    instructions: UInt64Builder,
+}
+
+impl SyscallsWriter {
+    pub fn create(dir: &RunDir) -> Result<Self, SinkError> {
+        Ok(Self {
+            table: TableWriter::create(dir, TABLE, schema())?,
+            run_id: dir.run_id.clone(),
+            realtime_offset_ns: realtime_offset_ns(),
+            rows: 0,
+            b: Builders::default(),
+        })
+    }
+
+    /// Add one call; `role` is `server`, `client` or `other`.
+    pub fn push(
+        &mut self,
+        r: &SyscallRecord,
+        kind: SyscallKind,
+        role: &str,
+    ) -> Result<(), SinkError> {
+        let b = &mut self.b;
+        b.run_id.append_value(&self.run_id);
+        b.role.append_value(role);
+        b.syscall.append_value(kind.name());
+        b.tgid.append_value(r.tgid);
+        b.tid.append_value(r.tid);
+        b.fd.append_value(r.fd);
+        b.flags.append_value(r.flags);
+        b.zerocopy.append_value(r.flags & MSG_ZEROCOPY != 0);
+        b.errqueue.append_value(r.flags & MSG_ERRQUEUE != 0);
+        b.start
+            .append_value((r.start_ns as i64).saturating_add(self.realtime_offset_ns));
+        b.ret.append_value(r.ret);
+        b.bytes.append_option((r.ret >= 0).then_some(r.ret as u64));
+        b.errno
+            .append_option((r.ret < 0).then(|| i32::try_from(-r.ret).unwrap_or(i32::MAX)));
+        b.wall_ns.append_value(r.wall_ns);
+        b.oncpu_ns
+            .append_value(r.wall_ns.saturating_sub(r.offcpu_ns));
+        b.offcpu_ns.append_value(r.offcpu_ns);
+        b.voluntary_cs.append_value(r.voluntary_cs);
+        b.involuntary_cs.append_value(r.involuntary_cs);
+        b.skbs_built.append_value(r.skbs_built);
+        b.skbs_tx.append_value(r.skbs_tx);
+        b.skbs_rx.append_value(r.skbs_rx);
+        b.bytes_to_user.append_value(r.bytes_to_user);
+        b.cpu.append_value(r.cpu);
+        // No hardware counters are read yet: unknown, not zero.
+        b.cycles.append_null();
+        b.instructions.append_null();
+        self.rows += 1;
+        if self.rows >= BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let b = &mut self.b;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(b.run_id.finish()),
+            Arc::new(b.role.finish()),
+            Arc::new(b.syscall.finish()),
+            Arc::new(b.tgid.finish()),
+            Arc::new(b.tid.finish()),
+            Arc::new(b.fd.finish()),
+            Arc::new(b.flags.finish()),
+            Arc::new(b.zerocopy.finish()),
+            Arc::new(b.errqueue.finish()),
+            Arc::new(b.start.finish().with_timezone("UTC")),
+            Arc::new(b.ret.finish()),
+            Arc::new(b.bytes.finish()),
+            Arc::new(b.errno.finish()),
+            Arc::new(b.wall_ns.finish()),
+            Arc::new(b.oncpu_ns.finish()),
+            Arc::new(b.offcpu_ns.finish()),
+            Arc::new(b.voluntary_cs.finish()),
+            Arc::new(b.involuntary_cs.finish()),
+            Arc::new(b.skbs_built.finish()),
+            Arc::new(b.skbs_tx.finish()),
+            Arc::new(b.skbs_rx.finish()),
+            Arc::new(b.bytes_to_user.finish()),
+            Arc::new(b.cpu.finish()),
+            Arc::new(b.cycles.finish()),
+            Arc::new(b.instructions.finish()),
+        ];
+        let batch = RecordBatch::try_new(schema(), columns)?;
+        self.table.write(&batch)?;
+        self.rows = 0;
+        Ok(())
+    }
+
+    /// Write what is buffered and the footer.
+    pub fn close(mut self) -> Result<std::path::PathBuf, SinkError> {
+        self.flush()?;
+        self.table.close()
+    }
+}
+
+/// CLOCK_REALTIME - CLOCK_MONOTONIC now, in ns.
+fn realtime_offset_ns() -> i64 {
+    let now = |clock| {
+        nix::time::clock_gettime(clock)
+            .map(|t| t.tv_sec() * 1_000_000_000 + t.tv_nsec())
+            .unwrap_or(0)
+    };
+    now(nix::time::ClockId::CLOCK_REALTIME) - now(nix::time::ClockId::CLOCK_MONOTONIC)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+
+    use arrow_array::{Array, cast::AsArray, types::UInt64Type};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use super::*;
+
+    #[test]
+    fn rows_round_trip_with_nulls_where_unmeasured() {
+        let tmp = std::env::temp_dir().join(format!("netcopy-sink-{}", std::process::id()));
+        let dir = RunDir::create(&tmp, "run-1".into(), true).unwrap();
+        let mut w = SyscallsWriter::create(&dir).unwrap();
+        let ok = SyscallRecord {
+            start_ns: 1_000,
+            wall_ns: 5_000,
+            offcpu_ns: 1_500,
+            ret: 65_536,
+            tgid: 10,
+            tid: 11,
+            fd: 3,
+            flags: MSG_ZEROCOPY,
+            kind: SyscallKind::Sendmsg as u8,
+            ..Default::default()
+        };
+        let failed = SyscallRecord {
+            ret: -105,
+            flags: MSG_ERRQUEUE,
+            kind: SyscallKind::Recvmsg as u8,
+            ..ok
+        };
+        // More rows than one batch, so several batches are written.
+        for i in 0..BATCH_ROWS + 10 {
+            let (r, k) = if i % 2 == 0 {
+                (&ok, SyscallKind::Sendmsg)
+            } else {
+                (&failed, SyscallKind::Recvmsg)
+            };
+            w.push(r, k, "server").unwrap();
+        }
+        let path = w.close().unwrap();
+        assert!(!path.with_extension("parquet.partial").exists());
+
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut rows = 0;
+        for batch in reader {
+            let batch = batch.unwrap();
+            assert_eq!(batch.schema().fields().len(), schema().fields().len());
+            let bytes = batch
+                .column_by_name("bytes")
+                .unwrap()
+                .as_primitive::<UInt64Type>();
+            let oncpu = batch
+                .column_by_name("oncpu_ns")
+                .unwrap()
+                .as_primitive::<UInt64Type>();
+            let cycles = batch.column_by_name("cycles").unwrap();
+            assert_eq!(
+                cycles.null_count(),
+                batch.num_rows(),
+                "cycles are null, never 0"
+            );
+            for i in 0..batch.num_rows() {
+                let global = rows + i;
+                if global % 2 == 0 {
+                    assert_eq!(bytes.value(i), 65_536);
+                    assert_eq!(oncpu.value(i), 3_500);
+                } else {
+                    assert!(bytes.is_null(i), "a failed call moved no bytes");
+                }
+            }
+            rows += batch.num_rows();
+        }
+        assert_eq!(rows, BATCH_ROWS + 10);
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+
+    #[test]
+    fn a_directory_with_tables_is_refused_without_force() {
+        let tmp = std::env::temp_dir().join(format!("netcopy-sink-force-{}", std::process::id()));
+        let dir = RunDir::create(&tmp, "r".into(), false).unwrap();
+        SyscallsWriter::create(&dir).unwrap().close().unwrap();
+        assert!(matches!(
+            RunDir::create(&tmp, "r".into(), false),
+            Err(SinkError::NotEmpty(_))
+        ));
+        assert!(RunDir::create(&tmp, "r".into(), true).is_ok());
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+}
