@@ -4,4 +4,5 @@
 //! byte for byte. The `user` feature adds `aya::Pod` impls for reading maps from user space.
 #![no_std]
 
+pub mod sample;
 pub mod syscalls;

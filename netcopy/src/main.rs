@@ -13,16 +13,16 @@ use clap::{Args, Parser, Subcommand};
 use netcopy::{
     probes::ProbeError,
     report::summary::RunSummary,
-    sink::RunDir,
-    trace::{TraceError, trace},
-    units::utc_stamp,
-    units::{MAX_SIZE, format_size, parse_duration, parse_size},
+    sink::{RunDir, SinkError},
+    testbed::netns::NetnsError,
+    trace::trace,
+    units::{MAX_SIZE, format_size, parse_duration, parse_size, utc_stamp},
     workload::{
         Mode,
         client::{ClientConfig, run_client},
         conn::Stop,
         receiver::Verify,
-        run::{NetPath, RunError, RunOutcome, run},
+        run::{NetPath, RunOutcome, run},
         server::{Served, serve_forever},
     },
 };
@@ -195,19 +195,31 @@ fn main() -> ExitCode {
     match execute(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("netcopy: {e:#}");
-            let usage = e
-                .downcast_ref::<TraceError>()
-                .is_some_and(|t| matches!(t, TraceError::Probe(ProbeError::Privileges { .. })))
-                || e.downcast_ref::<RunError>().is_some_and(|r| {
-                    matches!(
-                        r,
-                        RunError::Netns(netcopy::testbed::netns::NetnsError::NotPrivileged)
-                    )
-                });
+            eprintln!("netcopy: {}", one_line(&e));
+            let usage = e.chain().any(|cause| {
+                matches!(cause.downcast_ref(), Some(ProbeError::Privileges { .. }))
+                    || matches!(cause.downcast_ref(), Some(NetnsError::NotPrivileged))
+                    || matches!(cause.downcast_ref(), Some(SinkError::NotEmpty(_)))
+            });
             ExitCode::from(if usage { EXIT_USAGE } else { 1 })
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: our error types already show
+/// their source in their own message, anyhow's contexts do not.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
@@ -220,6 +232,8 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Trace(args) => {
             let (cfg, path) = args.local_run();
+            // Say what is missing before anything is created.
+            netcopy::probes::check_privileges()?;
             let dir = args.run_dir(cfg.mode)?;
             let summary = with_signals(&stop, {
                 let dir = dir.clone();

@@ -327,3 +327,48 @@ fn trace_without_privileges_names_the_missing_capabilities() {
         "{err}"
     );
 }
+
+#[test]
+fn trace_writes_its_tables_and_keeps_earlier_ones() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "needs root: run through `cargo xtask test`"
+    );
+    let out = std::env::temp_dir().join(format!("netcopy-cli-trace-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let out_s = out.to_string_lossy().into_owned();
+    let args = [
+        "trace",
+        "--mode",
+        "onecopy",
+        "--size",
+        "4K",
+        "--duration",
+        "200ms",
+        "--warmup",
+        "0",
+        "--out",
+        &out_s,
+    ];
+    let first = netcopy(&args);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    for table in ["runs", "syscalls"] {
+        let file = out.join(format!("{table}.parquet"));
+        assert!(
+            std::fs::metadata(&file).is_ok_and(|m| m.len() > 0),
+            "{table}.parquet missing"
+        );
+    }
+    let again = netcopy(&args);
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(2), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    assert!(netcopy(&forced).status.success());
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -1,7 +1,10 @@
 //! Loading netcopy's eBPF object and attaching its programs, one module per probe family.
 //!
-//! - `syscalls`: per-thread counts of send syscalls (classic tracepoints).
+//! - `syscalls`: one record per socket call, with the sched and net families adding to it
+//!   (classic tracepoints).
+//! - `sample`: kernel stacks of target threads inside calls (CPU-clock perf events).
 
+pub mod sample;
 pub mod syscalls;
 
 use aya::Ebpf;
@@ -42,6 +45,8 @@ pub enum ProbeError {
         #[source]
         source: aya::maps::MapError,
     },
+    #[error("list the online CPUs: {0}")]
+    Cpus(String),
     #[error("the eBPF object has no {kind} named {name}")]
     Missing {
         kind: &'static str,
