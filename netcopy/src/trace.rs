@@ -13,11 +13,12 @@ use crate::{
         RunDir, SinkError,
         runs::{self, RunMeta},
         syscalls::SyscallsWriter,
+        zerocopy::ZerocopyRecorder,
     },
     workload::{
         client::ClientConfig,
         conn::{CallCounts, Stop},
-        run::{NetPath, RunError, run},
+        run::{NetPath, RunError, run_logged},
     },
 };
 use netcopy_common::syscalls::SyscallKind;
@@ -144,10 +145,20 @@ pub fn trace(
     let meta = RunMeta::here(format!("syscalls,sched,net={METHOD}"), None);
     let writer = out.map(SyscallsWriter::create).transpose()?;
     let collector = Collector::start(probes.take_records()?, writer)?;
+    let (log, recorder) = match out {
+        Some(dir) if cfg.mode == crate::workload::Mode::Zerocopy => {
+            let (log, recorder) = ZerocopyRecorder::start(dir)?;
+            (Some(log), Some(recorder))
+        }
+        _ => (None, None),
+    };
     probes.add_target(std::process::id())?;
-    let outcome = run(cfg, path, stop);
-    // Stop reading even when the run failed, so the reader thread never outlives us.
+    let outcome = run_logged(cfg, path, stop, log);
+    // Stop the writers even when the run failed, so no thread outlives us.
     let collected = collector.finish()?;
+    if let Some(recorder) = recorder {
+        recorder.finish()?;
+    }
     let outcome = outcome?;
 
     let senders = outcome

@@ -204,3 +204,49 @@ fn check_tables(
     let cycles_col = common::column(&runs[0], "pmu").as_boolean();
     assert!(!cycles_col.value(0), "no PMU on this machine");
 }
+
+/// zerocopy.parquet accounts for every MSG_ZEROCOPY send exactly once.
+fn check_completions(dir: &RunDir, sends: u64) {
+    use std::collections::HashMap;
+
+    use arrow_array::{
+        Array,
+        cast::AsArray,
+        types::{UInt32Type, UInt64Type},
+    };
+
+    let mut per_thread: HashMap<u32, Vec<(u32, u32, u64)>> = HashMap::new();
+    for batch in common::read_parquet(&dir.table_path("zerocopy")) {
+        let tid = common::column(&batch, "tid").as_primitive::<UInt32Type>();
+        let first = common::column(&batch, "first_id").as_primitive::<UInt32Type>();
+        let last = common::column(&batch, "last_id").as_primitive::<UInt32Type>();
+        let newly = common::column(&batch, "newly_completed").as_primitive::<UInt64Type>();
+        let copied = common::column(&batch, "copied").as_boolean();
+        let latency = common::column(&batch, "first_send_to_reap_ns");
+        for i in 0..batch.num_rows() {
+            assert!(copied.value(i), "loopback completions carry COPIED");
+            assert!(newly.value(i) == 0 || !latency.is_null(i));
+            per_thread.entry(tid.value(i)).or_default().push((
+                first.value(i),
+                last.value(i),
+                newly.value(i),
+            ));
+        }
+    }
+    let total: u64 = per_thread.values().flatten().map(|r| r.2).sum();
+    assert_eq!(
+        total, sends,
+        "every send completed exactly once in zerocopy.parquet"
+    );
+    for ranges in per_thread.values() {
+        // The ranges with new ids tile 0..n with no gap and no overlap.
+        let mut new: Vec<_> = ranges.iter().filter(|r| r.2 > 0).collect();
+        new.sort();
+        let mut next = 0u64;
+        for (first, last, newly) in new {
+            assert_eq!(u64::from(*first), next, "gap or overlap at id {first}");
+            assert_eq!(u64::from(*last) - u64::from(*first) + 1, *newly);
+            next = u64::from(*last) + 1;
+        }
+    }
+}

@@ -191,7 +191,7 @@ fn zerocopy_survives_enobufs_without_falling_back() {
     bed.set_server_sysctl("net/core/optmem_max", "1024")
         .unwrap_or_else(|e| panic!("{e}"));
     let cfg = config(Mode::Zerocopy, 1024, 1, 1.0);
-    let outcome = netcopy::workload::run::run_with(&cfg, Some(bed), &Stop::default())
+    let outcome = netcopy::workload::run::run_with(&cfg, Some(bed), &Stop::default(), None)
         .unwrap_or_else(|e| panic!("{e}"));
     let s = RunSummary::new(&outcome);
     let z = s.zerocopy.unwrap_or_else(|| panic!("no zerocopy stats"));

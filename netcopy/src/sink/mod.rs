@@ -7,6 +7,7 @@
 
 pub mod runs;
 pub mod syscalls;
+pub mod zerocopy;
 
 use std::{
     fs::File,

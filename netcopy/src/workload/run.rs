@@ -15,6 +15,7 @@ use super::{
     conn::Stop,
     join,
     server::{Served, serve_session},
+    zerocopy::CompletionLog,
 };
 use crate::testbed::netns::{self, NetnsError, Testbed};
 
@@ -50,18 +51,29 @@ pub struct RunOutcome {
 /// Run the server and the client against each other. `cfg.server` is ignored: the server
 /// listens on an ephemeral port of 127.0.0.1, or of the testbed's server address.
 pub fn run(cfg: &ClientConfig, path: NetPath, stop: &Stop) -> Result<RunOutcome, RunError> {
+    run_logged(cfg, path, stop, None)
+}
+
+/// [`run`], with the server's zerocopy completions handed to `log`.
+pub fn run_logged(
+    cfg: &ClientConfig,
+    path: NetPath,
+    stop: &Stop,
+    log: Option<CompletionLog>,
+) -> Result<RunOutcome, RunError> {
     let testbed = match path {
         NetPath::Loopback | NetPath::Network => None,
         NetPath::Netns => Some(Arc::new(Testbed::create()?)),
     };
-    run_with(cfg, testbed, stop)
+    run_with(cfg, testbed, stop, log)
 }
 
-/// [`run`] over a testbed the caller built (and may have tuned), or over loopback.
+/// [`run_logged`] over a testbed the caller built (and may have tuned), or over loopback.
 pub fn run_with(
     cfg: &ClientConfig,
     testbed: Option<Arc<Testbed>>,
     stop: &Stop,
+    log: Option<CompletionLog>,
 ) -> Result<RunOutcome, RunError> {
     let path = if testbed.is_some() {
         NetPath::Netns
@@ -85,7 +97,7 @@ pub fn run_with(
         let (stop, conns) = (stop.clone(), cfg.threads);
         thread::Builder::new()
             .name("nc-accept".into())
-            .spawn(move || serve_session(&listener, conns, &stop))
+            .spawn(move || serve_session(&listener, conns, &stop, log))
             .map_err(|e| WorkloadError::io("spawn server thread", e))?
     };
     let setup = testbed.clone().map(|bed| {

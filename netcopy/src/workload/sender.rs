@@ -9,7 +9,7 @@ use super::{
     conn::{CallCounts, Conn},
     message::{Layout, Message},
     stats::Latency,
-    zerocopy::{ZerocopySender, ZerocopyStats},
+    zerocopy::{CompletionLog, ZerocopySender, ZerocopyStats},
 };
 
 /// What one sending thread did.
@@ -44,12 +44,14 @@ impl SenderReport {
 }
 
 /// Send messages numbered from 1 until `deadline` or a stop request, then close the write
-/// side. Zerocopy waits for every completion before closing.
+/// side. Zerocopy waits for every completion before closing, and hands each notification to
+/// `log` if there is one.
 pub fn send_messages(
     mut conn: Conn,
     mode: Mode,
     layout: &Layout,
     deadline: Instant,
+    log: Option<CompletionLog>,
 ) -> Result<SenderReport, WorkloadError> {
     let tid = super::gettid();
     let mut seq = 0u64;
@@ -80,7 +82,7 @@ pub fn send_messages(
             None
         }
         Mode::Zerocopy => {
-            let mut zc = ZerocopySender::new(&conn, layout)?;
+            let mut zc = ZerocopySender::new(&conn, layout, log)?;
             while more(&conn) {
                 seq += 1;
                 zc.send_message(&mut conn, seq)?;

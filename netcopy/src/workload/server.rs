@@ -17,6 +17,7 @@ use super::{
     protocol::{AckStatus, HELLO_LEN, Hello, encode_ack},
     sender::{SenderReport, send_messages},
     stats::Window,
+    zerocopy::CompletionLog,
 };
 
 /// How long a new connection may take to send its hello.
@@ -28,8 +29,13 @@ pub struct Served {
     pub report: SenderReport,
 }
 
-/// Serve one connection: handshake, then send until the hello's deadline.
-pub fn serve_connection(stream: TcpStream, stop: Stop) -> Result<Served, WorkloadError> {
+/// Serve one connection: handshake, then send until the hello's deadline. Zerocopy
+/// completions go to `log`, if given.
+pub fn serve_connection(
+    stream: TcpStream,
+    stop: Stop,
+    log: Option<CompletionLog>,
+) -> Result<Served, WorkloadError> {
     let t0 = Instant::now();
     let mut conn = Conn::new(
         stream,
@@ -51,7 +57,7 @@ pub fn serve_connection(stream: TcpStream, stop: Stop) -> Result<Served, Workloa
         .map_err(|e| WorkloadError::io("send ack", e))?;
     let start = Instant::now();
     conn.set_window(Window::after(start, hello.warmup, hello.duration));
-    let report = send_messages(conn, hello.mode, &layout, start + hello.send_time())?;
+    let report = send_messages(conn, hello.mode, &layout, start + hello.send_time(), log)?;
     Ok(Served { hello, report })
 }
 
@@ -132,17 +138,18 @@ pub fn serve_session(
     listener: &TcpListener,
     conns: u32,
     stop: &Stop,
+    log: Option<CompletionLog>,
 ) -> Result<Vec<Result<Served, WorkloadError>>, WorkloadError> {
     let mut handles = Vec::new();
     for i in 0..conns {
         let Some(stream) = accept(listener, stop)? else {
             break;
         };
-        let stop = stop.clone();
+        let (stop, log) = (stop.clone(), log.clone());
         let handle = thread::Builder::new()
             .name(format!("nc-send-{i}"))
             .spawn(move || {
-                let served = serve_connection(stream, stop.clone());
+                let served = serve_connection(stream, stop.clone(), log);
                 if served.is_err() {
                     // One failed end stops the run rather than leaving the other waiting.
                     stop.request();
@@ -178,7 +185,7 @@ pub fn serve_forever(
                     thread::Builder::new()
                         .name(format!("nc-send-{next}"))
                         .spawn(move || {
-                            let _ = tx.send(serve_connection(stream, stop));
+                            let _ = tx.send(serve_connection(stream, stop, None));
                         })
                         .map_err(|e| WorkloadError::io("spawn sender thread", e))?;
                 }

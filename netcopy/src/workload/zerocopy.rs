@@ -47,12 +47,42 @@ pub struct ZerocopyStats {
     pub pool: usize,
 }
 
+/// What one notification completed.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Completed {
+    /// Ids not completed before.
+    newly: u64,
+    /// Send times of the oldest and newest of them.
+    first_sent: Option<Instant>,
+    last_sent: Option<Instant>,
+}
+
+/// One completion notification as the sender reaped it (for `zerocopy.parquet`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompletionRow {
+    pub tid: u32,
+    /// The range the kernel reported, `ee_info..=ee_data`.
+    pub first_id: u32,
+    pub last_id: u32,
+    /// Ids of the range not completed by an earlier notification.
+    pub newly_completed: u64,
+    /// SO_EE_CODE_ZEROCOPY_COPIED was set.
+    pub copied: bool,
+    pub reaped: std::time::SystemTime,
+    /// From the send of the oldest / newest newly completed id to the reaping.
+    pub first_send_to_reap_ns: Option<u64>,
+    pub last_send_to_reap_ns: Option<u64>,
+}
+
+/// Where a sender hands its completion rows, when someone records them.
+pub type CompletionLog = std::sync::mpsc::Sender<CompletionRow>;
+
 /// Which pool buffer each outstanding completion id pins.
 struct Outstanding {
     /// Id of `owners[0]`.
     base: u32,
-    /// Owner buffer of each id from `base`, `None` once completed.
-    owners: VecDeque<Option<usize>>,
+    /// Owner buffer and send time of each id from `base`, `None` once completed.
+    owners: VecDeque<Option<(usize, Instant)>>,
     /// Ids still outstanding per buffer.
     pins: Vec<u32>,
 }
@@ -66,14 +96,13 @@ impl Outstanding {
         }
     }
 
-    fn sent(&mut self, buffer: usize) {
-        self.owners.push_back(Some(buffer));
+    fn sent(&mut self, buffer: usize, at: Instant) {
+        self.owners.push_back(Some((buffer, at)));
         self.pins[buffer] += 1;
     }
 
-    /// Mark `lo..=hi` complete; returns how many ids it newly completed. Ids before `base`
-    /// were completed earlier and are skipped.
-    fn complete(&mut self, lo: u32, hi: u32) -> Result<u64, WorkloadError> {
+    /// Mark `lo..=hi` complete. Ids before `base` were completed earlier and are skipped.
+    fn complete(&mut self, lo: u32, hi: u32) -> Result<Completed, WorkloadError> {
         // Signed distances from `base`, so ranges work across the u32 wrap.
         let start = i64::from(lo.wrapping_sub(self.base) as i32).max(0) as usize;
         let end = i64::from(hi.wrapping_sub(self.base) as i32);
@@ -83,21 +112,23 @@ impl Outstanding {
                 self.base.wrapping_add(self.owners.len() as u32)
             )));
         }
+        let mut done = Completed::default();
         if end < 0 || (start as i64) > end {
-            return Ok(0);
+            return Ok(done);
         }
-        let mut newly = 0;
         for slot in self.owners.range_mut(start..=end as usize) {
-            if let Some(buffer) = slot.take() {
+            if let Some((buffer, at)) = slot.take() {
                 self.pins[buffer] -= 1;
-                newly += 1;
+                done.newly += 1;
+                done.first_sent = Some(done.first_sent.map_or(at, |t: Instant| t.min(at)));
+                done.last_sent = Some(done.last_sent.map_or(at, |t: Instant| t.max(at)));
             }
         }
         while let Some(None) = self.owners.front() {
             self.owners.pop_front();
             self.base = self.base.wrapping_add(1);
         }
-        Ok(newly)
+        Ok(done)
     }
 
     fn pending(&self) -> usize {
@@ -113,12 +144,18 @@ pub struct ZerocopySender {
     pool: Vec<Message>,
     outstanding: Outstanding,
     next: usize,
+    log: Option<CompletionLog>,
+    tid: u32,
     pub stats: ZerocopyStats,
 }
 
 impl ZerocopySender {
     /// Turn on SO_ZEROCOPY (failing loudly if the socket refuses) and fill the pool.
-    pub fn new(conn: &Conn, layout: &Layout) -> Result<Self, WorkloadError> {
+    pub fn new(
+        conn: &Conn,
+        layout: &Layout,
+        log: Option<CompletionLog>,
+    ) -> Result<Self, WorkloadError> {
         let one: libc::c_int = 1;
         // SAFETY: valid fd and option buffer.
         let r = unsafe {
@@ -142,6 +179,8 @@ impl ZerocopySender {
             pool: (0..count).map(|_| Message::new(layout)).collect(),
             outstanding: Outstanding::new(count),
             next: 0,
+            log,
+            tid: super::gettid(),
             stats: ZerocopyStats {
                 pool: count,
                 ..Default::default()
@@ -160,7 +199,7 @@ impl ZerocopySender {
         while first < iov.len() {
             match conn.sendmsg(&iov[first..], libc::MSG_ZEROCOPY) {
                 Ok(n) => {
-                    self.outstanding.sent(buffer);
+                    self.outstanding.sent(buffer, Instant::now());
                     self.stats.sends += 1;
                     first = advance(&mut iov, first, n);
                     since = Instant::now();
@@ -231,10 +270,25 @@ impl ZerocopySender {
         loop {
             match read_notification(conn) {
                 Ok(Some(n)) => {
-                    let newly = self.outstanding.complete(n.lo, n.hi)?;
-                    self.stats.completed += newly;
+                    let done = self.outstanding.complete(n.lo, n.hi)?;
+                    self.stats.completed += done.newly;
                     if n.copied {
-                        self.stats.copied += newly;
+                        self.stats.copied += done.newly;
+                    }
+                    if let Some(log) = &self.log {
+                        let now = Instant::now();
+                        let since = |t: Option<Instant>| t.map(|t| (now - t).as_nanos() as u64);
+                        // A closed log (the recorder went away) only stops the recording.
+                        let _ = log.send(CompletionRow {
+                            tid: self.tid,
+                            first_id: n.lo,
+                            last_id: n.hi,
+                            newly_completed: done.newly,
+                            copied: n.copied,
+                            reaped: std::time::SystemTime::now(),
+                            first_send_to_reap_ns: since(done.first_sent),
+                            last_send_to_reap_ns: since(done.last_sent),
+                        });
                     }
                 }
                 Ok(None) => return Ok(()),
@@ -309,15 +363,18 @@ mod tests {
     #[test]
     fn buffers_stay_pinned_until_all_their_ids_complete() {
         let mut o = Outstanding::new(2);
-        o.sent(0); // id 0
-        o.sent(0); // id 1: a partial send of the same message
-        o.sent(1); // id 2
+        let t0 = Instant::now();
+        o.sent(0, t0); // id 0
+        o.sent(0, t0 + Duration::from_micros(5)); // id 1: a partial send of the same message
+        o.sent(1, t0 + Duration::from_micros(9)); // id 2
         assert!(!o.is_free(0) && !o.is_free(1));
-        assert_eq!(o.complete(0, 0).unwrap(), 1);
+        assert_eq!(o.complete(0, 0).unwrap().newly, 1);
         assert!(!o.is_free(0), "id 1 still pins buffer 0");
-        assert_eq!(o.complete(2, 2).unwrap(), 1);
+        let two = o.complete(2, 2).unwrap();
+        assert_eq!(two.newly, 1);
+        assert_eq!(two.first_sent, Some(t0 + Duration::from_micros(9)));
         assert!(o.is_free(1));
-        assert_eq!(o.complete(1, 1).unwrap(), 1);
+        assert_eq!(o.complete(1, 1).unwrap().newly, 1);
         assert!(o.is_free(0));
         assert_eq!(o.pending(), 0);
         assert!(o.owners.is_empty());
@@ -327,11 +384,15 @@ mod tests {
     #[test]
     fn coalesced_and_repeated_ranges_count_once() {
         let mut o = Outstanding::new(4);
-        for b in [0, 1, 2, 3, 0] {
-            o.sent(b);
+        let t0 = Instant::now();
+        for (i, b) in [0, 1, 2, 3, 0].into_iter().enumerate() {
+            o.sent(b, t0 + Duration::from_micros(i as u64));
         }
-        assert_eq!(o.complete(0, 4).unwrap(), 5);
-        assert_eq!(o.complete(1, 2).unwrap(), 0);
+        let all = o.complete(0, 4).unwrap();
+        assert_eq!(all.newly, 5);
+        assert_eq!(all.first_sent, Some(t0));
+        assert_eq!(all.last_sent, Some(t0 + Duration::from_micros(4)));
+        assert_eq!(o.complete(1, 2).unwrap(), Completed::default());
         assert!(o.complete(5, 5).is_err(), "id 5 was never sent");
     }
 
@@ -339,10 +400,10 @@ mod tests {
     fn ids_wrap_around_u32() {
         let mut o = Outstanding::new(1);
         o.base = u32::MAX - 1;
-        o.sent(0);
-        o.sent(0);
-        o.sent(0);
-        assert_eq!(o.complete(u32::MAX - 1, 0).unwrap(), 3);
+        for _ in 0..3 {
+            o.sent(0, Instant::now());
+        }
+        assert_eq!(o.complete(u32::MAX - 1, 0).unwrap().newly, 3);
         assert!(o.is_free(0));
         assert_eq!(o.base, 1);
     }
