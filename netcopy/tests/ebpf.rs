@@ -107,6 +107,7 @@ fn kernel_records_match_the_workload_for_every_mode() {
                 .zerocopy
                 .as_ref()
                 .unwrap_or_else(|| panic!("no zerocopy stats"));
+            check_completions(&dir, z.sends);
             assert_eq!(
                 data_send.zerocopy_calls,
                 z.sends + z.enobufs,
