@@ -62,6 +62,16 @@ enum Command {
     ///
     /// Checks the probes' per-thread syscall counts against the workload's own counts.
     Trace(LocalArgs),
+    /// Check what this kernel and process allow, and print the attach plan. Traces nothing.
+    ///
+    /// Shows privileges, BTF, tracefs and PMU, and for each hook the methods netcopy would
+    /// try (fentry/fexit > tp_btf > raw_tp > tracepoint > sampling) with the one it would use.
+    /// NETCOPY_HIDE=btf,pmu,fentry,tracefs hides features to show the fallbacks.
+    Doctor {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Wait for clients and send each what it asks for (mode, size, duration come from the client).
     Serve {
         /// Address to listen on.
@@ -267,6 +277,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             };
             print_summary(&RunSummary::new(&outcome), output.json)
         }
+        Command::Doctor { json } => doctor(json),
         Command::Serve {
             bind,
             port,
@@ -308,6 +319,83 @@ impl LocalArgs {
         };
         (cfg, path)
     }
+}
+
+fn doctor(json: bool) -> anyhow::Result<ExitCode> {
+    use netcopy::probes::{Probes, plan};
+    let features = plan::Features::detect();
+    let fentry = if features.missing_caps.is_empty() {
+        Probes::load()
+            .map_err(|e| e.to_string())
+            .and_then(|mut p| p.try_fentry())
+    } else {
+        Err(format!(
+            "cannot try without {}",
+            features.missing_caps.join(" and ")
+        ))
+    };
+    let hooks = plan::plan(&features, &fentry);
+    if json {
+        let v = serde_json::json!({ "features": features, "plan": hooks });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let yes_no = |b: bool, yes: &str, no: &str| if b { yes.to_owned() } else { no.to_owned() };
+    println!("netcopy doctor");
+    let privileges = if features.missing_caps.is_empty() {
+        "ok (CAP_BPF and CAP_PERFMON)".to_owned()
+    } else {
+        format!(
+            "missing {}: run as root (sudo) or setcap the binary",
+            features.missing_caps.join(" and ")
+        )
+    };
+    println!("  privileges  {privileges}");
+    println!(
+        "  BTF         {}",
+        yes_no(
+            features.btf,
+            "/sys/kernel/btf/vmlinux present",
+            "absent: no tp_btf or fentry"
+        )
+    );
+    println!(
+        "  tracefs     {}",
+        yes_no(
+            features.tracefs_mounted,
+            "mounted at /sys/kernel/tracing",
+            "not mounted: netcopy mounts it when it traces (mount -t tracefs tracefs /sys/kernel/tracing)"
+        )
+    );
+    println!(
+        "  PMU         {}",
+        yes_no(
+            features.pmu,
+            "present",
+            "none: cycles and instructions are null"
+        )
+    );
+    if !features.hidden.is_empty() {
+        println!(
+            "  hidden      {} (NETCOPY_HIDE)",
+            features.hidden.join(", ")
+        );
+    }
+    println!("  plan        hook          method used          tried");
+    for h in &hooks {
+        let tried: Vec<String> = h
+            .steps
+            .iter()
+            .map(|s| format!("{}: {}", s.method.name(), s.outcome))
+            .collect();
+        println!(
+            "              {:<13} {:<20} {}",
+            h.hook,
+            h.chosen.map_or("none (null)", |m| m.name()),
+            tried.join("; ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_summary(summary: &RunSummary, json: bool) -> anyhow::Result<ExitCode> {

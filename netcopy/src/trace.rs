@@ -7,7 +7,7 @@ use thiserror::Error;
 pub use crate::collect::roles::Role;
 use crate::{
     collect::records::{CallStats, CollectError, Collected, Collector},
-    probes::{ProbeError, Probes, syscalls::METHOD},
+    probes::{ProbeError, Probes, plan, syscalls::METHOD},
     report::summary::RunSummary,
     sink::{
         RunDir, SinkError,
@@ -141,8 +141,12 @@ pub fn trace(
     stop: &Stop,
 ) -> Result<RunSummary, TraceError> {
     let mut probes = Probes::load()?;
+    let plan = plan::plan(&plan::Features::detect(), &probes.try_fentry());
+    if let Some(line) = plan::skipped_line(&plan) {
+        eprintln!("{line}");
+    }
     probes.attach_syscalls()?;
-    let meta = RunMeta::here(format!("syscalls,sched,net={METHOD}"), None);
+    let meta = RunMeta::here(plan::methods(&plan), None);
     let writer = out.map(SyscallsWriter::create).transpose()?;
     let collector = Collector::start(probes.take_records()?, writer)?;
     let (log, recorder) = match out {

@@ -372,3 +372,43 @@ fn trace_writes_its_tables_and_keeps_earlier_ones() {
     assert!(netcopy(&forced).status.success());
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn doctor_shows_the_plan_and_its_fallbacks() {
+    let v = json(&netcopy(&["doctor", "--json"]));
+    let plan = v["plan"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no plan: {v}"));
+    let stages = plan
+        .iter()
+        .find(|h| h["hook"] == "stages")
+        .unwrap_or_else(|| panic!("no stages hook: {v}"));
+    assert_eq!(stages["chosen"], "perf_event");
+    let fentry = stages["steps"][0]["outcome"].as_str().unwrap_or_default();
+    // This kernel refuses trampolines (kernel.md); elsewhere they load.
+    assert!(
+        fentry.starts_with("refused by the kernel") || fentry.starts_with("loads here"),
+        "{fentry}"
+    );
+    assert_eq!(v["features"]["btf"], true, "this kernel has BTF");
+
+    let hidden = Command::new(BIN)
+        .args(["doctor", "--json"])
+        .env("NETCOPY_HIDE", "btf,pmu")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v = json(&hidden);
+    assert_eq!(v["features"]["btf"], false);
+    assert_eq!(v["features"]["pmu"], false);
+    let stages = &v["plan"].as_array().unwrap_or_else(|| panic!("{v}"))[3];
+    assert_eq!(
+        stages["steps"][0]["outcome"],
+        "needs BTF (/sys/kernel/btf/vmlinux)"
+    );
+    let text = netcopy(&["doctor"]);
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        out.contains("privileges") && out.contains("PMU") && out.contains("stages"),
+        "{out}"
+    );
+}

@@ -4,6 +4,7 @@
 //!   (classic tracepoints).
 //! - `sample`: kernel stacks of target threads inside calls (CPU-clock perf events).
 
+pub mod plan;
 pub mod sample;
 pub mod syscalls;
 
@@ -92,13 +93,35 @@ pub struct Probes {
 }
 
 impl Probes {
-    /// Check privileges, mount tracefs if needed, and load the object (nothing attached yet).
+    /// Try to load the fentry program of the exact tier: whether BPF trampolines work here.
+    /// Nothing is attached.
+    pub fn try_fentry(&mut self) -> plan::FentryProbe {
+        let name = "fentry_tcp_sendmsg_locked";
+        let btf = aya::Btf::from_sys_fs().map_err(|e| format!("BTF: {e}"))?;
+        let program: &mut aya::programs::FEntry = self
+            .ebpf
+            .program_mut(name)
+            .ok_or_else(|| format!("no program {name}"))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+        program.load("tcp_sendmsg_locked", &btf).map_err(|e| {
+            // The kernel's errno is what the user needs (EPERM here: trampolines are denied).
+            let mut source: &dyn std::error::Error = &e;
+            while let Some(inner) = source.source() {
+                source = inner;
+            }
+            source.to_string()
+        })?;
+        // Loaded is enough to know; unload so nothing stays behind.
+        program.unload().map_err(|e| e.to_string())
+    }
+
+    /// Check privileges and load the object into memory (no program is in the kernel yet).
     pub fn load() -> Result<Self, ProbeError> {
         check_privileges()?;
         if OBJECT.is_empty() {
             return Err(ProbeError::NotBuilt);
         }
-        ensure_tracefs()?;
         Ok(Self {
             ebpf: Ebpf::load(OBJECT)?,
         })

@@ -39,6 +39,7 @@ pub const METHOD: &str =
 impl Probes {
     /// Load and attach every program of these families.
     pub fn attach_syscalls(&mut self) -> Result<(), ProbeError> {
+        super::ensure_tracefs()?;
         for (name, category, event) in PROGRAMS {
             let program: &mut TracePoint = self
                 .ebpf

@@ -1,0 +1,254 @@
+//! The attach plan: for each hook, the methods in order of preference (fentry/fexit >
+//! tp_btf > raw_tp > tracepoint > sampling), what this kernel allows, and the one used.
+//!
+//! `NETCOPY_HIDE=btf,pmu,fentry,tracefs` hides features from the plan, so the fallbacks can
+//! be exercised on a kernel that has them (tests and `netcopy doctor` use it).
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::privileges::{self, Cap};
+
+/// How a program is attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Fentry,
+    TpBtf,
+    RawTp,
+    Tracepoint,
+    PerfEvent,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Fentry => "fentry/fexit",
+            Method::TpBtf => "tp_btf",
+            Method::RawTp => "raw_tp",
+            Method::Tracepoint => "tracepoint",
+            Method::PerfEvent => "perf_event sampling",
+        }
+    }
+}
+
+/// What the running kernel and process offer.
+#[derive(Clone, Debug, Serialize)]
+pub struct Features {
+    /// /sys/kernel/btf/vmlinux exists.
+    pub btf: bool,
+    /// tracefs is mounted at /sys/kernel/tracing (netcopy mounts it when it traces).
+    pub tracefs_mounted: bool,
+    /// A hardware PMU ("cpu" in /sys/bus/event_source/devices) for cycles and instructions.
+    pub pmu: bool,
+    /// Capabilities tracing needs that this process lacks.
+    pub missing_caps: Vec<String>,
+    /// Features hidden with NETCOPY_HIDE.
+    pub hidden: Vec<String>,
+}
+
+impl Features {
+    pub fn detect() -> Self {
+        let hidden: Vec<String> = std::env::var("NETCOPY_HIDE")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let shown = |name: &str, present: bool| present && !hidden.iter().any(|h| h == name);
+        let pmu = ["cpu", "cpu_core", "cpu_atom", "armv8_pmuv3_0"]
+            .iter()
+            .any(|d| Path::new("/sys/bus/event_source/devices").join(d).exists());
+        Self {
+            btf: shown("btf", Path::new("/sys/kernel/btf/vmlinux").exists()),
+            tracefs_mounted: shown("tracefs", Path::new("/sys/kernel/tracing/events").exists()),
+            pmu: shown("pmu", pmu),
+            missing_caps: privileges::missing(&[Cap::Bpf, Cap::Perfmon])
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            hidden,
+        }
+    }
+
+    pub fn is_hidden(&self, name: &str) -> bool {
+        self.hidden.iter().any(|h| h == name)
+    }
+}
+
+/// One method considered for a hook.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    pub method: Method,
+    /// "used", or why not.
+    pub outcome: String,
+}
+
+/// The plan for one hook.
+#[derive(Clone, Debug, Serialize)]
+pub struct HookPlan {
+    pub hook: &'static str,
+    pub measures: &'static str,
+    pub steps: Vec<Step>,
+    pub chosen: Option<Method>,
+}
+
+/// Whether fentry programs load here: `Ok` or the kernel's answer.
+pub type FentryProbe = Result<(), String>;
+
+const NOT_BUILT: &str = "not built for this hook yet";
+
+/// Build the plan from the features and the result of trying to load an fentry program.
+pub fn plan(f: &Features, fentry: &FentryProbe) -> Vec<HookPlan> {
+    let fentry_outcome = if f.is_hidden("fentry") {
+        "hidden by NETCOPY_HIDE".to_owned()
+    } else if !f.btf {
+        "needs BTF (/sys/kernel/btf/vmlinux)".to_owned()
+    } else {
+        match fentry {
+            Ok(()) => "loads here, but the exact stage timing is not built yet".to_owned(),
+            Err(e) => format!("refused by the kernel ({e})"),
+        }
+    };
+    // tracefs is mounted on demand, so classic tracepoints are there unless hidden.
+    let tracepoint = if f.is_hidden("tracefs") {
+        "tracefs hidden by NETCOPY_HIDE".to_owned()
+    } else {
+        "used".to_owned()
+    };
+    let step = |method, outcome: &str| Step {
+        method,
+        outcome: outcome.to_owned(),
+    };
+    let classic = |hook, measures| HookPlan {
+        hook,
+        measures,
+        steps: vec![
+            step(Method::Fentry, NOT_BUILT),
+            step(Method::TpBtf, NOT_BUILT),
+            step(Method::RawTp, NOT_BUILT),
+            step(Method::Tracepoint, &tracepoint),
+        ],
+        chosen: (tracepoint == "used").then_some(Method::Tracepoint),
+    };
+    vec![
+        classic(
+            "syscalls",
+            "enter/exit of sendto, sendmsg, recvfrom, recvmsg: one record per call",
+        ),
+        classic(
+            "sched_switch",
+            "off-CPU time and voluntary/involuntary switches inside a call",
+        ),
+        classic(
+            "net",
+            "skbs built, sent, received and bytes copied to user inside a call",
+        ),
+        HookPlan {
+            hook: "stages",
+            measures: "kernel time by copy stage",
+            steps: vec![
+                step(Method::Fentry, &fentry_outcome),
+                step(Method::PerfEvent, "used"),
+            ],
+            chosen: Some(Method::PerfEvent),
+        },
+        HookPlan {
+            hook: "cycles",
+            measures: "cycles and instructions per call",
+            steps: vec![step(
+                Method::PerfEvent,
+                if f.pmu {
+                    "PMU present, but reading it is not built yet: null"
+                } else {
+                    "no hardware PMU here: null"
+                },
+            )],
+            chosen: None,
+        },
+    ]
+}
+
+/// One line naming what the plan skipped, for the start of a trace.
+pub fn skipped_line(plan: &[HookPlan]) -> Option<String> {
+    let fallbacks: Vec<String> = plan
+        .iter()
+        .filter_map(|h| {
+            let refused = h.steps.iter().find(|s| {
+                s.outcome.starts_with("refused")
+                    || s.outcome.contains("hidden")
+                    || s.outcome.starts_with("needs")
+            })?;
+            Some(format!(
+                "{}: {} {} -> {}",
+                h.hook,
+                refused.method.name(),
+                refused.outcome,
+                h.chosen.map_or("null", Method::name)
+            ))
+        })
+        .collect();
+    (!fallbacks.is_empty()).then(|| format!("netcopy: fallbacks: {}", fallbacks.join("; ")))
+}
+
+/// The plan as `hook=method` pairs, saved with the run.
+pub fn methods(plan: &[HookPlan]) -> String {
+    plan.iter()
+        .map(|h| format!("{}={}", h.hook, h.chosen.map_or("none", Method::name)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn features() -> Features {
+        Features {
+            btf: true,
+            tracefs_mounted: true,
+            pmu: false,
+            missing_caps: vec![],
+            hidden: vec![],
+        }
+    }
+
+    #[test]
+    fn refused_fentry_falls_back_to_sampling() {
+        let p = plan(&features(), &Err("EPERM".into()));
+        let stages = p.iter().find(|h| h.hook == "stages").unwrap();
+        assert_eq!(stages.chosen, Some(Method::PerfEvent));
+        assert_eq!(stages.steps[0].outcome, "refused by the kernel (EPERM)");
+        let line = skipped_line(&p).unwrap();
+        assert!(
+            line.contains(
+                "stages: fentry/fexit refused by the kernel (EPERM) -> perf_event sampling"
+            ),
+            "{line}"
+        );
+        assert!(methods(&p).contains("stages=perf_event sampling"));
+        assert!(methods(&p).contains("cycles=none"));
+    }
+
+    #[test]
+    fn hidden_btf_is_reported_as_the_reason() {
+        let mut f = features();
+        f.btf = false;
+        let p = plan(&f, &Ok(()));
+        let stages = p.iter().find(|h| h.hook == "stages").unwrap();
+        assert!(stages.steps[0].outcome.starts_with("needs BTF"));
+        assert_eq!(
+            p.iter().find(|h| h.hook == "syscalls").unwrap().chosen,
+            Some(Method::Tracepoint)
+        );
+    }
+
+    #[test]
+    fn no_pmu_means_null_cycles() {
+        let p = plan(&features(), &Err("EPERM".into()));
+        let cycles = p.iter().find(|h| h.hook == "cycles").unwrap();
+        assert_eq!(cycles.chosen, None);
+        assert!(cycles.steps[0].outcome.contains("null"));
+    }
+}
