@@ -6,6 +6,7 @@
 //! never sees a half-written `NAME.parquet`. docs/schema.md documents every column.
 
 pub mod runs;
+pub mod stages;
 pub mod syscalls;
 pub mod zerocopy;
 
