@@ -15,7 +15,7 @@ use netcopy::{
     report::summary::RunSummary,
     sink::{RunDir, SinkError},
     testbed::netns::NetnsError,
-    trace::trace,
+    trace::{TraceOptions, trace},
     units::{MAX_SIZE, format_size, parse_duration, parse_size, utc_stamp},
     workload::{
         Mode,
@@ -139,6 +139,9 @@ struct LocalArgs {
     /// `trace`: replace the tables of an earlier run in --out.
     #[arg(long)]
     force: bool,
+    /// `trace`: kernel stack samples per second per CPU for the stage breakdown (0: none).
+    #[arg(long, default_value_t = netcopy::probes::sample::DEFAULT_HZ, value_parser = clap::value_parser!(u64).range(0..=50_000))]
+    sample_hz: u64,
 }
 
 #[derive(Args, Clone)]
@@ -245,10 +248,11 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             // Say what is missing before anything is created.
             netcopy::probes::check_privileges()?;
             let dir = args.run_dir(cfg.mode)?;
-            let summary = with_signals(&stop, {
-                let dir = dir.clone();
-                move |stop| trace(&cfg, path, Some(&dir), stop)
-            })?;
+            let opts = TraceOptions {
+                out: Some(dir.clone()),
+                sample_hz: (args.sample_hz > 0).then_some(args.sample_hz),
+            };
+            let summary = with_signals(&stop, move |stop| trace(&cfg, path, &opts, stop))?;
             eprintln!("netcopy: wrote {}", dir.path.display());
             let agrees = summary.probe.as_ref().is_some_and(|p| p.agrees());
             let code = print_summary(&summary, args.output.json)?;

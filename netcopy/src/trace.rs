@@ -6,12 +6,18 @@ use thiserror::Error;
 
 pub use crate::collect::roles::Role;
 use crate::{
-    collect::records::{CallStats, CollectError, Collected, Collector},
+    collect::{
+        kallsyms::{Kallsyms, KallsymsError},
+        records::{CallStats, CollectError, Collected, Collector},
+        samples::{Sampled, aggregate},
+        stages::StageTable,
+    },
     probes::{ProbeError, Probes, plan, syscalls::METHOD},
     report::summary::RunSummary,
     sink::{
         RunDir, SinkError,
         runs::{self, RunMeta},
+        stages,
         syscalls::SyscallsWriter,
         zerocopy::ZerocopyRecorder,
     },
@@ -33,6 +39,8 @@ pub enum TraceError {
     Collect(#[from] CollectError),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error(transparent)]
+    Kallsyms(#[from] KallsymsError),
 }
 
 /// One thread and syscall kind: the workload's count, the kernel's exact total, and the
@@ -121,6 +129,45 @@ impl SyscallSummary {
     }
 }
 
+/// How to trace.
+#[derive(Clone, Debug, Default)]
+pub struct TraceOptions {
+    /// Where the tables go; none are written without it.
+    pub out: Option<RunDir>,
+    /// Stack sampling frequency per CPU; no stage breakdown without it.
+    pub sample_hz: Option<u64>,
+}
+
+/// One role's time in one stage, summed over syscall kinds.
+#[derive(Clone, Debug, Serialize)]
+pub struct StageRow {
+    pub role: Role,
+    pub stage: &'static str,
+    pub samples: u64,
+    /// samples × sampling period.
+    pub est_ns: u64,
+    /// Of the role's samples inside traced calls.
+    pub share: f64,
+}
+
+fn stage_rows(sampled: &Sampled, period_ns: u64) -> Vec<StageRow> {
+    let mut rows = Vec::new();
+    for role in [Role::Server, Role::Client, Role::Other] {
+        let mut table = StageTable::default();
+        for b in sampled.breakdowns.iter().filter(|b| b.role == role) {
+            table.merge(&b.table);
+        }
+        rows.extend(table.iter().map(|(stage, samples)| StageRow {
+            role,
+            stage: stage.name(),
+            samples,
+            est_ns: table.est_ns(stage, period_ns),
+            share: table.share(stage),
+        }));
+    }
+    rows
+}
+
 /// The workload's own count of the calls the kernel files under `kind`.
 fn workload_calls(c: &CallCounts, kind: SyscallKind) -> u64 {
     match kind {
@@ -137,16 +184,24 @@ fn workload_calls(c: &CallCounts, kind: SyscallKind) -> u64 {
 pub fn trace(
     cfg: &ClientConfig,
     path: NetPath,
-    out: Option<&RunDir>,
+    opts: &TraceOptions,
     stop: &Stop,
 ) -> Result<RunSummary, TraceError> {
+    let out = opts.out.as_ref();
     let mut probes = Probes::load()?;
     let plan = plan::plan(&plan::Features::detect(), &probes.try_fentry());
     if let Some(line) = plan::skipped_line(&plan) {
         eprintln!("{line}");
     }
     probes.attach_syscalls()?;
-    let meta = RunMeta::here(plan::methods(&plan), None);
+    let sampling = match opts.sample_hz {
+        Some(hz) => {
+            probes.attach_sampling(hz)?;
+            Some(hz)
+        }
+        None => None,
+    };
+    let meta = RunMeta::here(plan::methods(&plan), sampling.map(|hz| hz as u32));
     let writer = out.map(SyscallsWriter::create).transpose()?;
     let collector = Collector::start(probes.take_records()?, writer)?;
     let (log, recorder) = match out {
@@ -189,7 +244,23 @@ pub fn trace(
         }
     }
     let lost = probes.lost()? + collected.malformed;
+    let sampled = match sampling {
+        Some(_) => {
+            let syms = Kallsyms::load()?;
+            let samples = probes.samples()?;
+            let role = |tid: u32| {
+                threads
+                    .iter()
+                    .find(|t| t.tid == tid)
+                    .map_or(Role::Other, |t| t.role)
+            };
+            Some(aggregate(&samples, |id| probes.stack(id), &syms, role)?)
+        }
+        None => None,
+    };
     let mut summary = RunSummary::new(&outcome);
+    let period_ns = sampling.map_or(0, |hz| 1_000_000_000 / hz.max(1));
+    summary.stages = sampled.as_ref().map(|s| stage_rows(s, period_ns));
     summary.syscalls = Some(summarize(&collected, &threads));
     summary.probe = Some(ProbeCheck {
         method: METHOD,
@@ -198,6 +269,9 @@ pub fn trace(
     });
     if let Some(dir) = out {
         runs::write(dir, &summary, &meta, Some(lost))?;
+        if let Some(sampled) = &sampled {
+            stages::write(dir, sampled, period_ns)?;
+        }
     }
     Ok(summary)
 }

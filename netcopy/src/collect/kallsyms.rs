@@ -62,7 +62,10 @@ impl Kallsyms {
 
     /// The symbol containing `addr`: the one with the greatest address at or below it.
     pub fn resolve(&self, addr: u64) -> Option<&str> {
-        let i = self.symbols.partition_point(|s| s.0 <= addr).checked_sub(1)?;
+        let i = self
+            .symbols
+            .partition_point(|s| s.0 <= addr)
+            .checked_sub(1)?;
         let (_, at, len) = self.symbols[i];
         self.names.get(at as usize..(at + len) as usize)
     }
@@ -102,9 +105,17 @@ ffffffffc0a01000 t veth_xmit\t[veth]
         let k = Kallsyms::parse(TEXT).unwrap();
         assert_eq!(k.len(), 4, "data symbols and junk are skipped");
         assert_eq!(k.resolve(0xffffffff81000100), Some("tcp_sendmsg"));
-        assert_eq!(k.resolve(0xffffffff810002ff), Some("tcp_sendmsg"), "data symbol ignored");
+        assert_eq!(
+            k.resolve(0xffffffff810002ff),
+            Some("tcp_sendmsg"),
+            "data symbol ignored"
+        );
         assert_eq!(k.resolve(0xffffffff81000305), Some("tcp_sendmsg_locked"));
-        assert_eq!(k.resolve(0xffffffffc0a01010), Some("veth_xmit"), "module suffix dropped");
+        assert_eq!(
+            k.resolve(0xffffffffc0a01010),
+            Some("veth_xmit"),
+            "module suffix dropped"
+        );
         assert_eq!(k.resolve(0x1000), None);
         assert_eq!(k.address_of("tcp_sendmsg_locked"), Some(0xffffffff81000300));
     }
@@ -120,7 +131,9 @@ ffffffffc0a01000 t veth_xmit\t[veth]
     fn this_kernel_resolves_tcp_sendmsg() {
         // Runs as root in CI (cargo xtask test), where addresses are visible.
         let k = Kallsyms::load().unwrap_or_else(|e| panic!("{e}"));
-        let addr = k.address_of("tcp_sendmsg").unwrap_or_else(|| panic!("no tcp_sendmsg"));
+        let addr = k
+            .address_of("tcp_sendmsg")
+            .unwrap_or_else(|| panic!("no tcp_sendmsg"));
         assert_eq!(k.resolve(addr), Some("tcp_sendmsg"));
         assert_eq!(k.resolve(addr + 1), Some("tcp_sendmsg"));
     }

@@ -56,21 +56,24 @@ pub fn aggregate<E>(
             out.lost_stacks += count;
             continue;
         }
-        if !resolved.contains_key(&key.stack_id) {
-            let ips = stack(key.stack_id as u32)?;
-            let frames: Vec<&str> = ips
-                .iter()
-                .rev()
-                .map(|ip| syms.resolve(*ip).unwrap_or("[unknown]"))
-                .collect();
-            resolved.insert(key.stack_id, (frames.join(";"), classify(&frames)));
-        }
-        let Some((text, stage)) = resolved.get(&key.stack_id) else {
-            continue;
+        let (text, stage) = match resolved.entry(key.stack_id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let ips = stack(key.stack_id as u32)?;
+                let frames: Vec<&str> = ips
+                    .iter()
+                    .rev()
+                    .map(|ip| syms.resolve(*ip).unwrap_or("[unknown]"))
+                    .collect();
+                e.insert((frames.join(";"), classify(&frames)))
+            }
         };
         let r = role(key.tid);
         tables.entry((r, kind)).or_default().add(*stage, *count);
-        folded.entry((r, kind, text.clone())).or_insert((*stage, 0)).1 += count;
+        folded
+            .entry((r, kind, text.clone()))
+            .or_insert((*stage, 0))
+            .1 += count;
     }
     out.breakdowns = tables
         .into_iter()

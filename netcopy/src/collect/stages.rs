@@ -77,15 +77,27 @@ struct Rule {
 }
 
 const fn exact(stage: Stage, name: &'static str) -> Rule {
-    Rule { stage, frame: Match::Exact(name), under: None }
+    Rule {
+        stage,
+        frame: Match::Exact(name),
+        under: None,
+    }
 }
 
 const fn prefix(stage: Stage, name: &'static str) -> Rule {
-    Rule { stage, frame: Match::Prefix(name), under: None }
+    Rule {
+        stage,
+        frame: Match::Prefix(name),
+        under: None,
+    }
 }
 
 const fn exact_under(stage: Stage, name: &'static str, under: &'static str) -> Rule {
-    Rule { stage, frame: Match::Exact(name), under: Some(under) }
+    Rule {
+        stage,
+        frame: Match::Exact(name),
+        under: Some(under),
+    }
 }
 
 use Stage::*;
@@ -98,7 +110,11 @@ static RULES: &[Rule] = &[
     exact_under(CopyUserToSkb, "copy_user_generic", "tcp_sendmsg_locked"),
     exact_under(CopyUserToSkb, "rep_movs_alternative", "tcp_sendmsg_locked"),
     exact_under(CopyUserToSkb, "__copy_user_nocache", "tcp_sendmsg_locked"),
-    exact_under(CopyUserToSkb, "copy_user_enhanced_fast_string", "tcp_sendmsg_locked"),
+    exact_under(
+        CopyUserToSkb,
+        "copy_user_enhanced_fast_string",
+        "tcp_sendmsg_locked",
+    ),
     // MSG_ZEROCOPY: pinning the user pages instead of copying them
     exact(ZerocopyPin, "__zerocopy_sg_from_iter"),
     exact(ZerocopyPin, "zerocopy_fill_skb_from_iter"),
@@ -188,7 +204,8 @@ pub fn classify<S: AsRef<str>>(frames: &[S]) -> Stage {
         let outer = &frames[..depth];
         let hit = RULES.iter().find(|r| {
             matches(r, frame)
-                && r.under.is_none_or(|u| outer.iter().any(|f| f.as_ref() == u))
+                && r.under
+                    .is_none_or(|u| outer.iter().any(|f| f.as_ref() == u))
         });
         if let Some(rule) = hit {
             return rule.stage;
@@ -219,7 +236,11 @@ impl StageTable {
     /// Fraction of all samples in `stage` (0 when there are none).
     pub fn share(&self, stage: Stage) -> f64 {
         let total = self.total();
-        if total == 0 { 0.0 } else { self.get(stage) as f64 / total as f64 }
+        if total == 0 {
+            0.0
+        } else {
+            self.get(stage) as f64 / total as f64
+        }
     }
 
     /// Estimated time: samples × sampling period.
@@ -229,7 +250,10 @@ impl StageTable {
 
     /// Stages with samples, in stage order.
     pub fn iter(&self) -> impl Iterator<Item = (Stage, u64)> + '_ {
-        Stage::ALL.into_iter().map(|s| (s, self.get(s))).filter(|(_, n)| *n > 0)
+        Stage::ALL
+            .into_iter()
+            .map(|s| (s, self.get(s)))
+            .filter(|(_, n)| *n > 0)
     }
 
     pub fn merge(&mut self, o: &StageTable) {
@@ -263,9 +287,15 @@ pub fn parse_folded(text: &str) -> Result<Vec<FoldedLine>, FoldedError> {
         }
         let err = |what| FoldedError { line: i + 1, what };
         let (stack, count) = line.rsplit_once(' ').ok_or(err("no count"))?;
-        let count = count.trim().parse().map_err(|_| err("count is not a number"))?;
+        let count = count
+            .trim()
+            .parse()
+            .map_err(|_| err("count is not a number"))?;
         let mut fields = stack.split(';');
-        let role = fields.next().filter(|r| !r.is_empty()).ok_or(err("no role"))?;
+        let role = fields
+            .next()
+            .filter(|r| !r.is_empty())
+            .ok_or(err("no role"))?;
         out.push(FoldedLine {
             role: role.to_owned(),
             frames: fields.map(str::to_owned).collect(),

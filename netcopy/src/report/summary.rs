@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::{
-    trace::{ProbeCheck, SyscallSummary},
+    trace::{ProbeCheck, StageRow, SyscallSummary},
     units::format_size,
     workload::{
         Mode,
@@ -54,6 +54,8 @@ pub struct RunSummary {
     pub connections: Vec<ConnectionSummary>,
     /// `netcopy trace`: per role and syscall kind, what the kernel saw.
     pub syscalls: Option<Vec<SyscallSummary>>,
+    /// `netcopy trace`: sampled kernel time inside traced calls, by role and copy stage.
+    pub stages: Option<Vec<StageRow>>,
     /// `netcopy trace`: the kernel's counts checked against the workload's.
     pub probe: Option<ProbeCheck>,
 }
@@ -118,6 +120,7 @@ impl RunSummary {
             zerocopy,
             connections,
             syscalls: None,
+            stages: None,
             probe: None,
         }
     }
@@ -232,6 +235,31 @@ impl RunSummary {
                     r.oncpu_ns_per_kib
                         .map_or("-".into(), |v| format!("{v:.0} ns")),
                     r.cs_per_1000_calls
+                );
+            }
+        }
+        if let Some(rows) = &self.stages {
+            for role in ["server", "client"] {
+                let mine: Vec<&StageRow> = rows.iter().filter(|r| r.role.name() == role).collect();
+                if mine.is_empty() {
+                    continue;
+                }
+                let total: u64 = mine.iter().map(|r| r.samples).sum();
+                let cells: Vec<String> = mine
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} {:.1}% ({})",
+                            r.stage,
+                            100.0 * r.share,
+                            ns(Some(r.est_ns))
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(
+                    o,
+                    "  stages      {role} ({total} samples): {}",
+                    cells.join(", ")
                 );
             }
         }

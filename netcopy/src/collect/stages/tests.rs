@@ -7,7 +7,11 @@ const ZEROCOPY: &str = include_str!("../../../tests/fixtures/stacks/zerocopy-64k
 fn tables(text: &str) -> (StageTable, StageTable) {
     let (mut sender, mut receiver) = (StageTable::default(), StageTable::default());
     for line in parse_folded(text).unwrap() {
-        let table = if line.role == "sender" { &mut sender } else { &mut receiver };
+        let table = if line.role == "sender" {
+            &mut sender
+        } else {
+            &mut receiver
+        };
         table.add(classify(&line.frames), line.count);
     }
     (sender, receiver)
@@ -24,22 +28,35 @@ fn onecopy_sender_time_is_the_user_to_skb_copy_and_the_looped_receive() {
     assert!(s.share(Stage::CopyUserToSkb) > 0.30, "{s:?}");
     assert!(s.share(Stage::RxSoftirq) > 0.20, "{s:?}");
     assert!(s.share(Stage::TcpTx) > 0.10, "{s:?}");
-    assert_eq!(s.get(Stage::ZerocopyPin) + s.get(Stage::DeferredCopy), 0, "no zerocopy in onecopy");
+    assert_eq!(
+        s.get(Stage::ZerocopyPin) + s.get(Stage::DeferredCopy),
+        0,
+        "no zerocopy in onecopy"
+    );
     assert!(s.share(Stage::Other) < 0.10, "{s:?}");
     // The receiver copies skb -> user and waits for data.
-    assert!(r.share(Stage::CopySkbToUser) > 0.20 && r.share(Stage::Wait) > 0.15, "{r:?}");
+    assert!(
+        r.share(Stage::CopySkbToUser) > 0.20 && r.share(Stage::Wait) > 0.15,
+        "{r:?}"
+    );
     assert_eq!(r.get(Stage::CopyUserToSkb), 0);
 }
 
 #[test]
 fn zerocopy_sender_pins_pages_and_the_kernel_copies_them_later() {
     let (s, r) = tables(ZEROCOPY);
-    assert!(s.get(Stage::ZerocopyPin) > 0 && s.share(Stage::ZerocopyPin) > 0.02, "{s:?}");
+    assert!(
+        s.get(Stage::ZerocopyPin) > 0 && s.share(Stage::ZerocopyPin) > 0.02,
+        "{s:?}"
+    );
     assert!(s.share(Stage::DeferredCopy) > 0.10, "{s:?}");
     assert!(s.get(Stage::ZcCompletion) > 0, "{s:?}");
     assert_eq!(s.get(Stage::CopyUserToSkb), 0, "nothing copied in the call");
     assert!(s.share(Stage::Other) < 0.10, "{s:?}");
-    assert!(r.get(Stage::DeferredCopy) > 0, "the copy also happens on the receiver's CPU");
+    assert!(
+        r.get(Stage::DeferredCopy) > 0,
+        "the copy also happens on the receiver's CPU"
+    );
 }
 
 #[test]
@@ -47,7 +64,10 @@ fn every_fixture_sample_is_counted_once() {
     for text in [ONECOPY, ZEROCOPY] {
         let lines = parse_folded(text).unwrap();
         let (s, r) = tables(text);
-        assert_eq!(s.total() + r.total(), lines.iter().map(|l| l.count).sum::<u64>());
+        assert_eq!(
+            s.total() + r.total(),
+            lines.iter().map(|l| l.count).sum::<u64>()
+        );
     }
 }
 
@@ -58,22 +78,60 @@ fn stack(frames: &str) -> Vec<&str> {
 #[test]
 fn the_deepest_matching_frame_wins() {
     let send = "do_syscall_64;tcp_sendmsg;tcp_sendmsg_locked";
-    assert_eq!(classify(&stack(&format!("{send};_copy_from_iter;__pi_memcpy"))), Stage::CopyUserToSkb);
     assert_eq!(
-        classify(&stack(&format!("{send};tcp_write_xmit;__tcp_transmit_skb;__ip_queue_xmit;ip_output;ip_finish_output2;__dev_queue_xmit;loopback_xmit"))),
+        classify(&stack(&format!("{send};_copy_from_iter;__pi_memcpy"))),
+        Stage::CopyUserToSkb
+    );
+    assert_eq!(
+        classify(&stack(&format!(
+            "{send};tcp_write_xmit;__tcp_transmit_skb;__ip_queue_xmit;ip_output;ip_finish_output2;__dev_queue_xmit;loopback_xmit"
+        ))),
         Stage::DevXmit
     );
     assert_eq!(
-        classify(&stack(&format!("{send};tcp_write_xmit;__dev_queue_xmit;__local_bh_enable_ip;do_softirq.part.0;handle_softirqs;net_rx_action;__napi_poll;process_backlog;__netif_receive_skb_one_core;ip_local_deliver_finish;tcp_v4_rcv;sock_def_readable;_raw_spin_unlock_irqrestore"))),
+        classify(&stack(&format!(
+            "{send};tcp_write_xmit;__dev_queue_xmit;__local_bh_enable_ip;do_softirq.part.0;handle_softirqs;net_rx_action;__napi_poll;process_backlog;__netif_receive_skb_one_core;ip_local_deliver_finish;tcp_v4_rcv;sock_def_readable;_raw_spin_unlock_irqrestore"
+        ))),
         Stage::RxSoftirq
     );
-    assert_eq!(classify(&stack(&format!("{send};skb_zerocopy_iter_stream;__zerocopy_sg_from_iter;iov_iter_get_pages2;pin_user_pages_fast"))), Stage::ZerocopyPin);
-    assert_eq!(classify(&stack("net_rx_action;__netif_receive_skb_core;skb_copy_ubufs;__pi_memcpy")), Stage::DeferredCopy);
-    assert_eq!(classify(&stack("tcp_recvmsg;tcp_recvmsg_locked;skb_copy_datagram_iter;__skb_datagram_iter;_copy_to_iter")), Stage::CopySkbToUser);
-    assert_eq!(classify(&stack("__sys_recvmsg;sock_recv_errqueue;ip_recv_error")), Stage::ZcCompletion);
-    assert_eq!(classify(&stack(&format!("{send};tcp_stream_alloc_skb;__alloc_skb;kmem_cache_alloc_node_noprof"))), Stage::Alloc);
-    assert_eq!(classify(&stack("tcp_recvmsg_locked;sk_wait_data;wait_woken;schedule_timeout;schedule;__schedule")), Stage::Wait);
-    assert_eq!(classify(&stack("entry_SYSCALL_64_after_hwframe;do_syscall_64")), Stage::Other);
+    assert_eq!(
+        classify(&stack(&format!(
+            "{send};skb_zerocopy_iter_stream;__zerocopy_sg_from_iter;iov_iter_get_pages2;pin_user_pages_fast"
+        ))),
+        Stage::ZerocopyPin
+    );
+    assert_eq!(
+        classify(&stack(
+            "net_rx_action;__netif_receive_skb_core;skb_copy_ubufs;__pi_memcpy"
+        )),
+        Stage::DeferredCopy
+    );
+    assert_eq!(
+        classify(&stack(
+            "tcp_recvmsg;tcp_recvmsg_locked;skb_copy_datagram_iter;__skb_datagram_iter;_copy_to_iter"
+        )),
+        Stage::CopySkbToUser
+    );
+    assert_eq!(
+        classify(&stack("__sys_recvmsg;sock_recv_errqueue;ip_recv_error")),
+        Stage::ZcCompletion
+    );
+    assert_eq!(
+        classify(&stack(&format!(
+            "{send};tcp_stream_alloc_skb;__alloc_skb;kmem_cache_alloc_node_noprof"
+        ))),
+        Stage::Alloc
+    );
+    assert_eq!(
+        classify(&stack(
+            "tcp_recvmsg_locked;sk_wait_data;wait_woken;schedule_timeout;schedule;__schedule"
+        )),
+        Stage::Wait
+    );
+    assert_eq!(
+        classify(&stack("entry_SYSCALL_64_after_hwframe;do_syscall_64")),
+        Stage::Other
+    );
     assert_eq!(classify::<&str>(&[]), Stage::Other);
 }
 
@@ -85,10 +143,21 @@ fn an_idle_timer_interrupt_goes_to_the_code_it_interrupted() {
 
 #[test]
 fn copy_user_counts_as_the_send_copy_only_under_tcp_sendmsg_locked() {
-    assert_eq!(classify(&stack("tcp_sendmsg_locked;rep_movs_alternative")), Stage::CopyUserToSkb);
+    assert_eq!(
+        classify(&stack("tcp_sendmsg_locked;rep_movs_alternative")),
+        Stage::CopyUserToSkb
+    );
     // Under the receive copy the same leaf is the skb -> user copy.
-    assert_eq!(classify(&stack("tcp_recvmsg_locked;skb_copy_datagram_iter;_copy_to_iter;rep_movs_alternative")), Stage::CopySkbToUser);
-    assert_eq!(classify(&stack("do_syscall_64;rep_movs_alternative")), Stage::Other);
+    assert_eq!(
+        classify(&stack(
+            "tcp_recvmsg_locked;skb_copy_datagram_iter;_copy_to_iter;rep_movs_alternative"
+        )),
+        Stage::CopySkbToUser
+    );
+    assert_eq!(
+        classify(&stack("do_syscall_64;rep_movs_alternative")),
+        Stage::Other
+    );
 }
 
 #[test]
@@ -99,7 +168,10 @@ fn stage_tables_add_share_and_estimate() {
     assert_eq!(t.total(), 4);
     assert!((t.share(Stage::TcpTx) - 0.75).abs() < 1e-12);
     assert_eq!(t.est_ns(Stage::TcpTx, 200_040), 600_120);
-    assert_eq!(t.iter().collect::<Vec<_>>(), vec![(Stage::TcpTx, 3), (Stage::Wait, 1)]);
+    assert_eq!(
+        t.iter().collect::<Vec<_>>(),
+        vec![(Stage::TcpTx, 3), (Stage::Wait, 1)]
+    );
     assert_eq!(StageTable::default().share(Stage::Other), 0.0);
 }
 
@@ -110,5 +182,11 @@ fn folded_lines_parse_or_name_their_line() {
     assert_eq!(ok[0].frames, ["a", "b"]);
     assert_eq!(ok[1].count, 3);
     assert_eq!(parse_folded("sender;a;b x").unwrap_err().line, 1);
-    assert_eq!(parse_folded("ok;a 1\nnocount").unwrap_err(), FoldedError { line: 2, what: "no count" });
+    assert_eq!(
+        parse_folded("ok;a 1\nnocount").unwrap_err(),
+        FoldedError {
+            line: 2,
+            what: "no count"
+        }
+    );
 }
