@@ -1,9 +1,10 @@
 """Load netcopy results into pandas and DuckDB.
 
-So far netcopy writes run summaries (`netcopy run --json`); the Parquet tables of the tracer
-will be loaded from here too.
+Run summaries (`netcopy run --json`) with `runs`, trace directories (`netcopy trace --out`)
+with `tables`.
 """
 
 from .runs import load_runs, runs_duckdb
+from .tables import load_trace, trace_duckdb
 
-__all__ = ["load_runs", "runs_duckdb"]
+__all__ = ["load_runs", "runs_duckdb", "load_trace", "trace_duckdb"]
