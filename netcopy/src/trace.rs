@@ -25,6 +25,7 @@ use crate::{
         client::ClientConfig,
         conn::{CallCounts, Stop},
         run::{NetPath, RunError, run_logged},
+        stats::Switches,
     },
 };
 use netcopy_common::syscalls::SyscallKind;
@@ -55,6 +56,17 @@ pub struct ThreadCheck {
     pub records: u64,
 }
 
+/// One thread's context switches: inside traced calls (eBPF) and over its whole life
+/// (getrusage, the kernel's own counters). Switches outside the traced calls (in poll,
+/// connect, thread start and exit, or preemption in user code) make the second larger.
+#[derive(Clone, Debug, Serialize)]
+pub struct SwitchCheck {
+    pub tid: u32,
+    pub role: Role,
+    pub in_calls: Switches,
+    pub thread: Switches,
+}
+
 /// What the probes counted, beside what the workload counted itself.
 #[derive(Clone, Debug, Serialize)]
 pub struct ProbeCheck {
@@ -62,6 +74,7 @@ pub struct ProbeCheck {
     /// Records the ring buffer had no room for.
     pub lost: u64,
     pub threads: Vec<ThreadCheck>,
+    pub switches: Vec<SwitchCheck>,
 }
 
 impl ProbeCheck {
@@ -220,17 +233,35 @@ pub fn trace(
     }
     let outcome = outcome?;
 
-    let senders = outcome
-        .served
-        .iter()
-        .map(|s| (s.report.tid, Role::Server, s.report.calls));
+    let senders = outcome.served.iter().map(|s| {
+        (
+            s.report.tid,
+            Role::Server,
+            s.report.calls,
+            s.report.switches,
+        )
+    });
     let receivers = outcome
         .client
         .receivers
         .iter()
-        .map(|r| (r.tid, Role::Client, r.calls));
+        .map(|r| (r.tid, Role::Client, r.calls, r.switches));
     let mut threads = Vec::new();
-    for (tid, role, calls) in senders.chain(receivers) {
+    let mut switches = Vec::new();
+    for (tid, role, calls, thread) in senders.chain(receivers) {
+        let mut in_calls = Switches::default();
+        for kind in SyscallKind::ALL {
+            if let Some(s) = collected.by_thread.get(&(tid, kind)) {
+                in_calls.voluntary += s.voluntary_cs;
+                in_calls.involuntary += s.involuntary_cs;
+            }
+        }
+        switches.push(SwitchCheck {
+            tid,
+            role,
+            in_calls,
+            thread,
+        });
         let kernel = probes.call_counts(tid)?;
         for kind in SyscallKind::ALL {
             threads.push(ThreadCheck {
@@ -266,6 +297,7 @@ pub fn trace(
         method: METHOD,
         lost,
         threads,
+        switches,
     });
     if let Some(dir) = out {
         runs::write(dir, &summary, &meta, Some(lost))?;

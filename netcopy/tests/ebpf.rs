@@ -107,6 +107,22 @@ fn kernel_records_match_the_workload_for_every_mode() {
         });
         assert!(recv > 0, "{mode}: a receiver that never waited");
         check_tables(&dir, &s, p);
+        for c in &p.switches {
+            // Threads sleep almost only inside the traced calls: in-call voluntary switches
+            // match getrusage's count within 5% (zerocopy senders also sleep in poll).
+            let (inside, all) = (c.in_calls.voluntary, c.thread.voluntary);
+            assert!(inside <= all, "{mode}: {c:?}");
+            assert!(
+                all - inside <= all / 20 + s.send_calls.poll + 3,
+                "{mode}: {c:?}"
+            );
+            // Preemption happens on the way back to user space on this kernel
+            // (PREEMPT_NONE), after sys_exit: most involuntary switches fall outside calls.
+            assert!(
+                c.in_calls.involuntary <= c.thread.involuntary,
+                "{mode}: {c:?}"
+            );
+        }
         if mode == Mode::Zerocopy {
             let z = s
                 .zerocopy

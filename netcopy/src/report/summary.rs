@@ -215,6 +215,7 @@ impl RunSummary {
                 "  zerocopy    {} sends, {} completed, {} copied by the kernel ({pct:.1}%), {} ENOBUFS retries, {} pool waits (pool of {})",
                 z.sends, z.completed, z.copied, z.enobufs, z.pool_waits, z.pool
             );
+            let _ = writeln!(o, "  {}", zerocopy_verdict(z, self.path));
         }
         if let Some(rows) = &self.syscalls {
             let _ = writeln!(
@@ -284,6 +285,33 @@ impl RunSummary {
     }
 }
 
+/// What the kernel did with the zerocopy bytes, in one line.
+pub fn zerocopy_verdict(z: &ZerocopyStats, path: NetPath) -> String {
+    if z.sends == 0 {
+        return "zerocopy: no MSG_ZEROCOPY send completed".into();
+    }
+    let pct = |n: u64| 100.0 * n as f64 / z.sends as f64;
+    let avoided = z.completed.saturating_sub(z.copied);
+    let why = match path {
+        NetPath::Loopback | NetPath::Netns => {
+            " (loopback/veth: the kernel copies packets looped to a local socket)"
+        }
+        NetPath::Network => "",
+    };
+    let mut parts = vec![format!(
+        "{:.0}% of {} sends completed with a deferred copy{why}",
+        pct(z.copied),
+        z.sends
+    )];
+    if avoided > 0 {
+        parts.push(format!("{:.0}% avoided the copy", pct(avoided)));
+    }
+    if z.completed < z.sends {
+        parts.push(format!("{} never completed", z.sends - z.completed));
+    }
+    format!("zerocopy: {}", parts.join(", "))
+}
+
 /// Nanoseconds in a readable unit; `-` for a value that was not measured.
 fn ns(v: Option<u64>) -> String {
     match v {
@@ -297,6 +325,31 @@ fn ns(v: Option<u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::ns;
+
+    #[test]
+    fn zerocopy_verdicts() {
+        use super::{NetPath, ZerocopyStats, zerocopy_verdict};
+        let z = ZerocopyStats {
+            sends: 12345,
+            completed: 12345,
+            copied: 12345,
+            ..Default::default()
+        };
+        assert_eq!(
+            zerocopy_verdict(&z, NetPath::Loopback),
+            "zerocopy: 100% of 12345 sends completed with a deferred copy (loopback/veth: the kernel copies packets looped to a local socket)"
+        );
+        let z = ZerocopyStats {
+            sends: 100,
+            completed: 90,
+            copied: 30,
+            ..Default::default()
+        };
+        assert_eq!(
+            zerocopy_verdict(&z, NetPath::Network),
+            "zerocopy: 30% of 100 sends completed with a deferred copy, 60% avoided the copy, 10 never completed"
+        );
+    }
 
     #[test]
     fn latency_units() {

@@ -16,7 +16,7 @@ use super::{
     message::Layout,
     protocol::{ACK_LEN, HELLO_LEN, Hello, decode_ack},
     receiver::{ReceiverReport, Verify, receive_messages},
-    stats::{Progress, Window, WindowTotals},
+    stats::{Progress, Switches, Window, WindowTotals},
 };
 
 /// How long the server keeps sending after the client's window ends, so that the window is
@@ -73,12 +73,13 @@ pub fn run_client(
         let handle = thread::Builder::new()
             .name(format!("nc-recv-{index}"))
             .spawn(move || {
+                let started = Switches::now();
                 let r = (|| {
                     if let Some(setup) = setup {
                         setup()?;
                     }
                     let conn = connect(&cfg, &hello, window, stop.clone())?;
-                    receive_messages(conn, cfg.mode, &layout, cfg.verify, &p)
+                    receive_messages(conn, cfg.mode, &layout, cfg.verify, &p, started)
                 })();
                 if r.is_err() {
                     stop.request();

@@ -7,7 +7,7 @@ use super::{
     conn::{CallCounts, Conn, Filled},
     message::{Layout, Message, Verifier},
     sender::EndTotals,
-    stats::{Latency, Progress},
+    stats::{Latency, Progress, Switches},
 };
 
 /// What one receiving thread did.
@@ -20,6 +20,8 @@ pub struct ReceiverReport {
     pub latency: Latency,
     /// Every message was checked byte for byte.
     pub verified: bool,
+    /// The thread's context switches over its whole life (getrusage), handshake included.
+    pub switches: Switches,
 }
 
 impl ReceiverReport {
@@ -48,6 +50,7 @@ pub fn receive_messages(
     layout: &Layout,
     verify: Verify,
     progress: &Progress,
+    started: Switches,
 ) -> Result<ReceiverReport, WorkloadError> {
     let tid = super::gettid();
     let mut message = Message::zeroed(layout);
@@ -92,5 +95,6 @@ pub fn receive_messages(
         calls: conn.calls,
         latency: conn.latency,
         verified: verifier.is_some(),
+        switches: Switches::now().since(started),
     })
 }

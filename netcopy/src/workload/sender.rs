@@ -8,7 +8,7 @@ use super::{
     Mode, WorkloadError,
     conn::{CallCounts, Conn},
     message::{Layout, Message},
-    stats::Latency,
+    stats::{Latency, Switches},
     zerocopy::{CompletionLog, ZerocopySender, ZerocopyStats},
 };
 
@@ -21,6 +21,8 @@ pub struct SenderReport {
     /// Latency of the data send calls that started inside the window.
     pub latency: Latency,
     pub zerocopy: Option<ZerocopyStats>,
+    /// The thread's context switches over its whole life (getrusage), handshake included.
+    pub switches: Switches,
 }
 
 /// The per-connection facts of a report, for JSON.
@@ -52,6 +54,7 @@ pub fn send_messages(
     layout: &Layout,
     deadline: Instant,
     log: Option<CompletionLog>,
+    started: Switches,
 ) -> Result<SenderReport, WorkloadError> {
     let tid = super::gettid();
     let mut seq = 0u64;
@@ -100,5 +103,6 @@ pub fn send_messages(
         calls: conn.calls,
         latency: conn.latency,
         zerocopy,
+        switches: Switches::now().since(started),
     })
 }

@@ -16,7 +16,7 @@ use super::{
     message::Layout,
     protocol::{AckStatus, HELLO_LEN, Hello, encode_ack},
     sender::{SenderReport, send_messages},
-    stats::Window,
+    stats::{Switches, Window},
     zerocopy::CompletionLog,
 };
 
@@ -36,6 +36,7 @@ pub fn serve_connection(
     stop: Stop,
     log: Option<CompletionLog>,
 ) -> Result<Served, WorkloadError> {
+    let started = Switches::now();
     let t0 = Instant::now();
     let mut conn = Conn::new(
         stream,
@@ -57,7 +58,14 @@ pub fn serve_connection(
         .map_err(|e| WorkloadError::io("send ack", e))?;
     let start = Instant::now();
     conn.set_window(Window::after(start, hello.warmup, hello.duration));
-    let report = send_messages(conn, hello.mode, &layout, start + hello.send_time(), log)?;
+    let report = send_messages(
+        conn,
+        hello.mode,
+        &layout,
+        start + hello.send_time(),
+        log,
+        started,
+    )?;
     Ok(Served { hello, report })
 }
 

@@ -89,6 +89,37 @@ pub struct LatencySummary {
     pub max: Option<u64>,
 }
 
+/// Context switches of the calling thread so far, from getrusage(RUSAGE_THREAD): the
+/// kernel's own per-thread counters, which the tracer's in-call counts are checked against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Switches {
+    pub voluntary: u64,
+    pub involuntary: u64,
+}
+
+impl Switches {
+    pub fn now() -> Self {
+        // SAFETY: getrusage fills the struct it is given.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: valid pointer to a rusage.
+        if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
+            return Self::default();
+        }
+        Self {
+            voluntary: ru.ru_nvcsw as u64,
+            involuntary: ru.ru_nivcsw as u64,
+        }
+    }
+
+    /// Switches since `earlier`.
+    pub fn since(self, earlier: Switches) -> Self {
+        Self {
+            voluntary: self.voluntary.saturating_sub(earlier.voluntary),
+            involuntary: self.involuntary.saturating_sub(earlier.involuntary),
+        }
+    }
+}
+
 /// Counters a receiving thread publishes while it runs, so the window can be cut from
 /// outside without stopping it. One writer per counter: plain stores, no contention.
 #[derive(Debug, Default)]
