@@ -7,6 +7,12 @@
 
 /// Hash map tgid -> [`TARGET_PRESENT`]: the processes traced.
 pub const TARGET_TGIDS_MAP: &str = "TARGET_TGIDS";
+/// Hash map command name (NUL-padded, [`COMM_LEN`] bytes) -> [`TARGET_PRESENT`].
+pub const TARGET_COMMS_MAP: &str = "TARGET_COMMS";
+/// Hash map cgroup v2 id (the cgroup directory's inode) -> [`TARGET_PRESENT`].
+pub const TARGET_CGROUPS_MAP: &str = "TARGET_CGROUPS";
+/// Bytes of a task's command name, as the kernel keeps it (15 + NUL).
+pub const COMM_LEN: usize = 16;
 /// Hash map tid -> [`CallCounts`]: exact calls per thread and kind.
 pub const CALL_COUNTS_MAP: &str = "CALL_COUNTS";
 /// Ring buffer of [`SyscallRecord`]s.

@@ -1,17 +1,41 @@
-//! The processes traced: a map of tgids that user space fills before the workload starts.
+//! The processes traced: by tgid, by command name or by cgroup (v2 id), in maps that user
+//! space fills before tracing starts. A thread is a target if any map names it.
 
-use aya_ebpf::{helpers::bpf_get_current_pid_tgid, macros::map, maps::HashMap};
-use netcopy_common::syscalls::MAX_TARGETS;
+use aya_ebpf::{
+    helpers::{bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid},
+    macros::map,
+    maps::HashMap,
+};
+use netcopy_common::syscalls::{COMM_LEN, MAX_TARGETS};
 
 #[map]
 static TARGET_TGIDS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TARGETS, 0);
 
-/// `(tgid, tid)` of the current thread if its process is traced.
+#[map]
+static TARGET_COMMS: HashMap<[u8; COMM_LEN], u8> = HashMap::with_max_entries(MAX_TARGETS, 0);
+
+#[map]
+static TARGET_CGROUPS: HashMap<u64, u8> = HashMap::with_max_entries(MAX_TARGETS, 0);
+
+/// `(tgid, tid)` of the current thread if it is traced.
 #[inline(always)]
 pub fn current_target() -> Option<(u32, u32)> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
-    // SAFETY: the value is a plain u8 and is only read.
-    unsafe { TARGET_TGIDS.get(&tgid) }?;
-    Some((tgid, pid_tgid as u32))
+    let ids = Some((tgid, pid_tgid as u32));
+    // SAFETY (all three maps): the values are plain u8 and only read.
+    if unsafe { TARGET_TGIDS.get(&tgid) }.is_some() {
+        return ids;
+    }
+    if let Ok(comm) = bpf_get_current_comm()
+        && unsafe { TARGET_COMMS.get(&comm) }.is_some()
+    {
+        return ids;
+    }
+    // SAFETY: a helper without arguments.
+    let cgroup = unsafe { bpf_get_current_cgroup_id() };
+    if unsafe { TARGET_CGROUPS.get(&cgroup) }.is_some() {
+        return ids;
+    }
+    None
 }

@@ -15,7 +15,11 @@ use netcopy::{
     report::summary::RunSummary,
     sink::{RunDir, SinkError},
     testbed::netns::NetnsError,
-    trace::{TraceOptions, trace},
+    trace::{
+        TraceError, TraceOptions,
+        external::{self, Target},
+        trace,
+    },
     units::{MAX_SIZE, format_size, parse_duration, parse_size, utc_stamp},
     workload::{
         Mode,
@@ -61,7 +65,7 @@ enum Command {
     /// Like `run`, with the eBPF probes attached to both ends (needs root).
     ///
     /// Checks the probes' per-thread syscall counts against the workload's own counts.
-    Trace(LocalArgs),
+    Trace(TraceArgs),
     /// Check what this kernel and process allow, and print the attach plan. Traces nothing.
     ///
     /// Shows privileges, BTF, tracefs and PMU, and for each hook the methods netcopy would
@@ -133,15 +137,31 @@ struct LocalArgs {
     net: NetnsArg,
     #[command(flatten)]
     output: OutputArgs,
-    /// `trace`: directory for the Parquet tables [default: ./netcopy-runs/<UTC time>-<mode>]
+}
+
+/// `trace`: the workload's options, or targets of other programs, and where tables go.
+#[derive(Args, Clone)]
+struct TraceArgs {
+    #[command(flatten)]
+    local: LocalArgs,
+    /// Directory for the Parquet tables [default: ./netcopy-runs/<UTC time>-<mode>]
     #[arg(long, short)]
     out: Option<PathBuf>,
-    /// `trace`: replace the tables of an earlier run in --out.
+    /// Replace the tables of an earlier run in --out.
     #[arg(long)]
     force: bool,
-    /// `trace`: kernel stack samples per second per CPU for the stage breakdown (0: none).
+    /// Kernel stack samples per second per CPU for the stage breakdown (0: none).
     #[arg(long, default_value_t = netcopy::probes::sample::DEFAULT_HZ, value_parser = clap::value_parser!(u64).range(0..=50_000))]
     sample_hz: u64,
+    /// Trace this process instead of the built-in workload (repeatable).
+    #[arg(long, short)]
+    pid: Vec<u32>,
+    /// Trace every process with this command name instead of the built-in workload.
+    #[arg(long)]
+    comm: Vec<String>,
+    /// Trace a cgroup v2 (path, absolute or under /sys/fs/cgroup) instead of the workload.
+    #[arg(long)]
+    cgroup: Vec<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -213,6 +233,7 @@ fn main() -> ExitCode {
                 matches!(cause.downcast_ref(), Some(ProbeError::Privileges { .. }))
                     || matches!(cause.downcast_ref(), Some(NetnsError::NotPrivileged))
                     || matches!(cause.downcast_ref(), Some(SinkError::NotEmpty(_)))
+                    || matches!(cause.downcast_ref(), Some(TraceError::Target(_)))
             });
             ExitCode::from(if usage { EXIT_USAGE } else { 1 })
         }
@@ -244,18 +265,27 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             print_summary(&RunSummary::new(&outcome), args.output.json)
         }
         Command::Trace(args) => {
-            let (cfg, path) = args.local_run();
+            let (cfg, path) = args.local.local_run();
+            let targets = args.targets();
             // Say what is missing before anything is created.
             netcopy::probes::check_privileges()?;
-            let dir = args.run_dir(cfg.mode)?;
-            let opts = TraceOptions {
-                out: Some(dir.clone()),
-                sample_hz: (args.sample_hz > 0).then_some(args.sample_hz),
-            };
+            external::validate(&targets)?;
+            if !targets.is_empty() {
+                let dir = args.run_dir("targets")?;
+                let opts = args.options(&dir);
+                let duration = cfg.duration;
+                let summary = with_signals(&stop, move |stop| {
+                    external::trace_targets(&targets, duration, &opts, stop, || {})
+                })?;
+                eprintln!("netcopy: wrote {}", dir.path.display());
+                return print_json_or_text(&summary, &summary.to_text(), args.local.output.json);
+            }
+            let dir = args.run_dir(cfg.mode.name())?;
+            let opts = args.options(&dir);
             let summary = with_signals(&stop, move |stop| trace(&cfg, path, &opts, stop))?;
             eprintln!("netcopy: wrote {}", dir.path.display());
             let agrees = summary.probe.as_ref().is_some_and(|p| p.agrees());
-            let code = print_summary(&summary, args.output.json)?;
+            let code = print_summary(&summary, args.local.output.json)?;
             if !agrees {
                 eprintln!("netcopy: the probes' counts differ from the workload's (see `probe`)");
                 return Ok(ExitCode::FAILURE);
@@ -299,18 +329,34 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-impl LocalArgs {
+impl TraceArgs {
     /// The run directory of a traced run, created (and checked) before anything is traced.
-    fn run_dir(&self, mode: Mode) -> anyhow::Result<RunDir> {
+    fn run_dir(&self, what: &str) -> anyhow::Result<RunDir> {
         let stamp = utc_stamp(std::time::SystemTime::now());
         let path = self
             .out
             .clone()
-            .unwrap_or_else(|| PathBuf::from("netcopy-runs").join(format!("{stamp}-{mode}")));
-        let run_id = format!("{stamp}-{mode}-{}", std::process::id());
+            .unwrap_or_else(|| PathBuf::from("netcopy-runs").join(format!("{stamp}-{what}")));
+        let run_id = format!("{stamp}-{what}-{}", std::process::id());
         Ok(RunDir::create(&path, run_id, self.force)?)
     }
 
+    fn targets(&self) -> Vec<Target> {
+        let pids = self.pid.iter().map(|p| Target::Pid(*p));
+        let comms = self.comm.iter().map(|c| Target::Comm(c.clone()));
+        let cgroups = self.cgroup.iter().map(|c| Target::Cgroup(c.clone()));
+        pids.chain(comms).chain(cgroups).collect()
+    }
+
+    fn options(&self, dir: &RunDir) -> TraceOptions {
+        TraceOptions {
+            out: Some(dir.clone()),
+            sample_hz: (self.sample_hz > 0).then_some(self.sample_hz),
+        }
+    }
+}
+
+impl LocalArgs {
     /// The run's configuration (the server's address is chosen when it listens) and path.
     fn local_run(&self) -> (ClientConfig, NetPath) {
         let cfg = self
@@ -403,18 +449,27 @@ fn doctor(json: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn print_summary(summary: &RunSummary, json: bool) -> anyhow::Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
-    if json {
-        serde_json::to_writer_pretty(&mut out, summary)?;
-        writeln!(out)?;
-    } else {
-        write!(out, "{}", summary.to_text())?;
-    }
+    let code = print_json_or_text(summary, &summary.to_text(), json)?;
     Ok(if summary.interrupted {
         ExitCode::from(130)
     } else {
-        ExitCode::SUCCESS
+        code
     })
+}
+
+fn print_json_or_text(
+    value: &impl serde::Serialize,
+    text: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, value)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{text}")?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_served(served: Result<Served, netcopy::workload::WorkloadError>, json: bool) {

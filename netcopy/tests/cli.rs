@@ -412,3 +412,27 @@ fn doctor_shows_the_plan_and_its_fallbacks() {
         "{out}"
     );
 }
+
+#[test]
+fn trace_targets_that_do_not_exist_are_bad_input() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "needs root: run through `cargo xtask test`"
+    );
+    for (args, needle) in [
+        (
+            &["trace", "--pid", "999999999"][..],
+            "no process with pid 999999999",
+        ),
+        (
+            &["trace", "--cgroup", "no/such/group"][..],
+            "not a cgroup v2 directory",
+        ),
+    ] {
+        let out = netcopy(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+}

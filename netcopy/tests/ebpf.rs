@@ -318,7 +318,12 @@ fn stage_shares_match_the_copy_modes() {
             // Measured here: 35% (fixtures: 38.6%).
             Mode::Onecopy => {
                 assert!(share(&s, "copy_user_to_skb") > 0.20, "{mode}: {rows:?}");
-                assert_eq!(share(&s, "zerocopy_pin") + share(&s, "deferred_copy"), 0.0);
+                // Not exactly 0: the receive softirq inside a send may process packets of
+                // other tests' zerocopy connections running at the same time.
+                assert!(
+                    share(&s, "zerocopy_pin") + share(&s, "deferred_copy") < 0.03,
+                    "{rows:?}"
+                );
             }
             // Measured here: pin 7%, deferred copy 28%; no copy inside the call.
             _ => {
@@ -356,4 +361,86 @@ fn stage_shares_match_the_copy_modes() {
             .sum();
         assert_eq!(stacked, in_summary, "{mode}: stacks.parquet vs summary");
     }
+}
+
+#[test]
+fn pid_traces_an_external_program() {
+    require_root("loading eBPF programs");
+    use netcopy::trace::external::{Target, trace_targets};
+    use std::{
+        io::{BufRead, BufReader, Write},
+        process::{Command, Stdio},
+    };
+    // A Python sender: waits for "go", then makes exactly 500 send(2) calls of 1000 bytes
+    // to a receiver thread of its own over loopback, and says how many bytes it sent.
+    let script = r#"
+import socket, sys, threading
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+def drain():
+    c, _ = srv.accept()
+    while c.recv(65536):
+        pass
+t = threading.Thread(target=drain); t.start()
+s = socket.create_connection(srv.getsockname())
+print("ready", flush=True)
+sys.stdin.readline()
+sent = sum(s.send(b"x" * 1000) for _ in range(500))
+s.close(); t.join()
+print(sent, flush=True)
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("python3: {e}"));
+    let mut stdout = BufReader::new(child.stdout.take().unwrap_or_else(|| panic!("no stdout")));
+    let mut line = String::new();
+    stdout
+        .read_line(&mut line)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(line.trim(), "ready");
+    let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
+    let pid = child.id();
+    let dir = common::run_dir("external");
+    let opts = TraceOptions {
+        out: Some(dir.clone()),
+        sample_hz: Some(DEFAULT_HZ),
+    };
+    let summary = trace_targets(
+        &[Target::Pid(pid)],
+        std::time::Duration::from_secs(20),
+        &opts,
+        &Stop::default(),
+        || {
+            let _ = writeln!(stdin, "go");
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    line.clear();
+    stdout
+        .read_line(&mut line)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sent: u64 = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let _ = child.wait();
+    assert!(
+        summary.seconds < 20.0,
+        "the trace ends when the process exits: {summary:?}"
+    );
+    assert_eq!(summary.lost, 0);
+    let sendto = summary
+        .syscalls
+        .iter()
+        .find(|r| r.syscall == "sendto")
+        .unwrap_or_else(|| panic!("no sendto row: {:?}", summary.syscalls));
+    assert_eq!(sendto.role, Role::Other);
+    assert_eq!(
+        sendto.calls, 500,
+        "one record per send(2) of the Python program"
+    );
+    assert_eq!(sendto.bytes, sent);
+    assert!(dir.table_path("syscalls").exists());
 }

@@ -42,7 +42,7 @@ pub fn aggregate<E>(
     samples: &[(SampleKey, u64)],
     mut stack: impl FnMut(u32) -> Result<Vec<u64>, E>,
     syms: &Kallsyms,
-    role: impl Fn(u32) -> Role,
+    role: &impl Fn(u32) -> Role,
 ) -> Result<Sampled, E> {
     let mut out = Sampled::default();
     let mut resolved: HashMap<i32, (String, Stage)> = HashMap::new();

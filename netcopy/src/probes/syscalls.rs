@@ -10,7 +10,8 @@ use aya::{
     programs::TracePoint,
 };
 use netcopy_common::syscalls::{
-    CALL_COUNTS_MAP, CallCounts, LOST_MAP, RECORDS_MAP, TARGET_PRESENT, TARGET_TGIDS_MAP,
+    CALL_COUNTS_MAP, COMM_LEN, CallCounts, LOST_MAP, RECORDS_MAP, TARGET_CGROUPS_MAP,
+    TARGET_COMMS_MAP, TARGET_PRESENT, TARGET_TGIDS_MAP,
 };
 
 use super::{ProbeError, Probes};
@@ -62,15 +63,32 @@ impl Probes {
 
     /// Trace the threads of process `tgid` from now on.
     pub fn add_target(&mut self, tgid: u32) -> Result<(), ProbeError> {
-        let name = TARGET_TGIDS_MAP;
+        self.mark(TARGET_TGIDS_MAP, tgid)
+    }
+
+    /// Trace every thread whose command name is `comm` (the kernel keeps 15 bytes of it).
+    pub fn add_comm(&mut self, comm: &str) -> Result<(), ProbeError> {
+        let mut key = [0u8; COMM_LEN];
+        let bytes = comm.as_bytes();
+        let n = bytes.len().min(COMM_LEN - 1);
+        key[..n].copy_from_slice(&bytes[..n]);
+        self.mark(TARGET_COMMS_MAP, key)
+    }
+
+    /// Trace every thread in the cgroup (v2) whose directory has inode `id`.
+    pub fn add_cgroup(&mut self, id: u64) -> Result<(), ProbeError> {
+        self.mark(TARGET_CGROUPS_MAP, id)
+    }
+
+    fn mark<K: aya::Pod>(&mut self, name: &'static str, key: K) -> Result<(), ProbeError> {
         let map = self
             .ebpf
             .map_mut(name)
             .ok_or(ProbeError::Missing { kind: "map", name })?;
-        let mut targets: HashMap<&mut MapData, u32, u8> =
+        let mut targets: HashMap<&mut MapData, K, u8> =
             HashMap::try_from(map).map_err(|source| ProbeError::Map { name, source })?;
         targets
-            .insert(tgid, TARGET_PRESENT, 0)
+            .insert(key, TARGET_PRESENT, 0)
             .map_err(|source| ProbeError::Map { name, source })
     }
 

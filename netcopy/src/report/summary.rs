@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::{
-    trace::{ProbeCheck, StageRow, SyscallSummary},
+    trace::{ProbeCheck, Role, StageRow, SyscallSummary},
     units::format_size,
     workload::{
         Mode,
@@ -218,51 +218,10 @@ impl RunSummary {
             let _ = writeln!(o, "  {}", zerocopy_verdict(z, self.path));
         }
         if let Some(rows) = &self.syscalls {
-            let _ = writeln!(
-                o,
-                "  kernel      {:<7} {:<9} {:>9} {:>12} {:>10} {:>10} {:>12} {:>10}",
-                "role", "syscall", "calls", "bytes", "p50", "p99", "on-CPU/KiB", "cs/1000"
-            );
-            for r in rows {
-                let _ = writeln!(
-                    o,
-                    "              {:<7} {:<9} {:>9} {:>12} {:>10} {:>10} {:>12} {:>10.1}",
-                    r.role.name(),
-                    r.syscall,
-                    r.calls,
-                    r.bytes,
-                    ns(r.p50_ns),
-                    ns(r.p99_ns),
-                    r.oncpu_ns_per_kib
-                        .map_or("-".into(), |v| format!("{v:.0} ns")),
-                    r.cs_per_1000_calls
-                );
-            }
+            render_syscalls(&mut o, rows);
         }
         if let Some(rows) = &self.stages {
-            for role in ["server", "client"] {
-                let mine: Vec<&StageRow> = rows.iter().filter(|r| r.role.name() == role).collect();
-                if mine.is_empty() {
-                    continue;
-                }
-                let total: u64 = mine.iter().map(|r| r.samples).sum();
-                let cells: Vec<String> = mine
-                    .iter()
-                    .map(|r| {
-                        format!(
-                            "{} {:.1}% ({})",
-                            r.stage,
-                            100.0 * r.share,
-                            ns(Some(r.est_ns))
-                        )
-                    })
-                    .collect();
-                let _ = writeln!(
-                    o,
-                    "  stages      {role} ({total} samples): {}",
-                    cells.join(", ")
-                );
-            }
+            render_stages(&mut o, rows);
         }
         if let Some(p) = &self.probe {
             let (kernel, records): (u64, u64) = p
@@ -282,6 +241,58 @@ impl RunSummary {
             );
         }
         o
+    }
+}
+
+/// The kernel's view per role and syscall kind, one line each.
+pub fn render_syscalls(o: &mut String, rows: &[SyscallSummary]) {
+    let _ = writeln!(
+        o,
+        "  kernel      {:<7} {:<9} {:>9} {:>12} {:>10} {:>10} {:>12} {:>10}",
+        "role", "syscall", "calls", "bytes", "p50", "p99", "on-CPU/KiB", "cs/1000"
+    );
+    for r in rows {
+        let _ = writeln!(
+            o,
+            "              {:<7} {:<9} {:>9} {:>12} {:>10} {:>10} {:>12} {:>10.1}",
+            r.role.name(),
+            r.syscall,
+            r.calls,
+            r.bytes,
+            ns(r.p50_ns),
+            ns(r.p99_ns),
+            r.oncpu_ns_per_kib
+                .map_or("-".into(), |v| format!("{v:.0} ns")),
+            r.cs_per_1000_calls
+        );
+    }
+}
+
+/// The stage breakdown, one line per role.
+pub fn render_stages(o: &mut String, rows: &[StageRow]) {
+    for role in [Role::Server, Role::Client, Role::Other] {
+        let mine: Vec<&StageRow> = rows.iter().filter(|r| r.role == role).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let total: u64 = mine.iter().map(|r| r.samples).sum();
+        let cells: Vec<String> = mine
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {:.1}% ({})",
+                    r.stage,
+                    100.0 * r.share,
+                    ns(Some(r.est_ns))
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "  stages      {} ({total} samples): {}",
+            role.name(),
+            cells.join(", ")
+        );
     }
 }
 

@@ -1,8 +1,12 @@
 //! `netcopy trace`: run the built-in workload with the probes attached, fold the per-call
 //! records into statistics, and check them against what the workload counted itself.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use thiserror::Error;
+
+pub mod external;
 
 pub use crate::collect::roles::Role;
 use crate::{
@@ -42,6 +46,8 @@ pub enum TraceError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     Kallsyms(#[from] KallsymsError),
+    #[error("{0}")]
+    Target(String),
 }
 
 /// One thread and syscall kind: the workload's count, the kernel's exact total, and the
@@ -142,6 +148,55 @@ impl SyscallSummary {
     }
 }
 
+/// Probes loaded and attached per the plan, and the record reader running.
+struct Session {
+    probes: Probes,
+    collector: Collector,
+    meta: RunMeta,
+}
+
+impl Session {
+    /// Load, plan (saying once what fell back), attach, and start reading records.
+    fn start(opts: &TraceOptions) -> Result<Self, TraceError> {
+        let mut probes = Probes::load()?;
+        let plan = plan::plan(&plan::Features::detect(), &probes.try_fentry());
+        if let Some(line) = plan::skipped_line(&plan) {
+            eprintln!("{line}");
+        }
+        probes.attach_syscalls()?;
+        if let Some(hz) = opts.sample_hz {
+            probes.attach_sampling(hz)?;
+        }
+        let meta = RunMeta::here(plan::methods(&plan), opts.sample_hz.map(|hz| hz as u32));
+        let writer = opts.out.as_ref().map(SyscallsWriter::create).transpose()?;
+        let collector = Collector::start(probes.take_records()?, writer)?;
+        Ok(Self {
+            probes,
+            collector,
+            meta,
+        })
+    }
+}
+
+/// The sampled stacks, symbolized and classified, when sampling ran.
+fn sample_report(
+    probes: &Probes,
+    sampling: Option<u64>,
+    role_of: &impl Fn(u32) -> Role,
+) -> Result<Option<Sampled>, TraceError> {
+    if sampling.is_none() {
+        return Ok(None);
+    }
+    let syms = Kallsyms::load()?;
+    let samples = probes.samples()?;
+    Ok(Some(aggregate(
+        &samples,
+        |id| probes.stack(id),
+        &syms,
+        role_of,
+    )?))
+}
+
 /// How to trace.
 #[derive(Clone, Debug, Default)]
 pub struct TraceOptions {
@@ -201,22 +256,12 @@ pub fn trace(
     stop: &Stop,
 ) -> Result<RunSummary, TraceError> {
     let out = opts.out.as_ref();
-    let mut probes = Probes::load()?;
-    let plan = plan::plan(&plan::Features::detect(), &probes.try_fentry());
-    if let Some(line) = plan::skipped_line(&plan) {
-        eprintln!("{line}");
-    }
-    probes.attach_syscalls()?;
-    let sampling = match opts.sample_hz {
-        Some(hz) => {
-            probes.attach_sampling(hz)?;
-            Some(hz)
-        }
-        None => None,
-    };
-    let meta = RunMeta::here(plan::methods(&plan), sampling.map(|hz| hz as u32));
-    let writer = out.map(SyscallsWriter::create).transpose()?;
-    let collector = Collector::start(probes.take_records()?, writer)?;
+    let Session {
+        mut probes,
+        collector,
+        meta,
+    } = Session::start(opts)?;
+    let sampling = opts.sample_hz;
     let (log, recorder) = match out {
         Some(dir) if cfg.mode == crate::workload::Mode::Zerocopy => {
             let (log, recorder) = ZerocopyRecorder::start(dir)?;
@@ -275,24 +320,21 @@ pub fn trace(
         }
     }
     let lost = probes.lost()? + collected.malformed;
-    let sampled = match sampling {
-        Some(_) => {
-            let syms = Kallsyms::load()?;
-            let samples = probes.samples()?;
-            let role = |tid: u32| {
-                threads
-                    .iter()
-                    .find(|t| t.tid == tid)
-                    .map_or(Role::Other, |t| t.role)
-            };
-            Some(aggregate(&samples, |id| probes.stack(id), &syms, role)?)
-        }
-        None => None,
+    let role_of = |tid: u32| {
+        threads
+            .iter()
+            .find(|t| t.tid == tid)
+            .map_or(Role::Other, |t| t.role)
     };
+    let sampled = sample_report(&probes, sampling, &role_of)?;
     let mut summary = RunSummary::new(&outcome);
     let period_ns = sampling.map_or(0, |hz| 1_000_000_000 / hz.max(1));
     summary.stages = sampled.as_ref().map(|s| stage_rows(s, period_ns));
-    summary.syscalls = Some(summarize(&collected, &threads));
+    summary.syscalls = Some(summarize(
+        &collected,
+        role_of,
+        &[Role::Server, Role::Client],
+    ));
     summary.probe = Some(ProbeCheck {
         method: METHOD,
         lost,
@@ -309,23 +351,21 @@ pub fn trace(
 }
 
 /// Fold per-thread statistics into per-(role, kind) rows, for kinds that had calls.
-fn summarize(collected: &Collected, threads: &[ThreadCheck]) -> Vec<SyscallSummary> {
-    let mut rows = Vec::new();
-    for role in [Role::Server, Role::Client] {
-        for kind in SyscallKind::ALL {
-            let mut total = CallStats::default();
-            let tids = threads
-                .iter()
-                .filter(|t| t.role == role && t.syscall == kind.name());
-            for t in tids {
-                if let Some(s) = collected.by_thread.get(&(t.tid, kind)) {
-                    total.merge(s);
-                }
-            }
-            if total.calls > 0 {
-                rows.push(SyscallSummary::new(role, kind, &total));
-            }
+/// Fold per-thread statistics into per-(role, kind) rows for the `roles` asked for.
+fn summarize(
+    collected: &Collected,
+    role_of: impl Fn(u32) -> Role,
+    roles: &[Role],
+) -> Vec<SyscallSummary> {
+    let mut totals: BTreeMap<(Role, SyscallKind), CallStats> = BTreeMap::new();
+    for ((tid, kind), stats) in &collected.by_thread {
+        let role = role_of(*tid);
+        if roles.contains(&role) {
+            totals.entry((role, *kind)).or_default().merge(stats);
         }
     }
-    rows
+    totals
+        .iter()
+        .map(|((role, kind), total)| SyscallSummary::new(*role, *kind, total))
+        .collect()
 }
