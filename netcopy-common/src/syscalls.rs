@@ -29,7 +29,8 @@ pub const MAX_THREADS: u32 = 16384;
 /// Size of the record ring buffer (a power of two pages).
 pub const RECORDS_BYTES: u32 = 16 << 20;
 
-/// The socket syscalls traced so far.
+/// The socket syscalls traced. The last four also work on files and pipes; they are
+/// recorded only when they did socket work (see [`SyscallKind::socket_only_if_seen`]).
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SyscallKind {
@@ -37,10 +38,14 @@ pub enum SyscallKind {
     Sendmsg = 1,
     Recvfrom = 2,
     Recvmsg = 3,
+    Write = 4,
+    Read = 5,
+    Writev = 6,
+    Readv = 7,
 }
 
 /// Number of [`SyscallKind`]s.
-pub const KINDS: usize = 4;
+pub const KINDS: usize = 8;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KINDS] = [
@@ -48,7 +53,18 @@ impl SyscallKind {
         SyscallKind::Sendmsg,
         SyscallKind::Recvfrom,
         SyscallKind::Recvmsg,
+        SyscallKind::Write,
+        SyscallKind::Read,
+        SyscallKind::Writev,
+        SyscallKind::Readv,
     ];
+
+    /// write/read/writev/readv are kept only when, inside the call, the thread filled an
+    /// skb (tcp_sendmsg_locked) or copied skb data to user space: the fd was a TCP socket
+    /// that moved data. Failed or empty socket reads through read(2) are not seen.
+    pub fn socket_only_if_seen(self) -> bool {
+        (self as u8) >= SyscallKind::Write as u8
+    }
 
     pub fn from_u8(v: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|k| *k as u8 == v)
@@ -60,6 +76,10 @@ impl SyscallKind {
             SyscallKind::Sendmsg => "sendmsg",
             SyscallKind::Recvfrom => "recvfrom",
             SyscallKind::Recvmsg => "recvmsg",
+            SyscallKind::Write => "write",
+            SyscallKind::Read => "read",
+            SyscallKind::Writev => "writev",
+            SyscallKind::Readv => "readv",
         }
     }
 }

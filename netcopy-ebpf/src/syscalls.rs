@@ -61,6 +61,8 @@ const ARG_FD: usize = 16;
 const FLAGS_SENDTO: usize = 40;
 const FLAGS_SENDMSG: usize = 32;
 const RET: usize = 16;
+/// write/read/writev/readv have no flags argument.
+const NO_FLAGS: usize = 0;
 
 #[tracepoint]
 pub fn sys_enter_sendto(ctx: TracePointContext) -> u32 {
@@ -81,6 +83,46 @@ pub fn sys_enter_recvfrom(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn sys_enter_recvmsg(ctx: TracePointContext) -> u32 {
     enter(&ctx, SyscallKind::Recvmsg, FLAGS_SENDMSG)
+}
+
+#[tracepoint]
+pub fn sys_enter_write(ctx: TracePointContext) -> u32 {
+    enter(&ctx, SyscallKind::Write, NO_FLAGS)
+}
+
+#[tracepoint]
+pub fn sys_enter_read(ctx: TracePointContext) -> u32 {
+    enter(&ctx, SyscallKind::Read, NO_FLAGS)
+}
+
+#[tracepoint]
+pub fn sys_enter_writev(ctx: TracePointContext) -> u32 {
+    enter(&ctx, SyscallKind::Writev, NO_FLAGS)
+}
+
+#[tracepoint]
+pub fn sys_enter_readv(ctx: TracePointContext) -> u32 {
+    enter(&ctx, SyscallKind::Readv, NO_FLAGS)
+}
+
+#[tracepoint]
+pub fn sys_exit_write(ctx: TracePointContext) -> u32 {
+    exit(&ctx, SyscallKind::Write)
+}
+
+#[tracepoint]
+pub fn sys_exit_read(ctx: TracePointContext) -> u32 {
+    exit(&ctx, SyscallKind::Read)
+}
+
+#[tracepoint]
+pub fn sys_exit_writev(ctx: TracePointContext) -> u32 {
+    exit(&ctx, SyscallKind::Writev)
+}
+
+#[tracepoint]
+pub fn sys_exit_readv(ctx: TracePointContext) -> u32 {
+    exit(&ctx, SyscallKind::Readv)
 }
 
 #[tracepoint]
@@ -110,8 +152,12 @@ fn enter(ctx: &TracePointContext, kind: SyscallKind, flags_at: usize) -> u32 {
     };
     // SAFETY: the offsets are those of the tracepoint's format; a failed read leaves a marker.
     let fd = unsafe { ctx.read_at::<u64>(ARG_FD) }.unwrap_or(u64::MAX);
-    // SAFETY: as above.
-    let flags = unsafe { ctx.read_at::<u64>(flags_at) }.unwrap_or(0);
+    let flags = if flags_at == NO_FLAGS {
+        0
+    } else {
+        // SAFETY: as above.
+        unsafe { ctx.read_at::<u64>(flags_at) }.unwrap_or(0)
+    };
     let call = Inflight {
         start_ns: unsafe { bpf_ktime_get_ns() },
         fd: fd as i32,
@@ -137,6 +183,10 @@ fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
     let call = unsafe { *call };
     let _ = INFLIGHT.remove(&tid);
     if call.kind != kind as u8 {
+        return 0;
+    }
+    if kind.socket_only_if_seen() && call.skbs_built == 0 && call.bytes_to_user == 0 {
+        // A file, a pipe, or a socket call that moved nothing: not a record.
         return 0;
     }
     let now = unsafe { bpf_ktime_get_ns() };

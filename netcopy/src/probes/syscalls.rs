@@ -17,7 +17,7 @@ use netcopy_common::syscalls::{
 use super::{ProbeError, Probes};
 
 /// (program name, tracepoint category, tracepoint name).
-const PROGRAMS: [(&str, &str, &str); 13] = [
+const PROGRAMS: [(&str, &str, &str); 21] = [
     ("sys_enter_sendto", "syscalls", "sys_enter_sendto"),
     ("sys_exit_sendto", "syscalls", "sys_exit_sendto"),
     ("sys_enter_sendmsg", "syscalls", "sys_enter_sendmsg"),
@@ -26,6 +26,14 @@ const PROGRAMS: [(&str, &str, &str); 13] = [
     ("sys_exit_recvfrom", "syscalls", "sys_exit_recvfrom"),
     ("sys_enter_recvmsg", "syscalls", "sys_enter_recvmsg"),
     ("sys_exit_recvmsg", "syscalls", "sys_exit_recvmsg"),
+    ("sys_enter_write", "syscalls", "sys_enter_write"),
+    ("sys_exit_write", "syscalls", "sys_exit_write"),
+    ("sys_enter_read", "syscalls", "sys_enter_read"),
+    ("sys_exit_read", "syscalls", "sys_exit_read"),
+    ("sys_enter_writev", "syscalls", "sys_enter_writev"),
+    ("sys_exit_writev", "syscalls", "sys_exit_writev"),
+    ("sys_enter_readv", "syscalls", "sys_enter_readv"),
+    ("sys_exit_readv", "syscalls", "sys_exit_readv"),
     ("sched_switch", "sched", "sched_switch"),
     ("tcp_sendmsg_locked", "tcp", "tcp_sendmsg_locked"),
     ("skb_copy_datagram_iovec", "skb", "skb_copy_datagram_iovec"),
@@ -34,8 +42,7 @@ const PROGRAMS: [(&str, &str, &str); 13] = [
 ];
 
 /// How the syscall records were taken, saved with the run.
-pub const METHOD: &str =
-    "tracepoint syscalls:sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg} + sched:sched_switch";
+pub const METHOD: &str = "tracepoint syscalls:sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg,write,read,writev,readv} + sched:sched_switch";
 
 impl Probes {
     /// Load and attach every program of these families.
