@@ -7,7 +7,19 @@ use std::{
     time::Duration,
 };
 
+mod common;
+
+use common::require_root;
+
 const BIN: &str = env!("CARGO_BIN_EXE_netcopy");
+
+/// Bad input: exit code 2 and one line on stderr that contains `needle`.
+fn assert_usage_error(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(needle), "{needle:?} not in {err}");
+}
 
 fn netcopy(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -192,10 +204,7 @@ fn netns_of(pid: u32) -> Vec<String> {
 
 #[test]
 fn ctrl_c_stops_a_netns_run_cleanly() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "needs root: run through `cargo xtask test`"
-    );
+    require_root("this test");
     let child = Command::new(BIN)
         .args([
             "run",
@@ -256,10 +265,7 @@ fn ctrl_c_stops_a_netns_run_cleanly() {
 
 #[test]
 fn stale_namespaces_of_a_killed_run_are_removed() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "needs root: run through `cargo xtask test`"
-    );
+    require_root("this test");
     // A pid that no longer exists: a finished child's.
     let mut gone = Command::new("true")
         .spawn()
@@ -291,10 +297,7 @@ fn stale_namespaces_of_a_killed_run_are_removed() {
 
 #[test]
 fn trace_without_privileges_names_the_missing_capabilities() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "needs root to drop to nobody: run through `cargo xtask test`"
-    );
+    require_root("this test");
     // A copy nobody can execute (the build tree may sit in a private directory).
     let dir = std::env::temp_dir().join(format!("netcopy-priv-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
@@ -319,21 +322,13 @@ fn trace_without_privileges_names_the_missing_capabilities() {
         .output()
         .unwrap_or_else(|e| panic!("setpriv: {e}"));
     let _ = std::fs::remove_dir_all(&dir);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.contains("CAP_BPF") && err.contains("CAP_PERFMON") && err.contains("sudo"),
-        "{err}"
-    );
+    assert_usage_error(&out, "CAP_BPF and CAP_PERFMON");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sudo"));
 }
 
 #[test]
 fn trace_writes_its_tables_and_keeps_earlier_ones() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "needs root: run through `cargo xtask test`"
-    );
+    require_root("this test");
     let out = std::env::temp_dir().join(format!("netcopy-cli-trace-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let out_s = out.to_string_lossy().into_owned();
@@ -363,10 +358,7 @@ fn trace_writes_its_tables_and_keeps_earlier_ones() {
             "{table}.parquet missing"
         );
     }
-    let again = netcopy(&args);
-    let err = String::from_utf8_lossy(&again.stderr);
-    assert_eq!(again.status.code(), Some(2), "{err}");
-    assert!(err.contains("--force"), "{err}");
+    assert_usage_error(&netcopy(&args), "--force");
     let mut forced = args.to_vec();
     forced.push("--force");
     assert!(netcopy(&forced).status.success());
@@ -415,10 +407,7 @@ fn doctor_shows_the_plan_and_its_fallbacks() {
 
 #[test]
 fn trace_targets_that_do_not_exist_are_bad_input() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "needs root: run through `cargo xtask test`"
-    );
+    require_root("this test");
     for (args, needle) in [
         (
             &["trace", "--pid", "999999999"][..],
@@ -429,10 +418,6 @@ fn trace_targets_that_do_not_exist_are_bad_input() {
             "not a cgroup v2 directory",
         ),
     ] {
-        let out = netcopy(args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.contains(needle), "{err}");
+        assert_usage_error(&netcopy(args), needle);
     }
 }

@@ -282,7 +282,6 @@ fn check_completions(dir: &RunDir, sends: u64) {
 #[test]
 fn stage_shares_match_the_copy_modes() {
     require_root("loading eBPF programs");
-    use arrow_array::{cast::AsArray, types::UInt64Type};
     let share = |s: &netcopy::report::summary::RunSummary, stage: &str| {
         s.stages
             .as_deref()
@@ -335,30 +334,10 @@ fn stage_shares_match_the_copy_modes() {
             }
         }
         // The tables hold the same samples.
-        let stages = common::read_parquet(&dir.table_path("stages"));
-        let in_table: u64 = stages
-            .iter()
-            .map(|b| {
-                common::column(b, "samples")
-                    .as_primitive::<UInt64Type>()
-                    .iter()
-                    .flatten()
-                    .sum::<u64>()
-            })
-            .sum();
+        let in_table = sum_u64(&common::read_parquet(&dir.table_path("stages")), "samples");
         let in_summary: u64 = rows.iter().map(|r| r.samples).sum();
         assert_eq!(in_table, in_summary, "{mode}: stages.parquet vs summary");
-        let stacks = common::read_parquet(&dir.table_path("stacks"));
-        let stacked: u64 = stacks
-            .iter()
-            .map(|b| {
-                common::column(b, "samples")
-                    .as_primitive::<UInt64Type>()
-                    .iter()
-                    .flatten()
-                    .sum::<u64>()
-            })
-            .sum();
+        let stacked = sum_u64(&common::read_parquet(&dir.table_path("stacks")), "samples");
         assert_eq!(stacked, in_summary, "{mode}: stacks.parquet vs summary");
     }
 }
@@ -513,4 +492,19 @@ fn comm_traces_iperf3_writes_on_its_sockets() {
         "every traced read copied from skbs"
     );
     assert_eq!(summary.lost, 0);
+}
+
+/// The sum of a UInt64 column over batches.
+fn sum_u64(batches: &[arrow_array::RecordBatch], name: &str) -> u64 {
+    use arrow_array::{cast::AsArray, types::UInt64Type};
+    batches
+        .iter()
+        .map(|b| {
+            common::column(b, name)
+                .as_primitive::<UInt64Type>()
+                .iter()
+                .flatten()
+                .sum::<u64>()
+        })
+        .sum()
 }

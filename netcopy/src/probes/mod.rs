@@ -93,17 +93,27 @@ pub struct Probes {
 }
 
 impl Probes {
+    /// The program `name` of the object, as its program type.
+    pub(crate) fn program<'a, P>(&'a mut self, name: &'static str) -> Result<&'a mut P, ProbeError>
+    where
+        &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+    {
+        self.ebpf
+            .program_mut(name)
+            .ok_or(ProbeError::Missing {
+                kind: "program",
+                name,
+            })?
+            .try_into()
+            .map_err(|source| ProbeError::Program { name, source })
+    }
+
     /// Try to load the fentry program of the exact tier: whether BPF trampolines work here.
     /// Nothing is attached.
     pub fn try_fentry(&mut self) -> plan::FentryProbe {
         let name = "fentry_tcp_sendmsg_locked";
         let btf = aya::Btf::from_sys_fs().map_err(|e| format!("BTF: {e}"))?;
-        let program: &mut aya::programs::FEntry = self
-            .ebpf
-            .program_mut(name)
-            .ok_or_else(|| format!("no program {name}"))?
-            .try_into()
-            .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+        let program: &mut aya::programs::FEntry = self.program(name).map_err(|e| e.to_string())?;
         program.load("tcp_sendmsg_locked", &btf).map_err(|e| {
             // The kernel's errno is what the user needs (EPERM here: trampolines are denied).
             let mut source: &dyn std::error::Error = &e;

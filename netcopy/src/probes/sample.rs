@@ -29,15 +29,7 @@ impl Probes {
     pub fn attach_sampling(&mut self, hz: u64) -> Result<usize, ProbeError> {
         let name = PROGRAM;
         let cpus = online_cpus().map_err(|(path, e)| ProbeError::Cpus(format!("{path}: {e}")))?;
-        let program: &mut PerfEvent = self
-            .ebpf
-            .program_mut(name)
-            .ok_or(ProbeError::Missing {
-                kind: "program",
-                name,
-            })?
-            .try_into()
-            .map_err(|source| ProbeError::Program { name, source })?;
+        let program: &mut PerfEvent = self.program(name)?;
         program
             .load()
             .map_err(|source| ProbeError::Program { name, source })?;

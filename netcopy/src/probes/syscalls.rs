@@ -49,15 +49,7 @@ impl Probes {
     pub fn attach_syscalls(&mut self) -> Result<(), ProbeError> {
         super::ensure_tracefs()?;
         for (name, category, event) in PROGRAMS {
-            let program: &mut TracePoint = self
-                .ebpf
-                .program_mut(name)
-                .ok_or(ProbeError::Missing {
-                    kind: "program",
-                    name,
-                })?
-                .try_into()
-                .map_err(|source| ProbeError::Program { name, source })?;
+            let program: &mut TracePoint = self.program(name)?;
             program
                 .load()
                 .map_err(|source| ProbeError::Program { name, source })?;
