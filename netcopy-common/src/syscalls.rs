@@ -131,8 +131,110 @@ pub struct SyscallRecord {
     pub _pad: [u8; 7],
 }
 
+/// Array map with one [`Config`] word, set by user space before tracing.
+pub const CONFIG_MAP: &str = "CONFIG";
+/// Hash map [`AggKey`] -> [`Aggregate`], filled instead of records with `--aggregate`.
+pub const AGGREGATES_MAP: &str = "AGGREGATES";
+/// [`CONFIG_MAP`] bit: fold calls into [`Aggregate`]s in the kernel, emit no records.
+pub const CONFIG_AGGREGATE: u32 = 1;
+/// Log2 buckets of call wall time: bucket `i` holds calls of `[2^i, 2^(i+1))` ns.
+pub const HIST_BUCKETS: usize = 40;
+
+/// One thread and syscall kind.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AggKey {
+    pub tid: u32,
+    pub kind: u8,
+    pub _pad: [u8; 3],
+}
+
+/// Every call of one thread and kind, added up in the kernel.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Aggregate {
+    pub calls: u64,
+    pub errors: u64,
+    pub bytes: u64,
+    pub wall_ns: u64,
+    pub offcpu_ns: u64,
+    pub voluntary_cs: u64,
+    pub involuntary_cs: u64,
+    pub skbs_built: u64,
+    pub skbs_tx: u64,
+    pub skbs_rx: u64,
+    pub bytes_to_user: u64,
+    pub zerocopy: u64,
+    pub errqueue: u64,
+    pub tgid: u32,
+    pub _pad: u32,
+    pub hist: [u64; HIST_BUCKETS],
+}
+
+impl Default for Aggregate {
+    fn default() -> Self {
+        Self {
+            calls: 0,
+            errors: 0,
+            bytes: 0,
+            wall_ns: 0,
+            offcpu_ns: 0,
+            voluntary_cs: 0,
+            involuntary_cs: 0,
+            skbs_built: 0,
+            skbs_tx: 0,
+            skbs_rx: 0,
+            bytes_to_user: 0,
+            zerocopy: 0,
+            errqueue: 0,
+            tgid: 0,
+            _pad: 0,
+            hist: [0; HIST_BUCKETS],
+        }
+    }
+}
+
+/// The log2 bucket of `ns`, in a form the verifier accepts (no loops, bounded result).
+#[inline(always)]
+pub fn log2_bucket(ns: u64) -> usize {
+    let mut v = ns;
+    let mut b = 0;
+    if v >= 1 << 32 {
+        v >>= 32;
+        b += 32;
+    }
+    if v >= 1 << 16 {
+        v >>= 16;
+        b += 16;
+    }
+    if v >= 1 << 8 {
+        v >>= 8;
+        b += 8;
+    }
+    if v >= 1 << 4 {
+        v >>= 4;
+        b += 4;
+    }
+    if v >= 1 << 2 {
+        v >>= 2;
+        b += 2;
+    }
+    if v >= 1 << 1 {
+        b += 1;
+    }
+    if b >= HIST_BUCKETS {
+        HIST_BUCKETS - 1
+    } else {
+        b
+    }
+}
+
 #[cfg(feature = "user")]
 mod pod {
+    // SAFETY: `repr(C)` integers with explicit padding.
+    unsafe impl aya::Pod for super::AggKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::Aggregate {}
     // SAFETY: both are `repr(C)` plain integers with explicit padding, valid for any bytes.
     unsafe impl aya::Pod for super::CallCounts {}
     // SAFETY: as above.

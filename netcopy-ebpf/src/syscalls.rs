@@ -8,11 +8,12 @@
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns},
     macros::{map, tracepoint},
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::TracePointContext,
 };
 use netcopy_common::syscalls::{
-    CallCounts, MAX_THREADS, RECORDS_BYTES, SyscallKind, SyscallRecord,
+    AggKey, Aggregate, CONFIG_AGGREGATE, CallCounts, MAX_THREADS, MSG_ERRQUEUE, MSG_ZEROCOPY,
+    RECORDS_BYTES, SyscallKind, SyscallRecord, log2_bucket,
 };
 
 use crate::targets::current_target;
@@ -48,6 +49,16 @@ static RECORDS: RingBuf = RingBuf::with_byte_size(RECORDS_BYTES, 0);
 
 #[map]
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+#[map]
+static CONFIG: Array<u32> = Array::with_max_entries(1, 0);
+
+#[map]
+static AGGREGATES: HashMap<AggKey, Aggregate> = HashMap::with_max_entries(MAX_THREADS, 0);
+
+/// A zeroed [`Aggregate`] per CPU to insert new keys from: too big for the 512-byte stack.
+#[map]
+static FRESH_AGGREGATE: PerCpuArray<Aggregate> = PerCpuArray::with_max_entries(1, 0);
 
 /// The call in flight on thread `tid`, if it is a traced one.
 #[inline(always)]
@@ -212,13 +223,67 @@ fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
         kind: kind as u8,
         _pad: [0; 7],
     };
-    if RECORDS.output::<SyscallRecord>(&record, 0).is_err() {
+    let aggregate = CONFIG.get(0).is_some_and(|c| c & CONFIG_AGGREGATE != 0);
+    if aggregate {
+        fold(&record);
+    } else if RECORDS.output::<SyscallRecord>(&record, 0).is_err() {
         if let Some(lost) = LOST.get_ptr_mut(0) {
             // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
             unsafe { *lost += 1 };
         }
     }
     0
+}
+
+/// `--aggregate`: add the call to its thread's totals instead of emitting it.
+#[inline(always)]
+fn fold(r: &SyscallRecord) {
+    let key = AggKey {
+        tid: r.tid,
+        kind: r.kind,
+        _pad: [0; 3],
+    };
+    let agg = match AGGREGATES.get_ptr_mut(&key) {
+        Some(a) => a,
+        None => {
+            let Some(fresh) = FRESH_AGGREGATE.get_ptr_mut(0) else {
+                return;
+            };
+            // SAFETY: per-CPU slot; only its tgid is ever written, the counters stay zero.
+            let fresh = unsafe {
+                (*fresh).tgid = r.tgid;
+                &*fresh
+            };
+            if AGGREGATES.insert(&key, fresh, 0).is_err() {
+                return;
+            }
+            match AGGREGATES.get_ptr_mut(&key) {
+                Some(a) => a,
+                None => return,
+            }
+        }
+    };
+    // SAFETY: pointer from the lookup; only this thread writes its own key.
+    let a = unsafe { &mut *agg };
+    a.calls += 1;
+    if r.ret < 0 {
+        a.errors += 1;
+    } else {
+        a.bytes += r.ret as u64;
+    }
+    a.wall_ns += r.wall_ns;
+    a.offcpu_ns += r.offcpu_ns;
+    a.voluntary_cs += u64::from(r.voluntary_cs);
+    a.involuntary_cs += u64::from(r.involuntary_cs);
+    a.skbs_built += u64::from(r.skbs_built);
+    a.skbs_tx += u64::from(r.skbs_tx);
+    a.skbs_rx += u64::from(r.skbs_rx);
+    a.bytes_to_user += r.bytes_to_user;
+    a.zerocopy += u64::from(r.flags & MSG_ZEROCOPY != 0);
+    a.errqueue += u64::from(r.flags & MSG_ERRQUEUE != 0);
+    if let Some(slot) = a.hist.get_mut(log2_bucket(r.wall_ns)) {
+        *slot += 1;
+    }
 }
 
 /// Exact totals, independent of the ring buffer.

@@ -153,6 +153,10 @@ struct TraceArgs {
     /// Kernel stack samples per second per CPU for the stage breakdown (0: none).
     #[arg(long, default_value_t = netcopy::probes::sample::DEFAULT_HZ, value_parser = clap::value_parser!(u64).range(0..=50_000))]
     sample_hz: u64,
+    /// Add calls up per thread in the kernel instead of one record per call (for very high
+    /// call rates; no syscalls.parquet, latency percentiles from log2 buckets).
+    #[arg(long)]
+    aggregate: bool,
     /// Trace this process instead of the built-in workload (repeatable).
     #[arg(long, short)]
     pid: Vec<u32>,
@@ -352,6 +356,7 @@ impl TraceArgs {
         TraceOptions {
             out: Some(dir.clone()),
             sample_hz: (self.sample_hz > 0).then_some(self.sample_hz),
+            aggregate: self.aggregate,
         }
     }
 }

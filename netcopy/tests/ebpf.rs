@@ -38,6 +38,7 @@ fn kernel_records_match_the_workload_for_every_mode() {
         let opts = TraceOptions {
             out: Some(dir.clone()),
             sample_hz: Some(DEFAULT_HZ),
+            ..Default::default()
         };
         let s = trace(&cfg, NetPath::Loopback, &opts, &Stop::default())
             .unwrap_or_else(|e| panic!("{mode}: {e}"));
@@ -295,6 +296,7 @@ fn stage_shares_match_the_copy_modes() {
         let opts = TraceOptions {
             out: Some(dir.clone()),
             sample_hz: Some(DEFAULT_HZ),
+            ..Default::default()
         };
         let cfg = config(mode, 64 * 1024, 1, 1.5);
         let s = trace(&cfg, NetPath::Loopback, &opts, &Stop::default())
@@ -385,6 +387,7 @@ print(sent, flush=True)
     let opts = TraceOptions {
         out: Some(dir.clone()),
         sample_hz: Some(DEFAULT_HZ),
+        ..Default::default()
     };
     let summary = trace_targets(
         &[Target::Pid(pid)],
@@ -507,4 +510,43 @@ fn sum_u64(batches: &[arrow_array::RecordBatch], name: &str) -> u64 {
                 .sum::<u64>()
         })
         .sum()
+}
+
+#[test]
+fn aggregate_mode_keeps_exact_counts_without_records() {
+    require_root("loading eBPF programs");
+    let dir = common::run_dir("aggregate");
+    let opts = TraceOptions {
+        out: Some(dir.clone()),
+        aggregate: true,
+        ..Default::default()
+    };
+    let cfg = config(Mode::Twocopy, 1024, 1, 0.5);
+    let s =
+        trace(&cfg, NetPath::Loopback, &opts, &Stop::default()).unwrap_or_else(|e| panic!("{e}"));
+    let p = s
+        .probe
+        .as_ref()
+        .unwrap_or_else(|| panic!("no probe section"));
+    assert!(p.agrees(), "{p:?}");
+    assert!(p.threads.iter().all(|t| t.records == t.workload), "{p:?}");
+    let rows = s
+        .syscalls
+        .as_deref()
+        .unwrap_or_else(|| panic!("no syscall rows"));
+    assert_eq!(
+        sum(rows, Role::Server, &["sendto"], |r| r.bytes),
+        s.bytes + 8
+    );
+    let send = row(rows, Role::Server, "sendto").unwrap_or_else(|| panic!("no sendto row"));
+    let (p50, p99) = (send.p50_ns.unwrap_or(0), send.p99_ns.unwrap_or(0));
+    assert!(
+        p50 > 0 && p50 <= p99,
+        "log2-bucket percentiles: {p50} {p99}"
+    );
+    assert!(
+        !dir.table_path("syscalls").exists(),
+        "no per-call table when aggregating"
+    );
+    assert!(dir.table_path("runs").exists());
 }

@@ -14,7 +14,9 @@ use std::{
 };
 
 use aya::maps::{MapData, RingBuf};
-use netcopy_common::syscalls::{MSG_ERRQUEUE, MSG_ZEROCOPY, SyscallKind, SyscallRecord};
+use netcopy_common::syscalls::{
+    AggKey, Aggregate, MSG_ERRQUEUE, MSG_ZEROCOPY, SyscallKind, SyscallRecord,
+};
 use thiserror::Error;
 use tokio::io::{Interest, unix::AsyncFd};
 
@@ -123,6 +125,35 @@ impl Collected {
         };
         self.by_thread.entry((r.tid, kind)).or_default().add(&r);
         Some((r, kind))
+    }
+
+    /// Add the kernel's `--aggregate` totals. Latency comes from log2 buckets: each call is
+    /// counted at its bucket's geometric middle, so percentiles are good to a factor of √2.
+    pub fn add_aggregates(&mut self, aggs: &[(AggKey, Aggregate)]) {
+        for (key, a) in aggs {
+            let Some(kind) = SyscallKind::from_u8(key.kind) else {
+                self.malformed += 1;
+                continue;
+            };
+            let s = self.by_thread.entry((key.tid, kind)).or_default();
+            s.calls += a.calls;
+            s.errors += a.errors;
+            s.bytes += a.bytes;
+            s.wall_ns += a.wall_ns;
+            s.offcpu_ns += a.offcpu_ns;
+            s.voluntary_cs += a.voluntary_cs;
+            s.involuntary_cs += a.involuntary_cs;
+            s.skbs_built += a.skbs_built;
+            s.skbs_tx += a.skbs_tx;
+            s.skbs_rx += a.skbs_rx;
+            s.bytes_to_user += a.bytes_to_user;
+            s.zerocopy += a.zerocopy;
+            s.errqueue += a.errqueue;
+            for (bucket, n) in a.hist.iter().enumerate() {
+                let middle = ((1u64 << bucket) as f64 * std::f64::consts::SQRT_2) as u64;
+                s.latency.record_n(middle, *n);
+            }
+        }
     }
 
     /// Calls of `tid` of `kind` seen in records.

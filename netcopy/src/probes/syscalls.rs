@@ -6,12 +6,13 @@
 //! plan.
 
 use aya::{
-    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
     programs::TracePoint,
 };
 use netcopy_common::syscalls::{
-    CALL_COUNTS_MAP, COMM_LEN, CallCounts, LOST_MAP, RECORDS_MAP, TARGET_CGROUPS_MAP,
-    TARGET_COMMS_MAP, TARGET_PRESENT, TARGET_TGIDS_MAP,
+    AGGREGATES_MAP, AggKey, Aggregate, CALL_COUNTS_MAP, COMM_LEN, CONFIG_AGGREGATE, CONFIG_MAP,
+    CallCounts, LOST_MAP, RECORDS_MAP, TARGET_CGROUPS_MAP, TARGET_COMMS_MAP, TARGET_PRESENT,
+    TARGET_TGIDS_MAP,
 };
 
 use super::{ProbeError, Probes};
@@ -105,6 +106,35 @@ impl Probes {
             Err(aya::maps::MapError::KeyNotFound) => Ok(CallCounts::default()),
             Err(source) => Err(ProbeError::Map { name, source }),
         }
+    }
+
+    /// `--aggregate`: fold calls into per-thread totals in the kernel instead of records.
+    pub fn set_aggregate(&mut self, on: bool) -> Result<(), ProbeError> {
+        let name = CONFIG_MAP;
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or(ProbeError::Missing { kind: "map", name })?;
+        let mut config: Array<&mut MapData, u32> =
+            Array::try_from(map).map_err(|source| ProbeError::Map { name, source })?;
+        let word = if on { CONFIG_AGGREGATE } else { 0 };
+        config
+            .set(0, word, 0)
+            .map_err(|source| ProbeError::Map { name, source })
+    }
+
+    /// The in-kernel totals of `--aggregate`, per thread and kind.
+    pub fn aggregates(&self) -> Result<Vec<(AggKey, Aggregate)>, ProbeError> {
+        let name = AGGREGATES_MAP;
+        let map = self
+            .ebpf
+            .map(name)
+            .ok_or(ProbeError::Missing { kind: "map", name })?;
+        let aggs: HashMap<&MapData, AggKey, Aggregate> =
+            HashMap::try_from(map).map_err(|source| ProbeError::Map { name, source })?;
+        aggs.iter()
+            .map(|kv| kv.map_err(|source| ProbeError::Map { name, source }))
+            .collect()
     }
 
     /// Records the ring buffer had no room for, summed over CPUs.

@@ -163,12 +163,17 @@ impl Session {
         if let Some(line) = plan::skipped_line(&plan) {
             eprintln!("{line}");
         }
+        probes.set_aggregate(opts.aggregate)?;
         probes.attach_syscalls()?;
         if let Some(hz) = opts.sample_hz {
             probes.attach_sampling(hz)?;
         }
         let meta = RunMeta::here(plan::methods(&plan), opts.sample_hz.map(|hz| hz as u32));
-        let writer = opts.out.as_ref().map(SyscallsWriter::create).transpose()?;
+        // No per-call records, so no per-call table, when the kernel aggregates.
+        let writer = match &opts.out {
+            Some(dir) if !opts.aggregate => Some(SyscallsWriter::create(dir)?),
+            _ => None,
+        };
         let collector = Collector::start(probes.take_records()?, writer)?;
         Ok(Self {
             probes,
@@ -204,6 +209,8 @@ pub struct TraceOptions {
     pub out: Option<RunDir>,
     /// Stack sampling frequency per CPU; no stage breakdown without it.
     pub sample_hz: Option<u64>,
+    /// Fold calls into per-thread totals in the kernel instead of per-call records.
+    pub aggregate: bool,
 }
 
 /// One role's time in one stage, summed over syscall kinds.
@@ -274,7 +281,8 @@ pub fn trace(
     probes.add_target(std::process::id())?;
     let outcome = run_logged(cfg, path, stop, log);
     // Stop the writers even when the run failed, so no thread outlives us.
-    let collected = collector.finish()?;
+    let mut collected = collector.finish()?;
+    collected.add_aggregates(&probes.aggregates()?);
     if let Some(recorder) = recorder {
         recorder.finish()?;
     }

@@ -60,6 +60,14 @@ impl Latency {
         self.hist.saturating_record(ns.clamp(1, MAX_LATENCY_NS));
     }
 
+    /// `n` calls of `ns` each.
+    pub fn record_n(&mut self, ns: u64, n: u64) {
+        if n > 0 {
+            self.hist
+                .saturating_record_n(ns.clamp(1, MAX_LATENCY_NS), n);
+        }
+    }
+
     pub fn add(&mut self, other: &Latency) {
         // Both histograms have the same bounds, so adding cannot fail.
         let _ = self.hist.add(&other.hist);
