@@ -34,7 +34,12 @@ pub struct Sampled {
     pub stacks: Vec<FoldedStack>,
     /// Samples whose stack could not be recorded (bpf_get_stackid failed).
     pub lost_stacks: u64,
+    /// Samples of write/read/writev/readv calls on files or pipes, left out.
+    pub not_socket: u64,
 }
+
+/// The frames through which write/read/writev/readv reach a socket.
+const SOCKET_IO: [&str; 2] = ["sock_write_iter", "sock_read_iter"];
 
 /// Fold the kernel's `(key, count)` pairs. `stack` returns the instruction pointers of a
 /// stack id, innermost first; `role` names the role of a thread.
@@ -45,7 +50,8 @@ pub fn aggregate<E>(
     role: &impl Fn(u32) -> Role,
 ) -> Result<Sampled, E> {
     let mut out = Sampled::default();
-    let mut resolved: HashMap<i32, (String, Stage)> = HashMap::new();
+    // Per stack: its folded text, its stage, and whether it went through a socket.
+    let mut resolved: HashMap<i32, (String, Stage, bool)> = HashMap::new();
     let mut tables: BTreeMap<(Role, SyscallKind), StageTable> = BTreeMap::new();
     let mut folded: BTreeMap<(Role, SyscallKind, String), (Stage, u64)> = BTreeMap::new();
     for (key, count) in samples {
@@ -56,7 +62,7 @@ pub fn aggregate<E>(
             out.lost_stacks += count;
             continue;
         }
-        let (text, stage) = match resolved.entry(key.stack_id) {
+        let (text, stage, socket) = match resolved.entry(key.stack_id) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
                 let ips = stack(key.stack_id as u32)?;
@@ -65,9 +71,16 @@ pub fn aggregate<E>(
                     .rev()
                     .map(|ip| syms.resolve(*ip).unwrap_or("[unknown]"))
                     .collect();
-                e.insert((frames.join(";"), classify(&frames)))
+                let socket = frames.iter().any(|f| SOCKET_IO.contains(f));
+                e.insert((frames.join(";"), classify(&frames), socket))
             }
         };
+        // write/read/writev/readv are traced on every fd; a sample counts only when the
+        // call went through a socket (its records are filtered the same way in the kernel).
+        if kind.socket_only_if_seen() && !*socket {
+            out.not_socket += count;
+            continue;
+        }
         let r = role(key.tid);
         tables.entry((r, kind)).or_default().add(*stage, *count);
         folded
@@ -90,4 +103,46 @@ pub fn aggregate<E>(
         })
         .collect();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_writes_are_left_out_and_socket_writes_classified() {
+        let syms = Kallsyms::parse(
+            "1000 T ksys_write\n2000 T sock_write_iter\n3000 T tcp_sendmsg_locked\n\
+             4000 T _copy_from_iter\n5000 T ext4_file_write_iter\n",
+        )
+        .unwrap();
+        // Innermost first, as the kernel stores them.
+        let stacks = |id: u32| -> Result<Vec<u64>, ()> {
+            Ok(match id {
+                1 => vec![0x4001, 0x3001, 0x2001, 0x1001],
+                _ => vec![0x5001, 0x1001],
+            })
+        };
+        let key = |tid, stack_id, kind: SyscallKind| SampleKey {
+            tid,
+            stack_id,
+            kind: kind as u8,
+            _pad: [0; 7],
+        };
+        let samples = [
+            (key(7, 1, SyscallKind::Write), 10),
+            (key(7, 2, SyscallKind::Write), 4),
+            (key(7, -14, SyscallKind::Sendmsg), 2),
+        ];
+        let out = aggregate(&samples, stacks, &syms, &|_| Role::Server).unwrap();
+        assert_eq!(out.not_socket, 4);
+        assert_eq!(out.lost_stacks, 2);
+        assert_eq!(out.breakdowns.len(), 1);
+        assert_eq!(out.breakdowns[0].table.get(Stage::CopyUserToSkb), 10);
+        assert_eq!(out.stacks.len(), 1);
+        assert_eq!(
+            out.stacks[0].folded,
+            "ksys_write;sock_write_iter;tcp_sendmsg_locked;_copy_from_iter"
+        );
+    }
 }
