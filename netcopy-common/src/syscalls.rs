@@ -137,6 +137,10 @@ pub const CONFIG_MAP: &str = "CONFIG";
 pub const AGGREGATES_MAP: &str = "AGGREGATES";
 /// [`CONFIG_MAP`] bit: fold calls into [`Aggregate`]s in the kernel, emit no records.
 pub const CONFIG_AGGREGATE: u32 = 1;
+/// [`CONFIG_MAP`] bit: `TARGET_COMMS` has entries (otherwise the comm is not looked up).
+pub const CONFIG_BY_COMM: u32 = 2;
+/// [`CONFIG_MAP`] bit: `TARGET_CGROUPS` has entries.
+pub const CONFIG_BY_CGROUP: u32 = 4;
 /// Log2 buckets of call wall time: bucket `i` holds calls of `[2^i, 2^(i+1))` ns.
 pub const HIST_BUCKETS: usize = 40;
 

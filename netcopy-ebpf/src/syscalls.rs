@@ -53,6 +53,12 @@ static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static CONFIG: Array<u32> = Array::with_max_entries(1, 0);
 
+/// The [`CONFIG`] word (0 until user space sets it).
+#[inline(always)]
+pub fn config() -> u32 {
+    CONFIG.get(0).copied().unwrap_or(0)
+}
+
 #[map]
 static AGGREGATES: HashMap<AggKey, Aggregate> = HashMap::with_max_entries(MAX_THREADS, 0);
 
@@ -223,7 +229,7 @@ fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
         kind: kind as u8,
         _pad: [0; 7],
     };
-    let aggregate = CONFIG.get(0).is_some_and(|c| c & CONFIG_AGGREGATE != 0);
+    let aggregate = config() & CONFIG_AGGREGATE != 0;
     if aggregate {
         fold(&record);
     } else if RECORDS.output::<SyscallRecord>(&record, 0).is_err() {

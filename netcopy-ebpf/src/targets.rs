@@ -6,7 +6,9 @@ use aya_ebpf::{
     macros::map,
     maps::HashMap,
 };
-use netcopy_common::syscalls::{COMM_LEN, MAX_TARGETS};
+use netcopy_common::syscalls::{COMM_LEN, CONFIG_BY_CGROUP, CONFIG_BY_COMM, MAX_TARGETS};
+
+use crate::syscalls::config;
 
 #[map]
 static TARGET_TGIDS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TARGETS, 0);
@@ -27,14 +29,19 @@ pub fn current_target() -> Option<(u32, u32)> {
     if unsafe { TARGET_TGIDS.get(&tgid) }.is_some() {
         return ids;
     }
-    if let Ok(comm) = bpf_get_current_comm()
+    // Every process's socket and read/write calls come through here: skip the lookups
+    // no target asked for.
+    let config = config();
+    if config & CONFIG_BY_COMM != 0
+        && let Ok(comm) = bpf_get_current_comm()
         && unsafe { TARGET_COMMS.get(&comm) }.is_some()
     {
         return ids;
     }
     // SAFETY: a helper without arguments.
-    let cgroup = unsafe { bpf_get_current_cgroup_id() };
-    if unsafe { TARGET_CGROUPS.get(&cgroup) }.is_some() {
+    if config & CONFIG_BY_CGROUP != 0
+        && unsafe { TARGET_CGROUPS.get(&bpf_get_current_cgroup_id()) }.is_some()
+    {
         return ids;
     }
     None

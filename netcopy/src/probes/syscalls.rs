@@ -10,9 +10,9 @@ use aya::{
     programs::TracePoint,
 };
 use netcopy_common::syscalls::{
-    AGGREGATES_MAP, AggKey, Aggregate, CALL_COUNTS_MAP, COMM_LEN, CONFIG_AGGREGATE, CONFIG_MAP,
-    CallCounts, LOST_MAP, RECORDS_MAP, TARGET_CGROUPS_MAP, TARGET_COMMS_MAP, TARGET_PRESENT,
-    TARGET_TGIDS_MAP,
+    AGGREGATES_MAP, AggKey, Aggregate, CALL_COUNTS_MAP, COMM_LEN, CONFIG_AGGREGATE,
+    CONFIG_BY_CGROUP, CONFIG_BY_COMM, CONFIG_MAP, CallCounts, LOST_MAP, RECORDS_MAP,
+    TARGET_CGROUPS_MAP, TARGET_COMMS_MAP, TARGET_PRESENT, TARGET_TGIDS_MAP,
 };
 
 use super::{ProbeError, Probes};
@@ -72,12 +72,14 @@ impl Probes {
         let bytes = comm.as_bytes();
         let n = bytes.len().min(COMM_LEN - 1);
         key[..n].copy_from_slice(&bytes[..n]);
-        self.mark(TARGET_COMMS_MAP, key)
+        self.mark(TARGET_COMMS_MAP, key)?;
+        self.update_config(|word| word | CONFIG_BY_COMM)
     }
 
     /// Trace every thread in the cgroup (v2) whose directory has inode `id`.
     pub fn add_cgroup(&mut self, id: u64) -> Result<(), ProbeError> {
-        self.mark(TARGET_CGROUPS_MAP, id)
+        self.mark(TARGET_CGROUPS_MAP, id)?;
+        self.update_config(|word| word | CONFIG_BY_CGROUP)
     }
 
     fn mark<K: aya::Pod>(&mut self, name: &'static str, key: K) -> Result<(), ProbeError> {
@@ -110,6 +112,16 @@ impl Probes {
 
     /// `--aggregate`: fold calls into per-thread totals in the kernel instead of records.
     pub fn set_aggregate(&mut self, on: bool) -> Result<(), ProbeError> {
+        self.update_config(|word| {
+            if on {
+                word | CONFIG_AGGREGATE
+            } else {
+                word & !CONFIG_AGGREGATE
+            }
+        })
+    }
+
+    fn update_config(&mut self, f: impl FnOnce(u32) -> u32) -> Result<(), ProbeError> {
         let name = CONFIG_MAP;
         let map = self
             .ebpf
@@ -117,9 +129,11 @@ impl Probes {
             .ok_or(ProbeError::Missing { kind: "map", name })?;
         let mut config: Array<&mut MapData, u32> =
             Array::try_from(map).map_err(|source| ProbeError::Map { name, source })?;
-        let word = if on { CONFIG_AGGREGATE } else { 0 };
+        let word = config
+            .get(&0, 0)
+            .map_err(|source| ProbeError::Map { name, source })?;
         config
-            .set(0, word, 0)
+            .set(0, f(word), 0)
             .map_err(|source| ProbeError::Map { name, source })
     }
 
