@@ -198,6 +198,58 @@ impl Default for Aggregate {
     }
 }
 
+impl Aggregate {
+    /// Add one call: the one definition of what a record adds to the totals, used by the
+    /// kernel (`--aggregate`) and by user space (folding streamed records).
+    #[inline(always)]
+    pub fn add(&mut self, r: &SyscallRecord) {
+        self.calls += 1;
+        if r.ret < 0 {
+            self.errors += 1;
+        } else {
+            self.bytes += r.ret as u64;
+        }
+        self.wall_ns += r.wall_ns;
+        self.offcpu_ns += r.offcpu_ns;
+        self.voluntary_cs += r.voluntary_cs as u64;
+        self.involuntary_cs += r.involuntary_cs as u64;
+        self.skbs_built += r.skbs_built as u64;
+        self.skbs_tx += r.skbs_tx as u64;
+        self.skbs_rx += r.skbs_rx as u64;
+        self.bytes_to_user += r.bytes_to_user;
+        self.zerocopy += (r.flags & MSG_ZEROCOPY != 0) as u64;
+        self.errqueue += (r.flags & MSG_ERRQUEUE != 0) as u64;
+        if let Some(slot) = self.hist.get_mut(log2_bucket(r.wall_ns)) {
+            *slot += 1;
+        }
+    }
+
+    /// Add another thread's or batch's totals.
+    pub fn merge(&mut self, o: &Aggregate) {
+        self.calls += o.calls;
+        self.errors += o.errors;
+        self.bytes += o.bytes;
+        self.wall_ns += o.wall_ns;
+        self.offcpu_ns += o.offcpu_ns;
+        self.voluntary_cs += o.voluntary_cs;
+        self.involuntary_cs += o.involuntary_cs;
+        self.skbs_built += o.skbs_built;
+        self.skbs_tx += o.skbs_tx;
+        self.skbs_rx += o.skbs_rx;
+        self.bytes_to_user += o.bytes_to_user;
+        self.zerocopy += o.zerocopy;
+        self.errqueue += o.errqueue;
+        for (a, b) in self.hist.iter_mut().zip(o.hist.iter()) {
+            *a += b;
+        }
+    }
+
+    /// On-CPU time: wall time minus time switched out.
+    pub fn oncpu_ns(&self) -> u64 {
+        self.wall_ns.saturating_sub(self.offcpu_ns)
+    }
+}
+
 /// The log2 bucket of `ns`, in a form the verifier accepts (no loops, bounded result).
 #[inline(always)]
 pub fn log2_bucket(ns: u64) -> usize {

@@ -12,8 +12,8 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use netcopy_common::syscalls::{
-    AggKey, Aggregate, CONFIG_AGGREGATE, CallCounts, MAX_THREADS, MSG_ERRQUEUE, MSG_ZEROCOPY,
-    RECORDS_BYTES, SyscallKind, SyscallRecord, log2_bucket,
+    AggKey, Aggregate, CONFIG_AGGREGATE, CallCounts, MAX_THREADS, RECORDS_BYTES, SyscallKind,
+    SyscallRecord,
 };
 
 use crate::targets::current_target;
@@ -270,26 +270,7 @@ fn fold(r: &SyscallRecord) {
         }
     };
     // SAFETY: pointer from the lookup; only this thread writes its own key.
-    let a = unsafe { &mut *agg };
-    a.calls += 1;
-    if r.ret < 0 {
-        a.errors += 1;
-    } else {
-        a.bytes += r.ret as u64;
-    }
-    a.wall_ns += r.wall_ns;
-    a.offcpu_ns += r.offcpu_ns;
-    a.voluntary_cs += u64::from(r.voluntary_cs);
-    a.involuntary_cs += u64::from(r.involuntary_cs);
-    a.skbs_built += u64::from(r.skbs_built);
-    a.skbs_tx += u64::from(r.skbs_tx);
-    a.skbs_rx += u64::from(r.skbs_rx);
-    a.bytes_to_user += r.bytes_to_user;
-    a.zerocopy += u64::from(r.flags & MSG_ZEROCOPY != 0);
-    a.errqueue += u64::from(r.flags & MSG_ERRQUEUE != 0);
-    if let Some(slot) = a.hist.get_mut(log2_bucket(r.wall_ns)) {
-        *slot += 1;
-    }
+    unsafe { (*agg).add(r) };
 }
 
 /// Exact totals, independent of the ring buffer.

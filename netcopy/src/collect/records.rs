@@ -14,9 +14,7 @@ use std::{
 };
 
 use aya::maps::{MapData, RingBuf};
-use netcopy_common::syscalls::{
-    AggKey, Aggregate, MSG_ERRQUEUE, MSG_ZEROCOPY, SyscallKind, SyscallRecord,
-};
+use netcopy_common::syscalls::{AggKey, Aggregate, SyscallKind, SyscallRecord};
 use thiserror::Error;
 use tokio::io::{Interest, unix::AsyncFd};
 
@@ -36,69 +34,24 @@ pub enum CollectError {
     Sink(#[from] SinkError),
 }
 
-/// What the records of one thread and syscall kind add up to.
+/// What the calls of one thread and syscall kind add up to, and their latency.
 #[derive(Default)]
 pub struct CallStats {
-    pub calls: u64,
-    /// Calls that returned an error.
-    pub errors: u64,
-    /// Sum of the positive return values.
-    pub bytes: u64,
-    pub wall_ns: u64,
-    pub offcpu_ns: u64,
-    pub voluntary_cs: u64,
-    pub involuntary_cs: u64,
-    pub skbs_built: u64,
-    pub skbs_tx: u64,
-    pub skbs_rx: u64,
-    pub bytes_to_user: u64,
-    /// Calls with MSG_ERRQUEUE / MSG_ZEROCOPY in their flags.
-    pub errqueue: u64,
-    pub zerocopy: u64,
+    /// The same totals the kernel keeps with `--aggregate`.
+    pub totals: Aggregate,
+    /// Per-call wall time, exact from records, or from log2 buckets with `--aggregate`.
     pub latency: Latency,
 }
 
 impl CallStats {
     fn add(&mut self, r: &SyscallRecord) {
-        self.calls += 1;
-        if r.ret < 0 {
-            self.errors += 1;
-        } else {
-            self.bytes += r.ret as u64;
-        }
-        self.wall_ns += r.wall_ns;
-        self.offcpu_ns += r.offcpu_ns;
-        self.voluntary_cs += u64::from(r.voluntary_cs);
-        self.involuntary_cs += u64::from(r.involuntary_cs);
-        self.skbs_built += u64::from(r.skbs_built);
-        self.skbs_tx += u64::from(r.skbs_tx);
-        self.skbs_rx += u64::from(r.skbs_rx);
-        self.bytes_to_user += r.bytes_to_user;
-        self.errqueue += u64::from(r.flags & MSG_ERRQUEUE != 0);
-        self.zerocopy += u64::from(r.flags & MSG_ZEROCOPY != 0);
+        self.totals.add(r);
         self.latency.record(r.wall_ns);
     }
 
     pub fn merge(&mut self, o: &CallStats) {
-        self.calls += o.calls;
-        self.errors += o.errors;
-        self.bytes += o.bytes;
-        self.wall_ns += o.wall_ns;
-        self.offcpu_ns += o.offcpu_ns;
-        self.voluntary_cs += o.voluntary_cs;
-        self.involuntary_cs += o.involuntary_cs;
-        self.skbs_built += o.skbs_built;
-        self.skbs_tx += o.skbs_tx;
-        self.skbs_rx += o.skbs_rx;
-        self.bytes_to_user += o.bytes_to_user;
-        self.errqueue += o.errqueue;
-        self.zerocopy += o.zerocopy;
+        self.totals.merge(&o.totals);
         self.latency.add(&o.latency);
-    }
-
-    /// On-CPU time: wall time minus time switched out.
-    pub fn oncpu_ns(&self) -> u64 {
-        self.wall_ns.saturating_sub(self.offcpu_ns)
     }
 }
 
@@ -136,19 +89,7 @@ impl Collected {
                 continue;
             };
             let s = self.by_thread.entry((key.tid, kind)).or_default();
-            s.calls += a.calls;
-            s.errors += a.errors;
-            s.bytes += a.bytes;
-            s.wall_ns += a.wall_ns;
-            s.offcpu_ns += a.offcpu_ns;
-            s.voluntary_cs += a.voluntary_cs;
-            s.involuntary_cs += a.involuntary_cs;
-            s.skbs_built += a.skbs_built;
-            s.skbs_tx += a.skbs_tx;
-            s.skbs_rx += a.skbs_rx;
-            s.bytes_to_user += a.bytes_to_user;
-            s.zerocopy += a.zerocopy;
-            s.errqueue += a.errqueue;
+            s.totals.merge(a);
             for (bucket, n) in a.hist.iter().enumerate() {
                 let middle = ((1u64 << bucket) as f64 * std::f64::consts::SQRT_2) as u64;
                 s.latency.record_n(middle, *n);
@@ -158,7 +99,9 @@ impl Collected {
 
     /// Calls of `tid` of `kind` seen in records.
     pub fn calls(&self, tid: u32, kind: SyscallKind) -> u64 {
-        self.by_thread.get(&(tid, kind)).map_or(0, |s| s.calls)
+        self.by_thread
+            .get(&(tid, kind))
+            .map_or(0, |s| s.totals.calls)
     }
 }
 

@@ -119,8 +119,9 @@ pub struct SyscallSummary {
 }
 
 impl SyscallSummary {
-    fn new(role: Role, kind: SyscallKind, s: &CallStats) -> Self {
-        let l = s.latency.summary();
+    fn new(role: Role, kind: SyscallKind, stats: &CallStats) -> Self {
+        let l = stats.latency.summary();
+        let s = &stats.totals;
         Self {
             role,
             syscall: kind.name(),
@@ -307,8 +308,8 @@ pub fn trace(
         let mut in_calls = Switches::default();
         for kind in SyscallKind::ALL {
             if let Some(s) = collected.by_thread.get(&(tid, kind)) {
-                in_calls.voluntary += s.voluntary_cs;
-                in_calls.involuntary += s.involuntary_cs;
+                in_calls.voluntary += s.totals.voluntary_cs;
+                in_calls.involuntary += s.totals.involuntary_cs;
             }
         }
         switches.push(SwitchCheck {
