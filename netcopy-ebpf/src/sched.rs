@@ -1,11 +1,20 @@
 //! Sched family: off-CPU time and context switches of a thread inside a traced call.
 //!
-//! Hook: `sched:sched_switch` (classic tracepoint). Numbers, added to `INFLIGHT[tid]`:
-//! voluntary / involuntary switches out of the call and the time spent switched out.
-//! Involuntary means the thread was still runnable: the tracepoint reports a preempted task
-//! with TASK_REPORT_MAX (0x100) and a task that yielded while running with 0.
+//! Hooks, one of them attached (see the attach plan):
+//! - `tp_btf/sched_switch`: the kernel's own arguments (`preempt`, `prev`, `next`,
+//!   `prev_state`). The pid of `next` is read at `TASK_PID_OFFSET`, the offset of
+//!   `task_struct.pid` that user space finds in the kernel's BTF.
+//! - `tracepoint/sched/sched_switch`: the classic event, where BTF is missing.
+//!
+//! Numbers, added to `INFLIGHT[tid]`: voluntary / involuntary switches out of the call and the
+//! time spent switched out. Involuntary means the thread was still runnable: it was preempted,
+//! or it yielded while running (state 0).
 
-use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::tracepoint, programs::TracePointContext};
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel},
+    macros::{btf_tracepoint, tracepoint},
+    programs::{BtfTracePointContext, TracePointContext},
+};
 
 use crate::syscalls::inflight;
 
@@ -13,7 +22,12 @@ use crate::syscalls::inflight;
 const PREV_PID: usize = 24;
 const PREV_STATE: usize = 32;
 const NEXT_PID: usize = 56;
+/// The classic event reports a preempted task with TASK_REPORT_MAX.
 const TASK_REPORT_MAX: i64 = 0x100;
+
+/// Byte offset of `pid` in `struct task_struct`, set by user space at load time.
+#[unsafe(no_mangle)]
+static TASK_PID_OFFSET: u32 = 0;
 
 #[tracepoint]
 pub fn sched_switch(ctx: TracePointContext) -> u32 {
@@ -25,19 +39,46 @@ pub fn sched_switch(ctx: TracePointContext) -> u32 {
             ctx.read_at::<i32>(NEXT_PID).unwrap_or(0),
         )
     };
+    switch(
+        prev as u32,
+        state == 0 || state & TASK_REPORT_MAX != 0,
+        next as u32,
+    );
+    0
+}
+
+#[btf_tracepoint(function = "sched_switch")]
+pub fn sched_switch_btf(ctx: BtfTracePointContext) -> i32 {
+    let preempt: u8 = ctx.arg(0);
+    let next: *const u8 = ctx.arg(2);
+    let state: u32 = ctx.arg(3);
+    // The tracepoint fires on the CPU that switches, while `prev` is still current.
+    let prev = bpf_get_current_pid_tgid() as u32;
+    // SAFETY: a global written once by the loader; volatile so the compiler keeps the load.
+    let offset = unsafe { core::ptr::read_volatile(&raw const TASK_PID_OFFSET) };
+    // SAFETY: bpf_probe_read_kernel checks the address; a failed read means no thread.
+    let next = unsafe { bpf_probe_read_kernel(next.wrapping_add(offset as usize).cast::<i32>()) }
+        .unwrap_or(0);
+    switch(prev, preempt != 0 || state == 0, next as u32);
+    0
+}
+
+/// Account one switch from `prev` to `next` for whichever of them is inside a call.
+#[inline(always)]
+fn switch(prev: u32, involuntary: bool, next: u32) {
     let now = unsafe { bpf_ktime_get_ns() };
-    if let Some(call) = inflight(prev as u32) {
+    if let Some(call) = inflight(prev) {
         // SAFETY: pointer from the map lookup; only this CPU switches this thread now.
         unsafe {
             (*call).switched_out_ns = now;
-            if state == 0 || state & TASK_REPORT_MAX != 0 {
+            if involuntary {
                 (*call).involuntary_cs += 1;
             } else {
                 (*call).voluntary_cs += 1;
             }
         }
     }
-    if let Some(call) = inflight(next as u32) {
+    if let Some(call) = inflight(next) {
         // SAFETY: as above.
         unsafe {
             let out = (*call).switched_out_ns;
@@ -47,5 +88,4 @@ pub fn sched_switch(ctx: TracePointContext) -> u32 {
             }
         }
     }
-    0
 }

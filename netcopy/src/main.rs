@@ -379,17 +379,24 @@ impl LocalArgs {
 fn doctor(json: bool) -> anyhow::Result<ExitCode> {
     use netcopy::probes::{Probes, plan};
     let features = plan::Features::detect();
-    let fentry = if features.missing_caps.is_empty() {
-        Probes::load()
-            .map_err(|e| e.to_string())
-            .and_then(|mut p| p.try_fentry())
-    } else {
-        Err(format!(
-            "cannot try without {}",
-            features.missing_caps.join(" and ")
-        ))
+    let probed = match Probes::load() {
+        Ok(mut p) => plan::Probed {
+            fentry: p.try_fentry(),
+            sched_btf: p.try_sched_btf(false),
+        },
+        Err(e) => {
+            let why = if features.missing_caps.is_empty() {
+                e.to_string()
+            } else {
+                format!("cannot try without {}", features.missing_caps.join(" and "))
+            };
+            plan::Probed {
+                fentry: Err(why.clone()),
+                sched_btf: Err(why),
+            }
+        }
     };
-    let hooks = plan::plan(&features, &fentry);
+    let hooks = plan::plan(&features, &probed);
     if json {
         let v = serde_json::json!({ "features": features, "plan": hooks });
         println!("{}", serde_json::to_string_pretty(&v)?);

@@ -383,6 +383,14 @@ fn doctor_shows_the_plan_and_its_fallbacks() {
         "{fentry}"
     );
     assert_eq!(v["features"]["btf"], true, "this kernel has BTF");
+    let sched = plan
+        .iter()
+        .find(|h| h["hook"] == "sched_switch")
+        .unwrap_or_else(|| panic!("no sched_switch hook: {v}"));
+    assert_eq!(
+        sched["chosen"], "tp_btf",
+        "BTF tracepoints load here: {sched}"
+    );
 
     let hidden = Command::new(BIN)
         .args(["doctor", "--json"])
@@ -392,6 +400,9 @@ fn doctor_shows_the_plan_and_its_fallbacks() {
     let v = json(&hidden);
     assert_eq!(v["features"]["btf"], false);
     assert_eq!(v["features"]["pmu"], false);
+    let sched = &v["plan"].as_array().unwrap_or_else(|| panic!("{v}"))[1];
+    assert_eq!(sched["hook"], "sched_switch");
+    assert_eq!(sched["chosen"], "tracepoint", "{sched}");
     let stages = &v["plan"].as_array().unwrap_or_else(|| panic!("{v}"))[3];
     assert_eq!(
         stages["steps"][0]["outcome"],
@@ -419,5 +430,47 @@ fn trace_targets_that_do_not_exist_are_bad_input() {
         ),
     ] {
         assert_usage_error(&netcopy(args), needle);
+    }
+}
+
+#[test]
+fn sched_switch_counts_the_same_through_tp_btf_and_the_tracepoint() {
+    require_root("loading eBPF programs");
+    for (hide, method) in [
+        ("", "sched_switch=tp_btf"),
+        ("btf", "sched_switch=tracepoint"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["trace", "--mode", "twocopy", "--size", "4K"])
+            .args(["--duration", "1s", "--warmup", "0", "--json"])
+            .env("NETCOPY_HIDE", hide)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if hide == "btf" {
+            assert!(
+                stderr.contains("sched_switch: tp_btf BTF hidden by NETCOPY_HIDE -> tracepoint"),
+                "the fallback is said once: {stderr}"
+            );
+        }
+        let v = json(&out);
+        let probe = &v["probe"];
+        assert!(
+            probe["method"].as_str().is_some_and(|m| m.contains(method)),
+            "{hide}: {probe}"
+        );
+        let switches = probe["switches"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"));
+        assert_eq!(switches.len(), 2, "{probe}");
+        for s in switches {
+            let inside = s["in_calls"]["voluntary"].as_u64().unwrap_or_default();
+            let all = s["thread"]["voluntary"].as_u64().unwrap_or_default();
+            // The workload's threads sleep only inside socket calls: getrusage agrees.
+            assert!(inside <= all && all - inside <= all / 20 + 3, "{hide}: {s}");
+            if s["role"] == "client" {
+                assert!(inside > 100, "{hide}: a receiver that never waited: {s}");
+            }
+        }
     }
 }

@@ -4,8 +4,10 @@
 //!   (classic tracepoints).
 //! - `sample`: kernel stacks of target threads inside calls (CPU-clock perf events).
 
+pub mod btf;
 pub mod plan;
 pub mod sample;
+pub mod sched;
 pub mod syscalls;
 
 use aya::Ebpf;
@@ -90,6 +92,9 @@ pub fn ensure_tracefs() -> Result<(), ProbeError> {
 /// The loaded eBPF object. Dropping it detaches every program.
 pub struct Probes {
     pub(crate) ebpf: Ebpf,
+    /// Where `task_struct.pid` is, from the kernel's BTF, or why it is not known (the BTF
+    /// sched_switch program needs it).
+    pub(crate) task_pid_offset: Result<u32, String>,
 }
 
 impl Probes {
@@ -110,18 +115,13 @@ impl Probes {
 
     /// Try to load the fentry program of the exact tier: whether BPF trampolines work here.
     /// Nothing is attached.
-    pub fn try_fentry(&mut self) -> plan::FentryProbe {
+    pub fn try_fentry(&mut self) -> plan::Tried {
         let name = "fentry_tcp_sendmsg_locked";
         let btf = aya::Btf::from_sys_fs().map_err(|e| format!("BTF: {e}"))?;
         let program: &mut aya::programs::FEntry = self.program(name).map_err(|e| e.to_string())?;
-        program.load("tcp_sendmsg_locked", &btf).map_err(|e| {
-            // The kernel's errno is what the user needs (EPERM here: trampolines are denied).
-            let mut source: &dyn std::error::Error = &e;
-            while let Some(inner) = source.source() {
-                source = inner;
-            }
-            source.to_string()
-        })?;
+        program
+            .load("tcp_sendmsg_locked", &btf)
+            .map_err(|e| root_cause(&e))?;
         // Loaded is enough to know; unload so nothing stays behind.
         program.unload().map_err(|e| e.to_string())
     }
@@ -132,8 +132,30 @@ impl Probes {
         if OBJECT.is_empty() {
             return Err(ProbeError::NotBuilt);
         }
+        let features = plan::Features::detect();
+        let task_pid_offset = if features.btf {
+            btf::task_pid_offset().map_err(|e| format!("needs task_struct.pid from BTF: {e}"))
+        } else if features.is_hidden("btf") {
+            Err("BTF hidden by NETCOPY_HIDE".to_owned())
+        } else {
+            Err(format!("needs BTF ({})", btf::VMLINUX))
+        };
+        let offset = *task_pid_offset.as_ref().unwrap_or(&0);
+        let ebpf = aya::EbpfLoader::new()
+            .override_global("TASK_PID_OFFSET", &offset, true)
+            .load(OBJECT)?;
         Ok(Self {
-            ebpf: Ebpf::load(OBJECT)?,
+            ebpf,
+            task_pid_offset,
         })
     }
+}
+
+/// The innermost error: the kernel's errno is what the user needs (EPERM for trampolines here).
+pub(crate) fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut source = e;
+    while let Some(inner) = source.source() {
+        source = inner;
+    }
+    source.to_string()
 }

@@ -94,19 +94,28 @@ pub struct HookPlan {
     pub chosen: Option<Method>,
 }
 
-/// Whether fentry programs load here: `Ok` or the kernel's answer.
-pub type FentryProbe = Result<(), String>;
+/// Whether a program loaded (or attached) here: `Ok`, or why not.
+pub type Tried = Result<(), String>;
+
+/// What trying the upgrades gave on this kernel.
+#[derive(Clone, Debug)]
+pub struct Probed {
+    /// Whether fentry programs load: `Ok` or the kernel's answer.
+    pub fentry: Tried,
+    /// Whether the BTF sched_switch program loads (doctor) or is attached (trace).
+    pub sched_btf: Tried,
+}
 
 const NOT_BUILT: &str = "not built for this hook yet";
 
 /// Build the plan from the features and the result of trying to load an fentry program.
-pub fn plan(f: &Features, fentry: &FentryProbe) -> Vec<HookPlan> {
+pub fn plan(f: &Features, probed: &Probed) -> Vec<HookPlan> {
     let fentry_outcome = if f.is_hidden("fentry") {
         "hidden by NETCOPY_HIDE".to_owned()
     } else if !f.btf {
         "needs BTF (/sys/kernel/btf/vmlinux)".to_owned()
     } else {
-        match fentry {
+        match &probed.fentry {
             Ok(()) => "loads here, but the exact stage timing is not built yet".to_owned(),
             Err(e) => format!("refused by the kernel ({e})"),
         }
@@ -137,10 +146,7 @@ pub fn plan(f: &Features, fentry: &FentryProbe) -> Vec<HookPlan> {
             "syscalls",
             "enter/exit of sendto, sendmsg, recvfrom, recvmsg: one record per call",
         ),
-        classic(
-            "sched_switch",
-            "off-CPU time and voluntary/involuntary switches inside a call",
-        ),
+        sched(&probed.sched_btf, &tracepoint),
         classic(
             "net",
             "skbs built, sent, received and bytes copied to user inside a call",
@@ -168,6 +174,30 @@ pub fn plan(f: &Features, fentry: &FentryProbe) -> Vec<HookPlan> {
             chosen: None,
         },
     ]
+}
+
+/// sched_switch: tp_btf where it attached, else the classic tracepoint.
+fn sched(btf: &Tried, tracepoint: &str) -> HookPlan {
+    let (btf_outcome, classic) = match btf {
+        Ok(()) => ("used".to_owned(), "not needed"),
+        Err(e) => (e.clone(), tracepoint),
+    };
+    let steps = vec![
+        Step {
+            method: Method::TpBtf,
+            outcome: btf_outcome,
+        },
+        Step {
+            method: Method::Tracepoint,
+            outcome: classic.to_owned(),
+        },
+    ];
+    HookPlan {
+        hook: "sched_switch",
+        measures: "off-CPU time and voluntary/involuntary switches inside a call",
+        chosen: steps.iter().find(|s| s.outcome == "used").map(|s| s.method),
+        steps,
+    }
 }
 
 /// One line naming what the plan skipped, for the start of a trace.
@@ -214,9 +244,35 @@ mod tests {
         }
     }
 
+    fn probed(fentry: Tried, sched_btf: Tried) -> Probed {
+        Probed { fentry, sched_btf }
+    }
+
+    #[test]
+    fn sched_switch_prefers_tp_btf_and_falls_back_to_the_tracepoint() {
+        let p = plan(&features(), &probed(Err("EPERM".into()), Ok(())));
+        let sched = p.iter().find(|h| h.hook == "sched_switch").unwrap();
+        assert_eq!(sched.chosen, Some(Method::TpBtf));
+        assert!(methods(&p).contains("sched_switch=tp_btf"));
+        let p = plan(
+            &features(),
+            &probed(
+                Err("EPERM".into()),
+                Err("BTF hidden by NETCOPY_HIDE".into()),
+            ),
+        );
+        let sched = p.iter().find(|h| h.hook == "sched_switch").unwrap();
+        assert_eq!(sched.chosen, Some(Method::Tracepoint));
+        let line = skipped_line(&p).unwrap();
+        assert!(
+            line.contains("sched_switch: tp_btf BTF hidden by NETCOPY_HIDE -> tracepoint"),
+            "{line}"
+        );
+    }
+
     #[test]
     fn refused_fentry_falls_back_to_sampling() {
-        let p = plan(&features(), &Err("EPERM".into()));
+        let p = plan(&features(), &probed(Err("EPERM".into()), Ok(())));
         let stages = p.iter().find(|h| h.hook == "stages").unwrap();
         assert_eq!(stages.chosen, Some(Method::PerfEvent));
         assert_eq!(stages.steps[0].outcome, "refused by the kernel (EPERM)");
@@ -235,7 +291,10 @@ mod tests {
     fn hidden_btf_is_reported_as_the_reason() {
         let mut f = features();
         f.btf = false;
-        let p = plan(&f, &Ok(()));
+        let p = plan(
+            &f,
+            &probed(Ok(()), Err("needs BTF (/sys/kernel/btf/vmlinux)".into())),
+        );
         let stages = p.iter().find(|h| h.hook == "stages").unwrap();
         assert!(stages.steps[0].outcome.starts_with("needs BTF"));
         assert_eq!(
@@ -246,7 +305,7 @@ mod tests {
 
     #[test]
     fn no_pmu_means_null_cycles() {
-        let p = plan(&features(), &Err("EPERM".into()));
+        let p = plan(&features(), &probed(Err("EPERM".into()), Ok(())));
         let cycles = p.iter().find(|h| h.hook == "cycles").unwrap();
         assert_eq!(cycles.chosen, None);
         assert!(cycles.steps[0].outcome.contains("null"));

@@ -18,7 +18,7 @@ use netcopy_common::syscalls::{
 use super::{ProbeError, Probes};
 
 /// (program name, tracepoint category, tracepoint name).
-const PROGRAMS: [(&str, &str, &str); 21] = [
+const PROGRAMS: [(&str, &str, &str); 20] = [
     ("sys_enter_sendto", "syscalls", "sys_enter_sendto"),
     ("sys_exit_sendto", "syscalls", "sys_exit_sendto"),
     ("sys_enter_sendmsg", "syscalls", "sys_enter_sendmsg"),
@@ -35,7 +35,6 @@ const PROGRAMS: [(&str, &str, &str); 21] = [
     ("sys_exit_writev", "syscalls", "sys_exit_writev"),
     ("sys_enter_readv", "syscalls", "sys_enter_readv"),
     ("sys_exit_readv", "syscalls", "sys_exit_readv"),
-    ("sched_switch", "sched", "sched_switch"),
     ("tcp_sendmsg_locked", "tcp", "tcp_sendmsg_locked"),
     ("skb_copy_datagram_iovec", "skb", "skb_copy_datagram_iovec"),
     ("net_dev_xmit", "net", "net_dev_xmit"),

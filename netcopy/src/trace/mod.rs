@@ -16,7 +16,7 @@ use crate::{
         samples::{Sampled, aggregate},
         stages::StageTable,
     },
-    probes::{ProbeError, Probes, plan, syscalls::METHOD},
+    probes::{ProbeError, Probes, plan},
     report::summary::RunSummary,
     sink::{
         RunDir, SinkError,
@@ -76,7 +76,8 @@ pub struct SwitchCheck {
 /// What the probes counted, beside what the workload counted itself.
 #[derive(Clone, Debug, Serialize)]
 pub struct ProbeCheck {
-    pub method: &'static str,
+    /// The attach methods used, as `hook=method` pairs.
+    pub method: String,
     /// Records the ring buffer had no room for.
     pub lost: u64,
     pub threads: Vec<ThreadCheck>,
@@ -160,12 +161,16 @@ impl Session {
     /// Load, plan (saying once what fell back), attach, and start reading records.
     fn start(opts: &TraceOptions) -> Result<Self, TraceError> {
         let mut probes = Probes::load()?;
-        let plan = plan::plan(&plan::Features::detect(), &probes.try_fentry());
+        probes.set_aggregate(opts.aggregate)?;
+        probes.attach_syscalls()?;
+        let probed = plan::Probed {
+            fentry: probes.try_fentry(),
+            sched_btf: probes.attach_sched()?,
+        };
+        let plan = plan::plan(&plan::Features::detect(), &probed);
         if let Some(line) = plan::skipped_line(&plan) {
             eprintln!("{line}");
         }
-        probes.set_aggregate(opts.aggregate)?;
-        probes.attach_syscalls()?;
         if let Some(hz) = opts.sample_hz {
             probes.attach_sampling(hz)?;
         }
@@ -347,7 +352,7 @@ pub fn trace(
         &[Role::Server, Role::Client],
     ));
     summary.probe = Some(ProbeCheck {
-        method: METHOD,
+        method: meta.attach_methods.clone(),
         lost,
         threads,
         switches,
