@@ -110,6 +110,10 @@ pub struct SyscallRecord {
     pub ret: i64,
     /// Bytes skb_copy_datagram_iovec copied to user space inside the call.
     pub bytes_to_user: u64,
+    /// Hardware cycles the thread ran inside the call (valid when `counters` is 1).
+    pub cycles: u64,
+    /// Instructions retired inside the call (valid when `counters` is 1).
+    pub instructions: u64,
     pub tgid: u32,
     pub tid: u32,
     pub fd: i32,
@@ -128,7 +132,9 @@ pub struct SyscallRecord {
     /// CPU the call exited on.
     pub cpu: u32,
     pub kind: u8,
-    pub _pad: [u8; 7],
+    /// 1 when `cycles` and `instructions` were read at every on-CPU stretch of the call.
+    pub counters: u8,
+    pub _pad: [u8; 6],
 }
 
 /// Array map with one [`Config`] word, set by user space before tracing.
@@ -141,6 +147,12 @@ pub const CONFIG_AGGREGATE: u32 = 1;
 pub const CONFIG_BY_COMM: u32 = 2;
 /// [`CONFIG_MAP`] bit: `TARGET_CGROUPS` has entries.
 pub const CONFIG_BY_CGROUP: u32 = 4;
+/// [`CONFIG_MAP`] bit: `CYCLES` and `INSTRUCTIONS` hold a counter per CPU; read them.
+pub const CONFIG_COUNTERS: u32 = 8;
+/// Perf event array: a cycles counter per CPU (or the stand-in, see the counters module).
+pub const CYCLES_MAP: &str = "CYCLES";
+/// Perf event array: an instructions counter per CPU.
+pub const INSTRUCTIONS_MAP: &str = "INSTRUCTIONS";
 /// Log2 buckets of call wall time: bucket `i` holds calls of `[2^i, 2^(i+1))` ns.
 pub const HIST_BUCKETS: usize = 40;
 
@@ -170,6 +182,10 @@ pub struct Aggregate {
     pub bytes_to_user: u64,
     pub zerocopy: u64,
     pub errqueue: u64,
+    /// Calls whose counters were read; `cycles` and `instructions` sum over these.
+    pub counted: u64,
+    pub cycles: u64,
+    pub instructions: u64,
     pub tgid: u32,
     pub _pad: u32,
     pub hist: [u64; HIST_BUCKETS],
@@ -191,6 +207,9 @@ impl Default for Aggregate {
             bytes_to_user: 0,
             zerocopy: 0,
             errqueue: 0,
+            counted: 0,
+            cycles: 0,
+            instructions: 0,
             tgid: 0,
             _pad: 0,
             hist: [0; HIST_BUCKETS],
@@ -219,6 +238,11 @@ impl Aggregate {
         self.bytes_to_user += r.bytes_to_user;
         self.zerocopy += (r.flags & MSG_ZEROCOPY != 0) as u64;
         self.errqueue += (r.flags & MSG_ERRQUEUE != 0) as u64;
+        if r.counters == 1 {
+            self.counted += 1;
+            self.cycles += r.cycles;
+            self.instructions += r.instructions;
+        }
         if let Some(slot) = self.hist.get_mut(log2_bucket(r.wall_ns)) {
             *slot += 1;
         }
@@ -239,6 +263,9 @@ impl Aggregate {
         self.bytes_to_user += o.bytes_to_user;
         self.zerocopy += o.zerocopy;
         self.errqueue += o.errqueue;
+        self.counted += o.counted;
+        self.cycles += o.cycles;
+        self.instructions += o.instructions;
         for (a, b) in self.hist.iter_mut().zip(o.hist.iter()) {
             *a += b;
         }

@@ -16,7 +16,7 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, TracePointContext},
 };
 
-use crate::syscalls::inflight;
+use crate::{counters, syscalls::inflight};
 
 // Offsets in events/sched/sched_switch/format.
 const PREV_PID: usize = 24;
@@ -66,11 +66,12 @@ pub fn sched_switch_btf(ctx: BtfTracePointContext) -> i32 {
 /// Account one switch from `prev` to `next` for whichever of them is inside a call.
 #[inline(always)]
 fn switch(prev: u32, involuntary: bool, next: u32) {
-    let now = unsafe { bpf_ktime_get_ns() };
     if let Some(call) = inflight(prev) {
         // SAFETY: pointer from the map lookup; only this CPU switches this thread now.
         unsafe {
-            (*call).switched_out_ns = now;
+            // Counters and clock are read back to back, so both see the same stretch.
+            counters::pause(&mut *call);
+            (*call).switched_out_ns = bpf_ktime_get_ns();
             if involuntary {
                 (*call).involuntary_cs += 1;
             } else {
@@ -81,11 +82,13 @@ fn switch(prev: u32, involuntary: bool, next: u32) {
     if let Some(call) = inflight(next) {
         // SAFETY: as above.
         unsafe {
+            let now = bpf_ktime_get_ns();
             let out = (*call).switched_out_ns;
             if out != 0 {
                 (*call).offcpu_ns += now.saturating_sub(out);
                 (*call).switched_out_ns = 0;
             }
+            counters::resume(&mut *call);
         }
     }
 }

@@ -12,11 +12,11 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use netcopy_common::syscalls::{
-    AggKey, Aggregate, CONFIG_AGGREGATE, CallCounts, MAX_THREADS, RECORDS_BYTES, SyscallKind,
-    SyscallRecord,
+    AggKey, Aggregate, CONFIG_AGGREGATE, CONFIG_COUNTERS, CallCounts, MAX_THREADS, RECORDS_BYTES,
+    SyscallKind, SyscallRecord,
 };
 
-use crate::targets::current_target;
+use crate::{counters, targets::current_target};
 
 /// A call in flight on one thread.
 #[repr(C)]
@@ -27,6 +27,12 @@ pub struct Inflight {
     pub switched_out_ns: u64,
     pub offcpu_ns: u64,
     pub bytes_to_user: u64,
+    /// Counters moved over the call's finished on-CPU stretches.
+    pub cycles: u64,
+    pub instructions: u64,
+    /// Counter values when the current stretch began.
+    pub stretch_cycles: u64,
+    pub stretch_instructions: u64,
     pub fd: i32,
     pub flags: u32,
     pub voluntary_cs: u32,
@@ -35,7 +41,9 @@ pub struct Inflight {
     pub skbs_tx: u32,
     pub skbs_rx: u32,
     pub kind: u8,
-    pub _pad: [u8; 3],
+    /// 1 while the counters are read for this call (see the counters family).
+    pub counters: u8,
+    pub _pad: [u8; 2],
 }
 
 #[map]
@@ -175,13 +183,15 @@ fn enter(ctx: &TracePointContext, kind: SyscallKind, flags_at: usize) -> u32 {
         // SAFETY: as above.
         unsafe { ctx.read_at::<u64>(flags_at) }.unwrap_or(0)
     };
-    let call = Inflight {
-        start_ns: unsafe { bpf_ktime_get_ns() },
+    let mut call = Inflight {
         fd: fd as i32,
         flags: flags as u32,
         kind: kind as u8,
+        counters: u8::from(config() & CONFIG_COUNTERS != 0),
         ..Default::default()
     };
+    counters::resume(&mut call);
+    call.start_ns = unsafe { bpf_ktime_get_ns() };
     // A full map loses this call's record; CALL_COUNTS still counts nothing for it, and
     // user space sees the gap against the workload's own count.
     let _ = INFLIGHT.insert(&tid, &call, 0);
@@ -197,7 +207,9 @@ fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
         return 0;
     };
     // SAFETY: the pointer comes from the lookup; copy the value out before removing it.
-    let call = unsafe { *call };
+    let mut call = unsafe { *call };
+    counters::pause(&mut call);
+    let now = unsafe { bpf_ktime_get_ns() };
     let _ = INFLIGHT.remove(&tid);
     if call.kind != kind as u8 {
         return 0;
@@ -206,7 +218,6 @@ fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
         // A file, a pipe, or a socket call that moved nothing: not a record.
         return 0;
     }
-    let now = unsafe { bpf_ktime_get_ns() };
     // SAFETY: `ret` is at its format offset.
     let ret = unsafe { ctx.read_at::<i64>(RET) }.unwrap_or(i64::MIN);
     count(tid, kind);
@@ -216,6 +227,8 @@ fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
         offcpu_ns: call.offcpu_ns,
         ret,
         bytes_to_user: call.bytes_to_user,
+        cycles: call.cycles,
+        instructions: call.instructions,
         tgid: (pid_tgid >> 32) as u32,
         tid,
         fd: call.fd,
@@ -227,7 +240,8 @@ fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
         skbs_rx: call.skbs_rx,
         cpu: unsafe { bpf_get_smp_processor_id() },
         kind: kind as u8,
-        _pad: [0; 7],
+        counters: call.counters,
+        _pad: [0; 6],
     };
     let aggregate = config() & CONFIG_AGGREGATE != 0;
     if aggregate {

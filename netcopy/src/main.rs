@@ -3,7 +3,7 @@
 use std::{
     io::Write as _,
     net::{IpAddr, SocketAddr, TcpListener},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::ExitCode,
     time::Duration,
 };
@@ -337,12 +337,15 @@ impl TraceArgs {
     /// The run directory of a traced run, created (and checked) before anything is traced.
     fn run_dir(&self, what: &str) -> anyhow::Result<RunDir> {
         let stamp = utc_stamp(std::time::SystemTime::now());
-        let path = self
-            .out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("netcopy-runs").join(format!("{stamp}-{what}")));
         let run_id = format!("{stamp}-{what}-{}", std::process::id());
-        Ok(RunDir::create(&path, run_id, self.force)?)
+        Ok(match &self.out {
+            Some(path) => RunDir::create(path, run_id, self.force)?,
+            None => RunDir::create_new(
+                Path::new("netcopy-runs"),
+                &format!("{stamp}-{what}"),
+                run_id,
+            )?,
+        })
     }
 
     fn targets(&self) -> Vec<Target> {
@@ -383,6 +386,9 @@ fn doctor(json: bool) -> anyhow::Result<ExitCode> {
         Ok(mut p) => plan::Probed {
             fentry: p.try_fentry(),
             sched_btf: p.try_sched_btf(false),
+            counters: p
+                .attach_counters(netcopy::probes::counters::Source::wanted())
+                .unwrap_or_else(|e| Err(e.to_string())),
         },
         Err(e) => {
             let why = if features.missing_caps.is_empty() {
@@ -392,7 +398,8 @@ fn doctor(json: bool) -> anyhow::Result<ExitCode> {
             };
             plan::Probed {
                 fentry: Err(why.clone()),
-                sched_btf: Err(why),
+                sched_btf: Err(why.clone()),
+                counters: Err(why),
             }
         }
     };

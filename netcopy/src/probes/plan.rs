@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::counters::Source;
 use crate::privileges::{self, Cap};
 
 /// How a program is attached.
@@ -19,6 +20,7 @@ pub enum Method {
     RawTp,
     Tracepoint,
     PerfEvent,
+    PerfCounter,
 }
 
 impl Method {
@@ -29,6 +31,7 @@ impl Method {
             Method::RawTp => "raw_tp",
             Method::Tracepoint => "tracepoint",
             Method::PerfEvent => "perf_event sampling",
+            Method::PerfCounter => "perf_event counters",
         }
     }
 }
@@ -104,6 +107,8 @@ pub struct Probed {
     pub fentry: Tried,
     /// Whether the BTF sched_switch program loads (doctor) or is attached (trace).
     pub sched_btf: Tried,
+    /// What fills the cycles and instructions columns, or why nothing does.
+    pub counters: Result<Source, String>,
 }
 
 const NOT_BUILT: &str = "not built for this hook yet";
@@ -162,16 +167,18 @@ pub fn plan(f: &Features, probed: &Probed) -> Vec<HookPlan> {
         },
         HookPlan {
             hook: "cycles",
-            measures: "cycles and instructions per call",
+            measures: "cycles and instructions per call (per-CPU counters read in the programs)",
             steps: vec![step(
-                Method::PerfEvent,
-                if f.pmu {
-                    "PMU present, but reading it is not built yet: null"
-                } else {
-                    "no hardware PMU here: null"
+                Method::PerfCounter,
+                &match &probed.counters {
+                    Ok(Source::Pmu) => "used".to_owned(),
+                    Ok(Source::CpuClock) => {
+                        "used, with the cpu-clock stand-in (NETCOPY_COUNTERS, for tests)".to_owned()
+                    }
+                    Err(e) => e.clone(),
                 },
             )],
-            chosen: None,
+            chosen: probed.counters.is_ok().then_some(Method::PerfCounter),
         },
     ]
 }
@@ -209,6 +216,7 @@ pub fn skipped_line(plan: &[HookPlan]) -> Option<String> {
                 s.outcome.starts_with("refused")
                     || s.outcome.contains("hidden")
                     || s.outcome.starts_with("needs")
+                    || s.outcome.starts_with("no ")
             })?;
             Some(format!(
                 "{}: {} {} -> {}",
@@ -245,7 +253,13 @@ mod tests {
     }
 
     fn probed(fentry: Tried, sched_btf: Tried) -> Probed {
-        Probed { fentry, sched_btf }
+        Probed {
+            fentry,
+            sched_btf,
+            counters: Err(
+                "no hardware PMU here (perf_event_open: No such file or directory)".into(),
+            ),
+        }
     }
 
     #[test]
@@ -308,6 +322,18 @@ mod tests {
         let p = plan(&features(), &probed(Err("EPERM".into()), Ok(())));
         let cycles = p.iter().find(|h| h.hook == "cycles").unwrap();
         assert_eq!(cycles.chosen, None);
-        assert!(cycles.steps[0].outcome.contains("null"));
+        assert!(
+            skipped_line(&p)
+                .unwrap()
+                .contains("cycles: perf_event counters no hardware PMU")
+        );
+        let mut with = probed(Err("EPERM".into()), Ok(()));
+        with.counters = Ok(Source::Pmu);
+        let p = plan(&features(), &with);
+        assert!(
+            methods(&p).contains("cycles=perf_event counters"),
+            "{}",
+            methods(&p)
+        );
     }
 }

@@ -120,7 +120,7 @@ impl Probes {
         })
     }
 
-    fn update_config(&mut self, f: impl FnOnce(u32) -> u32) -> Result<(), ProbeError> {
+    pub(crate) fn update_config(&mut self, f: impl FnOnce(u32) -> u32) -> Result<(), ProbeError> {
         let name = CONFIG_MAP;
         let map = self
             .ebpf

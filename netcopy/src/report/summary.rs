@@ -266,6 +266,28 @@ pub fn render_syscalls(o: &mut String, rows: &[SyscallSummary]) {
             r.cs_per_1000_calls
         );
     }
+    let counted: Vec<&SyscallSummary> = rows.iter().filter(|r| r.cycles.is_some()).collect();
+    if counted.is_empty() {
+        let _ = writeln!(
+            o,
+            "              cycles, instructions: null (no counters here; `netcopy doctor` says why)"
+        );
+    }
+    for r in counted {
+        let ipc = match (r.cycles, r.instructions) {
+            (Some(c), Some(i)) if c > 0 => format!("{:.2}", i as f64 / c as f64),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            o,
+            "  counters    {:<7} {:<9} {:>14} cycles {:>14} instructions  {:>8} cycles/B  IPC {ipc}",
+            r.role.name(),
+            r.syscall,
+            r.cycles.unwrap_or_default(),
+            r.instructions.unwrap_or_default(),
+            r.cycles_per_byte.map_or("-".into(), |v| format!("{v:.2}")),
+        );
+    }
 }
 
 /// The stage breakdown, one line per role.

@@ -84,6 +84,27 @@ impl RunDir {
         })
     }
 
+    /// A new directory `parent/name`, or `parent/name-2`, `-3`, ... when that one exists:
+    /// two runs started in the same second never share a directory.
+    pub fn create_new(parent: &Path, name: &str, run_id: String) -> Result<Self, SinkError> {
+        let io = |path: &Path, source| SinkError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        let mut path = parent.join(name);
+        for n in 2.. {
+            match std::fs::create_dir(&path) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => {
+                    path = parent.join(format!("{name}-{n}"));
+                }
+                Err(e) => return Err(io(&path, e)),
+            }
+        }
+        Ok(Self { path, run_id })
+    }
+
     pub fn table_path(&self, table: &str) -> PathBuf {
         self.path.join(format!("{table}.parquet"))
     }
@@ -147,4 +168,26 @@ fn properties(metadata: &[(&str, &str)]) -> WriterProperties {
                 .collect(),
         ))
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_started_together_get_their_own_directories() {
+        let parent = std::env::temp_dir().join(format!("netcopy-rundirs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&parent);
+        let dirs: Vec<PathBuf> = (0..3)
+            .map(|_| {
+                RunDir::create_new(&parent, "stamp-onecopy", "id".into())
+                    .unwrap()
+                    .path
+            })
+            .collect();
+        assert_eq!(dirs[0], parent.join("stamp-onecopy"));
+        assert_eq!(dirs[1], parent.join("stamp-onecopy-2"));
+        assert_eq!(dirs[2], parent.join("stamp-onecopy-3"));
+        std::fs::remove_dir_all(&parent).unwrap();
+    }
 }

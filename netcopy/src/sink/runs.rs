@@ -10,7 +10,7 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 
 use super::{RunDir, SinkError, TableWriter};
-use crate::report::summary::RunSummary;
+use crate::{probes::counters::Source, report::summary::RunSummary};
 
 pub const TABLE: &str = "runs";
 
@@ -22,8 +22,8 @@ pub struct RunMeta {
     pub started_ns: i64,
     /// How each probe family was attached, e.g. "syscalls=tracepoint".
     pub attach_methods: String,
-    /// Hardware counters were read (never on a VM without a PMU).
-    pub pmu: bool,
+    /// What filled the cycles and instructions columns; None: nothing (they are null).
+    pub counters: Option<Source>,
     /// Stack sampling frequency; null when no sampling ran.
     pub sampling_hz: Option<u32>,
 }
@@ -45,7 +45,7 @@ impl RunMeta {
                 .map(|d| d.as_nanos() as i64)
                 .unwrap_or_default(),
             attach_methods,
-            pmu: false,
+            counters: None,
             sampling_hz,
         }
     }
@@ -164,7 +164,18 @@ pub fn write(
         false,
         text(&meta.attach_methods),
     );
-    col("pmu", DataType::Boolean, false, bool_(meta.pmu));
+    col(
+        "pmu",
+        DataType::Boolean,
+        false,
+        bool_(meta.counters == Some(Source::Pmu)),
+    );
+    col(
+        "counter_source",
+        DataType::Utf8,
+        true,
+        Arc::new(StringArray::from(vec![meta.counters.map(Source::name)])),
+    );
     col(
         "sampling_hz",
         DataType::UInt32,

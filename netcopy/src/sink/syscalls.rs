@@ -141,9 +141,11 @@ impl SyscallsWriter {
         b.skbs_rx.append_value(r.skbs_rx);
         b.bytes_to_user.append_value(r.bytes_to_user);
         b.cpu.append_value(r.cpu);
-        // No hardware counters are read yet: unknown, not zero.
-        b.cycles.append_null();
-        b.instructions.append_null();
+        // Without counters (no PMU), unknown, not zero.
+        let counted = r.counters == 1;
+        b.cycles.append_option(counted.then_some(r.cycles));
+        b.instructions
+            .append_option(counted.then_some(r.instructions));
         self.rows += 1;
         if self.rows >= BATCH_ROWS {
             self.flush()?;

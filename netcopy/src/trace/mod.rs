@@ -16,7 +16,7 @@ use crate::{
         samples::{Sampled, aggregate},
         stages::StageTable,
     },
-    probes::{ProbeError, Probes, plan},
+    probes::{ProbeError, Probes, counters::Source, plan},
     report::summary::RunSummary,
     sink::{
         RunDir, SinkError,
@@ -106,7 +106,14 @@ pub struct SyscallSummary {
     pub p99_ns: Option<u64>,
     /// On-CPU ns (wall minus switched-out time) per KiB moved; null when no bytes moved.
     pub oncpu_ns_per_kib: Option<f64>,
+    /// Wall minus switched-out time, summed over the calls.
+    pub oncpu_ns: u64,
     pub offcpu_ns: u64,
+    /// Counter totals over the calls; null unless every call's counters were read.
+    pub cycles: Option<u64>,
+    pub instructions: Option<u64>,
+    /// Cycles per byte moved; null without counters or bytes.
+    pub cycles_per_byte: Option<f64>,
     /// Voluntary + involuntary switches out of these calls per 1000 calls.
     pub cs_per_1000_calls: f64,
     pub voluntary_cs: u64,
@@ -123,6 +130,7 @@ impl SyscallSummary {
     fn new(role: Role, kind: SyscallKind, stats: &CallStats) -> Self {
         let l = stats.latency.summary();
         let s = &stats.totals;
+        let counted = s.calls > 0 && s.counted == s.calls;
         Self {
             role,
             syscall: kind.name(),
@@ -132,7 +140,11 @@ impl SyscallSummary {
             p50_ns: l.p50,
             p99_ns: l.p99,
             oncpu_ns_per_kib: (s.bytes > 0).then(|| s.oncpu_ns() as f64 * 1024.0 / s.bytes as f64),
+            oncpu_ns: s.oncpu_ns(),
             offcpu_ns: s.offcpu_ns,
+            cycles: counted.then_some(s.cycles),
+            instructions: counted.then_some(s.instructions),
+            cycles_per_byte: (counted && s.bytes > 0).then(|| s.cycles as f64 / s.bytes as f64),
             cs_per_1000_calls: if s.calls > 0 {
                 (s.voluntary_cs + s.involuntary_cs) as f64 * 1000.0 / s.calls as f64
             } else {
@@ -166,6 +178,7 @@ impl Session {
         let probed = plan::Probed {
             fentry: probes.try_fentry(),
             sched_btf: probes.attach_sched()?,
+            counters: probes.attach_counters(Source::wanted())?,
         };
         let plan = plan::plan(&plan::Features::detect(), &probed);
         if let Some(line) = plan::skipped_line(&plan) {
@@ -174,7 +187,8 @@ impl Session {
         if let Some(hz) = opts.sample_hz {
             probes.attach_sampling(hz)?;
         }
-        let meta = RunMeta::here(plan::methods(&plan), opts.sample_hz.map(|hz| hz as u32));
+        let mut meta = RunMeta::here(plan::methods(&plan), opts.sample_hz.map(|hz| hz as u32));
+        meta.counters = probed.counters.ok();
         // No per-call records, so no per-call table, when the kernel aggregates.
         let writer = match &opts.out {
             Some(dir) if !opts.aggregate => Some(SyscallsWriter::create(dir)?),
