@@ -22,8 +22,15 @@ pub enum Mode {
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
 /// Debian packages: iproute2 (`ip netns`, veth for --netns), iperf3 (a reference peer for
-/// benchmarks), bpftool (inspecting loaded programs and maps), python3-venv (analysis/.venv).
-const DEBIAN_PACKAGES: [&str; 4] = ["iproute2", "iperf3", "bpftool", "python3-venv"];
+/// benchmarks), bpftool (inspecting loaded programs and maps), linux-perf (`perf stat`, the
+/// independent count the context-switch test compares with), python3-venv (analysis/.venv).
+const DEBIAN_PACKAGES: [&str; 5] = [
+    "iproute2",
+    "iperf3",
+    "bpftool",
+    "linux-perf",
+    "python3-venv",
+];
 
 /// One thing setup provides.
 struct Item {
