@@ -4,5 +4,6 @@
 //! byte for byte. The `user` feature adds `aya::Pod` impls for reading maps from user space.
 #![no_std]
 
+pub mod exact;
 pub mod sample;
 pub mod syscalls;

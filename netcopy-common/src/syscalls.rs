@@ -5,6 +5,8 @@
 //! Numbers: one [`SyscallRecord`] per call through the `RECORDS` ring buffer, and exact
 //! per-thread call totals in `CALL_COUNTS`, kept even when records are lost.
 
+use crate::exact::EXACT_FNS;
+
 /// Hash map tgid -> [`TARGET_PRESENT`]: the processes traced.
 pub const TARGET_TGIDS_MAP: &str = "TARGET_TGIDS";
 /// Hash map command name (NUL-padded, [`COMM_LEN`] bytes) -> [`TARGET_PRESENT`].
@@ -134,7 +136,11 @@ pub struct SyscallRecord {
     pub kind: u8,
     /// 1 when `cycles` and `instructions` were read at every on-CPU stretch of the call.
     pub counters: u8,
-    pub _pad: [u8; 6],
+    /// 1 when the exact tier timed this call (`exact_ns` is valid).
+    pub exact: u8,
+    pub _pad: u8,
+    /// ns inside each of [`crate::exact::FUNCTIONS`] during the call.
+    pub exact_ns: [u32; EXACT_FNS],
 }
 
 /// Array map with one [`Config`] word, set by user space before tracing.
@@ -149,6 +155,8 @@ pub const CONFIG_BY_COMM: u32 = 2;
 pub const CONFIG_BY_CGROUP: u32 = 4;
 /// [`CONFIG_MAP`] bit: `CYCLES` and `INSTRUCTIONS` hold a counter per CPU; read them.
 pub const CONFIG_COUNTERS: u32 = 8;
+/// [`CONFIG_MAP`] bit: the exact tier's fentry/fexit programs are attached.
+pub const CONFIG_EXACT: u32 = 16;
 /// Perf event array: a cycles counter per CPU (or the stand-in, see the counters module).
 pub const CYCLES_MAP: &str = "CYCLES";
 /// Perf event array: an instructions counter per CPU.
@@ -186,6 +194,9 @@ pub struct Aggregate {
     pub counted: u64,
     pub cycles: u64,
     pub instructions: u64,
+    /// Calls the exact tier timed; `exact_ns` sums over these.
+    pub exact_calls: u64,
+    pub exact_ns: [u64; EXACT_FNS],
     pub tgid: u32,
     pub _pad: u32,
     pub hist: [u64; HIST_BUCKETS],
@@ -210,6 +221,8 @@ impl Default for Aggregate {
             counted: 0,
             cycles: 0,
             instructions: 0,
+            exact_calls: 0,
+            exact_ns: [0; EXACT_FNS],
             tgid: 0,
             _pad: 0,
             hist: [0; HIST_BUCKETS],
@@ -243,6 +256,12 @@ impl Aggregate {
             self.cycles += r.cycles;
             self.instructions += r.instructions;
         }
+        if r.exact == 1 {
+            self.exact_calls += 1;
+            for (sum, ns) in self.exact_ns.iter_mut().zip(r.exact_ns.iter()) {
+                *sum += *ns as u64;
+            }
+        }
         if let Some(slot) = self.hist.get_mut(log2_bucket(r.wall_ns)) {
             *slot += 1;
         }
@@ -266,6 +285,10 @@ impl Aggregate {
         self.counted += o.counted;
         self.cycles += o.cycles;
         self.instructions += o.instructions;
+        self.exact_calls += o.exact_calls;
+        for (a, b) in self.exact_ns.iter_mut().zip(o.exact_ns.iter()) {
+            *a += b;
+        }
         for (a, b) in self.hist.iter_mut().zip(o.hist.iter()) {
             *a += b;
         }

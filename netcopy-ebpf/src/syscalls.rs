@@ -11,9 +11,12 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::TracePointContext,
 };
-use netcopy_common::syscalls::{
-    AggKey, Aggregate, CONFIG_AGGREGATE, CONFIG_COUNTERS, CallCounts, MAX_THREADS, RECORDS_BYTES,
-    SyscallKind, SyscallRecord,
+use netcopy_common::{
+    exact::EXACT_FNS,
+    syscalls::{
+        AggKey, Aggregate, CONFIG_AGGREGATE, CONFIG_COUNTERS, CONFIG_EXACT, CallCounts,
+        MAX_THREADS, RECORDS_BYTES, SyscallKind, SyscallRecord,
+    },
 };
 
 use crate::{counters, targets::current_target};
@@ -33,6 +36,10 @@ pub struct Inflight {
     /// Counter values when the current stretch began.
     pub stretch_cycles: u64,
     pub stretch_instructions: u64,
+    /// Exact tier: when each timed function was entered (0: not inside it).
+    pub exact_start: [u64; EXACT_FNS],
+    /// Exact tier: ns inside each timed function so far.
+    pub exact_ns: [u32; EXACT_FNS],
     pub fd: i32,
     pub flags: u32,
     pub voluntary_cs: u32,
@@ -43,7 +50,9 @@ pub struct Inflight {
     pub kind: u8,
     /// 1 while the counters are read for this call (see the counters family).
     pub counters: u8,
-    pub _pad: [u8; 2],
+    /// 1 when the exact tier times this call.
+    pub exact: u8,
+    pub _pad: u8,
 }
 
 #[map]
@@ -183,11 +192,13 @@ fn enter(ctx: &TracePointContext, kind: SyscallKind, flags_at: usize) -> u32 {
         // SAFETY: as above.
         unsafe { ctx.read_at::<u64>(flags_at) }.unwrap_or(0)
     };
+    let word = config();
     let mut call = Inflight {
         fd: fd as i32,
         flags: flags as u32,
         kind: kind as u8,
-        counters: u8::from(config() & CONFIG_COUNTERS != 0),
+        counters: u8::from(word & CONFIG_COUNTERS != 0),
+        exact: u8::from(word & CONFIG_EXACT != 0),
         ..Default::default()
     };
     counters::resume(&mut call);
@@ -241,7 +252,9 @@ fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
         cpu: unsafe { bpf_get_smp_processor_id() },
         kind: kind as u8,
         counters: call.counters,
-        _pad: [0; 6],
+        exact: call.exact,
+        _pad: 0,
+        exact_ns: call.exact_ns,
     };
     let aggregate = config() & CONFIG_AGGREGATE != 0;
     if aggregate {

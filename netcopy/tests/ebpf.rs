@@ -230,8 +230,24 @@ fn check_tables(
     assert_eq!(runs.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
     let lost = common::column(&runs[0], "lost_records").as_primitive::<UInt64Type>();
     assert_eq!(lost.value(0), 0);
-    let cycles_col = common::column(&runs[0], "pmu").as_boolean();
-    assert!(!cycles_col.value(0), "no PMU on this machine");
+    let methods = common::column(&runs[0], "attach_methods").as_string::<i32>();
+    let methods = methods.value(0);
+    let pmu = common::column(&runs[0], "pmu").as_boolean().value(0);
+    assert_eq!(
+        pmu,
+        methods.contains("cycles=perf_event counters"),
+        "{methods}"
+    );
+    // Where the exact tier or the counters did not run, their columns are null, never 0.
+    let exact = methods.contains("stages=fentry/fexit");
+    for batch in common::read_parquet(&dir.table_path("syscalls")) {
+        for name in netcopy::sink::syscalls::exact_columns() {
+            let nulls = common::column(&batch, &name).null_count();
+            assert_eq!(nulls == batch.num_rows(), !exact, "{name} with {methods}");
+        }
+        let nulls = common::column(&batch, "cycles").null_count();
+        assert_eq!(nulls == batch.num_rows(), !pmu, "cycles with {methods}");
+    }
 }
 
 /// zerocopy.parquet accounts for every MSG_ZEROCOPY send exactly once.
@@ -348,10 +364,6 @@ fn stage_shares_match_the_copy_modes() {
 fn pid_traces_an_external_program() {
     require_root("loading eBPF programs");
     use netcopy::trace::external::{Target, trace_targets};
-    use std::{
-        io::{BufRead, BufReader, Write},
-        process::{Command, Stdio},
-    };
     // A Python sender: waits for "go", then makes exactly 500 send(2) calls of 1000 bytes
     // to a receiver thread of its own over loopback, and says how many bytes it sent.
     let script = r#"
@@ -369,20 +381,9 @@ sent = sum(s.send(b"x" * 1000) for _ in range(500))
 s.close(); t.join()
 print(sent, flush=True)
 "#;
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("python3: {e}"));
-    let mut stdout = BufReader::new(child.stdout.take().unwrap_or_else(|| panic!("no stdout")));
-    let mut line = String::new();
-    stdout
-        .read_line(&mut line)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(line.trim(), "ready");
-    let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
-    let pid = child.id();
+    let mut py = common::Python::spawn(script);
+    assert_eq!(py.line(), "ready");
+    let pid = py.child.id();
     let dir = common::run_dir("external");
     let opts = TraceOptions {
         out: Some(dir.clone()),
@@ -394,20 +395,12 @@ print(sent, flush=True)
         std::time::Duration::from_secs(20),
         &opts,
         &Stop::default(),
-        || {
-            let _ = writeln!(stdin, "go");
-        },
+        || py.go(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    line.clear();
-    stdout
-        .read_line(&mut line)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let sent: u64 = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    let _ = child.wait();
+    let line = py.line();
+    let sent: u64 = line.parse().unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let _ = py.child.wait();
     assert!(
         summary.seconds < 20.0,
         "the trace ends when the process exits: {summary:?}"
@@ -555,14 +548,23 @@ fn aggregate_mode_keeps_exact_counts_without_records() {
 fn context_switches_agree_with_perf_stat() {
     require_root("loading eBPF programs");
     use netcopy::trace::external::{Target, trace_targets};
-    use std::{
-        io::{BufRead, BufReader, Write},
-        process::{Command, Stdio},
-    };
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-    // A single-threaded Python receiver: it blocks in recv(2) for every chunk the test sends
-    // 1 ms apart, so nearly all its context switches happen inside traced calls.
+    // The sender is a process of its own: the test process must not make socket calls, as
+    // other tests trace it (their workload runs in it) at the same time.
+    let sender_script = r#"
+import socket, sys, time
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+print(l.getsockname()[1], flush=True)
+c, _ = l.accept()
+sys.stdin.readline()
+for _ in range(400):
+    c.sendall(b"x" * 1000)
+    time.sleep(0.001)
+c.close()
+"#;
+    let mut sender = common::Python::spawn(sender_script);
+    let port = sender.line();
+    // A single-threaded Python receiver: it blocks in recv(2) for every chunk the sender
+    // sends 1 ms apart, so nearly all its sleeps happen inside traced calls.
     let script = format!(
         r#"
 import socket, sys
@@ -578,21 +580,9 @@ while True:
 print(n, flush=True)
 "#
     );
-    let mut child = Command::new("python3")
-        .args(["-c", &script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("python3: {e}"));
-    let (mut conn, _) = listener.accept().unwrap_or_else(|e| panic!("{e}"));
-    let mut stdout = BufReader::new(child.stdout.take().unwrap_or_else(|| panic!("no stdout")));
-    let mut line = String::new();
-    stdout
-        .read_line(&mut line)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(line.trim(), "ready");
-    let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
-    let pid = child.id();
+    let mut receiver = common::Python::spawn(&script);
+    assert_eq!(receiver.line(), "ready");
+    let pid = receiver.child.id();
     let perf_out = std::env::temp_dir().join(format!("netcopy-perf-stat-{}", std::process::id()));
     let perf = std::sync::Mutex::new(None);
     let summary = trace_targets(
@@ -601,7 +591,7 @@ print(n, flush=True)
         &TraceOptions::default(),
         &Stop::default(),
         || {
-            let p = Command::new("perf")
+            let p = std::process::Command::new("perf")
                 .args([
                     "stat",
                     "-x,",
@@ -613,27 +603,20 @@ print(n, flush=True)
                 .args(["--filter", "prev_state == 0 || prev_state == 256", "-o"])
                 .arg(&perf_out)
                 .args(["-p", &pid.to_string()])
-                .stderr(Stdio::null())
+                .stderr(std::process::Stdio::null())
                 .spawn()
                 .unwrap_or_else(|e| panic!("perf (cargo xtask setup installs it): {e}"));
             *perf.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
             // perf opens its counter right after it starts; the receiver is asleep meanwhile.
             std::thread::sleep(std::time::Duration::from_millis(500));
-            let _ = writeln!(stdin, "go");
-            for _ in 0..400 {
-                let _ = conn.write_all(&[7u8; 1000]);
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            let _ = conn.shutdown(std::net::Shutdown::Write);
+            receiver.go();
+            sender.go();
         },
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    line.clear();
-    stdout
-        .read_line(&mut line)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(line.trim(), "400000", "the receiver got every byte");
-    let _ = child.wait();
+    assert_eq!(receiver.line(), "400000", "the receiver got every byte");
+    let _ = receiver.child.wait();
+    let _ = sender.child.wait();
     let status = perf
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -661,8 +644,9 @@ print(n, flush=True)
         .fold((0, 0, 0), |(c, v, i), r| {
             (c + r.calls, v + r.voluntary_cs, i + r.involuntary_cs)
         });
+    // Under load chunks can arrive together, so fewer than 400 calls wait.
     assert!(
-        calls >= 100 && voluntary >= 100,
+        calls >= 20 && voluntary >= 20,
         "{calls} calls, {voluntary} sleeps"
     );
     // The receiver sleeps only in recv(2): the sleeps agree within 5%. It is preempted mostly

@@ -6,6 +6,7 @@
 
 pub mod btf;
 pub mod counters;
+pub mod exact;
 pub mod plan;
 pub mod sample;
 pub mod sched;
@@ -114,19 +115,6 @@ impl Probes {
             })?
             .try_into()
             .map_err(|source| ProbeError::Program { name, source })
-    }
-
-    /// Try to load the fentry program of the exact tier: whether BPF trampolines work here.
-    /// Nothing is attached.
-    pub fn try_fentry(&mut self) -> plan::Tried {
-        let name = "fentry_tcp_sendmsg_locked";
-        let btf = aya::Btf::from_sys_fs().map_err(|e| format!("BTF: {e}"))?;
-        let program: &mut aya::programs::FEntry = self.program(name).map_err(|e| e.to_string())?;
-        program
-            .load("tcp_sendmsg_locked", &btf)
-            .map_err(|e| root_cause(&e))?;
-        // Loaded is enough to know; unload so nothing stays behind.
-        program.unload().map_err(|e| e.to_string())
     }
 
     /// Check privileges and load the object into memory (no program is in the kernel yet).

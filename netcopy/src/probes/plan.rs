@@ -121,7 +121,7 @@ pub fn plan(f: &Features, probed: &Probed) -> Vec<HookPlan> {
         "needs BTF (/sys/kernel/btf/vmlinux)".to_owned()
     } else {
         match &probed.fentry {
-            Ok(()) => "loads here, but the exact stage timing is not built yet".to_owned(),
+            Ok(()) => "used".to_owned(),
             Err(e) => format!("refused by the kernel ({e})"),
         }
     };
@@ -158,12 +158,16 @@ pub fn plan(f: &Features, probed: &Probed) -> Vec<HookPlan> {
         ),
         HookPlan {
             hook: "stages",
-            measures: "kernel time by copy stage",
+            measures: "kernel time by copy stage: sampled shares, plus exact per-call time of the stage functions where fentry/fexit load",
+            chosen: Some(if fentry_outcome == "used" {
+                Method::Fentry
+            } else {
+                Method::PerfEvent
+            }),
             steps: vec![
                 step(Method::Fentry, &fentry_outcome),
                 step(Method::PerfEvent, "used"),
             ],
-            chosen: Some(Method::PerfEvent),
         },
         HookPlan {
             hook: "cycles",
@@ -282,6 +286,14 @@ mod tests {
             line.contains("sched_switch: tp_btf BTF hidden by NETCOPY_HIDE -> tracepoint"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn loaded_fentry_is_the_stage_method() {
+        let p = plan(&features(), &probed(Ok(()), Ok(())));
+        let stages = p.iter().find(|h| h.hook == "stages").unwrap();
+        assert_eq!(stages.chosen, Some(Method::Fentry));
+        assert!(methods(&p).contains("stages=fentry/fexit"));
     }
 
     #[test]

@@ -266,6 +266,25 @@ pub fn render_syscalls(o: &mut String, rows: &[SyscallSummary]) {
             r.cs_per_1000_calls
         );
     }
+    for r in rows {
+        let Some(exact) = &r.exact_ns else { continue };
+        let cells: Vec<String> = exact
+            .iter()
+            .filter(|(_, t)| **t > 0)
+            .map(|(f, t)| format!("{f} {}", ns(Some(*t))))
+            .collect();
+        let _ = writeln!(
+            o,
+            "  exact       {:<7} {:<9} {}",
+            r.role.name(),
+            r.syscall,
+            if cells.is_empty() {
+                "none of the timed functions ran".to_owned()
+            } else {
+                cells.join(", ")
+            }
+        );
+    }
     let counted: Vec<&SyscallSummary> = rows.iter().filter(|r| r.cycles.is_some()).collect();
     if counted.is_empty() {
         let _ = writeln!(

@@ -7,14 +7,41 @@ use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array}
 use arrow_schema::{DataType, Field, Schema};
 
 use super::{RunDir, SinkError, TableWriter};
-use crate::collect::samples::Sampled;
+use netcopy_common::exact::{FUNCTIONS, STAGE_OF};
 
-/// Write both tables. `period_ns` turns samples into estimated time.
-pub fn write(dir: &RunDir, sampled: &Sampled, period_ns: u64) -> Result<(), SinkError> {
+use crate::{
+    collect::{roles::Role, samples::Sampled},
+    trace::SyscallSummary,
+};
+
+/// The exact tier's time for one role, syscall and stage: the summed ns of the timed function
+/// that is that stage, where fentry/fexit timed the calls.
+fn exact_ns(rows: &[SyscallSummary], role: Role, syscall: &str, stage: &str) -> Option<u64> {
+    let function = FUNCTIONS
+        .iter()
+        .zip(STAGE_OF)
+        .find(|(_, s)| *s == Some(stage))?
+        .0;
+    let row = rows
+        .iter()
+        .find(|r| r.role == role && r.syscall == syscall)?;
+    row.exact_ns.as_ref()?.get(function).copied()
+}
+
+/// Write both tables. `period_ns` turns samples into estimated time; `syscalls` carries the
+/// exact tier's times where it ran.
+pub fn write(
+    dir: &RunDir,
+    sampled: &Sampled,
+    period_ns: u64,
+    syscalls: &[SyscallSummary],
+) -> Result<(), SinkError> {
     let (mut role, mut syscall, mut stage) = (Vec::new(), Vec::new(), Vec::new());
     let (mut samples, mut est_ns, mut share) = (Vec::new(), Vec::new(), Vec::new());
+    let mut exact = Vec::new();
     for b in &sampled.breakdowns {
         for (s, n) in b.table.iter() {
+            exact.push(exact_ns(syscalls, b.role, b.kind.name(), s.name()));
             role.push(b.role.name());
             syscall.push(b.kind.name());
             stage.push(s.name());
@@ -46,7 +73,7 @@ pub fn write(dir: &RunDir, sampled: &Sampled, period_ns: u64) -> Result<(), Sink
             Arc::new(UInt64Array::from(samples)),
             Arc::new(UInt64Array::from(est_ns)),
             Arc::new(Float64Array::from(share)),
-            Arc::new(UInt64Array::from(vec![None::<u64>; rows])),
+            Arc::new(UInt64Array::from(exact)),
         ],
     )?;
     write_one(dir, "stages", &stages)?;
@@ -80,4 +107,42 @@ fn write_one(dir: &RunDir, table: &str, batch: &RecordBatch) -> Result<(), SinkE
     w.write(batch)?;
     w.close()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use netcopy_common::syscalls::SyscallKind;
+
+    use super::*;
+    use crate::collect::records::CallStats;
+
+    #[test]
+    fn exact_times_go_to_the_stage_their_function_is() {
+        let mut stats = CallStats::default();
+        stats.totals.calls = 2;
+        stats.totals.exact_calls = 2;
+        stats.totals.exact_ns = [9_000, 0, 500, 70, 0];
+        let rows = [SyscallSummary::new(
+            Role::Server,
+            SyscallKind::Sendmsg,
+            &stats,
+        )];
+        let at = |role, stage| exact_ns(&rows, role, "sendmsg", stage);
+        assert_eq!(at(Role::Server, "deferred_copy"), Some(500));
+        assert_eq!(at(Role::Server, "zc_completion"), Some(70));
+        // tcp_sendmsg_locked spans several stages, so no stage gets its time.
+        assert_eq!(at(Role::Server, "copy_user_to_skb"), None);
+        assert_eq!(at(Role::Client, "deferred_copy"), None);
+        // A call the exact tier missed makes the whole row unknown, not smaller.
+        stats.totals.exact_calls = 1;
+        let rows = [SyscallSummary::new(
+            Role::Server,
+            SyscallKind::Sendmsg,
+            &stats,
+        )];
+        assert_eq!(
+            exact_ns(&rows, Role::Server, "sendmsg", "deferred_copy"),
+            None
+        );
+    }
 }

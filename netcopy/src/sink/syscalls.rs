@@ -11,7 +11,10 @@ use arrow_array::{
     types::Int32Type,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use netcopy_common::syscalls::{MSG_ERRQUEUE, MSG_ZEROCOPY, SyscallKind, SyscallRecord};
+use netcopy_common::{
+    exact::{EXACT_FNS, FUNCTIONS},
+    syscalls::{MSG_ERRQUEUE, MSG_ZEROCOPY, SyscallKind, SyscallRecord},
+};
 
 use super::{BATCH_ROWS, RunDir, SinkError, TableWriter};
 
@@ -24,7 +27,7 @@ fn dict() -> DataType {
 pub fn schema() -> Arc<Schema> {
     let u64_ = |name| Field::new(name, DataType::UInt64, false);
     let u32_ = |name| Field::new(name, DataType::UInt32, false);
-    Arc::new(Schema::new(vec![
+    let mut fields = vec![
         Field::new("run_id", dict(), false),
         Field::new("role", dict(), false),
         Field::new("syscall", dict(), false),
@@ -54,7 +57,16 @@ pub fn schema() -> Arc<Schema> {
         u32_("cpu"),
         Field::new("cycles", DataType::UInt64, true),
         Field::new("instructions", DataType::UInt64, true),
-    ]))
+    ];
+    fields.extend(exact_columns().map(|name| Field::new(name, DataType::UInt64, true)));
+    Arc::new(Schema::new(fields))
+}
+
+/// Names of the exact tier's columns, one per timed function.
+pub fn exact_columns() -> impl Iterator<Item = String> {
+    FUNCTIONS
+        .iter()
+        .map(|f| format!("exact_{}_ns", f.trim_start_matches('_')))
 }
 
 /// Streams rows to `syscalls.parquet`, [`BATCH_ROWS`] at a time.
@@ -94,6 +106,7 @@ struct Builders {
     cpu: UInt32Builder,
     cycles: UInt64Builder,
     instructions: UInt64Builder,
+    exact: [UInt64Builder; EXACT_FNS],
 }
 
 impl SyscallsWriter {
@@ -146,6 +159,9 @@ impl SyscallsWriter {
         b.cycles.append_option(counted.then_some(r.cycles));
         b.instructions
             .append_option(counted.then_some(r.instructions));
+        for (column, ns) in b.exact.iter_mut().zip(r.exact_ns) {
+            column.append_option((r.exact == 1).then_some(u64::from(ns)));
+        }
         self.rows += 1;
         if self.rows >= BATCH_ROWS {
             self.flush()?;
@@ -158,7 +174,7 @@ impl SyscallsWriter {
             return Ok(());
         }
         let b = &mut self.b;
-        let columns: Vec<ArrayRef> = vec![
+        let mut columns: Vec<ArrayRef> = vec![
             Arc::new(b.run_id.finish()),
             Arc::new(b.role.finish()),
             Arc::new(b.syscall.finish()),
@@ -185,6 +201,9 @@ impl SyscallsWriter {
             Arc::new(b.cycles.finish()),
             Arc::new(b.instructions.finish()),
         ];
+        for column in &mut b.exact {
+            columns.push(Arc::new(column.finish()));
+        }
         let batch = RecordBatch::try_new(schema(), columns)?;
         self.table.write(&batch)?;
         self.rows = 0;
@@ -232,12 +251,20 @@ mod tests {
             fd: 3,
             flags: MSG_ZEROCOPY,
             kind: SyscallKind::Sendmsg as u8,
+            counters: 1,
+            cycles: 7_000,
+            instructions: 9_000,
+            exact: 1,
+            exact_ns: [4_000, 0, 0, 300, 900],
             ..Default::default()
         };
+        // Measured nothing with counters or the exact tier: those columns must be null.
         let failed = SyscallRecord {
             ret: -105,
             flags: MSG_ERRQUEUE,
             kind: SyscallKind::Recvmsg as u8,
+            counters: 0,
+            exact: 0,
             ..ok
         };
         // More rows than one batch, so several batches are written.
@@ -268,19 +295,27 @@ mod tests {
                 .column_by_name("oncpu_ns")
                 .unwrap()
                 .as_primitive::<UInt64Type>();
-            let cycles = batch.column_by_name("cycles").unwrap();
-            assert_eq!(
-                cycles.null_count(),
-                batch.num_rows(),
-                "cycles are null, never 0"
-            );
+            let u64s = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .unwrap()
+                    .as_primitive::<UInt64Type>()
+                    .clone()
+            };
+            let cycles = u64s("cycles");
+            let pin = u64s("exact_skb_zerocopy_iter_stream_ns");
+            let callback = u64s("exact_msg_zerocopy_callback_ns");
             for i in 0..batch.num_rows() {
                 let global = rows + i;
                 if global % 2 == 0 {
                     assert_eq!(bytes.value(i), 65_536);
                     assert_eq!(oncpu.value(i), 3_500);
+                    assert_eq!(cycles.value(i), 7_000);
+                    assert_eq!((pin.value(i), callback.value(i)), (900, 300));
                 } else {
                     assert!(bytes.is_null(i), "a failed call moved no bytes");
+                    assert!(cycles.is_null(i), "cycles are null, never 0");
+                    assert!(pin.is_null(i) && callback.is_null(i));
                 }
             }
             rows += batch.num_rows();

@@ -169,14 +169,15 @@ pub fn trace_targets(
     let other = |_: u32| Role::Other;
     let sampled = sample_report(&probes, opts.sample_hz, &other)?;
     let period_ns = 1_000_000_000 / opts.sample_hz.unwrap_or(DEFAULT_HZ).max(1);
+    let syscalls = summarize(&collected, other, &[Role::Other]);
     if let (Some(dir), Some(s)) = (&opts.out, &sampled) {
-        stages::write(dir, s, period_ns)?;
+        stages::write(dir, s, period_ns, &syscalls)?;
     }
     Ok(ExternalSummary {
         targets: targets.iter().map(Target::describe).collect(),
         seconds,
         interrupted: stop.requested(),
-        syscalls: summarize(&collected, other, &[Role::Other]),
+        syscalls,
         stages: sampled.as_ref().map(|s| stage_rows(s, period_ns)),
         lost,
     })

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use netcopy_common::exact::FUNCTIONS;
+
 use serde::Serialize;
 use thiserror::Error;
 
@@ -114,6 +116,9 @@ pub struct SyscallSummary {
     pub instructions: Option<u64>,
     /// Cycles per byte moved; null without counters or bytes.
     pub cycles_per_byte: Option<f64>,
+    /// Exact tier: ns inside each timed kernel function, summed over the calls; null unless
+    /// fentry/fexit timed every call.
+    pub exact_ns: Option<BTreeMap<&'static str, u64>>,
     /// Voluntary + involuntary switches out of these calls per 1000 calls.
     pub cs_per_1000_calls: f64,
     pub voluntary_cs: u64,
@@ -127,7 +132,7 @@ pub struct SyscallSummary {
 }
 
 impl SyscallSummary {
-    fn new(role: Role, kind: SyscallKind, stats: &CallStats) -> Self {
+    pub fn new(role: Role, kind: SyscallKind, stats: &CallStats) -> Self {
         let l = stats.latency.summary();
         let s = &stats.totals;
         let counted = s.calls > 0 && s.counted == s.calls;
@@ -145,6 +150,8 @@ impl SyscallSummary {
             cycles: counted.then_some(s.cycles),
             instructions: counted.then_some(s.instructions),
             cycles_per_byte: (counted && s.bytes > 0).then(|| s.cycles as f64 / s.bytes as f64),
+            exact_ns: (s.calls > 0 && s.exact_calls == s.calls)
+                .then(|| FUNCTIONS.iter().copied().zip(s.exact_ns).collect()),
             cs_per_1000_calls: if s.calls > 0 {
                 (s.voluntary_cs + s.involuntary_cs) as f64 * 1000.0 / s.calls as f64
             } else {
@@ -176,7 +183,7 @@ impl Session {
         probes.set_aggregate(opts.aggregate)?;
         probes.attach_syscalls()?;
         let probed = plan::Probed {
-            fentry: probes.try_fentry(),
+            fentry: probes.attach_exact()?,
             sched_btf: probes.attach_sched()?,
             counters: probes.attach_counters(Source::wanted())?,
         };
@@ -374,7 +381,12 @@ pub fn trace(
     if let Some(dir) = out {
         runs::write(dir, &summary, &meta, Some(lost))?;
         if let Some(sampled) = &sampled {
-            stages::write(dir, sampled, period_ns)?;
+            stages::write(
+                dir,
+                sampled,
+                period_ns,
+                summary.syscalls.as_deref().unwrap_or_default(),
+            )?;
         }
     }
     Ok(summary)

@@ -54,3 +54,45 @@ pub fn column<'a>(batch: &'a arrow_array::RecordBatch, name: &str) -> &'a arrow_
         .column_by_name(name)
         .unwrap_or_else(|| panic!("no column {name} in {:?}", batch.schema()))
 }
+
+/// A Python program run for a test, with its stdin and stdout as pipes.
+pub struct Python {
+    pub child: std::process::Child,
+    pub stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Python {
+    pub fn spawn(script: &str) -> Self {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("python3: {e}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let stdin = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
+        Self {
+            child,
+            stdin,
+            stdout: std::io::BufReader::new(stdout),
+        }
+    }
+
+    /// The next line the program prints, trimmed.
+    pub fn line(&mut self) -> String {
+        use std::io::BufRead;
+        let mut line = String::new();
+        self.stdout
+            .read_line(&mut line)
+            .unwrap_or_else(|e| panic!("{e}"));
+        line.trim().to_owned()
+    }
+
+    /// Tell the program to go on (it waits on a line of stdin).
+    pub fn go(&mut self) {
+        use std::io::Write;
+        let _ = writeln!(self.stdin, "go");
+    }
+}
