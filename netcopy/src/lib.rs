@@ -6,10 +6,12 @@
 //! `testbed` builds the network the workload runs over when it is not loopback.
 
 pub mod collect;
+pub mod plot;
 pub mod privileges;
 pub mod probes;
 pub mod report;
 pub mod sink;
+pub mod sweep;
 pub mod testbed;
 pub mod trace;
 pub mod units;

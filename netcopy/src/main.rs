@@ -31,6 +31,8 @@ use netcopy::{
     },
 };
 
+mod cli;
+
 /// Default TCP port of `netcopy serve`.
 const DEFAULT_PORT: u16 = 5301;
 const MAX_THREADS: u32 = 1024;
@@ -76,6 +78,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Every combination of modes, sizes and threads, repeated, into a Parquet dataset.
+    Sweep(cli::sweep::SweepArgs),
+    /// Tables of a sweep: medians over repeats, spreads, A/B comparison.
+    Report(cli::report::ReportArgs),
+    /// PNG and SVG charts of a sweep.
+    Plot(cli::plot::PlotArgs),
     /// Wait for clients and send each what it asks for (mode, size, duration come from the client).
     Serve {
         /// Address to listen on.
@@ -263,6 +271,9 @@ fn one_line(e: &anyhow::Error) -> String {
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
     let stop = Stop::default();
     match command {
+        Command::Sweep(args) => cli::sweep::execute(args, &stop),
+        Command::Report(args) => cli::report::execute(args),
+        Command::Plot(args) => cli::plot::execute(args),
         Command::Run(args) => {
             let (cfg, path) = args.local_run();
             let outcome = with_signals(&stop, move |stop| run(&cfg, path, stop))?;
@@ -360,6 +371,7 @@ impl TraceArgs {
             out: Some(dir.clone()),
             sample_hz: (self.sample_hz > 0).then_some(self.sample_hz),
             aggregate: self.aggregate,
+            quiet: false,
         }
     }
 }

@@ -1,2 +1,3 @@
 //! What the user sees: the run summary as a terminal table or as one JSON object.
 pub mod summary;
+pub mod sweep;

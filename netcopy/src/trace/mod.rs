@@ -188,7 +188,7 @@ impl Session {
             counters: probes.attach_counters(Source::wanted())?,
         };
         let plan = plan::plan(&plan::Features::detect(), &probed);
-        if let Some(line) = plan::skipped_line(&plan) {
+        if let Some(line) = plan::skipped_line(&plan).filter(|_| !opts.quiet) {
             eprintln!("{line}");
         }
         if let Some(hz) = opts.sample_hz {
@@ -238,6 +238,8 @@ pub struct TraceOptions {
     pub sample_hz: Option<u64>,
     /// Fold calls into per-thread totals in the kernel instead of per-call records.
     pub aggregate: bool,
+    /// Do not print the line naming the fallbacks (a sweep says it once, not per cell).
+    pub quiet: bool,
 }
 
 /// One role's time in one stage, summed over syscall kinds.

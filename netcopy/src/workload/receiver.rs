@@ -31,6 +31,7 @@ impl ReceiverReport {
             bytes: self.bytes,
             messages: self.messages,
             calls: self.calls,
+            switches: self.switches,
         }
     }
 }

@@ -31,6 +31,16 @@ pub enum NetPath {
     Network,
 }
 
+impl NetPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            NetPath::Loopback => "loopback",
+            NetPath::Netns => "netns",
+            NetPath::Network => "network",
+        }
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum RunError {
     #[error(transparent)]

@@ -32,6 +32,8 @@ pub struct EndTotals {
     pub bytes: u64,
     pub messages: u64,
     pub calls: CallCounts,
+    /// The thread's context switches over its whole life (getrusage).
+    pub switches: Switches,
 }
 
 impl SenderReport {
@@ -41,6 +43,7 @@ impl SenderReport {
             bytes: self.bytes,
             messages: self.messages,
             calls: self.calls,
+            switches: self.switches,
         }
     }
 }

@@ -82,12 +82,13 @@ impl Latency {
             p99: q(0.99),
             p999: q(0.999),
             max: (!self.hist.is_empty()).then(|| self.hist.max()),
+            mean: (!self.hist.is_empty()).then(|| self.hist.mean()),
         }
     }
 }
 
 /// Percentiles of one latency histogram in ns; null when no call fell into the window.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct LatencySummary {
     pub count: u64,
     pub p50: Option<u64>,
@@ -95,6 +96,8 @@ pub struct LatencySummary {
     pub p99: Option<u64>,
     pub p999: Option<u64>,
     pub max: Option<u64>,
+    /// Mean in ns (the seed report's Latency_us is a mean).
+    pub mean: Option<f64>,
 }
 
 /// Context switches of the calling thread so far, from getrusage(RUSAGE_THREAD): the

@@ -1,0 +1,61 @@
+//! `netcopy plot`: the command line around [`netcopy::plot`].
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::Args;
+use netcopy::plot::{Options, default_out, plot};
+
+use super::report::load_groups;
+use crate::size_arg;
+
+/// PNG and SVG charts of a sweep (no Python needed).
+///
+/// Throughput vs size, latency vs connections, CPU per byte vs size, cycles per byte,
+/// cache counters, context switches vs size, a summary grid, and what the seed report could
+/// not draw: kernel time by copy stage, the zerocopy verdict, and the off-CPU share. A
+/// metric this machine cannot measure is named on the chart instead of drawn as zero.
+///
+/// Examples:
+///   netcopy plot sweep-1                  # into sweep-1/plots/
+///   netcopy plot sweep-1 --threads 4 --size 1M --out figs
+#[derive(Args, Clone)]
+#[command(verbatim_doc_comment)]
+pub struct PlotArgs {
+    /// A directory written by `netcopy sweep`.
+    dir: PathBuf,
+    /// Thread count of the charts against size [default: the smallest in the sweep].
+    #[arg(long)]
+    threads: Option<u32>,
+    /// Message size of the chart against threads [default: the largest up to 64K].
+    #[arg(long, value_parser = size_arg)]
+    size: Option<u64>,
+    /// Directory for the files [default: DIR/plots].
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+}
+
+pub fn execute(args: PlotArgs) -> anyhow::Result<ExitCode> {
+    let groups = load_groups(&args.dir)?;
+    let opts = Options {
+        threads: args.threads,
+        size: args.size,
+        out: args.out.clone().unwrap_or_else(|| default_out(&args.dir)),
+    };
+    if let Some(t) = opts.threads {
+        if !groups.iter().any(|g| g.threads == t) {
+            anyhow::bail!("--threads {t}: the sweep has no cells with {t} connection(s)");
+        }
+    }
+    if let Some(s) = opts.size {
+        if !groups.iter().any(|g| g.size == s) {
+            anyhow::bail!("--size {s}: the sweep has no cells of that size");
+        }
+    }
+    let files = plot(&groups, &opts)?;
+    eprintln!(
+        "netcopy plot: wrote {} files into {}",
+        files.len(),
+        opts.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,415 @@
+//! What each chart shows, as data: series of points or stacked bars, taken from a sweep's
+//! groups. Drawing is in `draw.rs`.
+
+use crate::{
+    report::sweep::{Group, MODES, Stat},
+    units::format_size,
+};
+
+/// A line per mode (or per mode and percentile) over categorical x positions.
+pub struct Series {
+    pub name: String,
+    /// Index into the chart's x labels, and the value.
+    pub points: Vec<(usize, f64)>,
+    /// Index into the palette.
+    pub color: usize,
+    pub dashed: bool,
+}
+
+/// One layer of stacked bars: its value in every bar.
+pub struct Layer {
+    pub name: String,
+    pub values: Vec<f64>,
+    pub color: usize,
+}
+
+pub enum Kind {
+    Lines { series: Vec<Series> },
+    Stacked { layers: Vec<Layer> },
+}
+
+pub struct Chart {
+    /// File name without extension.
+    pub stem: &'static str,
+    pub title: String,
+    pub x_desc: String,
+    pub y_desc: String,
+    pub x_labels: Vec<String>,
+    pub kind: Kind,
+    /// Said on the chart's face: why something is missing, or how to read it.
+    pub note: Option<String>,
+}
+
+impl Chart {
+    /// Nothing to draw: the chart then shows only its note.
+    pub fn is_empty(&self) -> bool {
+        match &self.kind {
+            Kind::Lines { series } => series.iter().all(|s| s.points.is_empty()),
+            Kind::Stacked { layers } => layers.iter().all(|l| l.values.iter().all(|v| *v == 0.0)),
+        }
+    }
+}
+
+/// The modes present, in the usual order.
+fn modes(groups: &[Group]) -> Vec<String> {
+    let mut m: Vec<String> = groups.iter().map(|g| g.mode.clone()).collect();
+    m.sort_by_key(|x| MODES.iter().position(|y| y == x).unwrap_or(MODES.len()));
+    m.dedup();
+    m
+}
+
+fn mode_color(mode: &str) -> usize {
+    MODES.iter().position(|m| *m == mode).unwrap_or(MODES.len())
+}
+
+fn sorted<T: Ord + Copy>(v: impl Iterator<Item = T>) -> Vec<T> {
+    let mut v: Vec<T> = v.collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// One series per mode of `metric` over the sizes at `threads`.
+fn vs_size(
+    groups: &[Group],
+    threads: u32,
+    metric: impl Fn(&Group) -> Option<Stat>,
+) -> (Vec<String>, Vec<Series>) {
+    let sizes = sorted(groups.iter().map(|g| g.size));
+    let series = modes(groups)
+        .into_iter()
+        .map(|mode| Series {
+            points: sizes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, size)| {
+                    let g = groups
+                        .iter()
+                        .find(|g| g.mode == mode && g.size == *size && g.threads == threads)?;
+                    Some((i, metric(g)?.median))
+                })
+                .collect(),
+            color: mode_color(&mode),
+            name: mode,
+            dashed: false,
+        })
+        .collect();
+    (sizes.into_iter().map(format_size).collect(), series)
+}
+
+/// A line chart of `metric` against size at `threads`.
+fn size_chart(
+    groups: &[Group],
+    threads: u32,
+    stem: &'static str,
+    title: &str,
+    y_desc: &str,
+    metric: impl Fn(&Group) -> Option<Stat>,
+    missing: &str,
+) -> Chart {
+    let (x_labels, series) = vs_size(groups, threads, metric);
+    let mut chart = Chart {
+        stem,
+        title: format!(
+            "{title} ({threads} connection{})",
+            if threads == 1 { "" } else { "s" }
+        ),
+        x_desc: "message size".into(),
+        y_desc: y_desc.into(),
+        x_labels,
+        kind: Kind::Lines { series },
+        note: None,
+    };
+    if chart.is_empty() {
+        chart.note = Some(missing.into());
+    }
+    chart
+}
+
+const UNTRACED: &str =
+    "not measured in this sweep: kernel numbers need a traced sweep (drop --no-trace)";
+const NO_PMU: &str = "not measured on this machine: no hardware PMU (perf_event_open of cycles fails), so cycles are null; the on-CPU ns per byte chart measures the same cost in time";
+
+pub fn throughput(groups: &[Group], threads: u32) -> Chart {
+    size_chart(
+        groups,
+        threads,
+        "throughput_vs_size",
+        "Throughput vs message size",
+        "Gbit/s (median of repeats)",
+        |g| g.throughput_gbps,
+        "no cells at this thread count",
+    )
+}
+
+pub fn cpu_per_byte(groups: &[Group], threads: u32) -> Chart {
+    size_chart(
+        groups,
+        threads,
+        "cpu_per_byte_vs_size",
+        "Sender kernel CPU per byte vs size",
+        "on-CPU ns per byte in sendto/sendmsg",
+        |g| g.send_oncpu_ns_per_byte,
+        UNTRACED,
+    )
+}
+
+pub fn cycles_per_byte(groups: &[Group], threads: u32) -> Chart {
+    let traced = groups.iter().any(|g| g.send_oncpu_ns_per_byte.is_some());
+    size_chart(
+        groups,
+        threads,
+        "cycles_per_byte_vs_size",
+        "Cycles per byte vs size",
+        "cycles per byte (data calls, both ends)",
+        |g| g.cycles_per_byte,
+        if traced { NO_PMU } else { UNTRACED },
+    )
+}
+
+pub fn cache(groups: &[Group], threads: u32) -> Chart {
+    let mut chart = size_chart(
+        groups,
+        threads,
+        "cache_vs_size",
+        "Cache misses and references vs size",
+        "count",
+        |_| None,
+        "not measured: netcopy does not read cache counters, and this machine has no hardware PMU (the seed report took them from perf stat on the whole process)",
+    );
+    chart.kind = Kind::Lines { series: Vec::new() };
+    chart
+}
+
+pub fn context_switches(groups: &[Group], threads: u32) -> Chart {
+    size_chart(
+        groups,
+        threads,
+        "context_switches_vs_size",
+        "Context switches vs size",
+        "switches of the workload threads per run (getrusage)",
+        |g| g.context_switches,
+        "no cells at this thread count",
+    )
+}
+
+pub fn offcpu(groups: &[Group], threads: u32) -> Chart {
+    size_chart(
+        groups,
+        threads,
+        "offcpu_share_vs_size",
+        "Off-CPU share of the data calls vs size",
+        "share of kernel call time switched out",
+        |g| g.offcpu_share,
+        UNTRACED,
+    )
+}
+
+/// Receive latency p50 (solid) and p99 (dashed) per mode against the thread count.
+pub fn latency(groups: &[Group], size: u64) -> Chart {
+    let threads = sorted(groups.iter().filter(|g| g.size == size).map(|g| g.threads));
+    let mut series = Vec::new();
+    for mode in modes(groups) {
+        for (dashed, label, metric) in [
+            (
+                false,
+                "p50",
+                (|g: &Group| g.recv_p50_us) as fn(&Group) -> Option<Stat>,
+            ),
+            (true, "p99", |g: &Group| g.recv_p99_us),
+        ] {
+            series.push(Series {
+                name: format!("{mode} {label}"),
+                points: threads
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, t)| {
+                        let g = groups
+                            .iter()
+                            .find(|g| g.mode == mode && g.size == size && g.threads == *t)?;
+                        Some((i, metric(g)?.median))
+                    })
+                    .collect(),
+                color: mode_color(&mode),
+                dashed,
+            });
+        }
+    }
+    let mut chart = Chart {
+        stem: "latency_vs_threads",
+        title: format!(
+            "Receive call latency vs connections ({})",
+            format_size(size)
+        ),
+        x_desc: "connections (threads per end)".into(),
+        y_desc: "µs per recv call".into(),
+        x_labels: threads.iter().map(u32::to_string).collect(),
+        kind: Kind::Lines { series },
+        note: None,
+    };
+    if chart.is_empty() {
+        chart.note = Some(format!("no cells of size {}", format_size(size)));
+    }
+    chart
+}
+
+/// The stages, in the data path's order.
+const STAGES: [&str; 11] = [
+    "copy_user_to_skb",
+    "zerocopy_pin",
+    "tcp_tx",
+    "dev_xmit",
+    "rx_softirq",
+    "deferred_copy",
+    "copy_skb_to_user",
+    "zc_completion",
+    "alloc",
+    "wait",
+    "other",
+];
+
+/// Sender kernel time per KiB split by copy stage, one bar per mode and size.
+pub fn stages(groups: &[Group], threads: u32) -> Chart {
+    let bars: Vec<&Group> = {
+        let mut b: Vec<&Group> = groups.iter().filter(|g| g.threads == threads).collect();
+        b.sort_by_key(|g| (mode_color(&g.mode), g.size));
+        b
+    };
+    let layers = STAGES
+        .iter()
+        .enumerate()
+        .map(|(i, stage)| Layer {
+            name: (*stage).to_owned(),
+            values: bars
+                .iter()
+                .map(|g| {
+                    let share = g
+                        .stages
+                        .iter()
+                        .find(|s| s.role == "server" && s.stage == *stage)
+                        .map_or(0.0, |s| s.share.median);
+                    let per_kib = g.send_oncpu_ns_per_byte.map_or(0.0, |s| s.median * 1024.0);
+                    share * per_kib
+                })
+                .collect(),
+            color: 3 + i,
+        })
+        .collect();
+    let mut chart = Chart {
+        stem: "stages_by_mode_size",
+        title: format!("Sender kernel time by copy stage ({threads} connection(s))"),
+        x_desc: "mode and message size".into(),
+        y_desc: "on-CPU ns per KiB sent (sampled shares)".into(),
+        x_labels: bars
+            .iter()
+            .map(|g| format!("{} {}", short_mode(&g.mode), format_size(g.size)))
+            .collect(),
+        kind: Kind::Stacked { layers },
+        note: Some("2c = twocopy, 1c = onecopy, 0c = zerocopy".into()),
+    };
+    if chart.is_empty() {
+        chart.note = Some(UNTRACED.into());
+    }
+    chart
+}
+
+fn short_mode(mode: &str) -> &str {
+    match mode {
+        "twocopy" => "2c",
+        "onecopy" => "1c",
+        "zerocopy" => "0c",
+        other => other,
+    }
+}
+
+/// Share of zerocopy sends copied in the call, copied later, or not copied, per size.
+pub fn zerocopy_verdict(groups: &[Group], threads: u32) -> Chart {
+    let zc: Vec<&Group> = {
+        let mut z: Vec<&Group> = groups
+            .iter()
+            .filter(|g| g.mode == "zerocopy" && g.threads == threads)
+            .collect();
+        z.sort_by_key(|g| g.size);
+        z
+    };
+    let pct = |s: Option<Stat>| s.map_or(0.0, |s| s.median * 100.0);
+    let split_known = zc.iter().any(|g| g.zc_deferred_share.is_some());
+    let layers = if split_known {
+        vec![
+            Layer {
+                name: "copied in the call".into(),
+                values: zc.iter().map(|g| pct(g.zc_in_call_share)).collect(),
+                color: 0,
+            },
+            Layer {
+                name: "deferred copy".into(),
+                values: zc.iter().map(|g| pct(g.zc_deferred_share)).collect(),
+                color: 5,
+            },
+            Layer {
+                name: "copy avoided".into(),
+                values: zc.iter().map(|g| pct(g.zc_avoided_share)).collect(),
+                color: 2,
+            },
+        ]
+    } else {
+        vec![
+            Layer {
+                name: "copied (when: needs a traced sweep)".into(),
+                values: zc
+                    .iter()
+                    .map(|g| g.zc_avoided_share.map_or(0.0, |s| 100.0 - s.median * 100.0))
+                    .collect(),
+                color: 0,
+            },
+            Layer {
+                name: "copy avoided".into(),
+                values: zc.iter().map(|g| pct(g.zc_avoided_share)).collect(),
+                color: 2,
+            },
+        ]
+    };
+    let mut chart = Chart {
+        stem: "zerocopy_verdict_vs_size",
+        title: format!("What the kernel did with MSG_ZEROCOPY sends ({threads} connection(s))"),
+        x_desc: "message size".into(),
+        y_desc: "% of sends".into(),
+        x_labels: zc.iter().map(|g| format_size(g.size)).collect(),
+        kind: Kind::Stacked { layers },
+        note: Some(
+            "loopback and veth: the kernel copies packets looped to a local socket (msg_zerocopy.rst)"
+                .into(),
+        ),
+    };
+    if zc.is_empty() {
+        chart.note = Some("no zerocopy cells at this thread count".into());
+    }
+    chart
+}
+
+/// Every single chart.
+pub fn all(groups: &[Group], threads: u32, size: u64) -> Vec<Chart> {
+    vec![
+        throughput(groups, threads),
+        latency(groups, size),
+        cpu_per_byte(groups, threads),
+        cycles_per_byte(groups, threads),
+        cache(groups, threads),
+        context_switches(groups, threads),
+        stages(groups, threads),
+        zerocopy_verdict(groups, threads),
+        offcpu(groups, threads),
+    ]
+}
+
+/// The six charts of the summary grid.
+pub fn summary(groups: &[Group], threads: u32, size: u64) -> Vec<Chart> {
+    vec![
+        throughput(groups, threads),
+        latency(groups, size),
+        cpu_per_byte(groups, threads),
+        context_switches(groups, threads),
+        stages(groups, threads),
+        zerocopy_verdict(groups, threads),
+    ]
+}
