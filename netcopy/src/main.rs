@@ -246,6 +246,7 @@ fn main() -> ExitCode {
                     || matches!(cause.downcast_ref(), Some(NetnsError::NotPrivileged))
                     || matches!(cause.downcast_ref(), Some(SinkError::NotEmpty(_)))
                     || matches!(cause.downcast_ref(), Some(TraceError::Target(_)))
+                    || cause.downcast_ref::<cli::Usage>().is_some()
             });
             ExitCode::from(if usage { EXIT_USAGE } else { 1 })
         }

@@ -308,22 +308,36 @@ fn trace_without_privileges_names_the_missing_capabilities() {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755))
             .unwrap_or_else(|e| panic!("{e}"));
     }
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "--",
-        ])
-        .arg(&bin)
-        .args(["trace", "--duration", "1s"])
-        .output()
-        .unwrap_or_else(|e| panic!("setpriv: {e}"));
+    let sweep_out = dir.join("sweep");
+    let sweep_out = sweep_out.to_string_lossy();
+    for (args, also) in [
+        (vec!["trace", "--duration", "1s"], "sudo"),
+        (vec!["sweep", "--out", &sweep_out], "--no-trace"),
+    ] {
+        let out = Command::new("setpriv")
+            .args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+            ])
+            .arg(&bin)
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("setpriv: {e}"));
+        assert_usage_error(&out, "CAP_BPF and CAP_PERFMON");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(also),
+            "{args:?}"
+        );
+    }
+    assert!(
+        !dir.join("sweep").exists(),
+        "nothing is created before the check"
+    );
     let _ = std::fs::remove_dir_all(&dir);
-    assert_usage_error(&out, "CAP_BPF and CAP_PERFMON");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("sudo"));
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::Args;
 use netcopy::plot::{Options, default_out, plot};
 
-use super::report::load_groups;
+use super::{Usage, report::load_groups};
 use crate::size_arg;
 
 /// PNG and SVG charts of a sweep (no Python needed).
@@ -43,12 +43,15 @@ pub fn execute(args: PlotArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(t) = opts.threads {
         if !groups.iter().any(|g| g.threads == t) {
-            anyhow::bail!("--threads {t}: the sweep has no cells with {t} connection(s)");
+            return Err(Usage(format!(
+                "--threads {t}: the sweep has no cells with {t} connection(s)"
+            ))
+            .into());
         }
     }
     if let Some(s) = opts.size {
         if !groups.iter().any(|g| g.size == s) {
-            anyhow::bail!("--size {s}: the sweep has no cells of that size");
+            return Err(Usage(format!("--size {s}: the sweep has no cells of that size")).into());
         }
     }
     let files = plot(&groups, &opts)?;

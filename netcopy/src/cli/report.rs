@@ -4,6 +4,8 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::Args;
+
+use super::Usage;
 use netcopy::{
     report::sweep::{compare, groups, render, render_comparison},
     sweep::load_cells,
@@ -33,14 +35,15 @@ pub struct ReportArgs {
 /// The groups of the sweep in `dir`, or a one-line error saying why there are none.
 pub fn load_groups(dir: &std::path::Path) -> anyhow::Result<Vec<netcopy::report::sweep::Group>> {
     if !dir.is_dir() {
-        anyhow::bail!("{}: no such directory", dir.display());
+        return Err(Usage(format!("{}: no such directory", dir.display())).into());
     }
     let cells = load_cells(dir).with_context(|| format!("read the sweep in {}", dir.display()))?;
     if cells.is_empty() {
-        anyhow::bail!(
+        return Err(Usage(format!(
             "{}: no finished cells (mode=*/size=*/threads=*/rep=*/cell.json); is it a `netcopy sweep --out` directory?",
             dir.display()
-        );
+        ))
+        .into());
     }
     Ok(groups(&cells))
 }
@@ -54,11 +57,12 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
             let b = load_groups(other)?;
             let rows = compare(&a, &b);
             if rows.is_empty() {
-                anyhow::bail!(
+                return Err(Usage(format!(
                     "{} and {} have no (mode, size, threads) in common",
                     args.dir.display(),
                     other.display()
-                );
+                ))
+                .into());
             }
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);

@@ -11,6 +11,7 @@ use netcopy::{
     workload::{Mode, conn::Stop, run::NetPath},
 };
 
+use super::Usage;
 use crate::{size_arg, warmup_arg, window_arg, with_signals};
 
 /// Every combination of modes, sizes and thread counts, repeated, into one Parquet dataset.
@@ -135,8 +136,7 @@ fn say(bar: &ProgressBar, line: String) {
 pub fn execute(args: SweepArgs, stop: &Stop) -> anyhow::Result<ExitCode> {
     let spec = args.spec();
     if spec.trace {
-        check_privileges()
-            .map_err(|e| anyhow::anyhow!("{e} (or run the sweep with --no-trace)"))?;
+        check_privileges().map_err(|e| Usage(format!("{e} (or run the sweep with --no-trace)")))?;
     }
     let cells = spec.cells().len();
     let hours = cells as f64 * spec.cell_seconds() / 3600.0;
