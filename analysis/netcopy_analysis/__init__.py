@@ -6,6 +6,7 @@ with `tables`, sweeps (`netcopy sweep --out`) with `sweep`; `breakeven`, `seed`,
 """
 
 from .breakeven import break_even
+from .hosts import join_ends, shards_duckdb
 from .queries import run_query
 from .runs import load_runs, runs_duckdb
 from .seed import beside_seed, load_seed
@@ -15,6 +16,7 @@ from .tables import load_trace, trace_duckdb
 __all__ = [
     "beside_seed",
     "break_even",
+    "join_ends",
     "load_cells",
     "load_runs",
     "load_seed",
@@ -23,6 +25,7 @@ __all__ = [
     "medians",
     "run_query",
     "runs_duckdb",
+    "shards_duckdb",
     "sweep_duckdb",
     "trace_duckdb",
 ]

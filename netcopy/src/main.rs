@@ -98,6 +98,8 @@ enum Command {
         /// Print one JSON object per connection (JSON lines) instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        traced: cli::hosts::HostTraceArgs,
     },
     /// Connect to a `netcopy serve`, receive for the given time and print a summary.
     Client {
@@ -111,6 +113,8 @@ enum Command {
         workload: WorkloadArgs,
         #[command(flatten)]
         output: OutputArgs,
+        #[command(flatten)]
+        traced: cli::hosts::HostTraceArgs,
     },
 }
 
@@ -313,8 +317,14 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             port,
             workload,
             output,
+            traced,
         } => {
             let cfg = workload.client_config(SocketAddr::new(server, port));
+            if traced.trace {
+                let summary = cli::hosts::client(cfg, &traced, &stop)?;
+                print_summary(&summary, output.json)?;
+                return Ok(cli::hosts::exit_code(&summary));
+            }
             let client = with_signals(&stop, {
                 let cfg = cfg.clone();
                 move |stop| run_client(&cfg, stop, None)
@@ -333,12 +343,20 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             port,
             one_off,
             json,
+            traced,
         } => {
             let addr = SocketAddr::new(bind, port);
             let listener = TcpListener::bind(addr).with_context(|| format!("listen on {addr}"))?;
+            if traced.trace {
+                let summary = cli::hosts::serve(listener, &traced, &stop)?;
+                print_summary(&summary, json)?;
+                return Ok(cli::hosts::exit_code(&summary));
+            }
             eprintln!("netcopy: serving on {addr} (Ctrl-C to stop)");
             with_signals(&stop, move |stop| {
-                serve_forever(listener, one_off, stop, |served| print_served(served, json))
+                serve_forever(listener, one_off, stop, None, |served| {
+                    print_served(served, json)
+                })
             })?;
             Ok(ExitCode::SUCCESS)
         }

@@ -153,26 +153,34 @@ impl RunSummary {
                 ""
             }
         );
-        let _ = writeln!(
-            o,
-            "  window      {:.2} s after {:.2} s warmup: {:.3} Gbit/s, {} messages, {} bytes",
-            self.window.seconds,
-            self.warmup_s,
-            self.throughput_gbps,
-            self.window.messages,
-            self.window.bytes
-        );
-        let _ = writeln!(
-            o,
-            "  moved       {} bytes in {} messages over the whole run, {}",
-            self.bytes,
-            self.messages,
-            if self.verified {
-                "every message verified"
-            } else {
-                "content not verified (--no-verify)"
-            }
-        );
+        if self.recv_latency_ns.count == 0 && self.window.seconds == 0.0 {
+            // The sending end of a two-host run: the receiver measures the window.
+            let _ = writeln!(
+                o,
+                "  window      measured by the receiving end (`netcopy client`), not here"
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "  window      {:.2} s after {:.2} s warmup: {:.3} Gbit/s, {} messages, {} bytes",
+                self.window.seconds,
+                self.warmup_s,
+                self.throughput_gbps,
+                self.window.messages,
+                self.window.bytes
+            );
+            let _ = writeln!(
+                o,
+                "  moved       {} bytes in {} messages over the whole run, {}",
+                self.bytes,
+                self.messages,
+                if self.verified {
+                    "every message verified"
+                } else {
+                    "content not verified (--no-verify)"
+                }
+            );
+        }
         let _ = writeln!(
             o,
             "  latency     {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",

@@ -112,11 +112,15 @@ pub fn write(
         false,
         u64_(Some(s.window.messages)),
     );
+    // A server's shard of a two-host run has no receiving end: its throughput is the
+    // client shard's to say.
     col(
         "throughput_gbps",
         DataType::Float64,
-        false,
-        f64_(s.throughput_gbps),
+        true,
+        Arc::new(Float64Array::from(vec![
+            (s.window.seconds > 0.0).then_some(s.throughput_gbps),
+        ])),
     );
     col("bytes", DataType::UInt64, false, u64_(Some(s.bytes)));
     col("messages", DataType::UInt64, false, u64_(Some(s.messages)));

@@ -293,6 +293,22 @@ pub fn trace(
     opts: &TraceOptions,
     stop: &Stop,
 ) -> Result<RunSummary, TraceError> {
+    let zerocopy = cfg.mode == crate::workload::Mode::Zerocopy;
+    trace_outcome(opts, zerocopy, |log| run_logged(cfg, path, stop, log))
+}
+
+/// Trace this process while `work` runs one or both ends of a run (handing it the zerocopy
+/// completion log when `log_completions` and tables are written; a server that learns the
+/// mode from the client's hello logs, and the empty table goes), then check and write
+/// what the probes saw. `netcopy trace` runs both ends; `serve --trace` and
+/// `client --trace` one each, on different hosts.
+pub fn trace_outcome(
+    opts: &TraceOptions,
+    log_completions: bool,
+    work: impl FnOnce(
+        Option<crate::workload::zerocopy::CompletionLog>,
+    ) -> Result<crate::workload::run::RunOutcome, RunError>,
+) -> Result<RunSummary, TraceError> {
     let out = opts.out.as_ref();
     let Session {
         mut probes,
@@ -301,14 +317,14 @@ pub fn trace(
     } = Session::start(opts)?;
     let sampling = opts.sample_hz;
     let (log, recorder) = match out {
-        Some(dir) if cfg.mode == crate::workload::Mode::Zerocopy => {
+        Some(dir) if log_completions => {
             let (log, recorder) = ZerocopyRecorder::start(dir)?;
             (Some(log), Some(recorder))
         }
         _ => (None, None),
     };
     probes.add_target(std::process::id())?;
-    let outcome = run_logged(cfg, path, stop, log);
+    let outcome = work(log);
     // Stop the writers even when the run failed, so no thread outlives us.
     let mut collected = collector.finish()?;
     collected.add_aggregates(&probes.aggregates()?);
@@ -316,6 +332,10 @@ pub fn trace(
         recorder.finish()?;
     }
     let outcome = outcome?;
+    if let (Some(dir), true) = (out, outcome.config.mode != crate::workload::Mode::Zerocopy) {
+        // Only a zerocopy run has completions.
+        let _ = std::fs::remove_file(dir.table_path("zerocopy"));
+    }
 
     let senders = outcome.served.iter().map(|s| {
         (

@@ -73,6 +73,8 @@ pub enum WorkloadError {
     Zerocopy(String),
     #[error("a workload thread panicked")]
     Panicked,
+    #[error("stopped before any client connected")]
+    NoClient,
 }
 
 impl WorkloadError {

@@ -172,11 +172,12 @@ pub fn serve_session(
 
 /// `netcopy serve`: accept connections until a stop request (or, with `one_off`, until the
 /// first client run's connections are all done), handing each result to `on_served` on the
-/// calling thread as it finishes.
+/// calling thread as it finishes. Zerocopy completions go to `log`, if given.
 pub fn serve_forever(
     listener: TcpListener,
     one_off: bool,
     stop: &Stop,
+    log: Option<CompletionLog>,
     mut on_served: impl FnMut(Result<Served, WorkloadError>),
 ) -> Result<(), WorkloadError> {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -188,12 +189,12 @@ pub fn serve_forever(
             .spawn(move || -> Result<(), WorkloadError> {
                 let mut next = 0u64;
                 while let Some(stream) = accept(&listener, &accepting)? {
-                    let (stop, tx) = (stop.clone(), tx.clone());
+                    let (stop, tx, log) = (stop.clone(), tx.clone(), log.clone());
                     next += 1;
                     thread::Builder::new()
                         .name(format!("nc-send-{next}"))
                         .spawn(move || {
-                            let _ = tx.send(serve_connection(stream, stop, None));
+                            let _ = tx.send(serve_connection(stream, stop, log));
                         })
                         .map_err(|e| WorkloadError::io("spawn sender thread", e))?;
                 }
