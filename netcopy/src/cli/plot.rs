@@ -62,3 +62,14 @@ pub fn execute(args: PlotArgs) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// The default plots of the sweep in `dir`, into `dir/plots` (what `sweep` draws at its end).
+pub fn plot_sweep(dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+    let groups = load_groups(dir)?;
+    let opts = Options {
+        threads: None,
+        size: None,
+        out: default_out(dir),
+    };
+    Ok(plot(&groups, &opts)?)
+}

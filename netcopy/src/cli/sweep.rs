@@ -65,6 +65,9 @@ pub struct SweepArgs {
     /// Kernel stack samples per second per CPU when tracing (0: no stage breakdown).
     #[arg(long, default_value_t = netcopy::probes::sample::DEFAULT_HZ, value_parser = clap::value_parser!(u64).range(0..=50_000))]
     sample_hz: u64,
+    /// Do not draw the plots at the end (`netcopy plot DIR` draws them any time).
+    #[arg(long)]
+    no_plot: bool,
     /// Directory of the dataset (created; an existing one is resumed).
     #[arg(long, short)]
     out: PathBuf,
@@ -139,14 +142,18 @@ pub fn execute(args: SweepArgs, stop: &Stop) -> anyhow::Result<ExitCode> {
         check_privileges().map_err(|e| Usage(format!("{e} (or run the sweep with --no-trace)")))?;
     }
     let cells = spec.cells().len();
-    let hours = cells as f64 * spec.cell_seconds() / 3600.0;
+    let minutes = cells as f64 * spec.cell_seconds() / 60.0;
+    let time = if minutes < 90.0 {
+        format!("{minutes:.0} min")
+    } else {
+        format!("{:.1} h", minutes / 60.0)
+    };
     eprintln!(
-        "netcopy sweep: {cells} cells ({} modes x {} sizes x {} thread counts x {} repeats), at least {:.1} h, into {}",
+        "netcopy sweep: {cells} cells ({} modes x {} sizes x {} thread counts x {} repeats), at least {time}, into {}",
         spec.modes.len(),
         spec.sizes.len(),
         spec.threads.len(),
         spec.repeat,
-        hours,
         spec.out.display()
     );
     let bar = ProgressBar::new(0);
@@ -177,6 +184,16 @@ pub fn execute(args: SweepArgs, stop: &Stop) -> anyhow::Result<ExitCode> {
         })
     })?;
     bar.finish_and_clear();
+    if !args.no_plot && (outcome.done > 0 || !args.out.join("plots").exists()) {
+        match super::plot::plot_sweep(&args.out) {
+            Ok(files) => eprintln!(
+                "netcopy sweep: {} plots in {}",
+                files.len(),
+                args.out.join("plots").display()
+            ),
+            Err(e) => eprintln!("netcopy sweep: no plots: {e}"),
+        }
+    }
     eprintln!(
         "netcopy sweep: {} cells run, {} already done, {} failed{}; summary in {}",
         outcome.done,
