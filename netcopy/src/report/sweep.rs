@@ -73,6 +73,8 @@ pub struct Group {
     pub zc_avoided_share: Option<Stat>,
     pub stages: Vec<StageStat>,
     pub all_verified: bool,
+    /// Records the ring buffer had no room for, summed over the repeats (null untraced).
+    pub lost_records: Option<u64>,
 }
 
 /// The order of the modes in tables and plots.
@@ -145,6 +147,10 @@ fn group(mode: String, size: u64, threads: u32, cells: &[&CellRecord]) -> Group 
         zc_avoided_share: stat(&|c| c.zc_avoided_share),
         stages,
         all_verified: cells.iter().all(|c| c.verified),
+        lost_records: cells
+            .iter()
+            .filter_map(|c| c.lost_records)
+            .reduce(|a, b| a + b),
     }
 }
 
@@ -229,6 +235,26 @@ pub fn render(groups: &[Group]) -> String {
             g.threads,
             top_stages(g, "server"),
             top_stages(g, "client")
+        );
+    }
+    let lossy: Vec<String> = groups
+        .iter()
+        .filter(|g| g.lost_records.is_some_and(|n| n > 0))
+        .map(|g| {
+            format!(
+                "{} {} x{} ({})",
+                g.mode,
+                format_size(g.size),
+                g.threads,
+                g.lost_records.unwrap_or_default()
+            )
+        })
+        .collect();
+    if !lossy.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nlost records (ring buffer full; the kernel numbers come from the records that arrived, the call counts stay exact): {}",
+            lossy.join(", ")
         );
     }
     let zc: Vec<&Group> = groups
