@@ -3,7 +3,7 @@
 //! Hooks: `syscalls:sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg}` (classic tracepoints),
 //! with `sched:sched_switch` and the net/skb/tcp tracepoints adding to the call in flight.
 //! Numbers: one [`SyscallRecord`] per call through the `RECORDS` ring buffer, and exact
-//! per-thread call totals in `CALL_COUNTS`, kept even when records are lost.
+//! per-thread call totals in `THREADS`, kept even when records are lost.
 
 use crate::exact::EXACT_FNS;
 
@@ -15,8 +15,10 @@ pub const TARGET_COMMS_MAP: &str = "TARGET_COMMS";
 pub const TARGET_CGROUPS_MAP: &str = "TARGET_CGROUPS";
 /// Bytes of a task's command name, as the kernel keeps it (15 + NUL).
 pub const COMM_LEN: usize = 16;
-/// Hash map tid -> [`CallCounts`]: exact calls per thread and kind.
-pub const CALL_COUNTS_MAP: &str = "CALL_COUNTS";
+/// Hash map tid -> [`ThreadEntry`]: each target thread's call in flight and its exact call
+/// counts. Entries stay for the whole trace (a call marks its entry active, then inactive),
+/// so the hot path looks entries up instead of inserting and deleting them.
+pub const THREADS_MAP: &str = "THREADS";
 /// Ring buffer of [`SyscallRecord`]s.
 pub const RECORDS_MAP: &str = "RECORDS";
 /// Per-CPU array (one slot) of records the ring buffer had no room for.
@@ -96,6 +98,55 @@ pub const MSG_ZEROCOPY: u32 = 0x400_0000;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CallCounts {
     pub calls: [u64; KINDS],
+}
+
+/// A call in flight on one thread, filled in by the syscall family at entry and added to by
+/// the sched, net, counters and exact families while `active` is 1.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Inflight {
+    pub start_ns: u64,
+    /// When the thread was last switched out during the call; 0 while it runs.
+    pub switched_out_ns: u64,
+    pub offcpu_ns: u64,
+    pub bytes_to_user: u64,
+    /// Counters moved over the call's finished on-CPU stretches.
+    pub cycles: u64,
+    pub instructions: u64,
+    /// Counter values when the current stretch began.
+    pub stretch_cycles: u64,
+    pub stretch_instructions: u64,
+    /// Exact tier: when each timed function was entered (0: not inside it).
+    pub exact_start: [u64; EXACT_FNS],
+    /// Exact tier: ns inside each timed function so far.
+    pub exact_ns: [u32; EXACT_FNS],
+    pub fd: i32,
+    pub flags: u32,
+    pub voluntary_cs: u32,
+    pub involuntary_cs: u32,
+    pub skbs_built: u32,
+    pub skbs_tx: u32,
+    pub skbs_rx: u32,
+    pub kind: u8,
+    /// 1 while the counters are read for this call (see the counters family).
+    pub counters: u8,
+    /// 1 when the exact tier times this call.
+    pub exact: u8,
+    /// 1 between the call's entry and exit.
+    pub active: u8,
+    pub _pad: u32,
+}
+
+/// One target thread: its call in flight and the calls it completed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ThreadEntry {
+    pub call: Inflight,
+    pub counts: CallCounts,
+    /// The process the thread belongs to: a reused thread id of another process is not a
+    /// target just because the entry is there.
+    pub tgid: u32,
+    pub _pad: u32,
 }
 
 /// One traced call, emitted at its exit.
@@ -343,6 +394,8 @@ mod pod {
     unsafe impl aya::Pod for super::Aggregate {}
     // SAFETY: both are `repr(C)` plain integers with explicit padding, valid for any bytes.
     unsafe impl aya::Pod for super::CallCounts {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::ThreadEntry {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SyscallRecord {}
 }

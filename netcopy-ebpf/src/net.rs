@@ -9,7 +9,9 @@ use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid, macros::tracepoint, programs::TracePointContext,
 };
 
-use crate::syscalls::{Inflight, inflight};
+use netcopy_common::syscalls::Inflight;
+
+use crate::syscalls::{field, inflight};
 
 /// Offset of `len` in skb:skb_copy_datagram_iovec.
 const COPY_LEN: usize = 16;
@@ -31,7 +33,7 @@ pub fn tcp_sendmsg_locked(_ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn skb_copy_datagram_iovec(ctx: TracePointContext) -> u32 {
     // SAFETY: offset of the tracepoint's format.
-    let len = unsafe { ctx.read_at::<i32>(COPY_LEN) }.unwrap_or(0);
+    let len: i32 = unsafe { field(&ctx, COPY_LEN) };
     with_call(|c| c.bytes_to_user += len.max(0) as u64)
 }
 

@@ -16,7 +16,10 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, TracePointContext},
 };
 
-use crate::{counters, syscalls::inflight};
+use crate::{
+    counters,
+    syscalls::{field, inflight},
+};
 
 // Offsets in events/sched/sched_switch/format.
 const PREV_PID: usize = 24;
@@ -34,9 +37,9 @@ pub fn sched_switch(ctx: TracePointContext) -> u32 {
     // SAFETY: offsets of the tracepoint's format.
     let (prev, state, next) = unsafe {
         (
-            ctx.read_at::<i32>(PREV_PID).unwrap_or(0),
-            ctx.read_at::<i64>(PREV_STATE).unwrap_or(0),
-            ctx.read_at::<i32>(NEXT_PID).unwrap_or(0),
+            field::<i32>(&ctx, PREV_PID),
+            field::<i64>(&ctx, PREV_STATE),
+            field::<i32>(&ctx, NEXT_PID),
         )
     };
     switch(

@@ -2,64 +2,26 @@
 //!
 //! Hooks: `syscalls:sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg}` (classic tracepoints).
 //! Numbers: a [`SyscallRecord`] per call into `RECORDS` (or `LOST` +1 when it is full), and
-//! `CALL_COUNTS[tid]`, exact totals per kind. The call in flight lives in `INFLIGHT[tid]`,
-//! where the sched and net families add what happens during the call.
+//! `THREADS[tid].counts`, exact totals per kind. The call in flight lives in
+//! `THREADS[tid].call`, where the sched, net, counters and exact families add what happens
+//! during the call.
 
 use aya_ebpf::{
+    EbpfContext as _,
     helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns},
     macros::{map, tracepoint},
     maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::TracePointContext,
 };
-use netcopy_common::{
-    exact::EXACT_FNS,
-    syscalls::{
-        AggKey, Aggregate, CONFIG_AGGREGATE, CONFIG_COUNTERS, CONFIG_EXACT, CallCounts,
-        MAX_THREADS, RECORDS_BYTES, SyscallKind, SyscallRecord,
-    },
+use netcopy_common::syscalls::{
+    AggKey, Aggregate, CONFIG_AGGREGATE, CONFIG_COUNTERS, CONFIG_EXACT, Inflight, MAX_THREADS,
+    RECORDS_BYTES, SyscallKind, SyscallRecord, ThreadEntry,
 };
 
 use crate::{counters, targets::current_target};
 
-/// A call in flight on one thread.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-pub struct Inflight {
-    pub start_ns: u64,
-    /// When the thread was last switched out during the call; 0 while it runs.
-    pub switched_out_ns: u64,
-    pub offcpu_ns: u64,
-    pub bytes_to_user: u64,
-    /// Counters moved over the call's finished on-CPU stretches.
-    pub cycles: u64,
-    pub instructions: u64,
-    /// Counter values when the current stretch began.
-    pub stretch_cycles: u64,
-    pub stretch_instructions: u64,
-    /// Exact tier: when each timed function was entered (0: not inside it).
-    pub exact_start: [u64; EXACT_FNS],
-    /// Exact tier: ns inside each timed function so far.
-    pub exact_ns: [u32; EXACT_FNS],
-    pub fd: i32,
-    pub flags: u32,
-    pub voluntary_cs: u32,
-    pub involuntary_cs: u32,
-    pub skbs_built: u32,
-    pub skbs_tx: u32,
-    pub skbs_rx: u32,
-    pub kind: u8,
-    /// 1 while the counters are read for this call (see the counters family).
-    pub counters: u8,
-    /// 1 when the exact tier times this call.
-    pub exact: u8,
-    pub _pad: u8,
-}
-
 #[map]
-pub static INFLIGHT: HashMap<u32, Inflight> = HashMap::with_max_entries(MAX_THREADS, 0);
-
-#[map]
-static CALL_COUNTS: HashMap<u32, CallCounts> = HashMap::with_max_entries(MAX_THREADS, 0);
+pub static THREADS: HashMap<u32, ThreadEntry> = HashMap::with_max_entries(MAX_THREADS, 0);
 
 #[map]
 static RECORDS: RingBuf = RingBuf::with_byte_size(RECORDS_BYTES, 0);
@@ -83,10 +45,47 @@ static AGGREGATES: HashMap<AggKey, Aggregate> = HashMap::with_max_entries(MAX_TH
 #[map]
 static FRESH_AGGREGATE: PerCpuArray<Aggregate> = PerCpuArray::with_max_entries(1, 0);
 
-/// The call in flight on thread `tid`, if it is a traced one.
+/// Field of a classic tracepoint's record at `offset`, read directly from the context (the
+/// verifier allows aligned reads of it; bpf_probe_read would cost a helper call per field).
+///
+/// # Safety
+/// `offset` must be a field of type `T` in the tracepoint's format, aligned to its size.
+#[inline(always)]
+pub unsafe fn field<T: Copy>(ctx: &TracePointContext, offset: usize) -> T {
+    // SAFETY: the caller names a field of the record the context points to.
+    unsafe { core::ptr::read(ctx.as_ptr().cast::<u8>().wrapping_add(offset).cast::<T>()) }
+}
+
+/// The call in flight on thread `tid`, if it is a traced one and inside a call.
 #[inline(always)]
 pub fn inflight(tid: u32) -> Option<*mut Inflight> {
-    INFLIGHT.get_ptr_mut(&tid)
+    let entry = THREADS.get_ptr_mut(&tid)?;
+    // SAFETY: pointer from the lookup; `active` is written only by the thread itself.
+    unsafe { ((*entry).call.active == 1).then(|| &raw mut (*entry).call) }
+}
+
+/// The entry of the current thread, made on its first call if it is a target; `None` for
+/// threads that are not traced. Looking the entry up first makes a target thread's call
+/// one lookup instead of a target lookup, an insert and, at exit, a delete.
+#[inline(always)]
+fn thread_entry() -> Option<*mut ThreadEntry> {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let (tgid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
+    if let Some(entry) = THREADS.get_ptr_mut(&tid) {
+        // SAFETY: pointer from the lookup, read by its own thread.
+        if unsafe { (*entry).tgid } == tgid {
+            return Some(entry);
+        }
+    }
+    current_target()?;
+    let fresh = ThreadEntry {
+        tgid,
+        ..Default::default()
+    };
+    // A full map: this thread is not traced (its calls are missing from the counts, which
+    // user space sees against the workload's own).
+    THREADS.insert(&tid, &fresh, 0).ok()?;
+    THREADS.get_ptr_mut(&tid)
 }
 
 // Offsets in the syscall tracepoints' records (see events/syscalls/*/format): arguments are
@@ -181,19 +180,21 @@ pub fn sys_exit_recvmsg(ctx: TracePointContext) -> u32 {
 
 #[inline(always)]
 fn enter(ctx: &TracePointContext, kind: SyscallKind, flags_at: usize) -> u32 {
-    let Some((_, tid)) = current_target() else {
+    let Some(entry) = thread_entry() else {
         return 0;
     };
-    // SAFETY: the offsets are those of the tracepoint's format; a failed read leaves a marker.
-    let fd = unsafe { ctx.read_at::<u64>(ARG_FD) }.unwrap_or(u64::MAX);
-    let flags = if flags_at == NO_FLAGS {
+    // SAFETY: the offsets are those of the tracepoint's format, 8-byte aligned.
+    let fd: u64 = unsafe { field(ctx, ARG_FD) };
+    let flags: u64 = if flags_at == NO_FLAGS {
         0
     } else {
         // SAFETY: as above.
-        unsafe { ctx.read_at::<u64>(flags_at) }.unwrap_or(0)
+        unsafe { field(ctx, flags_at) }
     };
     let word = config();
-    let mut call = Inflight {
+    // SAFETY: pointer from the lookup; only this thread writes its entry's call.
+    let call = unsafe { &mut (*entry).call };
+    *call = Inflight {
         fd: fd as i32,
         flags: flags as u32,
         kind: kind as u8,
@@ -201,11 +202,9 @@ fn enter(ctx: &TracePointContext, kind: SyscallKind, flags_at: usize) -> u32 {
         exact: u8::from(word & CONFIG_EXACT != 0),
         ..Default::default()
     };
-    counters::resume(&mut call);
+    counters::resume(call);
     call.start_ns = unsafe { bpf_ktime_get_ns() };
-    // A full map loses this call's record; CALL_COUNTS still counts nothing for it, and
-    // user space sees the gap against the workload's own count.
-    let _ = INFLIGHT.insert(&tid, &call, 0);
+    call.active = 1;
     0
 }
 
@@ -213,15 +212,19 @@ fn enter(ctx: &TracePointContext, kind: SyscallKind, flags_at: usize) -> u32 {
 fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tid = pid_tgid as u32;
-    // Only target threads have calls in flight, so no target lookup is needed here.
-    let Some(call) = inflight(tid) else {
+    // Only target threads have entries, so no target lookup is needed here.
+    let Some(entry) = THREADS.get_ptr_mut(&tid) else {
         return 0;
     };
-    // SAFETY: the pointer comes from the lookup; copy the value out before removing it.
-    let mut call = unsafe { *call };
+    // SAFETY: pointer from the lookup; only this thread writes its entry.
+    let entry = unsafe { &mut *entry };
+    if entry.call.active != 1 {
+        return 0;
+    }
+    entry.call.active = 0;
+    let mut call = entry.call;
     counters::pause(&mut call);
     let now = unsafe { bpf_ktime_get_ns() };
-    let _ = INFLIGHT.remove(&tid);
     if call.kind != kind as u8 {
         return 0;
     }
@@ -230,8 +233,10 @@ fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
         return 0;
     }
     // SAFETY: `ret` is at its format offset.
-    let ret = unsafe { ctx.read_at::<i64>(RET) }.unwrap_or(i64::MIN);
-    count(tid, kind);
+    let ret: i64 = unsafe { field(ctx, RET) };
+    if let Some(n) = entry.counts.calls.get_mut(kind as usize) {
+        *n += 1;
+    }
     let record = SyscallRecord {
         start_ns: call.start_ns,
         wall_ns: now.saturating_sub(call.start_ns),
@@ -298,25 +303,4 @@ fn fold(r: &SyscallRecord) {
     };
     // SAFETY: pointer from the lookup; only this thread writes its own key.
     unsafe { (*agg).add(r) };
-}
-
-/// Exact totals, independent of the ring buffer.
-#[inline(always)]
-fn count(tid: u32, kind: SyscallKind) {
-    let i = kind as usize;
-    match CALL_COUNTS.get_ptr_mut(&tid) {
-        // SAFETY: only this thread writes its own entry; `i` < KINDS.
-        Some(counts) => unsafe {
-            if let Some(c) = (*counts).calls.get_mut(i) {
-                *c += 1;
-            }
-        },
-        None => {
-            let mut counts = CallCounts::default();
-            if let Some(c) = counts.calls.get_mut(i) {
-                *c = 1;
-            }
-            let _ = CALL_COUNTS.insert(&tid, &counts, 0);
-        }
-    }
 }

@@ -10,9 +10,9 @@ use aya::{
     programs::TracePoint,
 };
 use netcopy_common::syscalls::{
-    AGGREGATES_MAP, AggKey, Aggregate, CALL_COUNTS_MAP, COMM_LEN, CONFIG_AGGREGATE,
-    CONFIG_BY_CGROUP, CONFIG_BY_COMM, CONFIG_MAP, CallCounts, LOST_MAP, RECORDS_MAP,
-    TARGET_CGROUPS_MAP, TARGET_COMMS_MAP, TARGET_PRESENT, TARGET_TGIDS_MAP,
+    AGGREGATES_MAP, AggKey, Aggregate, COMM_LEN, CONFIG_AGGREGATE, CONFIG_BY_CGROUP,
+    CONFIG_BY_COMM, CONFIG_MAP, CallCounts, LOST_MAP, RECORDS_MAP, TARGET_CGROUPS_MAP,
+    TARGET_COMMS_MAP, TARGET_PRESENT, TARGET_TGIDS_MAP, THREADS_MAP, ThreadEntry,
 };
 
 use super::{ProbeError, Probes};
@@ -95,15 +95,15 @@ impl Probes {
 
     /// The exact calls thread `tid` completed, per kind (zero if it made none).
     pub fn call_counts(&self, tid: u32) -> Result<CallCounts, ProbeError> {
-        let name = CALL_COUNTS_MAP;
+        let name = THREADS_MAP;
         let map = self
             .ebpf
             .map(name)
             .ok_or(ProbeError::Missing { kind: "map", name })?;
-        let counts: HashMap<&MapData, u32, CallCounts> =
+        let threads: HashMap<&MapData, u32, ThreadEntry> =
             HashMap::try_from(map).map_err(|source| ProbeError::Map { name, source })?;
-        match counts.get(&tid, 0) {
-            Ok(c) => Ok(c),
+        match threads.get(&tid, 0) {
+            Ok(entry) => Ok(entry.counts),
             Err(aya::maps::MapError::KeyNotFound) => Ok(CallCounts::default()),
             Err(source) => Err(ProbeError::Map { name, source }),
         }
