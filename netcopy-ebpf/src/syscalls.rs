@@ -264,13 +264,33 @@ fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
     let aggregate = config() & CONFIG_AGGREGATE != 0;
     if aggregate {
         fold(&record);
-    } else if RECORDS.output::<SyscallRecord>(&record, 0).is_err() {
+    } else if RECORDS
+        .output::<SyscallRecord>(&record, wakeup_flag())
+        .is_err()
+    {
         if let Some(lost) = LOST.get_ptr_mut(0) {
             // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
             unsafe { *lost += 1 };
         }
     }
     0
+}
+
+/// Wake the reader only once this much is waiting: a wake-up per record (what the ring
+/// buffer does by default when the reader has caught up) costs an irq_work and a context
+/// switch per call. User space also drains the ring every few milliseconds on its own.
+const WAKE_BYTES: u64 = 256 * 1024;
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;
+
+#[inline(always)]
+fn wakeup_flag() -> u64 {
+    if RECORDS.query(BPF_RB_AVAIL_DATA) >= WAKE_BYTES {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    }
 }
 
 /// `--aggregate`: add the call to its thread's totals instead of emitting it.

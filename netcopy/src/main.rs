@@ -295,7 +295,10 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 let opts = args.options(&dir);
                 let duration = cfg.duration;
                 let summary = with_signals(&stop, move |stop| {
-                    external::trace_targets(&targets, duration, &opts, stop, || {})
+                    external::trace_targets(&targets, duration, &opts, stop, || {
+                        // Scripts (and the benchmarks) wait for this line before they start.
+                        eprintln!("netcopy: tracing (Ctrl-C to stop)");
+                    })
                 })?;
                 eprintln!("netcopy: wrote {}", dir.path.display());
                 return print_json_or_text(&summary, &summary.to_text(), args.local.output.json);

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the chores around netcopy (`cargo xtask` is an alias in .cargo/config.toml
 //! for `cargo run --quiet --package xtask --`).
 
+mod bench;
 mod cmd;
 mod install;
 mod run;
@@ -118,6 +119,37 @@ enum Command {
     },
 
     #[command(verbatim_doc_comment)]
+    /// Run the benchmark suite and write BENCHMARKS.md (as root: it traces).
+    ///
+    /// Side by side in one sitting, medians of 3 alternating runs of 5 s: netcopy onecopy
+    /// 64K against iperf3; netcopy 1K against minimal send/recv loops; traced against
+    /// untraced throughput per mode at 64K and 1K; the probes' added ns per 1-byte send and
+    /// the traced call rate (with lost records); Parquet encode speed and bytes per row
+    /// (criterion bench `sink`); peak RSS of a 60 s trace at the highest call rate.
+    ///
+    /// --quick runs each once for 1 s (3 s RSS) into target/bench-smoke.md: the CI smoke
+    /// test that the benches run. Nothing is judged there.
+    Bench {
+        /// The reduced CI setting.
+        #[arg(long)]
+        quick: bool,
+    },
+
+    /// A reference loop for the benchmarks (see xtask/src/bench/loops.rs).
+    #[command(hide = true)]
+    BenchLoop {
+        #[arg(long)]
+        mode: String,
+        #[arg(long, default_value = "1K")]
+        size: String,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Print `ready PID` and wait for a line on stdin before measuring.
+        #[arg(long)]
+        wait_go: bool,
+    },
+
+    #[command(verbatim_doc_comment)]
     /// Build netcopy (release) and install it as PREFIX/bin/netcopy, mode 0755.
     ///
     /// Runs the Rust part of setup first (nightly rust-src and bpf-linker). Uses sudo when not
@@ -135,6 +167,19 @@ enum Command {
     },
 }
 
+/// `1K`, `64K`, `1M` or bytes.
+fn parse_size(s: &str) -> anyhow::Result<usize> {
+    let (num, mult) = match s.chars().last() {
+        Some('K') => (&s[..s.len() - 1], 1024),
+        Some('M') => (&s[..s.len() - 1], 1 << 20),
+        _ => (s, 1),
+    };
+    let n: usize = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("size {s:?}: use bytes, or 1K, 64K, 1M"))?;
+    Ok(n * mult)
+}
+
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Setup { check } => setup::setup(if check {
@@ -145,6 +190,33 @@ fn main() -> ExitCode {
         Command::Run { debug, args, .. } => run::run(!debug, &args),
         Command::Test { args } => test::test(&args),
         Command::Install { prefix } => install::install(&prefix),
+        Command::Bench { quick } => {
+            let root = cmd::workspace_root();
+            let opts = if quick {
+                bench::Opts::quick(&root)
+            } else {
+                Ok(bench::Opts::full(&root))
+            };
+            opts.and_then(|o| {
+                setup::setup(setup::Mode::Install)?;
+                bench::bench(&o)
+            })
+        }
+        Command::BenchLoop {
+            mode,
+            size,
+            seconds,
+            wait_go,
+        } => parse_size(&size).and_then(|size| {
+            bench::loops::run(
+                &mode,
+                size,
+                std::time::Duration::from_millis(500),
+                std::time::Duration::from_secs_f64(seconds),
+                wait_go,
+            )
+            .map(|()| ExitCode::SUCCESS)
+        }),
     };
     result.unwrap_or_else(|e| {
         eprintln!("xtask: error: {e:#}");

@@ -24,6 +24,7 @@ use parquet::{
     errors::ParquetError,
     file::metadata::KeyValue,
     file::properties::WriterProperties,
+    schema::types::ColumnPath,
 };
 use thiserror::Error;
 
@@ -119,17 +120,30 @@ pub struct TableWriter {
 
 impl TableWriter {
     pub fn create(dir: &RunDir, table: &str, schema: Arc<Schema>) -> Result<Self, SinkError> {
+        Self::create_with(dir, table, schema, &[])
+    }
+
+    /// [`TableWriter::create`], with Parquet dictionary encoding off for `no_dictionary`.
+    pub fn create_with(
+        dir: &RunDir,
+        table: &str,
+        schema: Arc<Schema>,
+        no_dictionary: &[&str],
+    ) -> Result<Self, SinkError> {
         let path = dir.table_path(table);
         let partial = path.with_extension("parquet.partial");
         let file = File::create(&partial).map_err(|source| SinkError::Io {
             path: partial.clone(),
             source,
         })?;
-        let props = properties(&[
-            (keys::RUN_ID, &dir.run_id),
-            (keys::VERSION, env!("CARGO_PKG_VERSION")),
-            (keys::TABLE, table),
-        ]);
+        let props = properties(
+            &[
+                (keys::RUN_ID, &dir.run_id),
+                (keys::VERSION, env!("CARGO_PKG_VERSION")),
+                (keys::TABLE, table),
+            ],
+            no_dictionary,
+        );
         let writer = ArrowWriter::try_new(file, schema, Some(props))?;
         Ok(Self {
             writer,
@@ -155,9 +169,16 @@ impl TableWriter {
 }
 
 /// The writer settings of every table.
-fn properties(metadata: &[(&str, &str)]) -> WriterProperties {
-    let zstd = ZstdLevel::try_new(3).unwrap_or_default();
-    WriterProperties::builder()
+/// ZSTD level: 1 encodes about twice as fast as 3 here for a few % more bytes.
+const ZSTD_LEVEL: i32 = 1;
+
+fn properties(metadata: &[(&str, &str)], no_dictionary: &[&str]) -> WriterProperties {
+    let zstd = ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default();
+    let mut builder = WriterProperties::builder();
+    for column in no_dictionary {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), false);
+    }
+    builder
         .set_compression(Compression::ZSTD(zstd))
         .set_dictionary_enabled(true)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))

@@ -1,0 +1,162 @@
+//! In-process benches of netcopy's data path: Parquet encoding of the syscalls table (with
+//! Arrow batch building), the stage classifier on real stacks, and message
+//! (de)serialization and verification.
+//!
+//! `cargo bench -p netcopy --bench sink -- --quick-summary` skips criterion and prints the
+//! two numbers `cargo xtask bench` puts in BENCHMARKS.md: rows encoded per second and bytes
+//! per row on disk, for 1M realistic rows.
+
+use std::time::Instant;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
+use netcopy::{
+    collect::stages::{classify, parse_folded},
+    sink::{RunDir, syscalls::SyscallsWriter},
+    workload::message::{Layout, Message, Verifier},
+};
+use netcopy_common::syscalls::{MSG_ERRQUEUE, MSG_ZEROCOPY, SyscallKind, SyscallRecord};
+
+/// `n` records like a 2-thread onecopy trace's: alternating sends and receives, start times
+/// a few µs apart, varied durations, a few switches and errors.
+fn records(n: usize) -> Vec<(SyscallRecord, SyscallKind, &'static str)> {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut t = 1_000_000_000u64;
+    (0..n)
+        .map(|i| {
+            let r = next();
+            t += 500 + r % 3000;
+            let send = i % 2 == 0;
+            let kind = if send {
+                SyscallKind::Sendmsg
+            } else {
+                SyscallKind::Recvmsg
+            };
+            let wall = 2_000 + r % 40_000;
+            let cs = u32::from(r % 10 == 0);
+            let rec = SyscallRecord {
+                start_ns: t,
+                wall_ns: wall,
+                offcpu_ns: if cs == 1 { wall / 2 } else { 0 },
+                ret: if r % 1000 == 0 { -11 } else { 65_536 },
+                bytes_to_user: if send { 0 } else { 65_536 },
+                tgid: 4242,
+                tid: 4243 + (i % 4) as u32,
+                fd: 5 + (i % 4) as i32,
+                flags: if r % 50 == 0 {
+                    MSG_ZEROCOPY
+                } else if r % 77 == 0 {
+                    MSG_ERRQUEUE
+                } else {
+                    0
+                },
+                voluntary_cs: cs,
+                involuntary_cs: 0,
+                skbs_built: if send { 2 } else { 0 },
+                skbs_tx: if send { 2 } else { 0 },
+                skbs_rx: 2,
+                cpu: (i % 2) as u32,
+                kind: kind as u8,
+                ..Default::default()
+            };
+            (rec, kind, if send { "server" } else { "client" })
+        })
+        .collect()
+}
+
+fn encode(rows: &[(SyscallRecord, SyscallKind, &'static str)], dir: &RunDir) -> std::path::PathBuf {
+    let mut w = SyscallsWriter::create(dir).unwrap_or_else(|e| panic!("{e}"));
+    for (r, k, role) in rows {
+        w.push(r, *k, role).unwrap_or_else(|e| panic!("{e}"));
+    }
+    w.close().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run_dir() -> RunDir {
+    let path = std::env::temp_dir().join(format!("netcopy-bench-sink-{}", std::process::id()));
+    RunDir::create(&path, "bench".into(), true).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn bench_encode(c: &mut Criterion) {
+    let rows = records(200_000);
+    let dir = run_dir();
+    let mut g = c.benchmark_group("parquet");
+    g.throughput(Throughput::Elements(rows.len() as u64));
+    g.sample_size(10);
+    g.bench_function("syscalls_200k_rows", |b| b.iter(|| encode(&rows, &dir)));
+    g.finish();
+    let _ = std::fs::remove_dir_all(&dir.path);
+}
+
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/stacks/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn bench_classifier(c: &mut Criterion) {
+    let lines = parse_folded(&fixture("zerocopy-64k.folded")).unwrap_or_else(|e| panic!("{e}"));
+    let mut g = c.benchmark_group("classifier");
+    g.throughput(Throughput::Elements(lines.len() as u64));
+    g.bench_function("zerocopy_64k_stacks", |b| {
+        b.iter(|| {
+            lines
+                .iter()
+                .map(|l| classify(&l.frames) as usize)
+                .sum::<usize>()
+        })
+    });
+    g.finish();
+}
+
+fn bench_message(c: &mut Criterion) {
+    for size in [1024usize, 65_536] {
+        let layout = Layout::new(size).unwrap_or_else(|e| panic!("{e}"));
+        let msg = Message::new(&layout);
+        let mut buf = vec![0u8; size];
+        let mut g = c.benchmark_group(format!("message_{size}"));
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_function("serialize", |b| b.iter(|| msg.serialize_into(&mut buf)));
+        let mut back = Message::zeroed(&layout);
+        g.bench_function("deserialize", |b| b.iter(|| back.deserialize_from(&buf)));
+        g.bench_function("verify", |b| {
+            b.iter_batched(
+                || Verifier::new(&layout),
+                |mut v| v.check(&msg).is_ok(),
+                BatchSize::SmallInput,
+            )
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench_encode, bench_classifier, bench_message);
+
+/// Rows per second and bytes per row of 1M rows, timed once.
+fn quick_summary() {
+    let rows = records(1_000_000);
+    let dir = run_dir();
+    let start = Instant::now();
+    let path = encode(&rows, &dir);
+    let secs = start.elapsed().as_secs_f64();
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    println!("rows_per_second: {:.0}", rows.len() as f64 / secs);
+    println!("bytes_per_row: {:.2}", size as f64 / rows.len() as f64);
+    let _ = std::fs::remove_dir_all(&dir.path);
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--quick-summary") {
+        quick_summary();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
