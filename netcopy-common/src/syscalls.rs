@@ -194,6 +194,23 @@ pub struct SyscallRecord {
     pub exact_ns: [u32; EXACT_FNS],
 }
 
+/// Records gathered per CPU before they go to the ring buffer in one piece: a reservation
+/// in the shared ring costs a lock and cache-line traffic between CPUs, so one per 32 calls
+/// instead of one per call.
+pub const BATCH_RECORDS: usize = 32;
+/// Per-CPU array (one slot) of [`StagedRecords`]: each CPU's batch being filled.
+pub const STAGING_MAP: &str = "STAGING";
+
+/// A batch of records: what one ring buffer item holds, and what each CPU fills.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StagedRecords {
+    /// Records in use, from the front.
+    pub count: u32,
+    pub _pad: u32,
+    pub records: [SyscallRecord; BATCH_RECORDS],
+}
+
 /// Array map with one [`Config`] word, set by user space before tracing.
 pub const CONFIG_MAP: &str = "CONFIG";
 /// Hash map [`AggKey`] -> [`Aggregate`], filled instead of records with `--aggregate`.
@@ -206,6 +223,9 @@ pub const CONFIG_BY_COMM: u32 = 2;
 pub const CONFIG_BY_CGROUP: u32 = 4;
 /// [`CONFIG_MAP`] bit: `CYCLES` and `INSTRUCTIONS` hold a counter per CPU; read them.
 pub const CONFIG_COUNTERS: u32 = 8;
+/// [`CONFIG_MAP`] bit: the trace is ending: no new call starts, none is counted or
+/// recorded, so the per-CPU batches can be read without racing a flush.
+pub const CONFIG_PAUSED: u32 = 32;
 /// [`CONFIG_MAP`] bit: the exact tier's fentry/fexit programs are attached.
 pub const CONFIG_EXACT: u32 = 16;
 /// Perf event array: a cycles counter per CPU (or the stand-in, see the counters module).
@@ -398,4 +418,6 @@ mod pod {
     unsafe impl aya::Pod for super::ThreadEntry {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SyscallRecord {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::StagedRecords {}
 }

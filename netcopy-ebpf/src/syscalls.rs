@@ -14,8 +14,9 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use netcopy_common::syscalls::{
-    AggKey, Aggregate, CONFIG_AGGREGATE, CONFIG_COUNTERS, CONFIG_EXACT, Inflight, MAX_THREADS,
-    RECORDS_BYTES, SyscallKind, SyscallRecord, ThreadEntry,
+    AggKey, Aggregate, BATCH_RECORDS, CONFIG_AGGREGATE, CONFIG_COUNTERS, CONFIG_EXACT,
+    CONFIG_PAUSED, Inflight, MAX_THREADS, RECORDS_BYTES, StagedRecords, SyscallKind, SyscallRecord,
+    ThreadEntry,
 };
 
 use crate::{counters, targets::current_target};
@@ -180,6 +181,10 @@ pub fn sys_exit_recvmsg(ctx: TracePointContext) -> u32 {
 
 #[inline(always)]
 fn enter(ctx: &TracePointContext, kind: SyscallKind, flags_at: usize) -> u32 {
+    let word = config();
+    if word & CONFIG_PAUSED != 0 {
+        return 0;
+    }
     let Some(entry) = thread_entry() else {
         return 0;
     };
@@ -191,7 +196,6 @@ fn enter(ctx: &TracePointContext, kind: SyscallKind, flags_at: usize) -> u32 {
         // SAFETY: as above.
         unsafe { field(ctx, flags_at) }
     };
-    let word = config();
     // SAFETY: pointer from the lookup; only this thread writes its entry's call.
     let call = unsafe { &mut (*entry).call };
     *call = Inflight {
@@ -222,6 +226,10 @@ fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
         return 0;
     }
     entry.call.active = 0;
+    if config() & CONFIG_PAUSED != 0 {
+        // The trace is ending: this call is neither counted nor recorded.
+        return 0;
+    }
     let mut call = entry.call;
     counters::pause(&mut call);
     let now = unsafe { bpf_ktime_get_ns() };
@@ -264,16 +272,50 @@ fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
     let aggregate = config() & CONFIG_AGGREGATE != 0;
     if aggregate {
         fold(&record);
-    } else if RECORDS
-        .output::<SyscallRecord>(&record, wakeup_flag())
-        .is_err()
-    {
-        if let Some(lost) = LOST.get_ptr_mut(0) {
-            // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
-            unsafe { *lost += 1 };
-        }
+    } else {
+        stage(&record);
     }
     0
+}
+
+#[map]
+static STAGING: PerCpuArray<StagedRecords> = PerCpuArray::with_max_entries(1, 0);
+
+/// Add a record to this CPU's batch; a full batch goes to the ring buffer in one piece (or,
+/// when the ring is full, into `LOST`). User space reads the batches left at the end.
+#[inline(always)]
+fn stage(record: &SyscallRecord) {
+    let Some(batch) = STAGING.get_ptr_mut(0) else {
+        add_lost(1);
+        return;
+    };
+    // SAFETY: per-CPU slot; tracepoint programs do not interleave on one CPU.
+    let batch = unsafe { &mut *batch };
+    let Some(slot) = batch.records.get_mut(batch.count as usize) else {
+        // Never: a full batch is sent before the next record comes.
+        batch.count = 0;
+        add_lost(1);
+        return;
+    };
+    *slot = *record;
+    batch.count += 1;
+    if batch.count as usize >= BATCH_RECORDS {
+        if RECORDS
+            .output::<StagedRecords>(&*batch, wakeup_flag())
+            .is_err()
+        {
+            add_lost(BATCH_RECORDS as u64);
+        }
+        batch.count = 0;
+    }
+}
+
+#[inline(always)]
+fn add_lost(n: u64) {
+    if let Some(lost) = LOST.get_ptr_mut(0) {
+        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+        unsafe { *lost += n };
+    }
 }
 
 /// Wake the reader only once this much is waiting: a wake-up per record (what the ring

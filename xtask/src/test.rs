@@ -94,6 +94,14 @@ pub fn test(cargo_args: &[String]) -> anyhow::Result<ExitCode> {
         bail!("step `analysis tests` failed ({status})");
     }
     println!("xtask test: cargo tests and analysis tests passed");
+    // Step 4: the benchmark suite on its reduced setting, to show every bench still runs
+    // (no timing is judged here; BENCHMARKS.md comes from `cargo xtask bench`).
+    let smoke = crate::bench::Opts::quick(&root)?;
+    if let Err(e) = crate::bench::bench(&smoke) {
+        println!("{}", tally.line());
+        bail!("step `bench smoke` failed: {e:#}");
+    }
+    println!("xtask test: bench smoke ran ({})", smoke.out.display());
     println!("{}", tally.line());
     Ok(ExitCode::SUCCESS)
 }

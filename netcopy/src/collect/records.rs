@@ -14,7 +14,9 @@ use std::{
 };
 
 use aya::maps::{MapData, RingBuf};
-use netcopy_common::syscalls::{AggKey, Aggregate, SyscallKind, SyscallRecord};
+use netcopy_common::syscalls::{
+    AggKey, Aggregate, BATCH_RECORDS, StagedRecords, SyscallKind, SyscallRecord,
+};
 use thiserror::Error;
 use tokio::io::{Interest, unix::AsyncFd};
 
@@ -108,6 +110,7 @@ impl Collected {
 /// The reader thread; [`Collector::finish`] stops it after a final drain.
 pub struct Collector {
     done: Arc<AtomicBool>,
+    tail: Arc<std::sync::Mutex<Vec<SyscallRecord>>>,
     handle: thread::JoinHandle<Result<Collected, CollectError>>,
 }
 
@@ -118,15 +121,20 @@ impl Collector {
         writer: Option<SyscallsWriter>,
     ) -> Result<Self, CollectError> {
         let done = Arc::new(AtomicBool::new(false));
-        let flag = done.clone();
+        let tail = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (flag, staged) = (done.clone(), tail.clone());
         let handle = thread::Builder::new()
             .name("nc-collect".into())
-            .spawn(move || read_all(records, writer, &flag))?;
-        Ok(Self { done, handle })
+            .spawn(move || read_all(records, writer, &flag, &staged))?;
+        Ok(Self { done, tail, handle })
     }
 
-    /// Stop after draining what the kernel has written so far.
-    pub fn finish(self) -> Result<Collected, CollectError> {
+    /// Stop after draining what the kernel has written so far, then take `staged`: the
+    /// records still in the per-CPU batches (see [`crate::probes::Probes::staged`]).
+    pub fn finish(self, staged: Vec<SyscallRecord>) -> Result<Collected, CollectError> {
+        if let Ok(mut tail) = self.tail.lock() {
+            *tail = staged;
+        }
         self.done.store(true, Ordering::Release);
         self.handle.join().map_err(|_| CollectError::Panicked)?
     }
@@ -140,7 +148,27 @@ struct Sink {
 }
 
 impl Sink {
+    /// One ring buffer item: a [`StagedRecords`] batch, of which `count` records are used.
     fn take(&mut self, bytes: &[u8]) -> Result<(), CollectError> {
+        let header = std::mem::offset_of!(StagedRecords, records);
+        let record = std::mem::size_of::<SyscallRecord>();
+        let count = bytes
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_ne_bytes)
+            .unwrap_or(0) as usize;
+        if bytes.len() < header || count > BATCH_RECORDS || bytes.len() < header + count * record {
+            self.collected.malformed += 1;
+            return Ok(());
+        }
+        for i in 0..count {
+            let at = header + i * record;
+            self.take_one(&bytes[at..at + record])?;
+        }
+        Ok(())
+    }
+
+    fn take_one(&mut self, bytes: &[u8]) -> Result<(), CollectError> {
         if let Some((r, kind)) = self.collected.decode(bytes)
             && let Some(w) = self.writer.as_mut()
         {
@@ -164,6 +192,7 @@ fn read_all(
     records: RingBuf<MapData>,
     writer: Option<SyscallsWriter>,
     done: &AtomicBool,
+    staged: &std::sync::Mutex<Vec<SyscallRecord>>,
 ) -> Result<Collected, CollectError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -191,8 +220,20 @@ fn read_all(
                 Err(_) => sink.drain(fd.get_mut())?,
             }
             if finishing {
-                // One last drain: records written before the stop are all read.
+                // One last drain: records written before the stop are all read, then the
+                // ones still waiting in the per-CPU batches.
                 sink.drain(fd.get_mut())?;
+                let tail = std::mem::take(&mut *staged.lock().map_err(|_| CollectError::Panicked)?);
+                for r in &tail {
+                    // SAFETY: SyscallRecord is plain data; viewing it as bytes is sound.
+                    let bytes = unsafe {
+                        std::slice::from_raw_parts(
+                            (r as *const SyscallRecord).cast::<u8>(),
+                            std::mem::size_of::<SyscallRecord>(),
+                        )
+                    };
+                    sink.take_one(bytes)?;
+                }
                 if let Some(w) = sink.writer.take() {
                     w.close()?;
                 }

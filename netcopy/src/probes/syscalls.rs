@@ -11,8 +11,9 @@ use aya::{
 };
 use netcopy_common::syscalls::{
     AGGREGATES_MAP, AggKey, Aggregate, COMM_LEN, CONFIG_AGGREGATE, CONFIG_BY_CGROUP,
-    CONFIG_BY_COMM, CONFIG_MAP, CallCounts, LOST_MAP, RECORDS_MAP, TARGET_CGROUPS_MAP,
-    TARGET_COMMS_MAP, TARGET_PRESENT, TARGET_TGIDS_MAP, THREADS_MAP, ThreadEntry,
+    CONFIG_BY_COMM, CONFIG_MAP, CONFIG_PAUSED, CallCounts, LOST_MAP, RECORDS_MAP, STAGING_MAP,
+    StagedRecords, SyscallRecord, TARGET_CGROUPS_MAP, TARGET_COMMS_MAP, TARGET_PRESENT,
+    TARGET_TGIDS_MAP, THREADS_MAP, ThreadEntry,
 };
 
 use super::{ProbeError, Probes};
@@ -163,6 +164,37 @@ impl Probes {
             .get(&0, 0)
             .map_err(|source| ProbeError::Map { name, source })?;
         Ok(per_cpu.iter().sum())
+    }
+
+    /// Stop counting and recording calls (the end of a trace), and give programs already
+    /// running on other CPUs time to finish.
+    pub fn pause(&mut self) -> Result<(), ProbeError> {
+        self.update_config(|word| word | CONFIG_PAUSED)?;
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        Ok(())
+    }
+
+    /// The records still in the per-CPU batches (they go to the ring buffer 32 at a time).
+    /// Read after [`Probes::pause`]: then no batch is flushed while it is read, so every
+    /// record is taken exactly once.
+    pub fn staged(&self) -> Result<Vec<SyscallRecord>, ProbeError> {
+        let name = STAGING_MAP;
+        let map = self
+            .ebpf
+            .map(name)
+            .ok_or(ProbeError::Missing { kind: "map", name })?;
+        let staging: PerCpuArray<&MapData, StagedRecords> =
+            PerCpuArray::try_from(map).map_err(|source| ProbeError::Map { name, source })?;
+        let per_cpu = staging
+            .get(&0, 0)
+            .map_err(|source| ProbeError::Map { name, source })?;
+        Ok(per_cpu
+            .iter()
+            .flat_map(|b| {
+                let n = (b.count as usize).min(b.records.len());
+                b.records[..n].to_vec()
+            })
+            .collect())
     }
 
     /// The record ring buffer, handed to the collector (once).

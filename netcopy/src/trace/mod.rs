@@ -326,7 +326,10 @@ pub fn trace_outcome(
     probes.add_target(std::process::id())?;
     let outcome = work(log);
     // Stop the writers even when the run failed, so no thread outlives us.
-    let mut collected = collector.finish()?;
+    let mut collected = {
+        probes.pause()?;
+        collector.finish(probes.staged()?)?
+    };
     collected.add_aggregates(&probes.aggregates()?);
     if let Some(recorder) = recorder {
         recorder.finish()?;
