@@ -52,7 +52,8 @@ enum Command {
     /// linked into ~/.cache/netcopy/rust-llvm. Skipped when `bpf-linker --version` runs.
     ///
     /// Debian packages iproute2 (ip netns and veth for --netns), iperf3 (a reference peer),
-    /// bpftool (inspecting loaded programs and maps) and python3-venv; installed with
+    /// bpftool (inspecting loaded programs and maps), linux-perf (perf stat), fonts-dejavu-core
+    /// (the plots' font) and python3-venv; installed with
     /// apt-get, through sudo when not root.
     ///
     /// The Python venv analysis/.venv with analysis/requirements.txt installed; reinstalled
@@ -102,6 +103,9 @@ enum Command {
     /// Step 3, when analysis/tests exists: `analysis/.venv/bin/python -m pytest -q
     /// analysis/tests`, with NETCOPY_BIN naming the release binary. Collecting no tests
     /// counts as a failure.
+    ///
+    /// Step 4, the benchmark suite once on its reduced setting (`cargo xtask bench --quick`,
+    /// into target/bench-smoke.md): a smoke test that every bench runs; nothing is judged.
     ///
     /// Stops at the first failing step and names it. The last line adds up both runners:
     /// `tests: N passed, N failed, N skipped`.
