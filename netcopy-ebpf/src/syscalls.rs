@@ -242,7 +242,8 @@ fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
         return 0;
     }
     entry.call.active = 0;
-    if config() & CONFIG_PAUSED != 0 {
+    let word = config();
+    if word & CONFIG_PAUSED != 0 {
         // The trace is ending: this call is neither counted nor recorded.
         return 0;
     }
@@ -290,7 +291,7 @@ fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
             [0; EXACT_FNS]
         };
     };
-    if config() & CONFIG_AGGREGATE != 0 {
+    if word & CONFIG_AGGREGATE != 0 {
         let mut record = SyscallRecord::default();
         fill(&mut record);
         fold(&record);

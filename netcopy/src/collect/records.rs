@@ -74,6 +74,11 @@ impl Collected {
         }
         // SAFETY: the length was checked; SyscallRecord is plain data valid for any bytes.
         let r: SyscallRecord = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+        self.add(r)
+    }
+
+    /// Count one record into its thread's statistics; `None` when its kind is unknown.
+    fn add(&mut self, r: SyscallRecord) -> Option<(SyscallRecord, SyscallKind)> {
         let Some(kind) = SyscallKind::from_u8(r.kind) else {
             self.malformed += 1;
             return None;
@@ -169,7 +174,12 @@ impl Sink {
     }
 
     fn take_one(&mut self, bytes: &[u8]) -> Result<(), CollectError> {
-        if let Some((r, kind)) = self.collected.decode(bytes)
+        let decoded = self.collected.decode(bytes);
+        self.write(decoded)
+    }
+
+    fn write(&mut self, decoded: Option<(SyscallRecord, SyscallKind)>) -> Result<(), CollectError> {
+        if let Some((r, kind)) = decoded
             && let Some(w) = self.writer.as_mut()
         {
             w.push(&r, kind, self.roles.of(r.tgid, r.tid).name())?;
@@ -224,15 +234,9 @@ fn read_all(
                 // ones still waiting in the per-CPU batches.
                 sink.drain(fd.get_mut())?;
                 let tail = std::mem::take(&mut *staged.lock().map_err(|_| CollectError::Panicked)?);
-                for r in &tail {
-                    // SAFETY: SyscallRecord is plain data; viewing it as bytes is sound.
-                    let bytes = unsafe {
-                        std::slice::from_raw_parts(
-                            (r as *const SyscallRecord).cast::<u8>(),
-                            std::mem::size_of::<SyscallRecord>(),
-                        )
-                    };
-                    sink.take_one(bytes)?;
+                for r in tail {
+                    let decoded = sink.collected.add(r);
+                    sink.write(decoded)?;
                 }
                 if let Some(w) = sink.writer.take() {
                     w.close()?;

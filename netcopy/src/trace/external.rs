@@ -163,10 +163,7 @@ pub fn trace_targets(
         std::thread::sleep(Duration::from_millis(50).min(duration.saturating_sub(start.elapsed())));
     }
     let seconds = start.elapsed().as_secs_f64();
-    let mut collected = {
-        probes.pause()?;
-        collector.finish(probes.staged()?)?
-    };
+    let mut collected = super::stop_collecting(&mut probes, collector)?;
     collected.add_aggregates(&probes.aggregates()?);
     let lost = probes.lost()? + collected.malformed;
     let other = |_: u32| Role::Other;

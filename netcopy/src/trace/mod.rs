@@ -210,6 +210,13 @@ impl Session {
     }
 }
 
+/// End the records: pause counting, then let the collector drain the ring buffer and take
+/// the records left in the per-CPU batches.
+fn stop_collecting(probes: &mut Probes, collector: Collector) -> Result<Collected, TraceError> {
+    probes.pause()?;
+    Ok(collector.finish(probes.staged()?)?)
+}
+
 /// The sampled stacks, symbolized and classified, when sampling ran.
 fn sample_report(
     probes: &Probes,
@@ -326,10 +333,7 @@ pub fn trace_outcome(
     probes.add_target(std::process::id())?;
     let outcome = work(log);
     // Stop the writers even when the run failed, so no thread outlives us.
-    let mut collected = {
-        probes.pause()?;
-        collector.finish(probes.staged()?)?
-    };
+    let mut collected = stop_collecting(&mut probes, collector)?;
     collected.add_aggregates(&probes.aggregates()?);
     if let Some(recorder) = recorder {
         recorder.finish()?;
