@@ -8,10 +8,12 @@
 
 use aya_ebpf::{
     EbpfContext as _,
-    helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns},
-    macros::{map, tracepoint},
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_kernel,
+    },
+    macros::{map, raw_tracepoint, tracepoint},
     maps::{Array, HashMap, PerCpuArray, RingBuf},
-    programs::TracePointContext,
+    programs::{RawTracePointContext, TracePointContext},
 };
 use netcopy_common::{
     exact::EXACT_FNS,
@@ -182,8 +184,87 @@ pub fn sys_exit_recvmsg(ctx: TracePointContext) -> u32 {
     exit(&ctx, SyscallKind::Recvmsg)
 }
 
+// The raw tracepoints raw_syscalls:sys_enter/sys_exit fire for every syscall; the programs
+// keep the eight traced ones by number (x86-64) and read their arguments from `struct
+// pt_regs`. They skip the record the classic per-syscall tracepoints build before a program
+// runs. Offsets in x86-64 `struct pt_regs`:
+const REG_R10: usize = 56;
+const REG_DX: usize = 96;
+const REG_DI: usize = 112;
+const REG_ORIG_AX: usize = 120;
+
+/// The traced syscall with x86-64 number `nr`.
+#[inline(always)]
+fn kind_of(nr: u64) -> Option<SyscallKind> {
+    Some(match nr {
+        0 => SyscallKind::Read,
+        1 => SyscallKind::Write,
+        19 => SyscallKind::Readv,
+        20 => SyscallKind::Writev,
+        44 => SyscallKind::Sendto,
+        45 => SyscallKind::Recvfrom,
+        46 => SyscallKind::Sendmsg,
+        47 => SyscallKind::Recvmsg,
+        _ => return None,
+    })
+}
+
+/// The register at `offset` of a `struct pt_regs`.
+#[inline(always)]
+fn reg(regs: *const u8, offset: usize) -> u64 {
+    // SAFETY: bpf_probe_read_kernel checks the address; a failed read gives 0.
+    unsafe { bpf_probe_read_kernel(regs.wrapping_add(offset).cast::<u64>()) }.unwrap_or(0)
+}
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
+    let nr: u64 = ctx.arg(1);
+    let Some(kind) = kind_of(nr) else {
+        return 0;
+    };
+    let regs: *const u8 = ctx.arg(0);
+    enter_with(kind, || {
+        // sendto/recvfrom: flags are the 4th argument (r10); sendmsg/recvmsg: the 3rd (rdx).
+        let flags = match kind {
+            SyscallKind::Sendto | SyscallKind::Recvfrom => reg(regs, REG_R10),
+            SyscallKind::Sendmsg | SyscallKind::Recvmsg => reg(regs, REG_DX),
+            _ => 0,
+        };
+        (reg(regs, REG_DI), flags)
+    });
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
+    let regs: *const u8 = ctx.arg(0);
+    let Some(kind) = kind_of(reg(regs, REG_ORIG_AX)) else {
+        return 0;
+    };
+    let ret: i64 = ctx.arg(1);
+    exit_with(kind, || ret);
+    0
+}
+
 #[inline(always)]
 fn enter(ctx: &TracePointContext, kind: SyscallKind, flags_at: usize) -> u32 {
+    enter_with(kind, || {
+        // SAFETY: the offsets are those of the tracepoint's format, 8-byte aligned.
+        let fd: u64 = unsafe { field(ctx, ARG_FD) };
+        let flags: u64 = if flags_at == NO_FLAGS {
+            0
+        } else {
+            // SAFETY: as above.
+            unsafe { field(ctx, flags_at) }
+        };
+        (fd, flags)
+    })
+}
+
+/// Start a call of `kind` on the current thread if it is traced; `args` gives its fd and
+/// flags (read only for target threads).
+#[inline(always)]
+fn enter_with(kind: SyscallKind, args: impl FnOnce() -> (u64, u64)) -> u32 {
     let word = config();
     if word & CONFIG_PAUSED != 0 {
         return 0;
@@ -191,14 +272,7 @@ fn enter(ctx: &TracePointContext, kind: SyscallKind, flags_at: usize) -> u32 {
     let Some(entry) = thread_entry() else {
         return 0;
     };
-    // SAFETY: the offsets are those of the tracepoint's format, 8-byte aligned.
-    let fd: u64 = unsafe { field(ctx, ARG_FD) };
-    let flags: u64 = if flags_at == NO_FLAGS {
-        0
-    } else {
-        // SAFETY: as above.
-        unsafe { field(ctx, flags_at) }
-    };
+    let (fd, flags) = args();
     // SAFETY: pointer from the lookup; only this thread writes its entry's call.
     let call = unsafe { &mut (*entry).call };
     // Field by field: a struct literal becomes a memset of the whole entry, which costs
@@ -230,6 +304,14 @@ fn enter(ctx: &TracePointContext, kind: SyscallKind, flags_at: usize) -> u32 {
 
 #[inline(always)]
 fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
+    // SAFETY: `ret` is at its format offset.
+    exit_with(kind, || unsafe { field(ctx, RET) })
+}
+
+/// End the call of `kind` on the current thread, if one is in flight; `ret` gives the
+/// syscall's return value.
+#[inline(always)]
+fn exit_with(kind: SyscallKind, ret: impl FnOnce() -> i64) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tid = pid_tgid as u32;
     // Only target threads have entries, so no target lookup is needed here.
@@ -257,8 +339,7 @@ fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
         // A file, a pipe, or a socket call that moved nothing: not a record.
         return 0;
     }
-    // SAFETY: `ret` is at its format offset.
-    let ret: i64 = unsafe { field(ctx, RET) };
+    let ret = ret();
     if let Some(n) = entry.counts.calls.get_mut(kind as usize) {
         *n += 1;
     }

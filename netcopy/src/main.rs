@@ -418,6 +418,7 @@ fn doctor(json: bool) -> anyhow::Result<ExitCode> {
     let features = plan::Features::detect();
     let probed = match Probes::load() {
         Ok(mut p) => plan::Probed {
+            raw_syscalls: p.try_raw_syscalls_loaded(),
             fentry: p.try_fentry(),
             sched_btf: p.try_sched_btf(false),
             counters: p
@@ -431,6 +432,7 @@ fn doctor(json: bool) -> anyhow::Result<ExitCode> {
                 format!("cannot try without {}", features.missing_caps.join(" and "))
             };
             plan::Probed {
+                raw_syscalls: Err(why.clone()),
                 fentry: Err(why.clone()),
                 sched_btf: Err(why.clone()),
                 counters: Err(why),

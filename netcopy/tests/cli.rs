@@ -455,9 +455,11 @@ fn trace_targets_that_do_not_exist_are_bad_input() {
 #[test]
 fn sched_switch_counts_the_same_through_tp_btf_and_the_tracepoint() {
     require_root("loading eBPF programs");
+    // The second run also hides raw_tp: the classic per-syscall tracepoints must count the
+    // same calls as the raw_syscalls programs.
     for (hide, method) in [
-        ("", "sched_switch=tp_btf"),
-        ("btf", "sched_switch=tracepoint"),
+        ("", "syscalls=raw_tp,sched_switch=tp_btf"),
+        ("btf,rawtp", "syscalls=tracepoint,sched_switch=tracepoint"),
     ] {
         let out = Command::new(BIN)
             .args(["trace", "--mode", "twocopy", "--size", "4K"])
@@ -466,7 +468,7 @@ fn sched_switch_counts_the_same_through_tp_btf_and_the_tracepoint() {
             .output()
             .unwrap_or_else(|e| panic!("{e}"));
         let stderr = String::from_utf8_lossy(&out.stderr);
-        if hide == "btf" {
+        if hide == "btf,rawtp" {
             assert!(
                 stderr.contains("sched_switch: tp_btf BTF hidden by NETCOPY_HIDE -> tracepoint"),
                 "the fallback is said once: {stderr}"
@@ -474,6 +476,13 @@ fn sched_switch_counts_the_same_through_tp_btf_and_the_tracepoint() {
         }
         let v = json(&out);
         let probe = &v["probe"];
+        for t in probe["threads"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{probe}"))
+        {
+            assert_eq!(t["kernel"], t["workload"], "{hide}: {t}");
+            assert_eq!(t["records"], t["kernel"], "{hide}: {t}");
+        }
         assert!(
             probe["method"].as_str().is_some_and(|m| m.contains(method)),
             "{hide}: {probe}"

@@ -103,6 +103,8 @@ pub type Tried = Result<(), String>;
 /// What trying the upgrades gave on this kernel.
 #[derive(Clone, Debug)]
 pub struct Probed {
+    /// Whether the raw_tp syscall programs are attached (trace) or load (doctor).
+    pub raw_syscalls: Tried,
     /// Whether fentry programs load: `Ok` or the kernel's answer.
     pub fentry: Tried,
     /// Whether the BTF sched_switch program loads (doctor) or is attached (trace).
@@ -147,10 +149,7 @@ pub fn plan(f: &Features, probed: &Probed) -> Vec<HookPlan> {
         chosen: (tracepoint == "used").then_some(Method::Tracepoint),
     };
     vec![
-        classic(
-            "syscalls",
-            "enter/exit of sendto, sendmsg, recvfrom, recvmsg: one record per call",
-        ),
+        syscalls(&probed.raw_syscalls, &tracepoint),
         sched(&probed.sched_btf, &tracepoint),
         classic(
             "net",
@@ -185,6 +184,35 @@ pub fn plan(f: &Features, probed: &Probed) -> Vec<HookPlan> {
             chosen: probed.counters.is_ok().then_some(Method::PerfCounter),
         },
     ]
+}
+
+/// Syscall entry and exit: raw_tp on raw_syscalls where it attached, else the classic
+/// per-syscall tracepoints.
+fn syscalls(raw: &Tried, tracepoint: &str) -> HookPlan {
+    let (raw_outcome, classic) = match raw {
+        Ok(()) => ("used".to_owned(), "not needed"),
+        Err(e) => (e.clone(), tracepoint),
+    };
+    let steps = vec![
+        Step {
+            method: Method::Fentry,
+            outcome: NOT_BUILT.to_owned(),
+        },
+        Step {
+            method: Method::RawTp,
+            outcome: raw_outcome,
+        },
+        Step {
+            method: Method::Tracepoint,
+            outcome: classic.to_owned(),
+        },
+    ];
+    HookPlan {
+        hook: "syscalls",
+        measures: "enter/exit of sendto, sendmsg, recvfrom, recvmsg, write, read, writev, readv: one record per call",
+        chosen: steps.iter().find(|s| s.outcome == "used").map(|s| s.method),
+        steps,
+    }
 }
 
 /// sched_switch: tp_btf where it attached, else the classic tracepoint.
@@ -258,6 +286,7 @@ mod tests {
 
     fn probed(fentry: Tried, sched_btf: Tried) -> Probed {
         Probed {
+            raw_syscalls: Ok(()),
             fentry,
             sched_btf,
             counters: Err(
@@ -323,6 +352,14 @@ mod tests {
         );
         let stages = p.iter().find(|h| h.hook == "stages").unwrap();
         assert!(stages.steps[0].outcome.starts_with("needs BTF"));
+        // raw_tp needs no BTF.
+        assert_eq!(
+            p.iter().find(|h| h.hook == "syscalls").unwrap().chosen,
+            Some(Method::RawTp)
+        );
+        let mut refused = probed(Ok(()), Ok(()));
+        refused.raw_syscalls = Err("hidden by NETCOPY_HIDE".into());
+        let p = plan(&f, &refused);
         assert_eq!(
             p.iter().find(|h| h.hook == "syscalls").unwrap().chosen,
             Some(Method::Tracepoint)

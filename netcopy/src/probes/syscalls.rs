@@ -7,7 +7,7 @@
 
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
-    programs::TracePoint,
+    programs::{RawTracePoint, TracePoint},
 };
 use netcopy_common::syscalls::{
     AGGREGATES_MAP, AggKey, Aggregate, COMM_LEN, CONFIG_AGGREGATE, CONFIG_BY_CGROUP,
@@ -16,7 +16,7 @@ use netcopy_common::syscalls::{
     TARGET_TGIDS_MAP, THREADS_MAP, ThreadEntry,
 };
 
-use super::{ProbeError, Probes};
+use super::{ProbeError, Probes, plan::Tried, root_cause};
 
 /// (program name, tracepoint category, tracepoint name).
 const PROGRAMS: [(&str, &str, &str); 20] = [
@@ -42,14 +42,24 @@ const PROGRAMS: [(&str, &str, &str); 20] = [
     ("netif_receive_skb", "net", "netif_receive_skb"),
 ];
 
-/// How the syscall records were taken, saved with the run.
-pub const METHOD: &str = "tracepoint syscalls:sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg,write,read,writev,readv} + sched:sched_switch";
+/// The classic per-syscall programs that [`Probes::attach_syscalls`] replaces with the two
+/// raw_tp ones when it can (the first 16 of [`PROGRAMS`]).
+const SYSCALL_PROGRAMS: usize = 16;
 
 impl Probes {
-    /// Load and attach every program of these families.
-    pub fn attach_syscalls(&mut self) -> Result<(), ProbeError> {
+    /// Load and attach every program of these families. Syscall entry and exit use the two
+    /// raw_tp programs on raw_syscalls:sys_enter/sys_exit where they load and attach
+    /// (`NETCOPY_HIDE=rawtp` hides them), else the 16 classic tracepoints. Returns what
+    /// happened with raw_tp, for the attach plan.
+    pub fn attach_syscalls(&mut self) -> Result<Tried, ProbeError> {
         super::ensure_tracefs()?;
-        for (name, category, event) in PROGRAMS {
+        let raw = self.try_raw_syscalls_loaded();
+        let classic = if raw.is_ok() {
+            &PROGRAMS[SYSCALL_PROGRAMS..]
+        } else {
+            &PROGRAMS[..]
+        };
+        for &(name, category, event) in classic {
             let program: &mut TracePoint = self.program(name)?;
             program
                 .load()
@@ -57,6 +67,42 @@ impl Probes {
             program
                 .attach(category, event)
                 .map_err(|source| ProbeError::Program { name, source })?;
+        }
+        Ok(raw)
+    }
+
+    /// For `doctor`: whether the raw_tp syscall programs load and attach here (they are
+    /// attached for a moment, then detached with the object).
+    pub fn try_raw_syscalls_loaded(&mut self) -> Tried {
+        if super::plan::Features::detect().is_hidden("rawtp") {
+            return Err("hidden by NETCOPY_HIDE".to_owned());
+        }
+        self.try_raw_syscalls()
+    }
+
+    /// Load and attach the raw_tp syscall programs; on any failure unload them again.
+    fn try_raw_syscalls(&mut self) -> Tried {
+        let mut done = Vec::new();
+        for (name, tp) in [("raw_sys_enter", "sys_enter"), ("raw_sys_exit", "sys_exit")] {
+            let attached = self
+                .program::<RawTracePoint>(name)
+                .map_err(|e| e.to_string())
+                .and_then(|p| {
+                    p.load()
+                        .map_err(|e| format!("refused by the kernel ({})", root_cause(&e)))?;
+                    done.push(name);
+                    p.attach(tp)
+                        .map(|_| ())
+                        .map_err(|e| format!("refused by the kernel ({})", root_cause(&e)))
+                });
+            if let Err(e) = attached {
+                for name in done {
+                    if let Ok(p) = self.program::<RawTracePoint>(name) {
+                        let _ = p.unload();
+                    }
+                }
+                return Err(e);
+            }
         }
         Ok(())
     }

@@ -181,8 +181,9 @@ impl Session {
     fn start(opts: &TraceOptions) -> Result<Self, TraceError> {
         let mut probes = Probes::load()?;
         probes.set_aggregate(opts.aggregate)?;
-        probes.attach_syscalls()?;
+        let raw_syscalls = probes.attach_syscalls()?;
         let probed = plan::Probed {
+            raw_syscalls,
             fentry: probes.attach_exact()?,
             sched_btf: probes.attach_sched()?,
             counters: probes.attach_counters(Source::wanted())?,
