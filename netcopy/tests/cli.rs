@@ -29,6 +29,14 @@ fn netcopy(args: &[&str]) -> Output {
 }
 
 /// A port nothing listens on right now.
+/// A path under the temp directory for this test process, with nothing there yet.
+fn fresh_dir(name: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("netcopy-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = dir.to_string_lossy().into_owned();
+    (dir, text)
+}
+
 fn free_port() -> String {
     let l = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     l.local_addr()
@@ -343,9 +351,7 @@ fn trace_without_privileges_names_the_missing_capabilities() {
 #[test]
 fn trace_writes_its_tables_and_keeps_earlier_ones() {
     require_root("this test");
-    let out = std::env::temp_dir().join(format!("netcopy-cli-trace-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let out_s = out.to_string_lossy().into_owned();
+    let (out, out_s) = fresh_dir("trace");
     let args = [
         "trace",
         "--mode",
@@ -455,6 +461,7 @@ fn trace_targets_that_do_not_exist_are_bad_input() {
 #[test]
 fn sched_switch_counts_the_same_through_tp_btf_and_the_tracepoint() {
     require_root("loading eBPF programs");
+    let (out, _) = fresh_dir("sched");
     // The second run also hides raw_tp: the classic per-syscall tracepoints must count the
     // same calls as the raw_syscalls programs.
     for (hide, method) in [
@@ -463,7 +470,16 @@ fn sched_switch_counts_the_same_through_tp_btf_and_the_tracepoint() {
     ] {
         let out = Command::new(BIN)
             .args(["trace", "--mode", "twocopy", "--size", "4K"])
-            .args(["--duration", "1s", "--warmup", "0", "--json"])
+            .args([
+                "--duration",
+                "1s",
+                "--warmup",
+                "0",
+                "--json",
+                "--force",
+                "--out",
+            ])
+            .arg(&out)
             .env("NETCOPY_HIDE", hide)
             .output()
             .unwrap_or_else(|e| panic!("{e}"));
@@ -501,6 +517,7 @@ fn sched_switch_counts_the_same_through_tp_btf_and_the_tracepoint() {
             }
         }
     }
+    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
@@ -509,9 +526,7 @@ fn counters_read_in_the_programs_add_up_per_call() {
     // No PMU here, so the software CPU clock stands in for the cycles counter: per call it
     // must then equal the call's on-CPU time, which the records measure their own way
     // (ktime at entry and exit minus the switched-out stretches).
-    let out = std::env::temp_dir().join(format!("netcopy-cli-counters-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let out_s = out.to_string_lossy().into_owned();
+    let (out, out_s) = fresh_dir("counters");
     let run = Command::new(BIN)
         .args([
             "trace",
@@ -564,7 +579,11 @@ fn counters_read_in_the_programs_add_up_per_call() {
         "--warmup",
         "0",
         "--json",
+        "--force",
+        "--out",
+        &out_s,
     ]));
+    let _ = std::fs::remove_dir_all(&out);
     let pmu = plain["probe"]["method"]
         .as_str()
         .is_some_and(|m| m.contains("cycles=perf_event counters"));

@@ -175,17 +175,17 @@ impl Tools {
         Ok(bps / 1e9)
     }
 
+    /// `xtask bench-loop` with these settings.
+    fn loop_command(&self, mode: &str, size: &str, secs: f64) -> Command {
+        let mut c = Command::new(&self.xtask);
+        c.args(["bench-loop", "--mode", mode, "--size", size, "--seconds"])
+            .arg(secs.to_string());
+        c
+    }
+
     fn bench_loop(&self, mode: &str, size: &str, secs: f64) -> anyhow::Result<Value> {
-        let out = Command::new(&self.xtask)
-            .args([
-                "bench-loop",
-                "--mode",
-                mode,
-                "--size",
-                size,
-                "--seconds",
-                &secs.to_string(),
-            ])
+        let out = self
+            .loop_command(mode, size, secs)
             .output()
             .context("run bench-loop")?;
         json_of(&out, "bench-loop")
@@ -193,17 +193,9 @@ impl Tools {
 
     /// The loop traced by `netcopy trace --pid`: (the loop's result, netcopy's summary).
     fn traced_loop(&self, mode: &str, size: &str, secs: f64) -> anyhow::Result<(Value, Value)> {
-        let mut lp = Command::new(&self.xtask)
-            .args([
-                "bench-loop",
-                "--mode",
-                mode,
-                "--size",
-                size,
-                "--seconds",
-                &secs.to_string(),
-                "--wait-go",
-            ])
+        let mut lp = self
+            .loop_command(mode, size, secs)
+            .arg("--wait-go")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
