@@ -199,17 +199,23 @@ impl Probes {
 
     /// Records the ring buffer had no room for, summed over CPUs.
     pub fn lost(&self) -> Result<u64, ProbeError> {
-        let name = LOST_MAP;
+        Ok(self.per_cpu_slot::<u64>(LOST_MAP)?.iter().sum())
+    }
+
+    /// Every CPU's value of the one slot of per-CPU array `name`.
+    fn per_cpu_slot<V: aya::Pod>(
+        &self,
+        name: &'static str,
+    ) -> Result<aya::maps::PerCpuValues<V>, ProbeError> {
         let map = self
             .ebpf
             .map(name)
             .ok_or(ProbeError::Missing { kind: "map", name })?;
-        let lost: PerCpuArray<&MapData, u64> =
+        let array: PerCpuArray<&MapData, V> =
             PerCpuArray::try_from(map).map_err(|source| ProbeError::Map { name, source })?;
-        let per_cpu = lost
+        array
             .get(&0, 0)
-            .map_err(|source| ProbeError::Map { name, source })?;
-        Ok(per_cpu.iter().sum())
+            .map_err(|source| ProbeError::Map { name, source })
     }
 
     /// Stop counting and recording calls (the end of a trace), and give programs already
@@ -224,17 +230,8 @@ impl Probes {
     /// Read after [`Probes::pause`]: then no batch is flushed while it is read, so every
     /// record is taken exactly once.
     pub fn staged(&self) -> Result<Vec<SyscallRecord>, ProbeError> {
-        let name = STAGING_MAP;
-        let map = self
-            .ebpf
-            .map(name)
-            .ok_or(ProbeError::Missing { kind: "map", name })?;
-        let staging: PerCpuArray<&MapData, StagedRecords> =
-            PerCpuArray::try_from(map).map_err(|source| ProbeError::Map { name, source })?;
-        let per_cpu = staging
-            .get(&0, 0)
-            .map_err(|source| ProbeError::Map { name, source })?;
-        Ok(per_cpu
+        Ok(self
+            .per_cpu_slot::<StagedRecords>(STAGING_MAP)?
             .iter()
             .flat_map(|b| {
                 let n = (b.count as usize).min(b.records.len());
