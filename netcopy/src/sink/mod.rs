@@ -10,6 +10,10 @@ pub mod stages;
 pub mod syscalls;
 pub mod zerocopy;
 
+mod background;
+
+pub use background::BackgroundTable;
+
 use std::{
     fs::File,
     path::{Path, PathBuf},
@@ -17,10 +21,10 @@ use std::{
 };
 
 use arrow_array::RecordBatch;
-use arrow_schema::{ArrowError, Schema};
+use arrow_schema::{ArrowError, DataType, Schema};
 use parquet::{
     arrow::ArrowWriter,
-    basic::{Compression, ZstdLevel},
+    basic::{Compression, Encoding, ZstdLevel},
     errors::ParquetError,
     file::metadata::KeyValue,
     file::properties::WriterProperties,
@@ -28,8 +32,10 @@ use parquet::{
 };
 use thiserror::Error;
 
-/// Rows buffered before they are handed to the Parquet writer as one batch.
-pub const BATCH_ROWS: usize = 65_536;
+/// Rows buffered before they are handed to the Parquet writer as one batch. Small enough
+/// that a batch's columns stay in the CPU caches while they are encoded (8192 encoded about
+/// 8% faster than 65536 in the `sink` bench).
+pub const BATCH_ROWS: usize = 8192;
 /// Rows per row group.
 const ROW_GROUP_ROWS: usize = 1 << 20;
 
@@ -54,6 +60,8 @@ pub enum SinkError {
     Arrow(#[from] ArrowError),
     #[error("{0} already holds a run: choose another --out, or add --force to replace it")]
     NotEmpty(PathBuf),
+    #[error("the Parquet encoder thread of {0} stopped unexpectedly")]
+    EncoderGone(String),
 }
 
 /// The directory a run's tables go to.
@@ -123,7 +131,8 @@ impl TableWriter {
         Self::create_with(dir, table, schema, &[])
     }
 
-    /// [`TableWriter::create`], with Parquet dictionary encoding off for `no_dictionary`.
+    /// [`TableWriter::create`], with Parquet dictionary encoding off for `no_dictionary`;
+    /// those of them that hold integers are delta-encoded instead.
     pub fn create_with(
         dir: &RunDir,
         table: &str,
@@ -142,6 +151,7 @@ impl TableWriter {
                 (keys::VERSION, env!("CARGO_PKG_VERSION")),
                 (keys::TABLE, table),
             ],
+            &schema,
             no_dictionary,
         );
         let writer = ArrowWriter::try_new(file, schema, Some(props))?;
@@ -168,15 +178,33 @@ impl TableWriter {
     }
 }
 
+/// Integer columns: DELTA_BINARY_PACKED leaves ZSTD a fraction of the bytes of plain
+/// encoding (timestamps, ids and sizes change little from row to row). In the `sink` bench
+/// it took the syscalls table from 2.8 M to 4.2 M rows/s and from 7.8 to 7.0 bytes/row.
+fn delta_encodable(t: &DataType) -> bool {
+    t.is_integer() || matches!(t, DataType::Timestamp(..))
+}
+
 /// The writer settings of every table.
 /// ZSTD level: 1 encodes about twice as fast as 3 here for a few % more bytes.
 const ZSTD_LEVEL: i32 = 1;
 
-fn properties(metadata: &[(&str, &str)], no_dictionary: &[&str]) -> WriterProperties {
+fn properties(
+    metadata: &[(&str, &str)],
+    schema: &Schema,
+    no_dictionary: &[&str],
+) -> WriterProperties {
     let zstd = ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default();
     let mut builder = WriterProperties::builder();
     for column in no_dictionary {
-        builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), false);
+        let path = ColumnPath::from(*column);
+        builder = builder.set_column_dictionary_enabled(path.clone(), false);
+        if schema
+            .field_with_name(column)
+            .is_ok_and(|f| delta_encodable(f.data_type()))
+        {
+            builder = builder.set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+        }
     }
     builder
         .set_compression(Compression::ZSTD(zstd))

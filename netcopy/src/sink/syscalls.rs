@@ -16,7 +16,7 @@ use netcopy_common::{
     syscalls::{MSG_ERRQUEUE, MSG_ZEROCOPY, SyscallKind, SyscallRecord},
 };
 
-use super::{BATCH_ROWS, RunDir, SinkError, TableWriter};
+use super::{BATCH_ROWS, BackgroundTable, RunDir, SinkError, TableWriter};
 
 pub const TABLE: &str = "syscalls";
 
@@ -95,7 +95,8 @@ fn no_dictionary() -> Vec<String> {
 
 /// Streams rows to `syscalls.parquet`, [`BATCH_ROWS`] at a time.
 pub struct SyscallsWriter {
-    table: TableWriter,
+    /// Encoded on a thread of its own: building and encoding overlap.
+    table: BackgroundTable,
     run_id: String,
     /// CLOCK_REALTIME minus CLOCK_MONOTONIC, to turn bpf_ktime_get_ns() into wall time.
     realtime_offset_ns: i64,
@@ -138,14 +139,17 @@ struct Builders {
 impl SyscallsWriter {
     pub fn create(dir: &RunDir) -> Result<Self, SinkError> {
         Ok(Self {
-            table: TableWriter::create_with(
-                dir,
+            table: BackgroundTable::spawn(
                 TABLE,
-                schema(),
-                &no_dictionary()
-                    .iter()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>(),
+                TableWriter::create_with(
+                    dir,
+                    TABLE,
+                    schema(),
+                    &no_dictionary()
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>(),
+                )?,
             )?,
             run_id: dir.run_id.clone(),
             realtime_offset_ns: realtime_offset_ns(),
@@ -242,8 +246,8 @@ impl SyscallsWriter {
             columns.push(Arc::new(column.finish()));
         }
         let batch = RecordBatch::try_new(schema(), columns)?;
-        self.table.write(&batch)?;
         self.rows = 0;
+        self.table.write(batch)?;
         Ok(())
     }
 
