@@ -25,6 +25,7 @@ use netcopy::{
         Mode,
         client::{ClientConfig, run_client},
         conn::Stop,
+        gate::Limits,
         receiver::Verify,
         run::{NetPath, RunOutcome, run},
         server::{Served, serve_forever},
@@ -95,6 +96,13 @@ enum Command {
         /// Exit after serving the first client run (all its connections).
         #[arg(long, short = '1')]
         one_off: bool,
+        /// Connections served at once; a client asking for more is refused ("busy").
+        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+        max_conns: u32,
+        /// Message buffers all connections may hold together (1K..): a hello that would
+        /// exceed it is refused. [default: half of this machine's memory]
+        #[arg(long, value_parser = size_arg_any)]
+        max_memory: Option<u64>,
         /// Print one JSON object per connection (JSON lines) instead of text.
         #[arg(long)]
         json: bool,
@@ -169,6 +177,13 @@ struct TraceArgs {
     /// call rates; no syscalls.parquet, latency percentiles from log2 buckets).
     #[arg(long)]
     aggregate: bool,
+    /// Size of the ring buffer that carries one record per call to netcopy: a power of two
+    /// from 4K to 1G. Records that find it full are counted as lost and reported.
+    #[arg(long, default_value = "16M", value_parser = ring_arg)]
+    ring_buffer: u32,
+    /// Exit with status 3 when any record was lost (the run still completes and is saved).
+    #[arg(long)]
+    strict: bool,
     /// Trace this process instead of the built-in workload (repeatable).
     #[arg(long, short)]
     pid: Vec<u32>,
@@ -200,6 +215,24 @@ fn size_arg(s: &str) -> Result<u64, String> {
         return Err(format!("size {s} is outside 8 B ..= 1G"));
     }
     Ok(size)
+}
+
+fn size_arg_any(s: &str) -> Result<u64, String> {
+    let bytes = parse_size(s).map_err(|e| e.to_string())?;
+    if bytes < 1024 {
+        return Err(format!("{s} is less than 1K"));
+    }
+    Ok(bytes)
+}
+
+fn ring_arg(s: &str) -> Result<u32, String> {
+    let bytes = parse_size(s).map_err(|e| e.to_string())?;
+    if !(4096..=1 << 30).contains(&bytes) || !bytes.is_power_of_two() {
+        return Err(format!(
+            "ring buffer {s} must be a power of two from 4K to 1G"
+        ));
+    }
+    Ok(bytes as u32)
 }
 
 fn duration_arg(s: &str, min: Duration) -> Result<Duration, String> {
@@ -238,6 +271,8 @@ impl WorkloadArgs {
 
 /// Exit status for bad input and missing privileges (as clap uses for bad arguments).
 const EXIT_USAGE: u8 = 2;
+/// Exit status of `trace --strict` when records were lost.
+const EXIT_LOST: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -248,7 +283,10 @@ fn main() -> ExitCode {
             let usage = e.chain().any(|cause| {
                 matches!(cause.downcast_ref(), Some(ProbeError::Privileges { .. }))
                     || matches!(cause.downcast_ref(), Some(NetnsError::NotPrivileged))
-                    || matches!(cause.downcast_ref(), Some(SinkError::NotEmpty(_)))
+                    || matches!(
+                        cause.downcast_ref(),
+                        Some(SinkError::NotEmpty(_) | SinkError::Unwritable { .. })
+                    )
                     || matches!(cause.downcast_ref(), Some(TraceError::Target(_)))
                     || cause.downcast_ref::<cli::Usage>().is_some()
             });
@@ -301,7 +339,9 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                     })
                 })?;
                 eprintln!("netcopy: wrote {}", dir.path.display());
-                return print_json_or_text(&summary, &summary.to_text(), args.local.output.json);
+                let code =
+                    print_json_or_text(&summary, &summary.to_text(), args.local.output.json)?;
+                return Ok(args.strict_code(summary.lost).unwrap_or(code));
             }
             let dir = args.run_dir(cfg.mode.name())?;
             let opts = args.options(&dir);
@@ -309,6 +349,9 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             eprintln!("netcopy: wrote {}", dir.path.display());
             let agrees = summary.probe.as_ref().is_some_and(|p| p.agrees());
             let code = print_summary(&summary, args.local.output.json)?;
+            if let Some(strict) = args.strict_code(summary.probe.as_ref().map_or(0, |p| p.lost)) {
+                return Ok(strict);
+            }
             if !agrees {
                 eprintln!("netcopy: the probes' counts differ from the workload's (see `probe`)");
                 return Ok(ExitCode::FAILURE);
@@ -323,6 +366,8 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             traced,
         } => {
             let cfg = workload.client_config(SocketAddr::new(server, port));
+            netcopy::workload::client::routable(cfg.server)
+                .map_err(|e| cli::Usage(format!("--server {server}: {e}")))?;
             if traced.trace {
                 let summary = cli::hosts::client(cfg, &traced, &stop)?;
                 print_summary(&summary, output.json)?;
@@ -345,11 +390,26 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             bind,
             port,
             one_off,
+            max_conns,
+            max_memory,
             json,
             traced,
         } => {
+            let limits = Limits {
+                max_conns: max_conns as usize,
+                max_memory: max_memory.unwrap_or_else(netcopy::workload::gate::default_max_memory),
+            };
             let addr = SocketAddr::new(bind, port);
-            let listener = TcpListener::bind(addr).with_context(|| format!("listen on {addr}"))?;
+            let listener = TcpListener::bind(addr).map_err(|e| {
+                let hint = match e.kind() {
+                    std::io::ErrorKind::AddrInUse => ": choose another --port",
+                    std::io::ErrorKind::AddrNotAvailable => {
+                        ": --bind must be an address of this host"
+                    }
+                    _ => "",
+                };
+                cli::Usage(format!("listen on {addr}: {e}{hint}"))
+            })?;
             if traced.trace {
                 let summary = cli::hosts::serve(listener, &traced, &stop)?;
                 print_summary(&summary, json)?;
@@ -357,7 +417,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
             eprintln!("netcopy: serving on {addr} (Ctrl-C to stop)");
             with_signals(&stop, move |stop| {
-                serve_forever(listener, one_off, stop, None, |served| {
+                serve_forever(listener, one_off, limits, stop, None, |served| {
                     print_served(served, json)
                 })
             })?;
@@ -394,7 +454,16 @@ impl TraceArgs {
             sample_hz: (self.sample_hz > 0).then_some(self.sample_hz),
             aggregate: self.aggregate,
             quiet: false,
+            ring_bytes: Some(self.ring_buffer),
         }
+    }
+
+    /// With `--strict`, the exit status when records were lost.
+    fn strict_code(&self, lost: u64) -> Option<ExitCode> {
+        (self.strict && lost > 0).then(|| {
+            eprintln!("netcopy: {lost} records lost (--strict); a larger --ring-buffer or --aggregate keeps them");
+            ExitCode::from(EXIT_LOST)
+        })
     }
 }
 
@@ -560,6 +629,7 @@ fn print_served(served: Result<Served, netcopy::workload::WorkloadError>, json: 
                 );
             }
         }
+        Err(e @ netcopy::workload::WorkloadError::Turned(_)) => eprintln!("netcopy: {e}"),
         Err(e) => eprintln!("netcopy: a connection failed: {e}"),
     }
 }

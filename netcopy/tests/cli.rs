@@ -28,7 +28,6 @@ fn netcopy(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("spawn {BIN}: {e}"))
 }
 
-/// A port nothing listens on right now.
 /// A path under the temp directory for this test process, with nothing there yet.
 fn fresh_dir(name: &str) -> (std::path::PathBuf, String) {
     let dir = std::env::temp_dir().join(format!("netcopy-cli-{name}-{}", std::process::id()));
@@ -37,6 +36,7 @@ fn fresh_dir(name: &str) -> (std::path::PathBuf, String) {
     (dir, text)
 }
 
+/// A port nothing listens on right now.
 fn free_port() -> String {
     let l = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     l.local_addr()
@@ -190,6 +190,57 @@ fn bad_input_is_one_line_and_exit_2() {
         let first = err.lines().next().unwrap_or_default();
         assert!(first.starts_with("error:"), "{args:?}: {first}");
     }
+}
+
+/// Bad input that only the system can tell: a port in use, an address of another host, a
+/// route that does not exist, an `--out` that cannot be written. Each is found before
+/// anything runs.
+#[test]
+fn bad_input_found_by_the_system_is_one_line_and_exit_2() {
+    require_root("a network namespace without routes, and tracing");
+    let held = TcpListener::bind("0.0.0.0:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = held.local_addr().map(|a| a.port().to_string()).unwrap();
+    let (dir, _) = fresh_dir("unwritable");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"x").unwrap_or_else(|e| panic!("{e}"));
+    let under_file = file.join("out").to_string_lossy().into_owned();
+    // A namespace of this test's own: only a down loopback, so no route anywhere.
+    let ns = format!("ncpyt-noroute-{}", std::process::id());
+    let added = Command::new("ip").args(["netns", "add", &ns]).status();
+    assert!(added.is_ok_and(|s| s.success()), "ip netns add {ns}");
+    let in_ns = Command::new("ip")
+        .args(["netns", "exec", &ns, BIN, "client", "--server", "10.9.9.9"])
+        .args(["--duration", "1s"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+    assert_usage_error(&in_ns, "--server 10.9.9.9: Network is unreachable");
+    let cases: &[(&[&str], &str)] = &[
+        (&["serve", "--port", &port], "choose another --port"),
+        (
+            &["serve", "--bind", "192.0.2.1"],
+            "must be an address of this host",
+        ),
+        (
+            &["trace", "--duration", "1s", "--out", &under_file],
+            "cannot write there",
+        ),
+        (
+            &["trace", "--duration", "1s", "--out", "/proc/netcopy-out"],
+            "cannot write there",
+        ),
+        (
+            &["sweep", "--no-trace", "--out", &under_file],
+            "cannot write there",
+        ),
+    ];
+    for (args, needle) in cases {
+        assert_usage_error(&netcopy(args), needle);
+    }
+    assert!(!dir.join("netcopy-runs").exists());
+    drop(held);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -596,4 +647,75 @@ fn counters_read_in_the_programs_add_up_per_call() {
             assert!(r["cycles"].as_u64() > Some(0), "{r}");
         }
     }
+}
+
+/// A ring buffer too small for the call rate: records are lost, counted exactly (records
+/// kept + lost = calls the kernel counted), reported, saved, and the run completes; with
+/// `--strict` the exit status says so.
+#[test]
+fn a_full_ring_buffer_loses_records_counted_and_strict_fails() {
+    require_root("loading eBPF programs");
+    let (dir, dir_s) = fresh_dir("overload");
+    let args = |out: &str| {
+        vec![
+            "trace".to_owned(),
+            "--mode".into(),
+            "twocopy".into(),
+            "--size".into(),
+            "1K".into(),
+            "--duration".into(),
+            "1s".into(),
+            "--warmup".into(),
+            "0".into(),
+            "--sample-hz".into(),
+            "0".into(),
+            "--ring-buffer".into(),
+            "4K".into(),
+            "--json".into(),
+            "--out".into(),
+            out.into(),
+        ]
+    };
+    let strict_out = format!("{dir_s}/strict");
+    let mut strict = args(&strict_out);
+    strict.push("--strict".into());
+    let strict = Command::new(BIN)
+        .args(&strict)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&strict.stderr);
+    assert_eq!(strict.status.code(), Some(3), "{err}");
+    assert!(err.contains("records lost (--strict)"), "{err}");
+    let lenient = Command::new(BIN)
+        .args(args(&format!("{dir_s}/lenient")))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v = json(&lenient);
+    let probe = &v["probe"];
+    let lost = probe["lost"].as_u64().unwrap_or_default();
+    assert!(lost > 0, "a 4K ring should overflow at 1K twocopy: {probe}");
+    let threads = probe["threads"].as_array().cloned().unwrap_or_default();
+    let field = |k: &str| -> u64 { threads.iter().map(|t| t[k].as_u64().unwrap_or(0)).sum() };
+    assert!(field("kernel") > 10_000, "{probe}");
+    assert_eq!(field("kernel"), field("workload"), "{probe}");
+    assert_eq!(
+        field("records") + lost,
+        field("kernel"),
+        "every call is either a record or counted lost: {probe}"
+    );
+    assert!(!String::from_utf8_lossy(&lenient.stdout).is_empty());
+    // The same number in runs.parquet, and the records that arrived in syscalls.parquet.
+    let lenient_dir = dir.join("lenient");
+    let runs = common::read_parquet(&lenient_dir.join("runs.parquet"));
+    let saved = common::column(&runs[0], "lost_records")
+        .as_any()
+        .downcast_ref::<arrow_array::UInt64Array>()
+        .map(|a| a.value(0));
+    assert_eq!(saved, Some(lost));
+    let rows: usize = common::read_parquet(&lenient_dir.join("syscalls.parquet"))
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows as u64, field("records"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -15,8 +15,10 @@ use netcopy::{
     trace::{TraceOptions, trace_outcome},
     units::utc_stamp,
     workload::{
+        WorkloadError,
         client::{ClientConfig, run_client},
         conn::Stop,
+        gate::Limits,
         receiver::Verify,
         run::{NetPath, RunError, RunOutcome},
         server::serve_forever,
@@ -87,8 +89,7 @@ impl HostTraceArgs {
         TraceOptions {
             out: Some(dir.clone()),
             sample_hz: (self.sample_hz > 0).then_some(self.sample_hz),
-            aggregate: false,
-            quiet: false,
+            ..TraceOptions::default()
         }
     }
 }
@@ -116,8 +117,10 @@ pub fn serve(
         trace_outcome(&opts, true, |log| {
             let mut served = Vec::new();
             let mut failed = None;
-            serve_forever(listener, true, stop, log, |s| match s {
+            serve_forever(listener, true, Limits::default(), stop, log, |s| match s {
                 Ok(s) => served.push(s),
+                // Someone else knocking (a scanner, a bad client) is not this run's failure.
+                Err(e @ WorkloadError::Turned(_)) => eprintln!("netcopy: {e}"),
                 Err(e) => failed = Some(e),
             })?;
             if let Some(e) = failed {

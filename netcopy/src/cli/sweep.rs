@@ -141,6 +141,7 @@ pub fn execute(args: SweepArgs, stop: &Stop) -> anyhow::Result<ExitCode> {
     if spec.trace {
         check_privileges().map_err(|e| Usage(format!("{e} (or run the sweep with --no-trace)")))?;
     }
+    netcopy::sink::writable_dir(&spec.out).map_err(|e| Usage(format!("--out {e}")))?;
     let cells = spec.cells().len();
     let minutes = cells as f64 * spec.cell_seconds() / 60.0;
     let time = if minutes < 90.0 {

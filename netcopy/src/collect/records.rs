@@ -66,8 +66,8 @@ pub struct Collected {
 }
 
 impl Collected {
-    /// Decode one ring-buffer item; `None` (and a count) for bytes that are not a record.
-    fn decode(&mut self, bytes: &[u8]) -> Option<(SyscallRecord, SyscallKind)> {
+    /// Decode one record's bytes; `None` (and a count) for bytes that are not a record.
+    pub fn decode(&mut self, bytes: &[u8]) -> Option<(SyscallRecord, SyscallKind)> {
         if bytes.len() < std::mem::size_of::<SyscallRecord>() {
             self.malformed += 1;
             return None;
@@ -152,23 +152,31 @@ struct Sink {
     roles: Roles,
 }
 
+/// The records of one ring-buffer item, a [`StagedRecords`] batch of which the first
+/// `count` are used; `None` when the bytes are not such a batch.
+pub fn batch_records(bytes: &[u8]) -> Option<std::slice::ChunksExact<'_, u8>> {
+    let header = std::mem::offset_of!(StagedRecords, records);
+    let record = std::mem::size_of::<SyscallRecord>();
+    let count = u32::from_ne_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    if count > BATCH_RECORDS {
+        return None;
+    }
+    Some(
+        bytes
+            .get(header..header + count * record)?
+            .chunks_exact(record),
+    )
+}
+
 impl Sink {
-    /// One ring buffer item: a [`StagedRecords`] batch, of which `count` records are used.
+    /// One ring buffer item: a [`StagedRecords`] batch.
     fn take(&mut self, bytes: &[u8]) -> Result<(), CollectError> {
-        let header = std::mem::offset_of!(StagedRecords, records);
-        let record = std::mem::size_of::<SyscallRecord>();
-        let count = bytes
-            .get(..4)
-            .and_then(|b| b.try_into().ok())
-            .map(u32::from_ne_bytes)
-            .unwrap_or(0) as usize;
-        if bytes.len() < header || count > BATCH_RECORDS || bytes.len() < header + count * record {
+        let Some(records) = batch_records(bytes) else {
             self.collected.malformed += 1;
             return Ok(());
-        }
-        for i in 0..count {
-            let at = header + i * record;
-            self.take_one(&bytes[at..at + record])?;
+        };
+        for one in records {
+            self.take_one(one)?;
         }
         Ok(())
     }

@@ -119,6 +119,12 @@ impl Probes {
 
     /// Check privileges and load the object into memory (no program is in the kernel yet).
     pub fn load() -> Result<Self, ProbeError> {
+        Self::load_with(None)
+    }
+
+    /// [`Probes::load`] with a record ring buffer of `ring_bytes` (a power of two, at
+    /// least a page) instead of the object's [`netcopy_common::syscalls::RECORDS_BYTES`].
+    pub fn load_with(ring_bytes: Option<u32>) -> Result<Self, ProbeError> {
         check_privileges()?;
         if OBJECT.is_empty() {
             return Err(ProbeError::NotBuilt);
@@ -132,9 +138,12 @@ impl Probes {
             Err(format!("needs BTF ({})", btf::VMLINUX))
         };
         let offset = *task_pid_offset.as_ref().unwrap_or(&0);
-        let ebpf = aya::EbpfLoader::new()
-            .override_global("TASK_PID_OFFSET", &offset, true)
-            .load(OBJECT)?;
+        let mut loader = aya::EbpfLoader::new();
+        loader.override_global("TASK_PID_OFFSET", &offset, true);
+        if let Some(bytes) = ring_bytes {
+            loader.map_max_entries("RECORDS", bytes);
+        }
+        let ebpf = loader.load(OBJECT)?;
         Ok(Self {
             ebpf,
             task_pid_offset,

@@ -60,6 +60,12 @@ pub enum SinkError {
     Arrow(#[from] ArrowError),
     #[error("{0} already holds a run: choose another --out, or add --force to replace it")]
     NotEmpty(PathBuf),
+    #[error("{path}: cannot write there: {source}")]
+    Unwritable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the Parquet encoder thread of {0} stopped unexpectedly")]
     EncoderGone(String),
 }
@@ -79,7 +85,7 @@ impl RunDir {
             path: path.to_owned(),
             source,
         };
-        std::fs::create_dir_all(path).map_err(io)?;
+        writable_dir(path)?;
         let holds_tables = std::fs::read_dir(path)
             .map_err(io)?
             .filter_map(Result::ok)
@@ -100,7 +106,7 @@ impl RunDir {
             path: path.to_owned(),
             source,
         };
-        std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        writable_dir(parent)?;
         let mut path = parent.join(name);
         for n in 2.. {
             match std::fs::create_dir(&path) {
@@ -117,6 +123,20 @@ impl RunDir {
     pub fn table_path(&self, table: &str) -> PathBuf {
         self.path.join(format!("{table}.parquet"))
     }
+}
+
+/// Create `path` (and parents) if needed and check that files can be written in it, so a
+/// read-only or mistyped `--out` is refused before anything runs (root passes permission
+/// bits, so only an actual write tells).
+pub fn writable_dir(path: &Path) -> Result<(), SinkError> {
+    let unwritable = |source| SinkError::Unwritable {
+        path: path.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(path).map_err(unwritable)?;
+    let probe = path.join(format!(".netcopy-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(unwritable)?;
+    std::fs::remove_file(&probe).map_err(unwritable)
 }
 
 /// One Parquet file being written.

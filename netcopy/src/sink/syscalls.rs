@@ -377,4 +377,123 @@ mod tests {
         assert!(RunDir::create(&tmp, "r".into(), true).is_ok());
         let _ = std::fs::remove_dir_all(&tmp);
     }
+
+    mod properties {
+        use std::sync::atomic::{AtomicU32, Ordering};
+
+        use arrow_array::{
+            Array, DictionaryArray, StringArray,
+            cast::AsArray,
+            types::{Int32Type, Int64Type, UInt32Type, UInt64Type},
+        };
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn record() -> impl Strategy<Value = (SyscallRecord, usize)> {
+            (
+                (any::<u64>(), any::<u64>(), any::<u64>(), any::<i64>()),
+                (any::<u32>(), any::<u32>(), any::<i32>(), any::<u32>()),
+                (0..SyscallKind::ALL.len(), 0u8..3, any::<u64>(), 0u8..3),
+                (any::<[u32; EXACT_FNS]>(), 0usize..3),
+            )
+                .prop_map(
+                    |(
+                        (start, wall, off, ret),
+                        (tgid, tid, fd, flags),
+                        (kind, counters, cycles, exact),
+                        (exact_ns, role),
+                    )| {
+                        let r = SyscallRecord {
+                            start_ns: start >> 2,
+                            wall_ns: wall,
+                            offcpu_ns: off,
+                            ret,
+                            tgid,
+                            tid,
+                            fd,
+                            flags,
+                            kind: kind as u8,
+                            counters,
+                            cycles,
+                            instructions: cycles / 3,
+                            exact,
+                            exact_ns,
+                            ..Default::default()
+                        };
+                        (r, role)
+                    },
+                )
+        }
+
+        static CASE: AtomicU32 = AtomicU32::new(0);
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(48))]
+
+            /// Whatever the records hold, the file holds the same: every column, with null
+            /// exactly where a value was not measured.
+            #[test]
+            fn records_survive_arrow_and_parquet(rows in prop::collection::vec(record(), 1..400)) {
+                let case = CASE.fetch_add(1, Ordering::SeqCst);
+                let tmp = std::env::temp_dir()
+                    .join(format!("netcopy-sink-prop-{}-{case}", std::process::id()));
+                let dir = RunDir::create(&tmp, "prop".into(), true).unwrap();
+                let mut w = SyscallsWriter::create(&dir).unwrap();
+                for (r, role) in &rows {
+                    w.push(r, SyscallKind::ALL[r.kind as usize], ROLES[*role]).unwrap();
+                }
+                let path = w.close().unwrap();
+                let batches: Vec<RecordBatch> =
+                    ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+                        .unwrap()
+                        .build()
+                        .unwrap()
+                        .map(Result::unwrap)
+                        .collect();
+                let mut i = 0;
+                for b in &batches {
+                    let col = |n: &str| b.column_by_name(n).unwrap().clone();
+                    let dict = |n: &str, row: usize| {
+                        let c = col(n);
+                        let d = c.as_any().downcast_ref::<DictionaryArray<Int32Type>>().unwrap();
+                        let values = d.values().as_any().downcast_ref::<StringArray>().unwrap();
+                        values.value(d.keys().value(row) as usize).to_owned()
+                    };
+                    let (tid, ret) = (col("tid"), col("ret"));
+                    let (bytes, errno, cycles, oncpu) =
+                        (col("bytes"), col("errno"), col("cycles"), col("oncpu_ns"));
+                    let exact = col("exact_tcp_sendmsg_locked_ns");
+                    for row in 0..b.num_rows() {
+                        let (r, role) = &rows[i];
+                        prop_assert_eq!(dict("syscall", row), SyscallKind::ALL[r.kind as usize].name());
+                        prop_assert_eq!(dict("role", row), ROLES[*role]);
+                        prop_assert_eq!(dict("run_id", row), "prop");
+                        prop_assert_eq!(tid.as_primitive::<UInt32Type>().value(row), r.tid);
+                        prop_assert_eq!(ret.as_primitive::<Int64Type>().value(row), r.ret);
+                        let bytes = bytes.as_primitive::<UInt64Type>();
+                        prop_assert_eq!(bytes.is_null(row), r.ret < 0);
+                        prop_assert_eq!(errno.as_primitive::<Int32Type>().is_null(row), r.ret >= 0);
+                        prop_assert_eq!(
+                            oncpu.as_primitive::<UInt64Type>().value(row),
+                            r.wall_ns.saturating_sub(r.offcpu_ns)
+                        );
+                        let cycles = cycles.as_primitive::<UInt64Type>();
+                        prop_assert_eq!(cycles.is_valid(row), r.counters == 1);
+                        if r.counters == 1 {
+                            prop_assert_eq!(cycles.value(row), r.cycles);
+                        }
+                        let exact = exact.as_primitive::<UInt64Type>();
+                        prop_assert_eq!(exact.is_valid(row), r.exact == 1);
+                        if r.exact == 1 {
+                            prop_assert_eq!(exact.value(row), u64::from(r.exact_ns[0]));
+                        }
+                        i += 1;
+                    }
+                }
+                prop_assert_eq!(i, rows.len());
+                let _ = std::fs::remove_dir_all(&tmp);
+            }
+        }
+    }
 }

@@ -294,8 +294,8 @@ fn run_cell(
         let opts = TraceOptions {
             out: Some(dir.clone()),
             sample_hz: spec.sample_hz,
-            aggregate: false,
             quiet,
+            ..TraceOptions::default()
         };
         let s = trace(&cfg, spec.path, &opts, stop)?;
         let methods = s.probe.as_ref().map(|p| p.method.clone());

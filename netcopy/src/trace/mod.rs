@@ -179,7 +179,7 @@ struct Session {
 impl Session {
     /// Load, plan (saying once what fell back), attach, and start reading records.
     fn start(opts: &TraceOptions) -> Result<Self, TraceError> {
-        let mut probes = Probes::load()?;
+        let mut probes = Probes::load_with(opts.ring_bytes)?;
         probes.set_aggregate(opts.aggregate)?;
         let raw_syscalls = probes.attach_syscalls()?;
         let probed = plan::Probed {
@@ -248,6 +248,8 @@ pub struct TraceOptions {
     pub aggregate: bool,
     /// Do not print the line naming the fallbacks (a sweep says it once, not per cell).
     pub quiet: bool,
+    /// Size of the per-call record ring buffer, bytes; the object's default without it.
+    pub ring_bytes: Option<u32>,
 }
 
 /// One role's time in one stage, summed over syscall kinds.

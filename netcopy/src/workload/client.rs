@@ -122,6 +122,18 @@ pub fn run_client(
 }
 
 /// Connect, send the hello and wait for the server's ack.
+/// Whether this host has a route to `addr`, asked without sending anything (connecting a
+/// UDP socket only looks the route up).
+pub fn routable(addr: SocketAddr) -> std::io::Result<()> {
+    let any: SocketAddr = if addr.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = std::net::UdpSocket::bind(any)?;
+    socket.connect(SocketAddr::new(addr.ip(), addr.port().max(1)))
+}
+
 fn connect(
     cfg: &ClientConfig,
     hello: &Hello,

@@ -21,6 +21,8 @@ use super::stats::{Latency, Window};
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// After a stop request, how long a half-sent or half-read message may take to finish.
 const STOP_GRACE: Duration = Duration::from_secs(3);
+/// A connection whose peer lets a message sit this long without progress is given up.
+pub const PEER_STALL: Duration = Duration::from_secs(30);
 
 /// Syscalls this thread made on its connection, counted by the workload itself.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -176,6 +178,16 @@ impl Conn {
                     Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "peer made no progress for 3 s after the stop request",
+                    ))
+                } else if stalled_since.elapsed() > PEER_STALL {
+                    // A peer that stopped reading (or sending) mid-message would otherwise
+                    // hold this connection's thread and buffers for as long as it likes.
+                    Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "peer made no progress for {} s mid-message",
+                            PEER_STALL.as_secs()
+                        ),
                     ))
                 } else {
                     Ok(())

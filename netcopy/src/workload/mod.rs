@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod conn;
+pub mod gate;
 pub mod message;
 pub mod protocol;
 pub mod receiver;
@@ -73,6 +74,9 @@ pub enum WorkloadError {
     Zerocopy(String),
     #[error("a workload thread panicked")]
     Panicked,
+    /// A connection `netcopy serve` refused or gave up on before serving it.
+    #[error("turned away a connection: {0}")]
+    Turned(String),
     #[error("stopped before any client connected")]
     NoClient,
 }

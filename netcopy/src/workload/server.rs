@@ -12,6 +12,7 @@ use std::{
 use super::{
     WorkloadError,
     conn::{Conn, Stop},
+    gate::{self, Arrival, HELLO_TIMEOUT, Limits},
     join,
     message::Layout,
     protocol::{AckStatus, HELLO_LEN, Hello, encode_ack},
@@ -19,9 +20,6 @@ use super::{
     stats::{Switches, Window},
     zerocopy::CompletionLog,
 };
-
-/// How long a new connection may take to send its hello.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One connection served.
 pub struct Served {
@@ -37,10 +35,9 @@ pub fn serve_connection(
     log: Option<CompletionLog>,
 ) -> Result<Served, WorkloadError> {
     let started = Switches::now();
-    let t0 = Instant::now();
     let mut conn = Conn::new(
         stream,
-        Window::after(t0, Duration::ZERO, Duration::ZERO),
+        Window::after(Instant::now(), Duration::ZERO, Duration::ZERO),
         stop,
     )
     .map_err(|e| WorkloadError::io("socket options", e))?;
@@ -53,6 +50,33 @@ pub fn serve_connection(
             return Err(e.into());
         }
     };
+    serve_hello(conn, hello, log, started)
+}
+
+/// Serve a connection whose hello `netcopy serve`'s door has read and admitted.
+pub fn serve_admitted(
+    stream: TcpStream,
+    hello: Hello,
+    stop: Stop,
+    log: Option<CompletionLog>,
+) -> Result<Served, WorkloadError> {
+    let started = Switches::now();
+    let conn = Conn::new(
+        stream,
+        Window::after(Instant::now(), Duration::ZERO, Duration::ZERO),
+        stop,
+    )
+    .map_err(|e| WorkloadError::io("socket options", e))?;
+    serve_hello(conn, hello, log, started)
+}
+
+/// Ack the hello and send what it asks for.
+fn serve_hello(
+    mut conn: Conn,
+    hello: Hello,
+    log: Option<CompletionLog>,
+    started: Switches,
+) -> Result<Served, WorkloadError> {
     let layout = Layout::new(hello.size as usize)?;
     conn.send_all(&encode_ack(AckStatus::Ok))
         .map_err(|e| WorkloadError::io("send ack", e))?;
@@ -172,10 +196,13 @@ pub fn serve_session(
 
 /// `netcopy serve`: accept connections until a stop request (or, with `one_off`, until the
 /// first client run's connections are all done), handing each result to `on_served` on the
-/// calling thread as it finishes. Zerocopy completions go to `log`, if given.
+/// calling thread as it finishes. Hellos are read by [`gate`], which admits a connection only
+/// within `limits`; the ones it turns away come to `on_served` as [`WorkloadError::Turned`].
+/// Zerocopy completions go to `log`, if given.
 pub fn serve_forever(
     listener: TcpListener,
     one_off: bool,
+    limits: Limits,
     stop: &Stop,
     log: Option<CompletionLog>,
     mut on_served: impl FnMut(Result<Served, WorkloadError>),
@@ -187,18 +214,29 @@ pub fn serve_forever(
         thread::Builder::new()
             .name("nc-accept".into())
             .spawn(move || -> Result<(), WorkloadError> {
+                let admission = gate::Admission::default();
                 let mut next = 0u64;
-                while let Some(stream) = accept(&listener, &accepting)? {
+                gate::run(&listener, limits, &admission, &accepting, |arrival| {
+                    let (stream, hello, ticket) = match arrival {
+                        Arrival::Admitted(stream, hello, ticket) => (stream, hello, ticket),
+                        Arrival::Turned(why) => {
+                            let _ = tx.send(Err(WorkloadError::Turned(why)));
+                            return Ok(());
+                        }
+                    };
                     let (stop, tx, log) = (stop.clone(), tx.clone(), log.clone());
                     next += 1;
                     thread::Builder::new()
                         .name(format!("nc-send-{next}"))
                         .spawn(move || {
-                            let _ = tx.send(serve_connection(stream, stop, log));
+                            let served = serve_admitted(stream, hello, stop, log);
+                            // The slot and the buffers are free before the result is told.
+                            drop(ticket);
+                            let _ = tx.send(served);
                         })
-                        .map_err(|e| WorkloadError::io("spawn sender thread", e))?;
-                }
-                Ok(())
+                        .map(drop)
+                        .map_err(|e| WorkloadError::io("spawn sender thread", e))
+                })
             })
             .map_err(|e| WorkloadError::io("spawn accept thread", e))?
     };

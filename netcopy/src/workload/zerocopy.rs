@@ -77,6 +77,11 @@ pub struct CompletionRow {
 /// Where a sender hands its completion rows, when someone records them.
 pub type CompletionLog = std::sync::mpsc::Sender<CompletionRow>;
 
+/// Message buffers in the pool of a connection sending `size`-byte messages.
+pub fn pool_len(size: usize) -> usize {
+    (POOL_BYTES / size.max(1)).clamp(POOL_MIN, POOL_MAX)
+}
+
 /// Which pool buffer each outstanding completion id pins.
 struct Outstanding {
     /// Id of `owners[0]`.
@@ -173,8 +178,7 @@ impl ZerocopySender {
                 io::Error::last_os_error(),
             ));
         }
-        let size = layout.size().max(1);
-        let count = (POOL_BYTES / size).clamp(POOL_MIN, POOL_MAX);
+        let count = pool_len(layout.size());
         Ok(Self {
             pool: (0..count).map(|_| Message::new(layout)).collect(),
             outstanding: Outstanding::new(count),

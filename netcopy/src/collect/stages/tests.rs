@@ -190,3 +190,79 @@ fn folded_lines_parse_or_name_their_line() {
         }
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Every distinct frame of the real fixtures, and every rule's own name.
+    fn vocabulary() -> Vec<String> {
+        let mut v: Vec<String> = [ONECOPY, ZEROCOPY]
+            .iter()
+            .flat_map(|t| parse_folded(t).unwrap())
+            .flat_map(|l| l.frames)
+            .collect();
+        v.extend(RULES.iter().map(|r| match r.frame {
+            Match::Exact(name) | Match::Prefix(name) => name.to_owned(),
+        }));
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Frames no rule matches and no rule names as its condition.
+    fn unmatched() -> impl Strategy<Value = String> {
+        "zz_[a-z_]{1,12}"
+    }
+
+    fn stack() -> impl Strategy<Value = Vec<String>> {
+        let words = vocabulary();
+        prop::collection::vec(prop_oneof![prop::sample::select(words), unmatched()], 0..24)
+    }
+
+    proptest! {
+        #[test]
+        fn generic_leaves_do_not_change_the_stage(
+            frames in stack(),
+            leaves in prop::collection::vec(unmatched(), 1..6),
+        ) {
+            let mut deeper = frames.clone();
+            deeper.extend(leaves);
+            prop_assert_eq!(classify(&deeper), classify(&frames));
+        }
+
+        #[test]
+        fn unrelated_outer_frames_do_not_change_the_stage(
+            frames in stack(),
+            outer in prop::collection::vec(unmatched(), 1..6),
+        ) {
+            let mut wider = outer;
+            wider.extend(frames.iter().cloned());
+            prop_assert_eq!(classify(&wider), classify(&frames));
+        }
+
+        #[test]
+        fn a_leaf_that_a_plain_rule_names_decides(frames in stack(), pick in any::<prop::sample::Index>()) {
+            let plain: Vec<&Rule> = RULES.iter().filter(|r| r.under.is_none()).collect();
+            let rule = plain[pick.index(plain.len())];
+            let leaf = match rule.frame {
+                Match::Exact(name) => name.to_owned(),
+                Match::Prefix(p) => format!("{p}zz"),
+            };
+            // The first rule in RULES that matches the leaf decides (order is priority).
+            let first = RULES
+                .iter()
+                .find(|r| matches(r, &leaf) && r.under.is_none_or(|u| frames.iter().any(|f| f == u)))
+                .map(|r| r.stage);
+            let mut stack = frames;
+            stack.push(leaf);
+            prop_assert_eq!(Some(classify(&stack)), first);
+        }
+
+        #[test]
+        fn stacks_of_unmatched_frames_are_other(frames in prop::collection::vec(unmatched(), 0..24)) {
+            prop_assert_eq!(classify(&frames), Stage::Other);
+        }
+    }
+}
