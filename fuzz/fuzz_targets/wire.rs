@@ -9,14 +9,20 @@ use netcopy::{
 };
 
 fuzz_target!(|data: &[u8]| {
-    if let Some(raw) = data.get(..HELLO_LEN).and_then(|b| <&[u8; HELLO_LEN]>::try_from(b).ok()) {
+    if let Some(raw) = data
+        .get(..HELLO_LEN)
+        .and_then(|b| <&[u8; HELLO_LEN]>::try_from(b).ok())
+    {
         if let Ok(hello) = Hello::decode(raw) {
             assert!((8..=MAX_SIZE).contains(&hello.size));
             assert!(hello.send_time() <= std::time::Duration::from_secs(24 * 3600));
             assert_eq!(Hello::decode(&hello.encode()).as_ref(), Ok(&hello));
         }
     }
-    if let Some(raw) = data.get(..ACK_LEN).and_then(|b| <&[u8; ACK_LEN]>::try_from(b).ok()) {
+    if let Some(raw) = data
+        .get(..ACK_LEN)
+        .and_then(|b| <&[u8; ACK_LEN]>::try_from(b).ok())
+    {
         let _ = decode_ack(raw);
     }
 });

@@ -274,7 +274,41 @@ const EXIT_USAGE: u8 = 2;
 /// Exit status of `trace --strict` when records were lost.
 const EXIT_LOST: u8 = 3;
 
+/// Set by SIGINT, SIGTERM or SIGHUP from the very start of the process: a signal that comes
+/// while the arguments are checked and the run is set up stops the run as soon as it starts,
+/// instead of killing the process halfway through its setup.
+static EARLY_STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn early_stop(_: libc::c_int) {
+    // A second signal before the run listens: the user means it.
+    if EARLY_STOP.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(130) };
+    }
+}
+
+/// The default dispositions back, for commands that run no workload (report, plot, doctor):
+/// Ctrl-C simply ends them.
+fn default_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: restoring the default disposition.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+}
+
+fn catch_signals_early() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(sig, early_stop as *const () as libc::sighandler_t);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    catch_signals_early();
     let cli = Cli::parse();
     match execute(cli.command) {
         Ok(code) => code,
@@ -313,6 +347,12 @@ fn one_line(e: &anyhow::Error) -> String {
 
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
     let stop = Stop::default();
+    if matches!(
+        command,
+        Command::Report(_) | Command::Plot(_) | Command::Doctor { .. }
+    ) {
+        default_signals();
+    }
     match command {
         Command::Sweep(args) => cli::sweep::execute(args, &stop),
         Command::Report(args) => cli::report::execute(args),
@@ -646,16 +686,22 @@ fn with_signals<T: Send + 'static, E: std::error::Error + Send + Sync + 'static>
         .context("start the signal handler")?;
     let stop = stop.clone();
     runtime.block_on(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("install SIGTERM handler")?;
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .context("install SIGHUP handler")?;
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut int = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
+        let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
+        let mut hup = signal(SignalKind::hangup()).context("install SIGHUP handler")?;
+        // From here on tokio sees every signal (its handlers also call the early one); one
+        // that came before is in the flag.
+        if EARLY_STOP.load(std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("netcopy: interrupted while starting, stopping at once");
+            stop.request();
+        }
         let worker_stop = stop.clone();
         let mut handle = tokio::task::spawn_blocking(move || work(&worker_stop));
         loop {
             tokio::select! {
                 done = &mut handle => return done.context("workload thread")?.map_err(anyhow::Error::from),
-                _ = tokio::signal::ctrl_c() => {
+                _ = int.recv() => {
                     eprintln!("netcopy: interrupted, stopping (the summary covers the part that ran)");
                     stop.request();
                 }

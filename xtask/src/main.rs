@@ -3,6 +3,7 @@
 
 mod bench;
 mod cmd;
+mod fuzz;
 mod install;
 mod run;
 mod setup;
@@ -107,6 +108,8 @@ enum Command {
     /// Step 4, the benchmark suite once on its reduced setting (`cargo xtask bench --quick`,
     /// into target/bench-smoke.md): a smoke test that every bench runs; nothing is judged.
     ///
+    /// Step 5, every fuzz target for 10 s (`cargo xtask fuzz --smoke`).
+    ///
     /// Stops at the first failing step and names it. The last line adds up both runners:
     /// `tests: N passed, N failed, N skipped`.
     ///
@@ -137,6 +140,29 @@ enum Command {
         /// The reduced CI setting.
         #[arg(long)]
         quick: bool,
+    },
+
+    #[command(verbatim_doc_comment)]
+    /// Fuzz netcopy's parsers with cargo-fuzz (nightly), each target for a fixed time.
+    ///
+    /// Targets (fuzz/fuzz_targets): units (sizes, durations), wire (the hello and ack),
+    /// records (ring-buffer items), kallsyms, folded (stacks + classifier), btf.
+    /// Seeds come from fuzz/seeds; findings stay in fuzz/corpus; a crash fails the command
+    /// and leaves its input in fuzz/artifacts.
+    ///
+    /// Examples:
+    ///   cargo xtask fuzz                      # every target, 10 minutes each
+    ///   cargo xtask fuzz --seconds 60 wire    # one target for a minute
+    ///   cargo xtask fuzz --smoke              # every target for 10 s (CI)
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        /// CI's setting: 10 s per target.
+        #[arg(long, conflicts_with = "seconds")]
+        smoke: bool,
+        /// Targets to run (all when none).
+        targets: Vec<String>,
     },
 
     /// A reference loop for the benchmarks (see xtask/src/bench/loops.rs).
@@ -206,6 +232,14 @@ fn main() -> ExitCode {
                 bench::bench(&o)
             })
         }
+        Command::Fuzz {
+            seconds,
+            smoke,
+            targets,
+        } => setup::setup(setup::Mode::Install).and_then(|_| {
+            let seconds = if smoke { fuzz::SMOKE_SECONDS } else { seconds };
+            fuzz::fuzz(&targets, seconds).map(|()| ExitCode::SUCCESS)
+        }),
         Command::BenchLoop {
             mode,
             size,

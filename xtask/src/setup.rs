@@ -60,8 +60,10 @@ const RUST_ITEMS: [Item; 2] = [
     },
 ];
 
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
 /// What running the tests and the analysis needs besides.
-const SYSTEM_ITEMS: [Item; 2] = [
+const SYSTEM_ITEMS: [Item; 3] = [
     Item {
         name: "Debian packages",
         check: check_packages,
@@ -75,7 +77,31 @@ const SYSTEM_ITEMS: [Item; 2] = [
         install: install_venv,
         cost: "about a minute",
     },
+    // The fuzz targets (`cargo xtask fuzz`; CI's fuzz smoke).
+    Item {
+        name: "cargo-fuzz",
+        check: check_cargo_fuzz,
+        install: install_cargo_fuzz,
+        cost: "version 0.13.2, under a minute",
+    },
 ];
+
+fn check_cargo_fuzz() -> Option<String> {
+    match output(Command::new("cargo").args(["fuzz", "--version"])) {
+        Some(_) => None,
+        None => Some("`cargo fuzz --version` does not run".into()),
+    }
+}
+
+fn install_cargo_fuzz() -> anyhow::Result<()> {
+    cmd::run(Command::new("cargo").args([
+        "install",
+        "cargo-fuzz",
+        "--locked",
+        "--version",
+        CARGO_FUZZ_VERSION,
+    ]))
+}
 
 /// Every item. In `Check` mode the exit code is 1 when anything is missing.
 pub fn setup(mode: Mode) -> anyhow::Result<ExitCode> {

@@ -102,6 +102,11 @@ pub fn test(cargo_args: &[String]) -> anyhow::Result<ExitCode> {
         bail!("step `bench smoke` failed: {e:#}");
     }
     println!("xtask test: bench smoke ran ({})", smoke.out.display());
+    // Step 5: every fuzz target for a few seconds (the long runs are `cargo xtask fuzz`).
+    if let Err(e) = crate::fuzz::fuzz(&[], crate::fuzz::SMOKE_SECONDS) {
+        println!("{}", tally.line());
+        bail!("step `fuzz smoke` failed: {e:#}");
+    }
     println!("{}", tally.line());
     Ok(ExitCode::SUCCESS)
 }

@@ -121,7 +121,6 @@ pub fn run_client(
     })
 }
 
-/// Connect, send the hello and wait for the server's ack.
 /// Whether this host has a route to `addr`, asked without sending anything (connecting a
 /// UDP socket only looks the route up).
 pub fn routable(addr: SocketAddr) -> std::io::Result<()> {
@@ -134,6 +133,8 @@ pub fn routable(addr: SocketAddr) -> std::io::Result<()> {
     socket.connect(SocketAddr::new(addr.ip(), addr.port().max(1)))
 }
 
+/// Connect, send the hello and wait for the server's ack. The handshake does not look at
+/// `stop` (it is bounded by timeouts); the returned connection does.
 fn connect(
     cfg: &ClientConfig,
     hello: &Hello,
@@ -142,8 +143,8 @@ fn connect(
 ) -> Result<Conn, WorkloadError> {
     let stream = TcpStream::connect_timeout(&cfg.server, CONNECT_TIMEOUT)
         .map_err(|e| WorkloadError::io(format!("connect to {}", cfg.server), e))?;
-    let mut conn =
-        Conn::new(stream, window, stop).map_err(|e| WorkloadError::io("socket options", e))?;
+    let mut conn = Conn::new(stream, window, Stop::default())
+        .map_err(|e| WorkloadError::io("socket options", e))?;
     let raw: [u8; HELLO_LEN] = hello.encode();
     conn.send_all(&raw)
         .map_err(|e| WorkloadError::io("send hello", e))?;
@@ -161,6 +162,7 @@ fn connect(
         }
         Err(e) => return Err(WorkloadError::io("read ack", e)),
     }
+    conn.set_stop(stop);
     Ok(conn)
 }
 

@@ -116,6 +116,13 @@ impl Conn {
         self.window = window;
     }
 
+    /// The stop flag the connection obeys from now on. The handshake runs under a flag of
+    /// its own (bounded by timeouts instead), so that a stop request during setup still
+    /// ends with both ends' reports: the data loop then stops at once.
+    pub fn set_stop(&mut self, stop: Stop) {
+        self.stop = stop;
+    }
+
     /// Run one syscall, time it when it starts inside the window, and turn -1 into errno.
     #[inline]
     fn timed(&mut self, call: impl FnOnce(RawFd) -> isize) -> io::Result<usize> {

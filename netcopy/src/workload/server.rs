@@ -35,14 +35,16 @@ pub fn serve_connection(
     log: Option<CompletionLog>,
 ) -> Result<Served, WorkloadError> {
     let started = Switches::now();
+    // The handshake is bounded by HELLO_TIMEOUT, not by `stop` (see Conn::set_stop).
     let mut conn = Conn::new(
         stream,
         Window::after(Instant::now(), Duration::ZERO, Duration::ZERO),
-        stop,
+        Stop::default(),
     )
     .map_err(|e| WorkloadError::io("socket options", e))?;
     let mut raw = [0u8; HELLO_LEN];
     read_handshake(&mut conn, &mut raw)?;
+    conn.set_stop(stop);
     let hello = match Hello::decode(&raw) {
         Ok(h) => h,
         Err(e) => {
@@ -116,7 +118,7 @@ fn read_handshake(conn: &mut Conn, buf: &mut [u8]) -> Result<(), WorkloadError> 
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                if start.elapsed() > HELLO_TIMEOUT || conn.stop().requested() {
+                if start.elapsed() > HELLO_TIMEOUT {
                     return Err(WorkloadError::io(
                         "read hello",
                         io::Error::new(io::ErrorKind::TimedOut, "no hello within 5 s"),
@@ -129,10 +131,17 @@ fn read_handshake(conn: &mut Conn, buf: &mut [u8]) -> Result<(), WorkloadError> 
     Ok(())
 }
 
-/// Wait for the next connection, waking every 200 ms to check `stop`. `None` on stop.
+/// How long a run's server still waits for its client's connections after a stop request:
+/// they are on their way, and a run stopped during setup still ends with both reports.
+const ACCEPT_GRACE: Duration = Duration::from_secs(2);
+
+/// Wait for the next connection, waking every 200 ms to check `stop`; `None` once `stop`
+/// has been requested for longer than [`ACCEPT_GRACE`].
 pub fn accept(listener: &TcpListener, stop: &Stop) -> Result<Option<TcpStream>, WorkloadError> {
+    let mut stopped_at = None;
     loop {
-        if stop.requested() {
+        if stop.requested() && stopped_at.get_or_insert_with(Instant::now).elapsed() > ACCEPT_GRACE
+        {
             return Ok(None);
         }
         let mut pfd = libc::pollfd {
