@@ -493,7 +493,7 @@ impl TraceArgs {
             out: Some(dir.clone()),
             sample_hz: (self.sample_hz > 0).then_some(self.sample_hz),
             aggregate: self.aggregate,
-            quiet: false,
+            quiet: true,
             ring_bytes: Some(self.ring_buffer),
         }
     }

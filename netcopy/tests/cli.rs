@@ -369,27 +369,42 @@ fn trace_without_privileges_names_the_missing_capabilities() {
     }
     let sweep_out = dir.join("sweep");
     let sweep_out = sweep_out.to_string_lossy();
-    for (args, also) in [
-        (vec!["trace", "--duration", "1s"], "sudo"),
-        (vec!["sweep", "--out", &sweep_out], "--no-trace"),
-    ] {
-        let out = Command::new("setpriv")
-            .args([
-                "--reuid",
-                "65534",
-                "--regid",
-                "65534",
-                "--clear-groups",
-                "--",
-            ])
+    // Not root; and root with the two capabilities (and CAP_SYS_ADMIN) dropped.
+    let nobody = ["--reuid", "65534", "--regid", "65534", "--clear-groups"];
+    let capless = [
+        "--bounding-set",
+        "-bpf,-perfmon,-sys_admin",
+        "--inh-caps",
+        "-bpf,-perfmon,-sys_admin",
+    ];
+    let setpriv = |how: &[&str], args: &[&str]| {
+        Command::new("setpriv")
+            .args(how)
+            .arg("--")
             .arg(&bin)
-            .args(&args)
+            .args(args)
             .output()
-            .unwrap_or_else(|e| panic!("setpriv: {e}"));
-        assert_usage_error(&out, "CAP_BPF and CAP_PERFMON");
+            .unwrap_or_else(|e| panic!("setpriv: {e}"))
+    };
+    for how in [&nobody[..], &capless[..]] {
+        for (args, also) in [
+            (vec!["trace", "--duration", "1s"], "sudo"),
+            (vec!["sweep", "--out", &sweep_out], "--no-trace"),
+        ] {
+            let out = setpriv(how, &args);
+            assert_usage_error(&out, "CAP_BPF and CAP_PERFMON");
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains(also),
+                "{how:?} {args:?}"
+            );
+        }
+        // `doctor` says the same, and still shows the rest of the machine.
+        let doctor = setpriv(how, &["doctor"]);
+        let text = String::from_utf8_lossy(&doctor.stdout);
+        assert!(doctor.status.success(), "{how:?}: {text}");
         assert!(
-            String::from_utf8_lossy(&out.stderr).contains(also),
-            "{args:?}"
+            text.contains("privileges  missing CAP_BPF and CAP_PERFMON"),
+            "{how:?}: {text}"
         );
     }
     assert!(
@@ -717,5 +732,100 @@ fn a_full_ring_buffer_loses_records_counted_and_strict_fails() {
         .map(|b| b.num_rows())
         .sum();
     assert_eq!(rows as u64, field("records"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A trace inside a mount namespace of its own, after `prepare` (shell) changed its mounts;
+/// prints `TRACEFS_MOUNTED` at the end when tracefs is mounted there.
+fn trace_in_own_mounts(prepare: &str, out: &str) -> Output {
+    let script = format!(
+        "{prepare}; \"$0\" trace --mode onecopy --size 16K --duration 1s --warmup 0 --sample-hz 0 --out \"$1\"; code=$?; \
+         mountpoint -q /sys/kernel/tracing && echo TRACEFS_MOUNTED; exit $code"
+    );
+    Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+            BIN,
+            out,
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("unshare: {e}"))
+}
+
+/// Missing kernel features, made real in a private mount namespace: tracefs unmounted (netcopy
+/// mounts it), BTF gone (sched_switch falls back to the classic tracepoint), no PMU (cycles
+/// null). Each fallback is shown once in the summary and saved in runs.parquet; where
+/// nothing can be done (no /sys/kernel at all), one line says how to fix it.
+#[test]
+fn missing_kernel_features_fall_back_and_are_saved() {
+    require_root("mount namespaces and tracing");
+    let (dir, dir_s) = fresh_dir("features");
+    let out = format!("{dir_s}/nobtf");
+    let run = trace_in_own_mounts(
+        "umount /sys/kernel/tracing 2>/dev/null; mount -t tmpfs none /sys/kernel/btf",
+        &out,
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr),
+    );
+    assert_eq!(run.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("TRACEFS_MOUNTED"),
+        "netcopy mounts tracefs: {stdout}"
+    );
+    assert!(stdout.contains("every thread's count agrees"), "{stdout}");
+    let expected = [
+        "tracefs: was not mounted; netcopy mounted it",
+        "sched_switch: tp_btf needs BTF",
+        "stages: fentry/fexit needs BTF",
+    ];
+    for e in expected {
+        let shown = stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("fallback") && l.contains(e))
+            .count();
+        assert_eq!(shown, 1, "{e:?} shown once: {stdout}");
+        assert!(!stderr.contains(e), "said once, in the summary: {stderr}");
+    }
+    let runs = common::read_parquet(&std::path::Path::new(&out).join("runs.parquet"));
+    let text = |name: &str| {
+        common::column(&runs[0], name)
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .map(|a| a.value(0).to_owned())
+            .unwrap_or_default()
+    };
+    assert!(text("attach_methods").contains("sched_switch=tracepoint"));
+    let saved = text("fallbacks");
+    for e in expected {
+        assert!(saved.contains(e), "{e:?} saved: {saved}");
+    }
+    // Without a PMU (as here), cycles are null and that is a fallback too.
+    if text("attach_methods").contains("cycles=none") {
+        assert!(
+            saved.contains("cycles:") && saved.contains("-> null"),
+            "{saved}"
+        );
+        assert!(stdout.contains("cycles, instructions: null"), "{stdout}");
+    }
+
+    // No /sys/kernel at all: tracefs cannot be mounted; say how, in one line.
+    let run = trace_in_own_mounts(
+        "mount -t tmpfs -o ro none /sys/kernel",
+        &format!("{dir_s}/none"),
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("mount it with `mount -t tracefs tracefs /sys/kernel/tracing`"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -59,6 +59,8 @@ enum Command {
     ///
     /// The Python venv analysis/.venv with analysis/requirements.txt installed; reinstalled
     /// when that file changes (a copy of it is kept in analysis/.venv/.netcopy-requirements).
+    ///
+    /// cargo-fuzz 0.13.2, for the fuzz targets in fuzz/ (`cargo xtask fuzz`).
     Setup {
         /// Only report what is missing, install nothing; exit 1 if anything is missing.
         #[arg(long)]

@@ -89,6 +89,8 @@ impl HostTraceArgs {
         TraceOptions {
             out: Some(dir.clone()),
             sample_hz: (self.sample_hz > 0).then_some(self.sample_hz),
+            // The summary shows the fallbacks.
+            quiet: true,
             ..TraceOptions::default()
         }
     }

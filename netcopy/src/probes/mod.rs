@@ -76,10 +76,11 @@ pub fn check_privileges() -> Result<(), ProbeError> {
     Err(ProbeError::Privileges { missing })
 }
 
-/// Mount tracefs if it is not there: classic tracepoints are found through it.
-pub fn ensure_tracefs() -> Result<(), ProbeError> {
+/// Mount tracefs if it is not there: classic tracepoints are found through it. True when
+/// this call mounted it.
+pub fn ensure_tracefs() -> Result<bool, ProbeError> {
     if std::path::Path::new(TRACEFS).join("events").exists() {
-        return Ok(());
+        return Ok(false);
     }
     nix::mount::mount(
         Some("tracefs"),
@@ -88,8 +89,13 @@ pub fn ensure_tracefs() -> Result<(), ProbeError> {
         nix::mount::MsFlags::empty(),
         None::<&str>,
     )
-    .map_err(ProbeError::Tracefs)
+    .map_err(ProbeError::Tracefs)?;
+    Ok(true)
 }
+
+/// The note a run keeps when it had to mount tracefs.
+pub const MOUNTED_TRACEFS: &str =
+    "tracefs: was not mounted; netcopy mounted it at /sys/kernel/tracing";
 
 /// The loaded eBPF object. Dropping it detaches every program.
 pub struct Probes {
@@ -97,6 +103,8 @@ pub struct Probes {
     /// Where `task_struct.pid` is, from the kernel's BTF, or why it is not known (the BTF
     /// sched_switch program needs it).
     pub(crate) task_pid_offset: Result<u32, String>,
+    /// This run mounted tracefs (it was not mounted).
+    pub mounted_tracefs: bool,
     /// The per-CPU counters the programs read; closed when the probes go.
     pub(crate) counter_fds: Vec<std::os::fd::OwnedFd>,
 }
@@ -147,6 +155,7 @@ impl Probes {
         Ok(Self {
             ebpf,
             task_pid_offset,
+            mounted_tracefs: false,
             counter_fds: Vec::new(),
         })
     }

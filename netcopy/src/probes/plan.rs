@@ -241,8 +241,13 @@ fn sched(btf: &Tried, tracepoint: &str) -> HookPlan {
 
 /// One line naming what the plan skipped, for the start of a trace.
 pub fn skipped_line(plan: &[HookPlan]) -> Option<String> {
-    let fallbacks: Vec<String> = plan
-        .iter()
+    let fallbacks = fallbacks(plan);
+    (!fallbacks.is_empty()).then(|| format!("netcopy: fallbacks: {}", fallbacks.join("; ")))
+}
+
+/// Each hook that fell back: what was refused and why, and what was used instead.
+pub fn fallbacks(plan: &[HookPlan]) -> Vec<String> {
+    plan.iter()
         .filter_map(|h| {
             let refused = h.steps.iter().find(|s| {
                 s.outcome.starts_with("refused")
@@ -258,8 +263,7 @@ pub fn skipped_line(plan: &[HookPlan]) -> Option<String> {
                 h.chosen.map_or("null", Method::name)
             ))
         })
-        .collect();
-    (!fallbacks.is_empty()).then(|| format!("netcopy: fallbacks: {}", fallbacks.join("; ")))
+        .collect()
 }
 
 /// The plan as `hook=method` pairs, saved with the run.

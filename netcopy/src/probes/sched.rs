@@ -13,7 +13,7 @@ impl Probes {
     pub fn attach_sched(&mut self) -> Result<Tried, ProbeError> {
         let tried = self.try_sched_btf(true);
         if tried.is_err() {
-            super::ensure_tracefs()?;
+            self.mounted_tracefs |= super::ensure_tracefs()?;
             let name = "sched_switch";
             let program: &mut TracePoint = self.program(name)?;
             program

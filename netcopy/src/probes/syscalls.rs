@@ -52,7 +52,7 @@ impl Probes {
     /// (`NETCOPY_HIDE=rawtp` hides them), else the 16 classic tracepoints. Returns what
     /// happened with raw_tp, for the attach plan.
     pub fn attach_syscalls(&mut self) -> Result<Tried, ProbeError> {
-        super::ensure_tracefs()?;
+        self.mounted_tracefs |= super::ensure_tracefs()?;
         let raw = self.try_raw_syscalls_loaded();
         let classic = if raw.is_ok() {
             &PROGRAMS[SYSCALL_PROGRAMS..]

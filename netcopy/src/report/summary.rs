@@ -232,6 +232,7 @@ impl RunSummary {
             render_stages(&mut o, rows);
         }
         if let Some(p) = &self.probe {
+            render_fallbacks(&mut o, &p.fallbacks);
             let (kernel, records): (u64, u64) = p
                 .threads
                 .iter()
@@ -318,6 +319,13 @@ pub fn render_syscalls(o: &mut String, rows: &[SyscallSummary]) {
 }
 
 /// The stage breakdown, one line per role.
+/// One line per fallback: what was refused, why, and what was used instead.
+pub fn render_fallbacks(o: &mut String, fallbacks: &[String]) {
+    for f in fallbacks {
+        let _ = writeln!(o, "  fallback    {f}");
+    }
+}
+
 pub fn render_stages(o: &mut String, rows: &[StageRow]) {
     for role in [Role::Server, Role::Client, Role::Other] {
         let mine: Vec<&StageRow> = rows.iter().filter(|r| r.role == role).collect();

@@ -26,6 +26,8 @@ pub struct RunMeta {
     pub counters: Option<Source>,
     /// Stack sampling frequency; null when no sampling ran.
     pub sampling_hz: Option<u32>,
+    /// What fell back and why (one entry per hook, and tracefs when netcopy mounted it).
+    pub fallbacks: Vec<String>,
 }
 
 impl RunMeta {
@@ -47,6 +49,7 @@ impl RunMeta {
             attach_methods,
             counters: None,
             sampling_hz,
+            fallbacks: Vec::new(),
         }
     }
 }
@@ -185,6 +188,12 @@ pub fn write(
         DataType::UInt32,
         true,
         Arc::new(UInt32Array::from(vec![meta.sampling_hz])),
+    );
+    col(
+        "fallbacks",
+        DataType::Utf8,
+        false,
+        text(&meta.fallbacks.join("; ")),
     );
 
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;

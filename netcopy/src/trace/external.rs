@@ -45,6 +45,8 @@ pub struct ExternalSummary {
     pub stages: Option<Vec<StageRow>>,
     /// Records the ring buffer had no room for.
     pub lost: u64,
+    /// What fell back and why.
+    pub fallbacks: Vec<String>,
 }
 
 impl ExternalSummary {
@@ -67,6 +69,7 @@ impl ExternalSummary {
         if let Some(rows) = &self.stages {
             summary::render_stages(&mut o, rows);
         }
+        summary::render_fallbacks(&mut o, &self.fallbacks);
         o.push_str(&format!("  records     {} lost\n", self.lost));
         o
     }
@@ -134,7 +137,7 @@ pub fn trace_targets(
     let Session {
         mut probes,
         collector,
-        ..
+        meta,
     } = Session::start(opts)?;
     for t in targets {
         match t {
@@ -180,5 +183,6 @@ pub fn trace_targets(
         syscalls,
         stages: sampled.as_ref().map(|s| stage_rows(s, period_ns)),
         lost,
+        fallbacks: meta.fallbacks,
     })
 }

@@ -82,6 +82,8 @@ pub struct ProbeCheck {
     pub method: String,
     /// Records the ring buffer had no room for.
     pub lost: u64,
+    /// What fell back and why; shown once in the summary and saved in runs.parquet.
+    pub fallbacks: Vec<String>,
     pub threads: Vec<ThreadCheck>,
     pub switches: Vec<SwitchCheck>,
 }
@@ -192,11 +194,16 @@ impl Session {
         if let Some(line) = plan::skipped_line(&plan).filter(|_| !opts.quiet) {
             eprintln!("{line}");
         }
+        let mut fallbacks = plan::fallbacks(&plan);
+        if probes.mounted_tracefs {
+            fallbacks.insert(0, crate::probes::MOUNTED_TRACEFS.to_owned());
+        }
         if let Some(hz) = opts.sample_hz {
             probes.attach_sampling(hz)?;
         }
         let mut meta = RunMeta::here(plan::methods(&plan), opts.sample_hz.map(|hz| hz as u32));
         meta.counters = probed.counters.ok();
+        meta.fallbacks = fallbacks;
         // No per-call records, so no per-call table, when the kernel aggregates.
         let writer = match &opts.out {
             Some(dir) if !opts.aggregate => Some(SyscallsWriter::create(dir)?),
@@ -246,7 +253,8 @@ pub struct TraceOptions {
     pub sample_hz: Option<u64>,
     /// Fold calls into per-thread totals in the kernel instead of per-call records.
     pub aggregate: bool,
-    /// Do not print the line naming the fallbacks (a sweep says it once, not per cell).
+    /// Do not print the line naming the fallbacks on stderr at the start: the summary shows
+    /// them (`ProbeCheck::fallbacks`), and a sweep says them once, not per cell.
     pub quiet: bool,
     /// Size of the per-call record ring buffer, bytes; the object's default without it.
     pub ring_bytes: Option<u32>,
@@ -407,6 +415,7 @@ pub fn trace_outcome(
     summary.probe = Some(ProbeCheck {
         method: meta.attach_methods.clone(),
         lost,
+        fallbacks: meta.fallbacks.clone(),
         threads,
         switches,
     });
