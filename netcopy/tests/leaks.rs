@@ -286,5 +286,50 @@ fn a_signal_at_any_moment_stops_a_trace_cleanly() {
         interrupted_runs >= 4,
         "most signals land mid-run: {interrupted_runs} of 10"
     );
+
+    // SIGKILL cannot be caught: the kernel drops the programs with the process, but the
+    // namespaces stay until the next run removes them.
+    let mut child = Command::new(BIN)
+        .args(["trace", "--netns", "--mode", "zerocopy", "--size", "16K"])
+        .args(["--duration", "5s", "--warmup", "0", "--out"])
+        .arg(root.join("killed"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pid = child.id();
+    let ours = || -> Vec<String> {
+        netcopy::testbed::netns::list()
+            .into_iter()
+            .filter(|n| n.starts_with(&format!("ncpy-{pid}-")))
+            .collect()
+    };
+    let started = Instant::now();
+    while ours().len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no namespaces appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300 + rng.below(1500)));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(nothing_left(), (vec![], 0), "programs of a killed trace");
+    assert!(
+        !ours().is_empty(),
+        "a killed run cannot remove its namespaces"
+    );
+    let next = Command::new(BIN)
+        .args(["run", "--netns", "--size", "4K", "--duration", "200ms"])
+        .args(["--warmup", "0"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        next.status.success(),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    assert!(ours().is_empty(), "the next run removes them: {:?}", ours());
     let _ = std::fs::remove_dir_all(&root);
 }
