@@ -549,15 +549,23 @@ fn sched_switch_counts_the_same_through_tp_btf_and_the_tracepoint() {
             .env("NETCOPY_HIDE", hide)
             .output()
             .unwrap_or_else(|e| panic!("{e}"));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if hide == "btf,rawtp" {
-            assert!(
-                stderr.contains("sched_switch: tp_btf BTF hidden by NETCOPY_HIDE -> tracepoint"),
-                "the fallback is said once: {stderr}"
-            );
-        }
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let v = json(&out);
         let probe = &v["probe"];
+        if hide == "btf,rawtp" {
+            let said = "sched_switch: tp_btf BTF hidden by NETCOPY_HIDE -> tracepoint";
+            let in_summary = probe["fallbacks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|f| f.as_str() == Some(said))
+                .count();
+            assert_eq!(
+                in_summary, 1,
+                "the fallback is in the summary once: {probe}"
+            );
+            assert!(!stderr.contains(said), "and only there: {stderr}");
+        }
         for t in probe["threads"]
             .as_array()
             .unwrap_or_else(|| panic!("{probe}"))

@@ -307,6 +307,7 @@ fn stage_shares_match_the_copy_modes() {
             .find(|r| r.role == Role::Server && r.stage == stage)
             .map_or(0.0, |r| r.share)
     };
+    let mut onecopy_copy = 0.0;
     for mode in [Mode::Onecopy, Mode::Zerocopy] {
         let dir = common::run_dir(&format!("stages-{mode}"));
         let opts = TraceOptions {
@@ -332,9 +333,14 @@ fn stage_shares_match_the_copy_modes() {
             "{mode}: only {sender_samples} sender samples"
         );
         match mode {
-            // Measured here: 35% (fixtures: 38.6%).
+            // How big the copy's share is depends on the CPU: 35% on the hosts the fixtures
+            // were sampled on (38.6% in them), 3 to 10% on an AMD EPYC family 26 host, whose
+            // copy is faster and where `perf record -e cpu-clock` on an untraced run puts 26%
+            // of all samples on `_raw_spin_unlock_irqrestore` (the irqs-off skew). So this
+            // asks for a share that is there, and the mode comparison asks for the rest.
             Mode::Onecopy => {
-                assert!(share(&s, "copy_user_to_skb") > 0.20, "{mode}: {rows:?}");
+                onecopy_copy = share(&s, "copy_user_to_skb");
+                assert!(onecopy_copy > 0.015, "{mode}: {rows:?}");
                 // Not exactly 0: the receive softirq inside a send may process packets of
                 // other tests' zerocopy connections running at the same time.
                 assert!(
@@ -342,13 +348,19 @@ fn stage_shares_match_the_copy_modes() {
                     "{rows:?}"
                 );
             }
-            // Measured here: pin 7%, deferred copy 28%; no copy inside the call.
+            // Measured: pin 7%, deferred copy 28% (pin 5.5%, deferred copy 10% on the EPYC
+            // family 26 host); no copy inside the call.
             _ => {
                 assert!(
                     share(&s, "zerocopy_pin") + share(&s, "deferred_copy") > 0.10,
                     "{mode}: {rows:?}"
                 );
-                assert!(share(&s, "copy_user_to_skb") < 0.01, "{mode}: {rows:?}");
+                let copy = share(&s, "copy_user_to_skb");
+                assert!(copy < 0.01, "{mode}: {rows:?}");
+                assert!(
+                    onecopy_copy > 3.0 * copy,
+                    "the copy is onecopy's ({onecopy_copy}), not zerocopy's ({copy})"
+                );
             }
         }
         // The tables hold the same samples.
