@@ -100,6 +100,41 @@ pub struct CallCounts {
     pub calls: [u64; KINDS],
 }
 
+/// What the net family counts inside a call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetCounts {
+    pub bytes_to_user: u64,
+    pub skbs_built: u32,
+    pub skbs_tx: u32,
+    pub skbs_rx: u32,
+    pub _pad: u32,
+}
+
+impl NetCounts {
+    /// Add `o` to these counts.
+    #[inline(always)]
+    pub fn add(&mut self, o: &NetCounts) {
+        self.bytes_to_user += o.bytes_to_user;
+        self.skbs_built += o.skbs_built;
+        self.skbs_tx += o.skbs_tx;
+        self.skbs_rx += o.skbs_rx;
+    }
+}
+
+/// The traced call running on one CPU and what the net family counted for it there since it
+/// last came onto the CPU. The net hooks fire many times per call; finding the call here is
+/// a per-CPU array slot instead of a hash lookup of the thread. The counts are added to the
+/// thread's [`Inflight`] when the thread leaves the CPU or the call ends.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OnCpu {
+    /// The thread, or 0 when no traced call runs on the CPU.
+    pub tid: u32,
+    pub _pad: u32,
+    pub net: NetCounts,
+}
+
 /// A call in flight on one thread, filled in by the syscall family at entry and added to by
 /// the sched, net, counters and exact families while `active` is 1.
 #[repr(C)]
@@ -109,7 +144,8 @@ pub struct Inflight {
     /// When the thread was last switched out during the call; 0 while it runs.
     pub switched_out_ns: u64,
     pub offcpu_ns: u64,
-    pub bytes_to_user: u64,
+    /// Net counts of the call's finished stretches on a CPU (see [`OnCpu`]).
+    pub net: NetCounts,
     /// Counters moved over the call's finished on-CPU stretches.
     pub cycles: u64,
     pub instructions: u64,
@@ -124,9 +160,6 @@ pub struct Inflight {
     pub flags: u32,
     pub voluntary_cs: u32,
     pub involuntary_cs: u32,
-    pub skbs_built: u32,
-    pub skbs_tx: u32,
-    pub skbs_rx: u32,
     pub kind: u8,
     /// 1 while the counters are read for this call (see the counters family).
     pub counters: u8,
@@ -134,7 +167,6 @@ pub struct Inflight {
     pub exact: u8,
     /// 1 between the call's entry and exit.
     pub active: u8,
-    pub _pad: u32,
 }
 
 /// One target thread: its call in flight and the calls it completed.

@@ -3,24 +3,23 @@
 //! Hooks (classic tracepoints): `tcp:tcp_sendmsg_locked` (skbs the send loop fills),
 //! `skb:skb_copy_datagram_iovec` (bytes copied to user), `net:net_dev_xmit` (skbs handed to
 //! the device), `net:netif_receive_skb` (skbs received; on loopback the receive softirq runs
-//! inside the sender's call). Each adds to `INFLIGHT[tid]` of the current thread, if any.
+//! inside the sender's call). Each adds to the current thread's call, if it is in one: in the
+//! CPU's `ON_CPU` slot, an array lookup, where a hash lookup of the thread cost 60-80 ns.
 
-use aya_ebpf::{
-    helpers::bpf_get_current_pid_tgid, macros::tracepoint, programs::TracePointContext,
-};
+use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 
-use netcopy_common::syscalls::Inflight;
+use netcopy_common::syscalls::NetCounts;
 
-use crate::syscalls::{field, inflight};
+use crate::syscalls::{field, net_counts};
 
 /// Offset of `len` in skb:skb_copy_datagram_iovec.
 const COPY_LEN: usize = 16;
 
 #[inline(always)]
-fn with_call(f: impl FnOnce(&mut Inflight)) -> u32 {
-    if let Some(call) = inflight(bpf_get_current_pid_tgid() as u32) {
-        // SAFETY: pointer from the map lookup; the current thread owns its entry.
-        f(unsafe { &mut *call });
+fn with_call(f: impl FnOnce(&mut NetCounts)) -> u32 {
+    if let Some(net) = net_counts() {
+        // SAFETY: pointer from a map lookup; the current thread's call, on this CPU.
+        f(unsafe { &mut *net });
     }
     0
 }

@@ -7,7 +7,8 @@
 //! - `tracepoint/sched/sched_switch`: the classic event, where BTF is missing.
 //!
 //! Numbers, added to `INFLIGHT[tid]`: voluntary / involuntary switches out of the call and the
-//! time spent switched out. Involuntary means the thread was still runnable: it was preempted,
+//! time spent switched out. It also hands this CPU's `ON_CPU` slot (the net family's counts)
+//! from the call switched out to the call switched in. Involuntary means the thread was still runnable: it was preempted,
 //! or it yielded while running (state 0).
 
 use aya_ebpf::{
@@ -18,7 +19,7 @@ use aya_ebpf::{
 
 use crate::{
     counters,
-    syscalls::{field, inflight},
+    syscalls::{field, inflight, leave_cpu, run_on_cpu},
 };
 
 // Offsets in events/sched/sched_switch/format.
@@ -74,6 +75,7 @@ fn switch(prev: u32, involuntary: bool, next: u32) {
         unsafe {
             // Counters and clock are read back to back, so both see the same stretch.
             counters::pause(&mut *call);
+            leave_cpu(prev, &mut (*call).net);
             (*call).switched_out_ns = bpf_ktime_get_ns();
             if involuntary {
                 (*call).involuntary_cs += 1;
@@ -82,16 +84,20 @@ fn switch(prev: u32, involuntary: bool, next: u32) {
             }
         }
     }
-    if let Some(call) = inflight(next) {
-        // SAFETY: as above.
-        unsafe {
-            let now = bpf_ktime_get_ns();
-            let out = (*call).switched_out_ns;
-            if out != 0 {
-                (*call).offcpu_ns += now.saturating_sub(out);
-                (*call).switched_out_ns = 0;
-            }
-            counters::resume(&mut *call);
+    let Some(call) = inflight(next) else {
+        // No traced call runs here now, whatever ran before.
+        run_on_cpu(0);
+        return;
+    };
+    run_on_cpu(next);
+    // SAFETY: as above.
+    unsafe {
+        let now = bpf_ktime_get_ns();
+        let out = (*call).switched_out_ns;
+        if out != 0 {
+            (*call).offcpu_ns += now.saturating_sub(out);
+            (*call).switched_out_ns = 0;
         }
+        counters::resume(&mut *call);
     }
 }

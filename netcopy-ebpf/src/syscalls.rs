@@ -4,7 +4,8 @@
 //! Numbers: a [`SyscallRecord`] per call into `RECORDS` (or `LOST` +1 when it is full), and
 //! `THREADS[tid].counts`, exact totals per kind. The call in flight lives in
 //! `THREADS[tid].call`, where the sched, net, counters and exact families add what happens
-//! during the call.
+//! during the call. The net family counts into `ON_CPU`, this CPU's slot for the call running
+//! on it, which is folded into the call when its thread leaves the CPU and at exit.
 
 use aya_ebpf::{
     EbpfContext as _,
@@ -19,8 +20,8 @@ use netcopy_common::{
     exact::EXACT_FNS,
     syscalls::{
         AggKey, Aggregate, BATCH_RECORDS, CONFIG_AGGREGATE, CONFIG_COUNTERS, CONFIG_EXACT,
-        CONFIG_PAUSED, Inflight, MAX_THREADS, RECORDS_BYTES, StagedRecords, SyscallKind,
-        SyscallRecord, ThreadEntry,
+        CONFIG_PAUSED, Inflight, MAX_THREADS, NetCounts, OnCpu, RECORDS_BYTES, StagedRecords,
+        SyscallKind, SyscallRecord, ThreadEntry,
     },
 };
 
@@ -70,17 +71,71 @@ pub fn inflight(tid: u32) -> Option<*mut Inflight> {
     unsafe { ((*entry).call.active == 1).then(|| &raw mut (*entry).call) }
 }
 
-/// The entry of the current thread, made on its first call if it is a target; `None` for
-/// threads that are not traced. Looking the entry up first makes a target thread's call
-/// one lookup instead of a target lookup, an insert and, at exit, a delete.
+#[map]
+static ON_CPU: PerCpuArray<OnCpu> = PerCpuArray::with_max_entries(1, 0);
+
+/// The traced call running on this CPU: `tid`'s from now on (0: none). Called where a call
+/// starts and where a thread comes onto the CPU.
 #[inline(always)]
-fn thread_entry() -> Option<*mut ThreadEntry> {
+pub fn run_on_cpu(tid: u32) {
+    if let Some(slot) = ON_CPU.get_ptr_mut(0) {
+        // SAFETY: this CPU's slot; programs that write it do not interleave on one CPU.
+        unsafe {
+            (*slot).tid = tid;
+            (*slot).net = NetCounts::default();
+        }
+    }
+}
+
+/// Move what the net family counted on this CPU for `tid`'s call into `net`, and mark the
+/// CPU free. Called where a call ends and where a thread leaves the CPU.
+#[inline(always)]
+pub fn leave_cpu(tid: u32, net: &mut NetCounts) {
+    if let Some(slot) = ON_CPU.get_ptr_mut(0) {
+        // SAFETY: as above.
+        unsafe {
+            if (*slot).tid == tid {
+                net.add(&(*slot).net);
+                (*slot).tid = 0;
+            }
+        }
+    }
+}
+
+/// The net counts of the traced call the current thread is in, if any: this CPU's slot
+/// when the call is the one running here (always, once sched_switch is attached), else the
+/// thread's entry.
+#[inline(always)]
+pub fn net_counts() -> Option<*mut NetCounts> {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    if tid == 0 {
+        // The idle task: never traced.
+        return None;
+    }
+    if let Some(slot) = ON_CPU.get_ptr_mut(0) {
+        // SAFETY: this CPU's slot.
+        unsafe {
+            if (*slot).tid == tid {
+                return Some(&raw mut (*slot).net);
+            }
+        }
+    }
+    // SAFETY: pointer from the lookup.
+    inflight(tid).map(|call| unsafe { &raw mut (*call).net })
+}
+
+/// The entry of the current thread and its id, the entry made on its first call if it is a
+/// target; `None` for threads that are not traced. Looking the entry up first makes a
+/// target thread's call one lookup instead of a target lookup, an insert and, at exit, a
+/// delete.
+#[inline(always)]
+fn thread_entry() -> Option<(*mut ThreadEntry, u32)> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let (tgid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
     if let Some(entry) = THREADS.get_ptr_mut(&tid) {
         // SAFETY: pointer from the lookup, read by its own thread.
         if unsafe { (*entry).tgid } == tgid {
-            return Some(entry);
+            return Some((entry, tid));
         }
     }
     current_target()?;
@@ -91,7 +146,7 @@ fn thread_entry() -> Option<*mut ThreadEntry> {
     // A full map: this thread is not traced (its calls are missing from the counts, which
     // user space sees against the workload's own).
     THREADS.insert(&tid, &fresh, 0).ok()?;
-    THREADS.get_ptr_mut(&tid)
+    THREADS.get_ptr_mut(&tid).map(|e| (e, tid))
 }
 
 // Offsets in the syscall tracepoints' records (see events/syscalls/*/format): arguments are
@@ -269,7 +324,7 @@ fn enter_with(kind: SyscallKind, args: impl FnOnce() -> (u64, u64)) -> u32 {
     if word & CONFIG_PAUSED != 0 {
         return 0;
     }
-    let Some(entry) = thread_entry() else {
+    let Some((entry, tid)) = thread_entry() else {
         return 0;
     };
     let (fd, flags) = args();
@@ -279,16 +334,13 @@ fn enter_with(kind: SyscallKind, args: impl FnOnce() -> (u64, u64)) -> u32 {
     // more than these stores (measured on the 1-byte send loop).
     call.switched_out_ns = 0;
     call.offcpu_ns = 0;
-    call.bytes_to_user = 0;
+    call.net = NetCounts::default();
     call.cycles = 0;
     call.instructions = 0;
     call.fd = fd as i32;
     call.flags = flags as u32;
     call.voluntary_cs = 0;
     call.involuntary_cs = 0;
-    call.skbs_built = 0;
-    call.skbs_tx = 0;
-    call.skbs_rx = 0;
     call.kind = kind as u8;
     call.counters = u8::from(word & CONFIG_COUNTERS != 0);
     call.exact = u8::from(word & CONFIG_EXACT != 0);
@@ -299,6 +351,7 @@ fn enter_with(kind: SyscallKind, args: impl FnOnce() -> (u64, u64)) -> u32 {
     counters::resume(call);
     call.start_ns = unsafe { bpf_ktime_get_ns() };
     call.active = 1;
+    run_on_cpu(tid);
     0
 }
 
@@ -324,6 +377,7 @@ fn exit_with(kind: SyscallKind, ret: impl FnOnce() -> i64) -> u32 {
         return 0;
     }
     entry.call.active = 0;
+    leave_cpu(tid, &mut entry.call.net);
     let word = config();
     if word & CONFIG_PAUSED != 0 {
         // The trace is ending: this call is neither counted nor recorded.
@@ -335,7 +389,7 @@ fn exit_with(kind: SyscallKind, ret: impl FnOnce() -> i64) -> u32 {
     if call.kind != kind as u8 {
         return 0;
     }
-    if kind.socket_only_if_seen() && call.skbs_built == 0 && call.bytes_to_user == 0 {
+    if kind.socket_only_if_seen() && call.net.skbs_built == 0 && call.net.bytes_to_user == 0 {
         // A file, a pipe, or a socket call that moved nothing: not a record.
         return 0;
     }
@@ -349,7 +403,7 @@ fn exit_with(kind: SyscallKind, ret: impl FnOnce() -> i64) -> u32 {
         r.wall_ns = now.saturating_sub(call.start_ns);
         r.offcpu_ns = call.offcpu_ns;
         r.ret = ret;
-        r.bytes_to_user = call.bytes_to_user;
+        r.bytes_to_user = call.net.bytes_to_user;
         r.cycles = call.cycles;
         r.instructions = call.instructions;
         r.tgid = (pid_tgid >> 32) as u32;
@@ -358,9 +412,9 @@ fn exit_with(kind: SyscallKind, ret: impl FnOnce() -> i64) -> u32 {
         r.flags = call.flags;
         r.voluntary_cs = call.voluntary_cs;
         r.involuntary_cs = call.involuntary_cs;
-        r.skbs_built = call.skbs_built;
-        r.skbs_tx = call.skbs_tx;
-        r.skbs_rx = call.skbs_rx;
+        r.skbs_built = call.net.skbs_built;
+        r.skbs_tx = call.net.skbs_tx;
+        r.skbs_rx = call.net.skbs_rx;
         r.cpu = unsafe { bpf_get_smp_processor_id() };
         r.kind = kind as u8;
         r.counters = call.counters;
