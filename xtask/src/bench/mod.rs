@@ -5,6 +5,7 @@
 //! both sides alike, and takes the median of `--runs` runs of each.
 
 pub mod loops;
+mod progs;
 
 use std::{
     fmt::Write as _,
@@ -191,8 +192,17 @@ impl Tools {
         json_of(&out, "bench-loop")
     }
 
-    /// The loop traced by `netcopy trace --pid`: (the loop's result, netcopy's summary).
-    fn traced_loop(&self, mode: &str, size: &str, secs: f64) -> anyhow::Result<(Value, Value)> {
+    /// The loop traced by `netcopy trace --pid`: (the loop's result, netcopy's summary, and
+    /// with `costs` what each program cost per run, read halfway through with the kernel's
+    /// accounting on).
+    fn traced_loop(
+        &self,
+        mode: &str,
+        size: &str,
+        secs: f64,
+        costs: bool,
+    ) -> anyhow::Result<(Value, Value, Vec<progs::ProgCost>)> {
+        let stats = costs.then(progs::StatsOn::new).transpose()?;
         let mut lp = self
             .loop_command(mode, size, secs)
             .arg("--wait-go")
@@ -239,13 +249,19 @@ impl Tools {
         }
         let mut stdin = lp.stdin.take().context("loop stdin")?;
         writeln!(stdin, "go")?;
+        let mut read_costs = Vec::new();
+        if stats.is_some() {
+            std::thread::sleep(Duration::from_secs_f64(secs / 2.0));
+            read_costs = progs::read()?;
+        }
+        drop(stats);
         line.clear();
         lp_out.read_line(&mut line)?;
         let loop_result: Value = serde_json::from_str(&line).context("bench-loop result")?;
         let _ = lp.wait();
         let out = nc.wait_with_output()?;
         let summary = json_of(&out, "netcopy trace --pid")?;
-        Ok((loop_result, summary))
+        Ok((loop_result, summary, read_costs))
     }
 
     /// Peak RSS in MiB of one `netcopy` run, from wait4.
@@ -278,12 +294,22 @@ fn side_by_side(
     mut a: impl FnMut() -> anyhow::Result<f64>,
     mut b: impl FnMut() -> anyhow::Result<f64>,
 ) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
-    let (mut va, mut vb) = (Vec::new(), Vec::new());
+    let mut v = alternate(runs, &mut [&mut a, &mut b])?.into_iter();
+    Ok((v.next().unwrap_or_default(), v.next().unwrap_or_default()))
+}
+
+/// Every side alternated with the others `runs` times: one list of results per side.
+fn alternate(
+    runs: usize,
+    sides: &mut [&mut dyn FnMut() -> anyhow::Result<f64>],
+) -> anyhow::Result<Vec<Vec<f64>>> {
+    let mut v = vec![Vec::new(); sides.len()];
     for _ in 0..runs {
-        va.push(a()?);
-        vb.push(b()?);
+        for (side, out) in sides.iter_mut().zip(&mut v) {
+            out.push(side()?);
+        }
     }
-    Ok((va, vb))
+    Ok(v)
 }
 
 fn ratio_row(
@@ -373,21 +399,35 @@ pub fn bench(opts: &Opts) -> anyhow::Result<ExitCode> {
         say(rows.last().context("row")?);
     }
 
-    // Trace overhead per mode at 64K and 1K.
+    // Trace overhead per mode at 64K and 1K; a third side without the stack sampler says
+    // how much of the overhead is the sampler's.
+    let mut split = Vec::new();
     for (size, target) in [("64K", 0.97), ("1K", 0.90)] {
         for mode in ["twocopy", "onecopy", "zerocopy"] {
-            let (a, b) = side_by_side(
+            let v = alternate(
                 runs,
-                || t.netcopy_gbps("run", mode, size, secs, &[]),
-                || t.netcopy_gbps("trace", mode, size, secs, &[]),
+                &mut [
+                    &mut || t.netcopy_gbps("run", mode, size, secs, &[]),
+                    &mut || t.netcopy_gbps("trace", mode, size, secs, &[]),
+                    &mut || t.netcopy_gbps("trace", mode, size, secs, &["--sample-hz", "0"]),
+                ],
             )?;
+            let [a, b, c] = &v[..] else {
+                bail!("three sides");
+            };
+            split.push(Split {
+                what: format!("{mode} {size}"),
+                run: median(a),
+                traced: median(b),
+                unsampled: median(c),
+            });
             rows.push(ratio_row(
                 format!("trace overhead: traced / untraced, {mode} {size}"),
                 target,
                 "run",
-                &a,
+                a,
                 "trace",
-                &b,
+                b,
             ));
             say(rows.last().context("row")?);
         }
@@ -401,7 +441,7 @@ pub fn bench(opts: &Opts) -> anyhow::Result<ExitCode> {
     for _ in 0..runs {
         let v = t.bench_loop("tiny", "1", secs)?;
         plain.push(v["ns_per_send"].as_f64().context("ns_per_send")?);
-        let (v, s) = t.traced_loop("tiny", "1", secs)?;
+        let (v, s, _) = t.traced_loop("tiny", "1", secs, false)?;
         traced.push(v["ns_per_send"].as_f64().context("ns_per_send")?);
         let calls: u64 = s["syscalls"]
             .as_array()
@@ -510,8 +550,18 @@ pub fn bench(opts: &Opts) -> anyhow::Result<ExitCode> {
     });
     say(rows.last().context("row")?);
 
+    // What each program costs per run, in a traced loop of its own (the accounting adds to
+    // every run, so it stays out of the runs above).
+    let (_, _, costs) = t.traced_loop("tiny", "1", secs.max(2.0), true)?;
+    for c in &costs {
+        println!(
+            "bench: program {:<24} {:>7.1} ns/run ({} runs)",
+            c.name, c.ns_per_run, c.runs
+        );
+    }
+
     let _ = std::fs::remove_dir_all(&t.tmp);
-    write_table(opts, &rows)?;
+    write_table(opts, &rows, &split, &costs)?;
     println!("bench: wrote {}", opts.out.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -542,7 +592,20 @@ fn machine() -> String {
     )
 }
 
-fn write_table(opts: &Opts, rows: &[Row]) -> anyhow::Result<()> {
+/// Throughput medians of one configuration, untraced, traced, and traced without sampling.
+struct Split {
+    what: String,
+    run: f64,
+    traced: f64,
+    unsampled: f64,
+}
+
+fn write_table(
+    opts: &Opts,
+    rows: &[Row],
+    split: &[Split],
+    costs: &[progs::ProgCost],
+) -> anyhow::Result<()> {
     let mut o = String::new();
     let _ = writeln!(o, "# netcopy benchmarks\n");
     let _ = writeln!(
@@ -599,6 +662,36 @@ fn write_table(opts: &Opts, rows: &[Row]) -> anyhow::Result<()> {
         "- peak RSS: `netcopy trace --mode twocopy --size 1K --duration {}s`, ru_maxrss from wait4",
         opts.rss_seconds
     );
+    let _ = writeln!(
+        o,
+        "\n## Where the trace overhead goes (this sitting)\n\nThe same alternation with a third side, `trace --sample-hz 0`: per-call records, no stack sampler. Medians in Gbit/s, and of untraced.\n"
+    );
+    let _ = writeln!(
+        o,
+        "| mode, size | run | trace --sample-hz 0 | trace (records + 4,999 Hz sampling) |"
+    );
+    let _ = writeln!(o, "| --- | ---: | ---: | ---: |");
+    for s in split {
+        let _ = writeln!(
+            o,
+            "| {} | {:.3} | {:.3} ({:.2}) | {:.3} ({:.2}) |",
+            s.what,
+            s.run,
+            s.unsampled,
+            s.unsampled / s.run,
+            s.traced,
+            s.traced / s.run
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\n## What each program costs (this sitting)\n\n`kernel.bpf_stats_enabled=1` during a traced 1-byte send loop of its own, run_time_ns / run_cnt from `bpftool prog show`. The accounting adds its own clock reads to every run, so these are upper bounds.\n"
+    );
+    let _ = writeln!(o, "| program | ns per run | runs |");
+    let _ = writeln!(o, "| --- | ---: | ---: |");
+    for c in costs {
+        let _ = writeln!(o, "| {} | {:.1} | {} |", c.name, c.ns_per_run, c.runs);
+    }
     if let Some(extra) = notes(&opts.out) {
         o.push_str(&extra);
     }

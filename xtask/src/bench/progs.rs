@@ -1,0 +1,106 @@
+//! What each netcopy eBPF program costs per run, from the kernel's own accounting
+//! (`kernel.bpf_stats_enabled=1`, then run_time_ns / run_cnt of `bpftool prog show`).
+//!
+//! The accounting itself adds two clock reads per run, so these numbers are read in a run of
+//! their own, never in the runs whose throughput or CPU time the table reports.
+
+use std::{fs, process::Command};
+
+use anyhow::Context;
+use serde_json::Value;
+
+const STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
+
+/// The programs on a traced socket call's path, as `bpftool` names them (the full names,
+/// from the programs' BTF).
+const ON_THE_PATH: [&str; 10] = [
+    "raw_sys_enter",
+    "raw_sys_exit",
+    "sys_enter_sendto",
+    "sys_exit_sendto",
+    "tcp_sendmsg_locked",
+    "skb_copy_datagram_iovec",
+    "net_dev_xmit",
+    "netif_receive_skb",
+    "sched_switch_btf",
+    "sched_switch",
+];
+
+/// One program's cost.
+pub struct ProgCost {
+    pub name: String,
+    pub ns_per_run: f64,
+    pub runs: u64,
+}
+
+/// Turns the kernel's run-time accounting on until dropped, then back to what it was.
+pub struct StatsOn {
+    before: String,
+}
+
+impl StatsOn {
+    pub fn new() -> anyhow::Result<Self> {
+        let before = fs::read_to_string(STATS).with_context(|| format!("read {STATS}"))?;
+        fs::write(STATS, "1").with_context(|| format!("write {STATS} (needs root)"))?;
+        Ok(Self { before })
+    }
+}
+
+impl Drop for StatsOn {
+    fn drop(&mut self) {
+        let _ = fs::write(STATS, self.before.trim());
+    }
+}
+
+/// The cost so far of every program on the path that has run, from `bpftool prog show`.
+pub fn read() -> anyhow::Result<Vec<ProgCost>> {
+    let out = Command::new("bpftool")
+        .args(["prog", "show", "-j"])
+        .output()
+        .context("run bpftool prog show")?;
+    let progs: Value =
+        serde_json::from_slice(&out.stdout).context("bpftool prog show -j is not JSON")?;
+    Ok(parse(&progs))
+}
+
+fn parse(progs: &Value) -> Vec<ProgCost> {
+    let mut costs: Vec<ProgCost> = progs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let name = p["name"].as_str()?;
+            let runs = p["run_cnt"].as_u64().filter(|&n| n > 0)?;
+            let ns = p["run_time_ns"].as_u64()?;
+            ON_THE_PATH.contains(&name).then(|| ProgCost {
+                name: name.to_owned(),
+                ns_per_run: ns as f64 / runs as f64,
+                runs,
+            })
+        })
+        .collect();
+    costs.sort_by_key(|c| ON_THE_PATH.iter().position(|n| *n == c.name));
+    costs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_path_programs_that_ran_in_path_order() {
+        let v: Value = serde_json::from_str(
+            r#"[{"name":"raw_sys_exit","run_cnt":4,"run_time_ns":1000},
+                {"name":"other_prog","run_cnt":9,"run_time_ns":9},
+                {"name":"tcp_sendmsg_locked","run_cnt":0,"run_time_ns":0},
+                {"name":"raw_sys_enter","run_cnt":2,"run_time_ns":300},
+                {"name":"net_dev_xmit"}]"#,
+        )
+        .unwrap();
+        let c = parse(&v);
+        let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["raw_sys_enter", "raw_sys_exit"]);
+        assert_eq!(c[0].ns_per_run, 150.0);
+        assert_eq!(c[1].runs, 4);
+    }
+}
