@@ -23,6 +23,7 @@ use netcopy::{
     units::{MAX_SIZE, format_size, parse_duration, parse_size, utc_stamp},
     workload::{
         Mode,
+        affinity::Affinity,
         client::{ClientConfig, run_client},
         conn::Stop,
         gate::Limits,
@@ -146,6 +147,11 @@ struct WorkloadArgs {
     /// Do not check message content (for speed runs).
     #[arg(long)]
     no_verify: bool,
+    /// Pin the connection threads: N puts both ends on CPU N, S,R the senders on CPU S and
+    /// the receivers on CPU R (`client` pins its receivers to R). Unpinned, the two ends of
+    /// a loopback connection share a CPU in some runs and not in others.
+    #[arg(long, value_name = "N|S,R", value_parser = Affinity::parse)]
+    cpu_affinity: Option<Affinity>,
 }
 
 /// The options of `run` and `trace`: both ends in this process.
@@ -265,6 +271,7 @@ impl WorkloadArgs {
             } else {
                 Verify::Yes
             },
+            affinity: self.cpu_affinity.unwrap_or_default(),
         }
     }
 }

@@ -168,6 +168,58 @@ fn serve_and_client_in_separate_processes() {
     assert_eq!(v["path"], "network");
 }
 
+/// `--cpu-affinity S,R`: while the run goes, the kernel lets each sending thread run only
+/// on S and each receiving thread only on R; the JSON says so.
+#[test]
+fn cpu_affinity_pins_each_end_where_asked() {
+    let cpus = netcopy::workload::affinity::allowed_cpus();
+    let (s, r) = (cpus[cpus.len() - 1], cpus[0]);
+    let pair = format!("{s},{r}");
+    let child = Command::new(BIN)
+        .args(["run", "--threads", "2", "--duration", "2s", "--warmup", "0"])
+        .args(["--size", "4K", "--json", "--cpu-affinity", &pair])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Each thread's name and the CPUs it may run on, once both ends' threads are there.
+    let task = format!("/proc/{}/task", child.id());
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(20));
+        seen = std::fs::read_dir(&task)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|t| {
+                let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+                let status = std::fs::read_to_string(t.path().join("status")).ok()?;
+                let allowed = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?
+                    .trim()
+                    .to_owned();
+                Some((comm.trim().to_owned(), allowed))
+            })
+            .filter(|(comm, _)| comm.starts_with("nc-send-") || comm.starts_with("nc-recv-"))
+            .collect();
+        if seen.len() == 4 {
+            break;
+        }
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(seen.len(), 4, "two connections, two ends each: {seen:?}");
+    for (comm, allowed) in &seen {
+        let want = if comm.starts_with("nc-send-") { s } else { r };
+        assert_eq!(allowed, &want.to_string(), "{comm}: {seen:?}");
+    }
+    let v = json(&out);
+    assert_eq!(v["cpu_affinity"]["sender"], s);
+    assert_eq!(v["cpu_affinity"]["receiver"], r);
+    let unpinned = json(&netcopy(&["run", "--duration", "200ms", "--json"]));
+    assert!(unpinned["cpu_affinity"].is_null(), "{unpinned}");
+}
+
 #[test]
 fn bad_input_is_one_line_and_exit_2() {
     let cases: &[(&[&str], &str)] = &[
@@ -180,6 +232,11 @@ fn bad_input_is_one_line_and_exit_2() {
         (&["run", "--duration", "soon"], "soon"),
         (&["run", "--duration", "0s"], "duration"),
         (&["client", "--server", "not-an-ip"], "not-an-ip"),
+        (
+            &["run", "--cpu-affinity", "4095"],
+            "CPU 4095 is not one this process may run on",
+        ),
+        (&["run", "--cpu-affinity", "0,x"], "not a CPU number"),
     ];
     for (args, needle) in cases {
         let out = netcopy(args);

@@ -141,6 +141,7 @@ pub fn serve(
                     warmup: hello.warmup,
                     duration: hello.duration,
                     verify: Verify::Yes,
+                    affinity: Default::default(),
                 },
                 path: NetPath::Network,
                 client: netcopy::workload::client::ClientReport {

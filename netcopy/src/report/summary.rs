@@ -10,6 +10,7 @@ use crate::{
     units::format_size,
     workload::{
         Mode,
+        affinity::Affinity,
         conn::CallCounts,
         run::{NetPath, RunOutcome},
         sender::EndTotals,
@@ -32,6 +33,8 @@ pub struct RunSummary {
     pub size: u64,
     pub threads: u32,
     pub path: NetPath,
+    /// `--cpu-affinity`: the CPUs the connection threads were pinned to (null: unpinned).
+    pub cpu_affinity: Option<Affinity>,
     pub warmup_s: f64,
     /// The requested window length; `window.seconds` is the measured one.
     pub duration_s: f64,
@@ -105,6 +108,7 @@ impl RunSummary {
             size: cfg.size,
             threads: cfg.threads,
             path: run.path,
+            cpu_affinity: cfg.affinity.is_set().then_some(cfg.affinity),
             warmup_s: cfg.warmup.as_secs_f64(),
             duration_s: cfg.duration.as_secs_f64(),
             bytes: run.client.receivers.iter().map(|r| r.bytes).sum(),
@@ -142,11 +146,13 @@ impl RunSummary {
         };
         let _ = writeln!(
             o,
-            "netcopy {}: {} B messages ({}), {} {conns}, {path}{}",
+            "netcopy {}: {} B messages ({}), {} {conns}, {path}{}{}",
             self.mode,
             self.size,
             format_size(self.size),
             self.threads,
+            self.cpu_affinity
+                .map_or(String::new(), |a| format!(", {a}")),
             if self.interrupted {
                 "  [INTERRUPTED: partial run]"
             } else {

@@ -95,6 +95,20 @@ pub fn write(
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
     col("path", DataType::Utf8, false, text(&path));
+    let cpu = |c: Option<usize>| c.map(|c| c as u32);
+    let pinned = s.cpu_affinity.unwrap_or_default();
+    col(
+        "sender_cpu",
+        DataType::UInt32,
+        true,
+        Arc::new(UInt32Array::from(vec![cpu(pinned.sender)])),
+    );
+    col(
+        "receiver_cpu",
+        DataType::UInt32,
+        true,
+        Arc::new(UInt32Array::from(vec![cpu(pinned.receiver)])),
+    );
     col("warmup_s", DataType::Float64, false, f64_(s.warmup_s));
     col("duration_s", DataType::Float64, false, f64_(s.duration_s));
     col(

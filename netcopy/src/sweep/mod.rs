@@ -289,6 +289,7 @@ fn run_cell(
         warmup: spec.warmup,
         duration: spec.duration,
         verify: Verify::Yes,
+        affinity: Default::default(),
     };
     let (summary, methods) = if spec.trace {
         let opts = TraceOptions {

@@ -11,6 +11,7 @@ use std::{
 
 use super::{
     Mode, WorkloadError,
+    affinity::{self, Affinity},
     conn::{Conn, Filled, Stop},
     join,
     message::Layout,
@@ -33,6 +34,8 @@ pub struct ClientConfig {
     pub warmup: Duration,
     pub duration: Duration,
     pub verify: Verify,
+    /// CPUs for the connection threads: the receivers here, the senders in `netcopy run`.
+    pub affinity: Affinity,
 }
 
 pub struct ClientReport {
@@ -75,6 +78,7 @@ pub fn run_client(
             .spawn(move || {
                 let started = Switches::now();
                 let r = (|| {
+                    affinity::pin(cfg.affinity.receiver)?;
                     if let Some(setup) = setup {
                         setup()?;
                     }

@@ -6,6 +6,7 @@
 //! - `protocol`: the hello/ack handshake; `server` / `client`: the two ends; `run`: both at once.
 //! - `stats`: latency histograms and the common measurement window.
 
+pub mod affinity;
 pub mod client;
 pub mod conn;
 pub mod gate;

@@ -104,10 +104,10 @@ pub fn run_with(
         .map_err(|e| WorkloadError::io("listener address", e))?;
 
     let server = {
-        let (stop, conns) = (stop.clone(), cfg.threads);
+        let (stop, conns, cpu) = (stop.clone(), cfg.threads, cfg.affinity.sender);
         thread::Builder::new()
             .name("nc-accept".into())
-            .spawn(move || serve_session(&listener, conns, &stop, log))
+            .spawn(move || serve_session(&listener, conns, cpu, &stop, log))
             .map_err(|e| WorkloadError::io("spawn server thread", e))?
     };
     let setup = testbed.clone().map(|bed| {

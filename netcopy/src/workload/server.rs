@@ -173,11 +173,13 @@ pub fn accept(listener: &TcpListener, stop: &Stop) -> Result<Option<TcpStream>, 
     }
 }
 
-/// Accept `conns` connections (the ones of one client run), serve each on its own thread,
-/// and return their results in accept order. Stops accepting on a stop request.
+/// Accept `conns` connections (the ones of one client run), serve each on its own thread
+/// (pinned to `cpu`, if given), and return their results in accept order. Stops accepting on
+/// a stop request.
 pub fn serve_session(
     listener: &TcpListener,
     conns: u32,
+    cpu: Option<usize>,
     stop: &Stop,
     log: Option<CompletionLog>,
 ) -> Result<Vec<Result<Served, WorkloadError>>, WorkloadError> {
@@ -190,7 +192,8 @@ pub fn serve_session(
         let handle = thread::Builder::new()
             .name(format!("nc-send-{i}"))
             .spawn(move || {
-                let served = serve_connection(stream, stop.clone(), log);
+                let served = super::affinity::pin(cpu)
+                    .and_then(|()| serve_connection(stream, stop.clone(), log));
                 if served.is_err() {
                     // One failed end stops the run rather than leaving the other waiting.
                     stop.request();

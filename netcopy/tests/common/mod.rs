@@ -17,6 +17,7 @@ pub fn config(mode: Mode, size: u64, threads: u32, secs: f64) -> ClientConfig {
         warmup: Duration::ZERO,
         duration: Duration::from_secs_f64(secs),
         verify: Verify::Yes,
+        affinity: Default::default(),
     }
 }
 

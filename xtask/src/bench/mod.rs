@@ -21,6 +21,13 @@ use serde_json::Value;
 
 use crate::cmd;
 
+/// CPUs of the sending and the receiving thread in the 64K and trace comparisons: unpinned,
+/// the two ends of a loopback connection share a CPU in some runs and not in others, and a
+/// 64K run then moves anything from 19 to 48 Gbit/s on this 2-CPU VM (six untraced runs in
+/// a row). Both sides of a comparison are pinned alike (`iperf3 -A`, `--cpu-affinity`).
+const PINNED_CPUS: &str = "0,1";
+const PIN: [&str; 2] = ["--cpu-affinity", PINNED_CPUS];
+
 /// How much to measure.
 pub struct Opts {
     /// Runs of each side of each comparison.
@@ -165,6 +172,8 @@ impl Tools {
                 "-O",
                 "1",
                 "-J",
+                "-A",
+                PINNED_CPUS,
             ])
             .output()
             .context("iperf3 -c")?;
@@ -365,7 +374,7 @@ pub fn bench(opts: &Opts) -> anyhow::Result<ExitCode> {
     let (a, b) = side_by_side(
         runs.max(if runs > 1 { 5 } else { 1 }),
         || t.iperf3_gbps(secs),
-        || t.netcopy_gbps("run", "onecopy", "64K", secs, &[]),
+        || t.netcopy_gbps("run", "onecopy", "64K", secs, &PIN),
     )?;
     rows.push(ratio_row(
         "`netcopy run` onecopy 64K vs `iperf3 -l 64K`, 1 connection".into(),
@@ -407,9 +416,12 @@ pub fn bench(opts: &Opts) -> anyhow::Result<ExitCode> {
             let v = alternate(
                 runs,
                 &mut [
-                    &mut || t.netcopy_gbps("run", mode, size, secs, &[]),
-                    &mut || t.netcopy_gbps("trace", mode, size, secs, &[]),
-                    &mut || t.netcopy_gbps("trace", mode, size, secs, &["--sample-hz", "0"]),
+                    &mut || t.netcopy_gbps("run", mode, size, secs, &PIN),
+                    &mut || t.netcopy_gbps("trace", mode, size, secs, &PIN),
+                    &mut || {
+                        let unsampled = [PIN[0], PIN[1], "--sample-hz", "0"];
+                        t.netcopy_gbps("trace", mode, size, secs, &unsampled)
+                    },
                 ],
             )?;
             let [a, b, c] = &v[..] else {
@@ -643,11 +655,11 @@ fn write_table(
     let _ = writeln!(o, "\n## Commands\n");
     let _ = writeln!(
         o,
-        "- iperf3: `iperf3 -s -1 -p 5399` and `iperf3 -c 127.0.0.1 -p 5399 -l 64K -t N -O 1 -J` (received bits per second)"
+        "- iperf3: `iperf3 -s -1 -p 5399` and `iperf3 -c 127.0.0.1 -p 5399 -l 64K -t N -O 1 -J -A {PINNED_CPUS}` (received bits per second)"
     );
     let _ = writeln!(
         o,
-        "- netcopy: `netcopy run|trace --mode M --size S --duration Ns --warmup 1s --json` (`throughput_gbps`)"
+        "- netcopy: `netcopy run|trace --mode M --size S --duration Ns --warmup 1s --json --cpu-affinity {PINNED_CPUS}` (`throughput_gbps`; the minimal-loop comparison runs unpinned, like its loops)"
     );
     let _ = writeln!(
         o,
