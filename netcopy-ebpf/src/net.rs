@@ -4,7 +4,8 @@
 //! `skb:skb_copy_datagram_iovec` (bytes copied to user), `net:net_dev_xmit` (skbs handed to
 //! the device), `net:netif_receive_skb` (skbs received; on loopback the receive softirq runs
 //! inside the sender's call). Each adds to the current thread's call, if it is in one: in the
-//! CPU's `ON_CPU` slot, an array lookup, where a hash lookup of the thread cost 60-80 ns.
+//! CPU's `ON_CPU` slot, an array lookup instead of a hash lookup of the thread (90 -> 62 ns
+//! per run, bpf_stats).
 
 use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 

@@ -7,9 +7,9 @@
 //! - `tracepoint/sched/sched_switch`: the classic event, where BTF is missing.
 //!
 //! Numbers, added to `INFLIGHT[tid]`: voluntary / involuntary switches out of the call and the
-//! time spent switched out. It also hands this CPU's `ON_CPU` slot (the net family's counts)
-//! from the call switched out to the call switched in. Involuntary means the thread was still runnable: it was preempted,
-//! or it yielded while running (state 0).
+//! time spent switched out. Involuntary means the thread was still runnable: it was
+//! preempted, or it yielded while running (state 0). It also hands this CPU's `ON_CPU` slot
+//! (the net family's counts) from the call switched out to the call switched in.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel},
