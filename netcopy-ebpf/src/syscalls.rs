@@ -103,26 +103,23 @@ pub fn run_on_cpu(tid: u32) {
     }
 }
 
-/// Whether the traced call running on this CPU is thread `tid`'s.
+/// This CPU's slot, if the traced call running here is thread `tid`'s.
 #[inline(always)]
-fn runs_here(tid: u32) -> bool {
-    // SAFETY: this CPU's slot, read only.
-    ON_CPU
-        .get_ptr_mut(0)
-        .is_some_and(|slot| unsafe { (*slot).tid } == tid)
+fn slot_of(tid: u32) -> Option<*mut OnCpu> {
+    let slot = ON_CPU.get_ptr_mut(0)?;
+    // SAFETY: this CPU's slot; programs that write it do not interleave on one CPU.
+    (unsafe { (*slot).tid } == tid).then_some(slot)
 }
 
 /// Move what the net family counted on this CPU for `tid`'s call into `net`, and mark the
 /// CPU free. Called where a call ends and where a thread leaves the CPU.
 #[inline(always)]
 pub fn leave_cpu(tid: u32, net: &mut NetCounts) {
-    if let Some(slot) = ON_CPU.get_ptr_mut(0) {
+    if let Some(slot) = slot_of(tid) {
         // SAFETY: as above.
         unsafe {
-            if (*slot).tid == tid {
-                net.add(&(*slot).net);
-                (*slot).tid = 0;
-            }
+            net.add(&(*slot).net);
+            (*slot).tid = 0;
         }
     }
 }
@@ -137,13 +134,9 @@ pub fn net_counts() -> Option<*mut NetCounts> {
         // The idle task: never traced.
         return None;
     }
-    if let Some(slot) = ON_CPU.get_ptr_mut(0) {
+    if let Some(slot) = slot_of(tid) {
         // SAFETY: this CPU's slot.
-        unsafe {
-            if (*slot).tid == tid {
-                return Some(&raw mut (*slot).net);
-            }
-        }
+        return Some(unsafe { &raw mut (*slot).net });
     }
     // SAFETY: pointer from the lookup.
     inflight(tid).map(|call| unsafe { &raw mut (*call).net })
@@ -319,7 +312,7 @@ pub fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
 pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
     let ret: i64 = ctx.arg(1);
     let tid = bpf_get_current_pid_tgid() as u32;
-    if tid != 0 && runs_here(tid) {
+    if tid != 0 && slot_of(tid).is_some() {
         // The exit of the traced call this CPU runs (syscalls do not nest): its kind is the
         // one its entry saw, and the syscall number need not be read from the registers.
         exit_with(None, || ret);
