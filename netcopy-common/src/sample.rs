@@ -4,14 +4,7 @@
 //! Numbers: `SAMPLES[{tid, kind, stack_id}]`, samples per thread, syscall kind and kernel
 //! stack (ids into the `STACKS` stack-trace map), aggregated in the kernel.
 
-/// Hash map [`SampleKey`] -> sample count.
-pub const SAMPLES_MAP: &str = "SAMPLES";
-/// Stack-trace map of the sampled kernel stacks.
-pub const STACKS_MAP: &str = "STACKS";
-/// Distinct stacks kept.
-pub const MAX_STACKS: u32 = 16384;
-/// Distinct (thread, kind, stack) keys kept.
-pub const MAX_SAMPLE_KEYS: u32 = 65536;
+use crate::layout;
 
 /// What one sample is counted under.
 #[repr(C)]
@@ -24,6 +17,7 @@ pub struct SampleKey {
     pub kind: u8,
     pub _pad: [u8; 7],
 }
+layout!(SampleKey, 16, stack_id @ 4, kind @ 8);
 
 #[cfg(feature = "user")]
 // SAFETY: `repr(C)` integers with explicit padding, valid for any bytes.

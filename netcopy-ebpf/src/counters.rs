@@ -12,7 +12,7 @@ use aya_ebpf::{
     maps::PerfEventArray,
 };
 
-use netcopy_common::syscalls::Inflight;
+use netcopy_common::call::Inflight;
 
 #[map]
 static CYCLES: PerfEventArray<u32> = PerfEventArray::new(0);

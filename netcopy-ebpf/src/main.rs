@@ -1,4 +1,11 @@
-//! netcopy's eBPF programs, one module per probe family.
+//! netcopy's eBPF programs, one module per probe family, over the shared state they keep.
+//!
+//! - Families (programs): `syscalls` (entry/exit, raw_tp or classic tracepoints), `sched`
+//!   (sched_switch), `net` (the tcp/skb/net tracepoints), `counters` (per-CPU cycles and
+//!   instructions), `exact` (fentry/fexit), `sample` (the CPU-clock stack sampler).
+//! - Shared state (maps, no programs): `call` (the call in flight per thread and per CPU),
+//!   `records` (batches, ring buffer, aggregates), `targets`, `config`; `fields` reads
+//!   classic tracepoint records.
 //!
 //! Built for `bpfel-unknown-none` by `netcopy/build.rs` (aya-build) and embedded in the
 //! `netcopy` binary. On the host the crate compiles to an empty program so that clippy and
@@ -7,7 +14,21 @@
 #![cfg_attr(target_arch = "bpf", no_main)]
 
 #[cfg(target_arch = "bpf")]
+mod config;
+#[cfg(target_arch = "bpf")]
+mod fields;
+#[cfg(target_arch = "bpf")]
+mod targets;
+#[cfg(target_arch = "bpf")]
+#[macro_use]
+mod call;
+#[cfg(target_arch = "bpf")]
 mod counters;
+#[cfg(target_arch = "bpf")]
+mod records;
+#[cfg(target_arch = "bpf")]
+mod syscalls;
+
 #[cfg(target_arch = "bpf")]
 mod exact;
 #[cfg(target_arch = "bpf")]
@@ -16,10 +37,6 @@ mod net;
 mod sample;
 #[cfg(target_arch = "bpf")]
 mod sched;
-#[cfg(target_arch = "bpf")]
-mod syscalls;
-#[cfg(target_arch = "bpf")]
-mod targets;
 
 #[cfg(target_arch = "bpf")]
 #[panic_handler]

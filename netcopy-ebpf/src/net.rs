@@ -9,9 +9,9 @@
 
 use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 
-use netcopy_common::syscalls::NetCounts;
+use netcopy_common::call::NetCounts;
 
-use crate::syscalls::{field, net_counts};
+use crate::{call::net_counts, fields::field};
 
 /// Offset of `len` in skb:skb_copy_datagram_iovec.
 const COPY_LEN: usize = 16;

@@ -11,9 +11,12 @@ use aya_ebpf::{
     maps::{HashMap, StackTrace},
     programs::{PerfEventContext, tracing::StackIdContext},
 };
-use netcopy_common::sample::{MAX_SAMPLE_KEYS, MAX_STACKS, SampleKey};
+use netcopy_common::{
+    maps::{MAX_SAMPLE_KEYS, MAX_STACKS},
+    sample::SampleKey,
+};
 
-use crate::syscalls::inflight;
+use crate::call::inflight;
 
 #[map]
 static STACKS: StackTrace = StackTrace::with_max_entries(MAX_STACKS, 0);

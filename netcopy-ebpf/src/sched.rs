@@ -1,15 +1,16 @@
 //! Sched family: off-CPU time and context switches of a thread inside a traced call.
 //!
-//! Hooks, one of them attached (see the attach plan):
+//! Hooks, one of them attached (see the attach record):
 //! - `tp_btf/sched_switch`: the kernel's own arguments (`preempt`, `prev`, `next`,
 //!   `prev_state`). The pid of `next` is read at `TASK_PID_OFFSET`, the offset of
 //!   `task_struct.pid` that user space finds in the kernel's BTF.
 //! - `tracepoint/sched/sched_switch`: the classic event, where BTF is missing.
 //!
-//! Numbers, added to `INFLIGHT[tid]`: voluntary / involuntary switches out of the call and the
-//! time spent switched out. Involuntary means the thread was still runnable: it was
-//! preempted, or it yielded while running (state 0). It also hands this CPU's `ON_CPU` slot
-//! (the net family's counts) from the call switched out to the call switched in.
+//! Numbers, added to the call in flight (`THREADS[tid].call`): voluntary / involuntary
+//! switches out of the call and the time spent switched out. Involuntary means the thread
+//! was still runnable: it was preempted, or it yielded while running (state 0). It also
+//! hands this CPU's `ON_CPU` slot (the net family's counts) from the call switched out to
+//! the call switched in, and pauses and resumes the call's counters.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel},
@@ -18,8 +19,9 @@ use aya_ebpf::{
 };
 
 use crate::{
+    call::{inflight, leave_cpu, run_on_cpu},
     counters,
-    syscalls::{field, inflight, leave_cpu, run_on_cpu},
+    fields::field,
 };
 
 // Offsets in events/sched/sched_switch/format.
@@ -29,7 +31,8 @@ const NEXT_PID: usize = 56;
 /// The classic event reports a preempted task with TASK_REPORT_MAX.
 const TASK_REPORT_MAX: i64 = 0x100;
 
-/// Byte offset of `pid` in `struct task_struct`, set by user space at load time.
+/// Byte offset of `pid` in `struct task_struct`, set by user space at load time (its name is
+/// `netcopy_common::maps::TASK_PID_OFFSET`).
 #[unsafe(no_mangle)]
 static TASK_PID_OFFSET: u32 = 0;
 

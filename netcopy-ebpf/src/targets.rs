@@ -1,14 +1,20 @@
-//! The processes traced: by tgid, by command name or by cgroup (v2 id), in maps that user
-//! space fills before tracing starts. A thread is a target if any map names it.
+//! The processes traced: by tgid, by command name or by cgroup (v2 id), in the `TARGET_*`
+//! maps that user space fills before tracing starts. A thread is a target if any map names
+//! it; the comm and cgroup maps are looked up only when the config word says they have
+//! entries.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid},
     macros::map,
     maps::HashMap,
 };
-use netcopy_common::syscalls::{COMM_LEN, CONFIG_BY_CGROUP, CONFIG_BY_COMM, MAX_TARGETS};
+use netcopy_common::{
+    config::{BY_CGROUP, BY_COMM},
+    maps::MAX_TARGETS,
+    targets::COMM_LEN,
+};
 
-use crate::syscalls::config;
+use crate::config::config;
 
 #[map]
 static TARGET_TGIDS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TARGETS, 0);
@@ -32,14 +38,14 @@ pub fn current_target() -> Option<(u32, u32)> {
     // Every process's socket and read/write calls come through here: skip the lookups
     // no target asked for.
     let config = config();
-    if config & CONFIG_BY_COMM != 0
+    if config & BY_COMM != 0
         && let Ok(comm) = bpf_get_current_comm()
         && unsafe { TARGET_COMMS.get(&comm) }.is_some()
     {
         return ids;
     }
     // SAFETY: a helper without arguments.
-    if config & CONFIG_BY_CGROUP != 0
+    if config & BY_CGROUP != 0
         && unsafe { TARGET_CGROUPS.get(&bpf_get_current_cgroup_id()) }.is_some()
     {
         return ids;

@@ -1,11 +1,22 @@
 //! netcopy: what does moving bytes through a TCP socket cost in the kernel?
 //!
-//! The data path, folder by folder: `workload` (servers and clients for the three copy
-//! modes) → `probes` (eBPF programs, loaded and attached) → `collect` (records to rows) →
-//! `report` (what the user sees).
-//! `testbed` builds the network the workload runs over when it is not loopback.
+//! The layers, bottom to top; each imports only from the ones below it (`cargo xtask test`
+//! checks this, see xtask/src/layers.rs):
+//!
+//! - `units`, `privileges`: parsing and formatting; which capabilities this process has.
+//! - `model`: plain result types, no I/O; every layer may use them.
+//! - `testbed`: the two network namespaces of `--netns`.
+//! - `workload`: servers and clients for the three copy modes (the data path starts here).
+//! - `probes`: the eBPF programs, loaded and attached; their maps read back.
+//! - `collect`: records and samples folded into rows.
+//! - `sink`: Parquet tables.
+//! - `report`: what the user sees.
+//! - `trace`: the trace session over the data path; `sweep`: many runs; `plot`: charts.
+//! - `cli`: the commands.
 
+pub mod cli;
 pub mod collect;
+pub mod model;
 pub mod plot;
 pub mod privileges;
 pub mod probes;

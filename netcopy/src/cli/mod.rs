@@ -1,12 +1,17 @@
-//! The commands that work on many runs: `sweep`, `report` and `plot` (the single-run
-//! commands are in main.rs).
+//! The command line on top of everything: one file per command (`run`, `trace`, `doctor`,
+//! `sweep`, `report`, `plot`, `serve`, `client`), the argument groups they share (`args`),
+//! signal handling (`signals`), printing results (`output`) and the one error type that
+//! decides the exit status (`error`). `main.rs` parses and dispatches.
 
-pub mod hosts;
+pub mod args;
+pub mod client;
+pub mod doctor;
+pub mod error;
+pub mod output;
 pub mod plot;
 pub mod report;
+pub mod run;
+pub mod serve;
+pub mod signals;
 pub mod sweep;
-
-/// Bad input to one of these commands: a one-line error and exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Usage(pub String);
+pub mod trace;

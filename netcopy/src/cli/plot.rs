@@ -1,12 +1,15 @@
-//! `netcopy plot`: the command line around [`netcopy::plot`].
+//! `netcopy plot`: the command line around [`crate::plot`].
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::Args;
-use netcopy::plot::{Options, default_out, plot};
 
-use super::{Usage, report::load_groups};
-use crate::size_arg;
+use super::{
+    args::size_arg,
+    error::{Error, Usage},
+    report::load_groups,
+};
+use crate::plot::{Options, default_out, plot};
 
 /// PNG and SVG charts of a sweep (no Python needed).
 ///
@@ -34,7 +37,7 @@ pub struct PlotArgs {
     out: Option<PathBuf>,
 }
 
-pub fn execute(args: PlotArgs) -> anyhow::Result<ExitCode> {
+pub fn execute(args: PlotArgs) -> Result<ExitCode, Error> {
     let groups = load_groups(&args.dir)?;
     let opts = Options {
         threads: args.threads,
@@ -64,7 +67,7 @@ pub fn execute(args: PlotArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The default plots of the sweep in `dir`, into `dir/plots` (what `sweep` draws at its end).
-pub fn plot_sweep(dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn plot_sweep(dir: &std::path::Path) -> Result<Vec<PathBuf>, Error> {
     let groups = load_groups(dir)?;
     let opts = Options {
         threads: None,

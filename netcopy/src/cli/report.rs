@@ -1,13 +1,12 @@
-//! `netcopy report`: the command line around [`netcopy::report::sweep`].
+//! `netcopy report`: the command line around [`crate::report::sweep`].
 
 use std::{path::PathBuf, process::ExitCode};
 
-use anyhow::Context as _;
 use clap::Args;
 
-use super::Usage;
-use netcopy::{
-    report::sweep::{compare, groups, render, render_comparison},
+use super::error::{Error, Usage};
+use crate::{
+    report::sweep::{Group, compare, groups, render, render_comparison},
     sweep::load_cells,
 };
 
@@ -33,11 +32,11 @@ pub struct ReportArgs {
 }
 
 /// The groups of the sweep in `dir`, or a one-line error saying why there are none.
-pub fn load_groups(dir: &std::path::Path) -> anyhow::Result<Vec<netcopy::report::sweep::Group>> {
+pub fn load_groups(dir: &std::path::Path) -> Result<Vec<Group>, Error> {
     if !dir.is_dir() {
         return Err(Usage(format!("{}: no such directory", dir.display())).into());
     }
-    let cells = load_cells(dir).with_context(|| format!("read the sweep in {}", dir.display()))?;
+    let cells = load_cells(dir)?;
     if cells.is_empty() {
         return Err(Usage(format!(
             "{}: no finished cells (mode=*/size=*/threads=*/rep=*/cell.json); is it a `netcopy sweep --out` directory?",
@@ -48,7 +47,7 @@ pub fn load_groups(dir: &std::path::Path) -> anyhow::Result<Vec<netcopy::report:
     Ok(groups(&cells))
 }
 
-pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
+pub fn execute(args: ReportArgs) -> Result<ExitCode, Error> {
     let a = load_groups(&args.dir)?;
     match &args.compare {
         None if args.json => println!("{}", serde_json::to_string_pretty(&a)?),

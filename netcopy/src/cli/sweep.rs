@@ -1,18 +1,22 @@
-//! `netcopy sweep`: the command line around [`netcopy::sweep`].
+//! `netcopy sweep`: the command line around [`crate::sweep`].
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use netcopy::{
-    probes::check_privileges,
-    sweep::{self, Event, Spec, cell::CellRecord},
-    units::format_size,
-    workload::{Mode, conn::Stop, run::NetPath},
-};
 
-use super::Usage;
-use crate::{size_arg, warmup_arg, window_arg, with_signals};
+use super::{
+    args::{MAX_THREADS, size_arg, warmup_arg, window_arg},
+    error::{Error, Usage},
+    signals::with_signals,
+};
+use crate::{
+    model::{CellRecord, Mode, NetPath},
+    probes::{check_privileges, sample::DEFAULT_HZ},
+    sweep::{self, Event, Spec},
+    units::format_size,
+    workload::conn::Stop,
+};
 
 /// Every combination of modes, sizes and thread counts, repeated, into one Parquet dataset.
 ///
@@ -42,7 +46,7 @@ pub struct SweepArgs {
     #[arg(long, value_delimiter = ',', default_value = "1K,4K,64K,1M,4M,16M", value_parser = size_arg)]
     sizes: Vec<u64>,
     /// Connection (thread) counts, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8", value_parser = clap::value_parser!(u32).range(1..=crate::MAX_THREADS as i64))]
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8", value_parser = clap::value_parser!(u32).range(1..=MAX_THREADS as i64))]
     threads: Vec<u32>,
     /// Measurement window of each cell.
     #[arg(long, short, default_value = "10s", value_parser = window_arg)]
@@ -63,7 +67,7 @@ pub struct SweepArgs {
     #[arg(long)]
     no_trace: bool,
     /// Kernel stack samples per second per CPU when tracing (0: no stage breakdown).
-    #[arg(long, default_value_t = netcopy::probes::sample::DEFAULT_HZ, value_parser = clap::value_parser!(u64).range(0..=50_000))]
+    #[arg(long, default_value_t = DEFAULT_HZ, value_parser = clap::value_parser!(u64).range(0..=50_000))]
     sample_hz: u64,
     /// Do not draw the plots at the end (`netcopy plot DIR` draws them any time).
     #[arg(long)]
@@ -136,12 +140,12 @@ fn say(bar: &ProgressBar, line: String) {
     }
 }
 
-pub fn execute(args: SweepArgs, stop: &Stop) -> anyhow::Result<ExitCode> {
+pub fn execute(args: SweepArgs, stop: &Stop) -> Result<ExitCode, Error> {
     let spec = args.spec();
     if spec.trace {
         check_privileges().map_err(|e| Usage(format!("{e} (or run the sweep with --no-trace)")))?;
     }
-    netcopy::sink::writable_dir(&spec.out).map_err(|e| Usage(format!("--out {e}")))?;
+    crate::sink::writable_dir(&spec.out).map_err(|e| Usage(format!("--out {e}")))?;
     let cells = spec.cells().len();
     let minutes = cells as f64 * spec.cell_seconds() / 60.0;
     let time = if minutes < 90.0 {

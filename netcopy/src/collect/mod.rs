@@ -1,9 +1,8 @@
-//! Turning what the probes recorded into rows: syscall records (`records`) and thread roles
-//! (`roles`); sampled kernel stacks symbolized (`kallsyms`), classified into copy stages
-//! (`stages`) and added up (`samples`).
+//! Turning what the probes recorded into rows: syscall records read from the ring buffer
+//! and folded per thread and role (`records`); sampled kernel stacks symbolized
+//! (`kallsyms`), classified into copy stages (`stages`) and added up (`samples`).
 
 pub mod kallsyms;
 pub mod records;
-pub mod roles;
 pub mod samples;
 pub mod stages;

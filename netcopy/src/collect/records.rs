@@ -1,11 +1,14 @@
-//! Reading syscall records from the ring buffer and folding them into per-(thread, kind)
-//! statistics as they arrive, so memory stays bounded whatever the call rate.
+//! Reading syscall records from the ring buffer (`RECORDS`, batches of
+//! [`StagedRecords`]) and folding them into per-(thread, kind) statistics as they arrive, so
+//! memory stays bounded whatever the call rate; each record also goes to a
+//! [`RecordWriter`] (syscalls.parquet) with its thread's role. Numbers: [`CallStats`] per
+//! thread and kind, folded into [`SyscallSummary`] rows per role.
 //!
 //! The reader runs on its own thread with a small tokio runtime: `AsyncFd` wakes it when the
 //! kernel has written records, and it drains the buffer completely after the stop request.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -14,17 +17,21 @@ use std::{
 };
 
 use aya::maps::{MapData, RingBuf};
-use netcopy_common::syscalls::{
-    AggKey, Aggregate, BATCH_RECORDS, StagedRecords, SyscallKind, SyscallRecord,
+use netcopy_common::{
+    aggregate::{AggKey, Aggregate},
+    exact::TIMED,
+    syscalls::{BATCH_RECORDS, StagedRecords, SyscallKind, SyscallRecord},
 };
 use thiserror::Error;
 use tokio::io::{Interest, unix::AsyncFd};
 
-use super::roles::Roles;
 use crate::{
-    sink::{SinkError, syscalls::SyscallsWriter},
+    model::{Role, SyscallSummary},
     workload::stats::Latency,
 };
+
+/// An error of the [`RecordWriter`], boxed: collect does not know the writer's types.
+pub type WriterError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Error)]
 pub enum CollectError {
@@ -32,9 +39,20 @@ pub enum CollectError {
     Io(#[from] std::io::Error),
     #[error("the record reader thread panicked")]
     Panicked,
-    #[error(transparent)]
-    Sink(#[from] SinkError),
+    #[error("syscalls table: {0}")]
+    Writer(WriterError),
 }
+
+/// Where each record goes besides the statistics, in the order the records arrive.
+pub trait RecordWriter: Send {
+    fn push(&mut self, r: &SyscallRecord, kind: SyscallKind, role: Role)
+    -> Result<(), WriterError>;
+    /// Write what is buffered and finish.
+    fn close(self: Box<Self>) -> Result<(), WriterError>;
+}
+
+/// The role of each thread, decided once for the whole trace.
+pub type RoleOf = fn(u32) -> Role;
 
 /// What the calls of one thread and syscall kind add up to, and their latency.
 #[derive(Default)]
@@ -54,6 +72,46 @@ impl CallStats {
     pub fn merge(&mut self, o: &CallStats) {
         self.totals.merge(&o.totals);
         self.latency.add(&o.latency);
+    }
+
+    /// The summary row of these calls, for `role` and `kind`.
+    pub fn summary(&self, role: Role, kind: SyscallKind) -> SyscallSummary {
+        let l = self.latency.summary();
+        let s = &self.totals;
+        let counted = s.calls > 0 && s.counted == s.calls;
+        let per_1000 = |n: u64| {
+            if s.calls > 0 {
+                n as f64 * 1000.0 / s.calls as f64
+            } else {
+                0.0
+            }
+        };
+        SyscallSummary {
+            role,
+            syscall: kind.name(),
+            calls: s.calls,
+            errors: s.errors,
+            bytes: s.bytes,
+            p50_ns: l.p50,
+            p99_ns: l.p99,
+            oncpu_ns_per_kib: (s.bytes > 0).then(|| s.oncpu_ns() as f64 * 1024.0 / s.bytes as f64),
+            oncpu_ns: s.oncpu_ns(),
+            offcpu_ns: s.offcpu_ns,
+            cycles: counted.then_some(s.cycles),
+            instructions: counted.then_some(s.instructions),
+            cycles_per_byte: (counted && s.bytes > 0).then(|| s.cycles as f64 / s.bytes as f64),
+            exact_ns: (s.calls > 0 && s.exact_calls == s.calls)
+                .then(|| TIMED.iter().map(|t| t.function).zip(s.exact_ns).collect()),
+            cs_per_1000_calls: per_1000(s.voluntary_cs + s.involuntary_cs),
+            voluntary_cs: s.voluntary_cs,
+            involuntary_cs: s.involuntary_cs,
+            skbs_built: s.skbs_built,
+            skbs_tx: s.skbs_tx,
+            skbs_rx: s.skbs_rx,
+            bytes_to_user: s.bytes_to_user,
+            zerocopy_calls: s.zerocopy,
+            errqueue_calls: s.errqueue,
+        }
     }
 }
 
@@ -110,6 +168,33 @@ impl Collected {
             .get(&(tid, kind))
             .map_or(0, |s| s.totals.calls)
     }
+
+    /// Context switches out of `tid`'s calls, every kind.
+    pub fn switches(&self, tid: u32) -> crate::model::Switches {
+        let mut in_calls = crate::model::Switches::default();
+        for kind in SyscallKind::ALL {
+            if let Some(s) = self.by_thread.get(&(tid, kind)) {
+                in_calls.voluntary += s.totals.voluntary_cs;
+                in_calls.involuntary += s.totals.involuntary_cs;
+            }
+        }
+        in_calls
+    }
+
+    /// Per-(role, kind) rows for the `roles` asked for, of the kinds that had calls.
+    pub fn summarize(&self, role_of: RoleOf, roles: &[Role]) -> Vec<SyscallSummary> {
+        let mut totals: BTreeMap<(Role, SyscallKind), CallStats> = BTreeMap::new();
+        for ((tid, kind), stats) in &self.by_thread {
+            let role = role_of(*tid);
+            if roles.contains(&role) {
+                totals.entry((role, *kind)).or_default().merge(stats);
+            }
+        }
+        totals
+            .iter()
+            .map(|((role, kind), total)| total.summary(*role, *kind))
+            .collect()
+    }
 }
 
 /// The reader thread; [`Collector::finish`] stops it after a final drain.
@@ -120,17 +205,24 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Start reading; every record also becomes a row of `writer`, if given.
+    /// Start reading; every record also goes to `writer`, if given, with its thread's role.
     pub fn start(
         records: RingBuf<MapData>,
-        writer: Option<SyscallsWriter>,
+        writer: Option<Box<dyn RecordWriter>>,
+        role_of: RoleOf,
     ) -> Result<Self, CollectError> {
         let done = Arc::new(AtomicBool::new(false));
         let tail = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (flag, staged) = (done.clone(), tail.clone());
+        let sink = Sink {
+            collected: Collected::default(),
+            writer,
+            role_of,
+            roles: HashMap::new(),
+        };
         let handle = thread::Builder::new()
             .name("nc-collect".into())
-            .spawn(move || read_all(records, writer, &flag, &staged))?;
+            .spawn(move || read_all(records, sink, &flag, &staged))?;
         Ok(Self { done, tail, handle })
     }
 
@@ -148,8 +240,10 @@ impl Collector {
 /// Where each record goes: the statistics, and the table if one is written.
 struct Sink {
     collected: Collected,
-    writer: Option<SyscallsWriter>,
-    roles: Roles,
+    writer: Option<Box<dyn RecordWriter>>,
+    role_of: RoleOf,
+    /// Roles already looked up, by tid.
+    roles: HashMap<u32, Role>,
 }
 
 /// The records of one ring-buffer item, a [`StagedRecords`] batch of which the first
@@ -190,7 +284,11 @@ impl Sink {
         if let Some((r, kind)) = decoded
             && let Some(w) = self.writer.as_mut()
         {
-            w.push(&r, kind, self.roles.of(r.tgid, r.tid).name())?;
+            let role = *self
+                .roles
+                .entry(r.tid)
+                .or_insert_with(|| (self.role_of)(r.tid));
+            w.push(&r, kind, role).map_err(CollectError::Writer)?;
         }
         Ok(())
     }
@@ -208,7 +306,7 @@ const POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
 fn read_all(
     records: RingBuf<MapData>,
-    writer: Option<SyscallsWriter>,
+    mut sink: Sink,
     done: &AtomicBool,
     staged: &std::sync::Mutex<Vec<SyscallRecord>>,
 ) -> Result<Collected, CollectError> {
@@ -219,11 +317,6 @@ fn read_all(
         // SAFETY: the ring buffer owns its map fd, which stays open as long as `fd` lives.
         let mut fd = unsafe { AsyncFd::register_with_interest(records, Interest::READABLE) }
             .map_err(std::io::Error::from)?;
-        let mut sink = Sink {
-            collected: Collected::default(),
-            writer,
-            roles: Roles::default(),
-        };
         loop {
             let finishing = done.load(Ordering::Acquire);
             // The programs wake us only once 256 KiB wait (see WAKE_BYTES in the syscall
@@ -247,7 +340,7 @@ fn read_all(
                     sink.write(decoded)?;
                 }
                 if let Some(w) = sink.writer.take() {
-                    w.close()?;
+                    w.close().map_err(CollectError::Writer)?;
                 }
                 return Ok(sink.collected);
             }

@@ -1,15 +1,18 @@
-//! Sampled kernel stacks to stage shares: symbolize each stack with /proc/kallsyms, classify
-//! it by its deepest stage frame, and add the samples up per role and syscall kind.
+//! Sampled kernel stacks to stage shares: symbolize each stack (`SAMPLES` keys, `STACKS`
+//! frames) with /proc/kallsyms, classify it by its deepest stage frame, and add the samples
+//! up per role and syscall kind. Numbers: [`StageTable`]s per role and kind, the folded
+//! stacks behind them, and [`StageRow`]s per role for the summary.
 
 use std::collections::{BTreeMap, HashMap};
 
-use netcopy_common::{sample::SampleKey, syscalls::SyscallKind};
+use netcopy_common::{sample::SampleKey, stage::Stage, syscalls::SyscallKind};
 
 use super::{
     kallsyms::Kallsyms,
-    roles::Role,
-    stages::{Stage, StageTable, classify},
+    records::RoleOf,
+    stages::{StageTable, classify},
 };
+use crate::model::{Role, StageRow};
 
 /// Samples of one role and syscall kind, by stage.
 pub struct StageBreakdown {
@@ -38,6 +41,28 @@ pub struct Sampled {
     pub not_socket: u64,
 }
 
+impl Sampled {
+    /// Each role's time in each stage, summed over syscall kinds; `period_ns` turns samples
+    /// into estimated time.
+    pub fn stage_rows(&self, period_ns: u64) -> Vec<StageRow> {
+        let mut rows = Vec::new();
+        for role in Role::ALL {
+            let mut table = StageTable::default();
+            for b in self.breakdowns.iter().filter(|b| b.role == role) {
+                table.merge(&b.table);
+            }
+            rows.extend(table.iter().map(|(stage, samples)| StageRow {
+                role,
+                stage: stage.name(),
+                samples,
+                est_ns: table.est_ns(stage, period_ns),
+                share: table.share(stage),
+            }));
+        }
+        rows
+    }
+}
+
 /// The frames through which write/read/writev/readv reach a socket.
 const SOCKET_IO: [&str; 2] = ["sock_write_iter", "sock_read_iter"];
 
@@ -47,7 +72,7 @@ pub fn aggregate<E>(
     samples: &[(SampleKey, u64)],
     mut stack: impl FnMut(u32) -> Result<Vec<u64>, E>,
     syms: &Kallsyms,
-    role: &impl Fn(u32) -> Role,
+    role: RoleOf,
 ) -> Result<Sampled, E> {
     let mut out = Sampled::default();
     // Per stack: its folded text, its stage, and whether it went through a socket.
@@ -134,7 +159,7 @@ mod tests {
             (key(7, 2, SyscallKind::Write), 4),
             (key(7, -14, SyscallKind::Sendmsg), 2),
         ];
-        let out = aggregate(&samples, stacks, &syms, &|_| Role::Server).unwrap();
+        let out = aggregate(&samples, stacks, &syms, |_| Role::Server).unwrap();
         assert_eq!(out.not_socket, 4);
         assert_eq!(out.lost_stacks, 2);
         assert_eq!(out.breakdowns.len(), 1);

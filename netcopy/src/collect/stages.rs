@@ -11,56 +11,8 @@
 //! that ran no network work matches nothing and the sample goes to the interrupted code; one
 //! that ran the receive path (`net_rx_action` and below) goes to `rx_softirq`.
 
-use serde::Serialize;
+use netcopy_common::stage::Stage;
 use thiserror::Error;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    CopyUserToSkb,
-    ZerocopyPin,
-    TcpTx,
-    DevXmit,
-    RxSoftirq,
-    DeferredCopy,
-    CopySkbToUser,
-    ZcCompletion,
-    Alloc,
-    Wait,
-    Other,
-}
-
-impl Stage {
-    pub const ALL: [Stage; 11] = [
-        Stage::CopyUserToSkb,
-        Stage::ZerocopyPin,
-        Stage::TcpTx,
-        Stage::DevXmit,
-        Stage::RxSoftirq,
-        Stage::DeferredCopy,
-        Stage::CopySkbToUser,
-        Stage::ZcCompletion,
-        Stage::Alloc,
-        Stage::Wait,
-        Stage::Other,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::CopyUserToSkb => "copy_user_to_skb",
-            Stage::ZerocopyPin => "zerocopy_pin",
-            Stage::TcpTx => "tcp_tx",
-            Stage::DevXmit => "dev_xmit",
-            Stage::RxSoftirq => "rx_softirq",
-            Stage::DeferredCopy => "deferred_copy",
-            Stage::CopySkbToUser => "copy_skb_to_user",
-            Stage::ZcCompletion => "zc_completion",
-            Stage::Alloc => "alloc",
-            Stage::Wait => "wait",
-            Stage::Other => "other",
-        }
-    }
-}
 
 /// How a rule matches a frame name.
 enum Match {

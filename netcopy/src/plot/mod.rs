@@ -13,12 +13,10 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::{report::sweep::Group, sweep::SweepError};
+use crate::report::sweep::Group;
 
 #[derive(Debug, Error)]
 pub enum PlotError {
-    #[error(transparent)]
-    Sweep(#[from] SweepError),
     #[error("{0}")]
     Font(String),
     #[error("draw {path}: {message}")]

@@ -1,8 +1,10 @@
 //! Counters family, user side: open a cycles and an instructions counter on every CPU and
 //! hand them to the eBPF programs through the `CYCLES` and `INSTRUCTIONS` perf event arrays.
 //!
-//! Hooks: see `netcopy-ebpf/src/counters.rs`. Where the kernel has no hardware PMU (this VM:
-//! perf_event_open fails with ENOENT), nothing is opened and the columns stay null.
+//! Hooks: none of their own; the syscall and sched programs read the counters
+//! (`netcopy-ebpf/src/counters.rs`). Numbers: cycles and instructions per call. Where the
+//! kernel has no hardware PMU (this VM: perf_event_open fails with ENOENT), nothing is
+//! opened and the columns stay null.
 //!
 //! `NETCOPY_COUNTERS=cpu-clock` puts the software CPU clock in both arrays instead. It exists
 //! for tests on machines without a PMU: the per-call "cycles" are then on-CPU nanoseconds,
@@ -13,46 +15,32 @@
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use aya::util::online_cpus;
-use netcopy_common::syscalls::{CONFIG_COUNTERS, CYCLES_MAP, INSTRUCTIONS_MAP};
+use netcopy_common::{
+    config::COUNTERS,
+    maps::{CYCLES, INSTRUCTIONS},
+};
 
-use super::{ProbeError, Probes};
+use super::{ProbeError, Probes, attach::cycles};
+use crate::model::{CounterSource, HookRecord, Outcome, attach::Feature};
 
-/// What fills the counter arrays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    /// Hardware cycles and instructions.
-    Pmu,
-    /// The software CPU clock in both arrays (tests; see the module docs).
-    CpuClock,
+/// (perf type, config) for the cycles and the instructions counter of `source`.
+fn events(source: CounterSource) -> [(u32, u64); 2] {
+    const HARDWARE: u32 = 0;
+    const SOFTWARE: u32 = 1;
+    const HW_CPU_CYCLES: u64 = 0;
+    const HW_INSTRUCTIONS: u64 = 1;
+    const SW_CPU_CLOCK: u64 = 0;
+    match source {
+        CounterSource::Pmu => [(HARDWARE, HW_CPU_CYCLES), (HARDWARE, HW_INSTRUCTIONS)],
+        CounterSource::CpuClock => [(SOFTWARE, SW_CPU_CLOCK), (SOFTWARE, SW_CPU_CLOCK)],
+    }
 }
 
-impl Source {
-    pub fn name(self) -> &'static str {
-        match self {
-            Source::Pmu => "pmu",
-            Source::CpuClock => "cpu-clock stand-in",
-        }
-    }
-
-    /// (perf type, config) for the cycles and the instructions counter.
-    fn events(self) -> [(u32, u64); 2] {
-        const HARDWARE: u32 = 0;
-        const SOFTWARE: u32 = 1;
-        const HW_CPU_CYCLES: u64 = 0;
-        const HW_INSTRUCTIONS: u64 = 1;
-        const SW_CPU_CLOCK: u64 = 0;
-        match self {
-            Source::Pmu => [(HARDWARE, HW_CPU_CYCLES), (HARDWARE, HW_INSTRUCTIONS)],
-            Source::CpuClock => [(SOFTWARE, SW_CPU_CLOCK), (SOFTWARE, SW_CPU_CLOCK)],
-        }
-    }
-
-    /// The source asked for: the stand-in only through `NETCOPY_COUNTERS=cpu-clock`.
-    pub fn wanted() -> Self {
-        match std::env::var("NETCOPY_COUNTERS").as_deref() {
-            Ok("cpu-clock") => Source::CpuClock,
-            _ => Source::Pmu,
-        }
+/// The source asked for: the stand-in only through `NETCOPY_COUNTERS=cpu-clock`.
+pub fn wanted() -> CounterSource {
+    match std::env::var("NETCOPY_COUNTERS").as_deref() {
+        Ok("cpu-clock") => CounterSource::CpuClock,
+        _ => CounterSource::Pmu,
     }
 }
 
@@ -135,57 +123,57 @@ fn store_fd(map: impl AsFd, index: u32, fd: &OwnedFd) -> std::io::Result<()> {
 }
 
 impl Probes {
-    /// Open the counters on every CPU and switch reading them on. `Ok(Ok(source))` when they
-    /// run; `Ok(Err(why))` when this kernel has none (the columns stay null).
+    /// Open the counters on every CPU and switch reading them on: the cycles hook, and the
+    /// source that fills the columns (`None` when this kernel has none: they stay null).
     pub fn attach_counters(
         &mut self,
-        source: Source,
-    ) -> Result<Result<Source, String>, ProbeError> {
-        if source == Source::Pmu && super::plan::Features::detect().is_hidden("pmu") {
-            return Ok(Err("PMU hidden by NETCOPY_HIDE".to_owned()));
+        source: CounterSource,
+    ) -> Result<(HookRecord, Option<CounterSource>), ProbeError> {
+        let outcome = self.open_counters(source)?;
+        let used = (outcome == Outcome::Used).then_some(source);
+        Ok((cycles(outcome), used))
+    }
+
+    fn open_counters(&mut self, source: CounterSource) -> Result<Outcome, ProbeError> {
+        if source == CounterSource::Pmu && self.features.is_hidden(Feature::Pmu) {
+            return Ok(Outcome::Hidden(Some(Feature::Pmu)));
         }
         let cpus = online_cpus().map_err(|(path, e)| ProbeError::Cpus(format!("{path}: {e}")))?;
         let mut opened = Vec::new();
         for cpu in &cpus {
-            for event in source.events() {
+            for event in events(source) {
                 match open_counter(event, *cpu) {
                     Ok(fd) => opened.push((*cpu, fd)),
-                    Err(e) if source == Source::Pmu => {
-                        return Ok(Err(match e.raw_os_error() {
+                    Err(e) if source == CounterSource::Pmu => {
+                        return Ok(match e.raw_os_error() {
                             Some(libc::ENOENT | libc::EOPNOTSUPP | libc::ENODEV) => {
-                                format!("no hardware PMU here (perf_event_open: {e})")
+                                Outcome::Unavailable(format!(
+                                    "no hardware PMU here (perf_event_open: {e})"
+                                ))
                             }
-                            _ => format!("refused by the kernel ({e})"),
-                        }));
+                            _ => Outcome::Refused(e.to_string()),
+                        });
                     }
-                    Err(e) => return Ok(Err(format!("cpu-clock counter: {e}"))),
+                    Err(e) => return Ok(Outcome::Refused(format!("cpu-clock counter: {e}"))),
                 }
             }
         }
         for (i, (cpu, fd)) in opened.iter().enumerate() {
-            let name = if i % 2 == 0 {
-                CYCLES_MAP
-            } else {
-                INSTRUCTIONS_MAP
-            };
-            let map = self
-                .ebpf
-                .map(name)
-                .ok_or(ProbeError::Missing { kind: "map", name })?;
-            let aya::maps::Map::PerfEventArray(data) = map else {
+            let name = if i % 2 == 0 { CYCLES } else { INSTRUCTIONS };
+            let aya::maps::Map::PerfEventArray(data) = self.map(name)? else {
                 return Err(ProbeError::Missing {
                     kind: "perf event array",
                     name,
                 });
             };
             if let Err(e) = store_fd(data.fd(), *cpu, fd) {
-                return Ok(Err(format!(
+                return Ok(Outcome::Refused(format!(
                     "store the counter of cpu {cpu} in {name}: {e}"
                 )));
             }
         }
         self.counter_fds = opened.into_iter().map(|(_, fd)| fd).collect();
-        self.update_config(|word| word | CONFIG_COUNTERS)?;
-        Ok(Ok(source))
+        self.update_config(|word| word | COUNTERS)?;
+        Ok(Outcome::Used)
     }
 }

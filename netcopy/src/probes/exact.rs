@@ -1,98 +1,87 @@
 //! Exact tier, user side: fentry/fexit on the stage functions, where BPF trampolines load.
 //!
-//! Hooks: see `netcopy-ebpf/src/exact.rs`. On a kernel that refuses them (EPERM on the VMs
-//! netcopy is developed on) nothing stays loaded, the records carry no exact times, and the
-//! stage table comes from sampling alone.
+//! Hooks (`netcopy-ebpf/src/exact.rs`): an fentry and an fexit program on each function of
+//! `netcopy_common::exact::TIMED`, by the names that table gives. Numbers: per call, the ns
+//! inside each function (`exact_*_ns` of syscalls.parquet). On a kernel that refuses them
+//! (EPERM on the VMs netcopy is developed on) nothing stays loaded, the records carry no
+//! exact times, and the stage table comes from sampling alone.
 
 use aya::programs::{FEntry, FExit};
-use netcopy_common::{exact::FUNCTIONS, syscalls::CONFIG_EXACT};
+use netcopy_common::{
+    config::EXACT,
+    exact::{TIMED, Timed},
+};
 
-use super::{ProbeError, Probes, plan::Tried, root_cause};
-
-/// Program names of the fentry and fexit pair timing `FUNCTIONS[i]`.
-fn names(i: usize) -> (&'static str, &'static str) {
-    const ENTER: [&str; 5] = [
-        "exact_enter_0",
-        "exact_enter_1",
-        "exact_enter_2",
-        "exact_enter_3",
-        "exact_enter_4",
-    ];
-    const EXIT: [&str; 5] = [
-        "exact_exit_0",
-        "exact_exit_1",
-        "exact_exit_2",
-        "exact_exit_3",
-        "exact_exit_4",
-    ];
-    (ENTER[i], EXIT[i])
-}
+use super::{ProbeError, Probes, attach::Intent, btf::VMLINUX, root_cause};
+use crate::model::{Outcome, attach::Feature};
 
 impl Probes {
-    /// Whether trampolines load here: load the first fentry program and unload it again.
-    pub fn try_fentry(&mut self) -> Tried {
-        let btf = aya::Btf::from_sys_fs().map_err(|e| format!("BTF: {}", root_cause(&e)))?;
-        let program: &mut FEntry = self.program(names(0).0).map_err(|e| e.to_string())?;
-        program
-            .load(FUNCTIONS[0], &btf)
-            .map_err(|e| root_cause(&e))?;
-        program.unload().map_err(|e| e.to_string())
-    }
-
-    /// Load and attach every fentry/fexit pair and switch per-call timing on. `Err(why)`
-    /// when the kernel refuses any of them; then none stays loaded.
-    pub fn attach_exact(&mut self) -> Result<Tried, ProbeError> {
-        if let Err(e) = self.try_fentry() {
-            return Ok(Err(e));
+    /// Attach every fentry/fexit pair and switch per-call timing on; a doctor only loads
+    /// the first program and unloads it. `Used`, or why not: then none stays loaded.
+    pub fn attach_exact(&mut self, intent: Intent) -> Result<Outcome, ProbeError> {
+        if self.features.is_hidden(Feature::Fentry) {
+            return Ok(Outcome::Hidden(None));
+        }
+        if !self.features.btf {
+            return Ok(Outcome::Unavailable(format!("needs BTF ({VMLINUX})")));
         }
         let btf = match aya::Btf::from_sys_fs() {
             Ok(btf) => btf,
-            Err(e) => return Ok(Err(format!("BTF: {}", root_cause(&e)))),
+            Err(e) => return Ok(Outcome::Unavailable(format!("BTF: {}", root_cause(&e)))),
         };
+        // Whether trampolines load here at all.
+        let first = &TIMED[0];
+        let program: &mut FEntry = self.program(first.enter)?;
+        if let Err(e) = program.load(first.function, &btf) {
+            return Ok(Outcome::Refused(root_cause(&e)));
+        }
+        let _ = program.unload();
+        if intent == Intent::Doctor {
+            return Ok(Outcome::Used);
+        }
         let mut loaded: Vec<&'static str> = Vec::new();
-        let mut result = Ok(());
-        for (i, function) in FUNCTIONS.iter().enumerate() {
-            let (enter, exit) = names(i);
-            let attached = self.attach_pair(enter, exit, function, &btf, &mut loaded);
-            if let Err(e) = attached {
-                result = Err(format!("{function}: {e}"));
-                break;
+        for timed in &TIMED {
+            if let Err(e) = self.attach_pair(timed, &btf, &mut loaded) {
+                self.unload_exact(&loaded);
+                return Ok(Outcome::Refused(format!("{}: {e}", timed.function)));
             }
         }
-        if result.is_err() {
-            for name in loaded {
-                // Unloading detaches too; failures here leave nothing the kernel keeps once
-                // the object is dropped.
-                if name.starts_with("exact_enter") {
-                    if let Ok(p) = self.program::<FEntry>(name) {
-                        let _ = p.unload();
-                    }
-                } else if let Ok(p) = self.program::<FExit>(name) {
-                    let _ = p.unload();
-                }
-            }
-            return Ok(result);
-        }
-        self.update_config(|word| word | CONFIG_EXACT)?;
-        Ok(Ok(()))
+        self.update_config(|word| word | EXACT)?;
+        Ok(Outcome::Used)
     }
 
     fn attach_pair(
         &mut self,
-        enter: &'static str,
-        exit: &'static str,
-        function: &str,
+        timed: &Timed,
         btf: &aya::Btf,
         loaded: &mut Vec<&'static str>,
     ) -> Result<(), String> {
-        let program: &mut FEntry = self.program(enter).map_err(|e| e.to_string())?;
-        program.load(function, btf).map_err(|e| root_cause(&e))?;
-        loaded.push(enter);
+        let program: &mut FEntry = self.program(timed.enter).map_err(|e| e.to_string())?;
+        program
+            .load(timed.function, btf)
+            .map_err(|e| root_cause(&e))?;
+        loaded.push(timed.enter);
         program.attach().map_err(|e| root_cause(&e))?;
-        let program: &mut FExit = self.program(exit).map_err(|e| e.to_string())?;
-        program.load(function, btf).map_err(|e| root_cause(&e))?;
-        loaded.push(exit);
+        let program: &mut FExit = self.program(timed.exit).map_err(|e| e.to_string())?;
+        program
+            .load(timed.function, btf)
+            .map_err(|e| root_cause(&e))?;
+        loaded.push(timed.exit);
         program.attach().map_err(|e| root_cause(&e))?;
         Ok(())
+    }
+
+    /// Unload what [`Probes::attach_pair`] loaded (unloading detaches too; failures here
+    /// leave nothing the kernel keeps once the object is dropped).
+    fn unload_exact(&mut self, loaded: &[&'static str]) {
+        for &name in loaded {
+            if TIMED.iter().any(|t| t.enter == name) {
+                if let Ok(p) = self.program::<FEntry>(name) {
+                    let _ = p.unload();
+                }
+            } else if let Ok(p) = self.program::<FExit>(name) {
+                let _ = p.unload();
+            }
+        }
     }
 }

@@ -1,13 +1,25 @@
-//! Loading netcopy's eBPF object and attaching its programs, one module per probe family.
+//! Loading netcopy's eBPF object, attaching its programs and reading its maps, one module
+//! per probe family (their headers name the hooks; `netcopy-ebpf/src` has the programs).
 //!
-//! - `syscalls`: one record per socket call, with the sched and net families adding to it
-//!   (classic tracepoints).
+//! - `attach`: every family in turn, each recording what it tried and used ([`HookRecord`]s).
+//! - `syscalls`: entry/exit of the socket calls, raw_tp or the classic tracepoints.
+//! - `net`, `sched`: what happens inside a call (tcp/skb/net tracepoints; sched_switch).
+//! - `exact`: fentry/fexit on the stage functions; `counters`: cycles and instructions.
 //! - `sample`: kernel stacks of target threads inside calls (CPU-clock perf events).
+//! - `maps`: targets, the config word, and reading the totals, batches and samples back.
+//! - `features`: what this kernel and process offer; `btf`: one struct offset from BTF;
+//!   `object`: the embedded object's names, checked against `netcopy_common::maps`.
+//!
+//! [`HookRecord`]: crate::model::HookRecord
 
+pub mod attach;
 pub mod btf;
 pub mod counters;
 pub mod exact;
-pub mod plan;
+pub mod features;
+pub mod maps;
+pub mod net;
+pub mod object;
 pub mod sample;
 pub mod sched;
 pub mod syscalls;
@@ -15,10 +27,14 @@ pub mod syscalls;
 use aya::Ebpf;
 use thiserror::Error;
 
-use crate::privileges::{self, Cap};
+use self::features::Features;
+use crate::{
+    model::{Outcome, attach::Feature},
+    privileges::{self, Cap},
+};
 
 /// The object built by build.rs from netcopy-ebpf, embedded in the binary.
-static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netcopy-ebpf"));
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netcopy-ebpf"));
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 
@@ -93,16 +109,14 @@ pub fn ensure_tracefs() -> Result<bool, ProbeError> {
     Ok(true)
 }
 
-/// The note a run keeps when it had to mount tracefs.
-pub const MOUNTED_TRACEFS: &str =
-    "tracefs: was not mounted; netcopy mounted it at /sys/kernel/tracing";
-
 /// The loaded eBPF object. Dropping it detaches every program.
 pub struct Probes {
     pub(crate) ebpf: Ebpf,
+    /// What this kernel offers, read when the object was loaded.
+    pub(crate) features: Features,
     /// Where `task_struct.pid` is, from the kernel's BTF, or why it is not known (the BTF
     /// sched_switch program needs it).
-    pub(crate) task_pid_offset: Result<u32, String>,
+    pub(crate) task_pid_offset: Result<u32, Outcome>,
     /// This run mounted tracefs (it was not mounted).
     pub mounted_tracefs: bool,
     /// The per-CPU counters the programs read; closed when the probes go.
@@ -125,40 +139,70 @@ impl Probes {
             .map_err(|source| ProbeError::Program { name, source })
     }
 
-    /// Check privileges and load the object into memory (no program is in the kernel yet).
-    pub fn load() -> Result<Self, ProbeError> {
-        Self::load_with(None)
-    }
-
-    /// [`Probes::load`] with a record ring buffer of `ring_bytes` (a power of two, at
-    /// least a page) instead of the object's [`netcopy_common::syscalls::RECORDS_BYTES`].
-    pub fn load_with(ring_bytes: Option<u32>) -> Result<Self, ProbeError> {
+    /// Check privileges and load the object into memory (no program is in the kernel yet),
+    /// with a record ring buffer of `ring_bytes` (a power of two, at least a page) instead
+    /// of the object's [`netcopy_common::maps::RECORDS_BYTES`].
+    pub fn load(ring_bytes: Option<u32>) -> Result<Self, ProbeError> {
         check_privileges()?;
         if OBJECT.is_empty() {
             return Err(ProbeError::NotBuilt);
         }
-        let features = plan::Features::detect();
+        let features = Features::detect();
         let task_pid_offset = if features.btf {
-            btf::task_pid_offset().map_err(|e| format!("needs task_struct.pid from BTF: {e}"))
-        } else if features.is_hidden("btf") {
-            Err("BTF hidden by NETCOPY_HIDE".to_owned())
+            btf::task_pid_offset()
+                .map_err(|e| Outcome::Unavailable(format!("needs task_struct.pid from BTF: {e}")))
+        } else if features.is_hidden(Feature::Btf) {
+            Err(Outcome::Hidden(Some(Feature::Btf)))
         } else {
-            Err(format!("needs BTF ({})", btf::VMLINUX))
+            Err(Outcome::Unavailable(format!(
+                "needs BTF ({})",
+                btf::VMLINUX
+            )))
         };
         let offset = *task_pid_offset.as_ref().unwrap_or(&0);
         let mut loader = aya::EbpfLoader::new();
-        loader.override_global("TASK_PID_OFFSET", &offset, true);
+        loader.override_global(netcopy_common::maps::TASK_PID_OFFSET, &offset, true);
         if let Some(bytes) = ring_bytes {
-            loader.map_max_entries("RECORDS", bytes);
+            loader.map_max_entries(netcopy_common::maps::RECORDS, bytes);
         }
         let ebpf = loader.load(OBJECT)?;
         Ok(Self {
             ebpf,
+            features,
             task_pid_offset,
             mounted_tracefs: false,
             counter_fds: Vec::new(),
         })
     }
+
+    /// Map `name` of the object.
+    pub(crate) fn map(&self, name: &'static str) -> Result<&aya::maps::Map, ProbeError> {
+        self.ebpf
+            .map(name)
+            .ok_or(ProbeError::Missing { kind: "map", name })
+    }
+
+    /// Map `name` of the object, to write.
+    pub(crate) fn map_mut(
+        &mut self,
+        name: &'static str,
+    ) -> Result<&mut aya::maps::Map, ProbeError> {
+        self.ebpf
+            .map_mut(name)
+            .ok_or(ProbeError::Missing { kind: "map", name })
+    }
+}
+
+/// A map error of map `name`.
+pub(crate) fn map_error(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> ProbeError {
+    move |source| ProbeError::Map { name, source }
+}
+
+/// A program error of program `name`.
+pub(crate) fn program_error(
+    name: &'static str,
+) -> impl FnOnce(aya::programs::ProgramError) -> ProbeError {
+    move |source| ProbeError::Program { name, source }
 }
 
 /// The innermost error: the kernel's errno is what the user needs (EPERM for trampolines here).
@@ -168,4 +212,16 @@ pub(crate) fn root_cause(e: &dyn std::error::Error) -> String {
         source = inner;
     }
     source.to_string()
+}
+
+/// The kernel refused to load or attach: its innermost error.
+pub(crate) fn refused(e: &dyn std::error::Error) -> Outcome {
+    Outcome::Refused(root_cause(e))
+}
+
+impl ProbeError {
+    /// Bad setup the user can fix (missing privileges), as opposed to a failure.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, ProbeError::Privileges { .. })
+    }
 }

@@ -1,7 +1,8 @@
 //! Sampling family, user side: attach the CPU-clock stack sampler on every CPU and read the
 //! aggregated samples and their stacks back.
 //!
-//! Hook: `perf_event` PERF_COUNT_SW_CPU_CLOCK, one event per online CPU, at a frequency.
+//! Hook (`netcopy-ebpf/src/sample.rs`): `perf_event` PERF_COUNT_SW_CPU_CLOCK, one event per
+//! online CPU, at a frequency. Numbers: samples per (thread, syscall kind, kernel stack).
 
 use aya::{
     maps::{HashMap, MapData, StackTraceMap},
@@ -11,17 +12,17 @@ use aya::{
     },
     util::online_cpus,
 };
-use netcopy_common::sample::{SAMPLES_MAP, STACKS_MAP, SampleKey};
+use netcopy_common::{
+    maps::{SAMPLES, STACKS},
+    sample::SampleKey,
+};
 
-use super::{ProbeError, Probes};
+use super::{ProbeError, Probes, map_error, program_error};
 
-const PROGRAM: &str = "sample_stack";
+pub const PROGRAM: &str = "sample_stack";
 
 /// Default sampling frequency per CPU: about 5 kHz, off the 1 kHz tick multiples.
 pub const DEFAULT_HZ: u64 = 4999;
-
-/// How the stage samples were taken, saved with the run.
-pub const METHOD: &str = "perf_event cpu-clock";
 
 impl Probes {
     /// Sample the kernel stacks of target threads inside traced calls at `hz` per CPU.
@@ -30,9 +31,7 @@ impl Probes {
         let name = PROGRAM;
         let cpus = online_cpus().map_err(|(path, e)| ProbeError::Cpus(format!("{path}: {e}")))?;
         let program: &mut PerfEvent = self.program(name)?;
-        program
-            .load()
-            .map_err(|source| ProbeError::Program { name, source })?;
+        program.load().map_err(program_error(name))?;
         for cpu in &cpus {
             program
                 .attach(
@@ -41,38 +40,26 @@ impl Probes {
                     SamplePolicy::Frequency(hz),
                     false,
                 )
-                .map_err(|source| ProbeError::Program { name, source })?;
+                .map_err(program_error(name))?;
         }
         Ok(cpus.len())
     }
 
     /// Every (thread, kind, stack) and its sample count.
     pub fn samples(&self) -> Result<Vec<(SampleKey, u64)>, ProbeError> {
-        let name = SAMPLES_MAP;
-        let map = self
-            .ebpf
-            .map(name)
-            .ok_or(ProbeError::Missing { kind: "map", name })?;
         let samples: HashMap<&MapData, SampleKey, u64> =
-            HashMap::try_from(map).map_err(|source| ProbeError::Map { name, source })?;
+            HashMap::try_from(self.map(SAMPLES)?).map_err(map_error(SAMPLES))?;
         samples
             .iter()
-            .map(|kv| kv.map_err(|source| ProbeError::Map { name, source }))
+            .map(|kv| kv.map_err(map_error(SAMPLES)))
             .collect()
     }
 
     /// The instruction pointers of stack `id`, innermost first.
     pub fn stack(&self, id: u32) -> Result<Vec<u64>, ProbeError> {
-        let name = STACKS_MAP;
-        let map = self
-            .ebpf
-            .map(name)
-            .ok_or(ProbeError::Missing { kind: "map", name })?;
         let stacks: StackTraceMap<&MapData> =
-            StackTraceMap::try_from(map).map_err(|source| ProbeError::Map { name, source })?;
-        let trace = stacks
-            .get(&id, 0)
-            .map_err(|source| ProbeError::Map { name, source })?;
+            StackTraceMap::try_from(self.map(STACKS)?).map_err(map_error(STACKS))?;
+        let trace = stacks.get(&id, 0).map_err(map_error(STACKS))?;
         Ok(trace.frames().iter().map(|f| f.ip).collect())
     }
 }

@@ -1,49 +1,75 @@
 //! Sched family, user side: attach sched_switch as a BTF tracepoint, or as the classic
 //! tracepoint when BTF (or the BTF program) is not available.
 //!
-//! Hooks: see `netcopy-ebpf/src/sched.rs`.
+//! Hooks (`netcopy-ebpf/src/sched.rs`): `tp_btf/sched_switch` (needs `task_struct.pid`'s
+//! offset from BTF, set as the object's `TASK_PID_OFFSET`), else
+//! `tracepoint/sched/sched_switch`. Numbers: off-CPU time and voluntary/involuntary switches
+//! inside each call.
 
-use aya::programs::{BtfTracePoint, TracePoint};
+use aya::programs::BtfTracePoint;
 
-use super::{ProbeError, Probes, plan::Tried, root_cause};
+use super::{ProbeError, Probes, attach::Intent, refused, root_cause};
+use crate::model::{HookRecord, Method, Outcome, Step};
+
+/// The programs: the BTF one, and the classic (program, category, name).
+pub const BTF_PROGRAM: &str = "sched_switch_btf";
+pub const CLASSIC: [(&str, &str, &str); 1] = [("sched_switch", "sched", "sched_switch")];
+
+/// The sched_switch hook: what came of tp_btf and of the classic tracepoint.
+pub fn record(btf: Outcome, classic: Outcome) -> HookRecord {
+    HookRecord::new(
+        "sched_switch",
+        "off-CPU time and voluntary/involuntary switches inside a call",
+        vec![
+            Step {
+                method: Method::TpBtf,
+                outcome: btf,
+            },
+            Step {
+                method: Method::Tracepoint,
+                outcome: classic,
+            },
+        ],
+    )
+}
 
 impl Probes {
-    /// Attach one of the two sched_switch programs. Returns what happened with tp_btf:
-    /// `Ok` when it is the one attached, or why the classic tracepoint was used instead.
-    pub fn attach_sched(&mut self) -> Result<Tried, ProbeError> {
-        let tried = self.try_sched_btf(true);
-        if tried.is_err() {
-            self.mounted_tracefs |= super::ensure_tracefs()?;
-            let name = "sched_switch";
-            let program: &mut TracePoint = self.program(name)?;
-            program
-                .load()
-                .map_err(|source| ProbeError::Program { name, source })?;
-            program
-                .attach("sched", "sched_switch")
-                .map_err(|source| ProbeError::Program { name, source })?;
-        }
-        Ok(tried)
+    /// Attach the BTF program where it loads and attaches, else the classic one (a doctor
+    /// only loads the BTF one, and unloads it).
+    pub fn attach_sched(&mut self, intent: Intent) -> Result<HookRecord, ProbeError> {
+        let btf = self.try_sched_btf(intent == Intent::Trace);
+        let classic = match (&btf, intent) {
+            (Ok(()), _) => Outcome::NotNeeded,
+            (Err(_), Intent::Doctor) => Outcome::Used,
+            (Err(_), Intent::Trace) => {
+                self.attach_tracepoints(&CLASSIC)?;
+                Outcome::Used
+            }
+        };
+        Ok(record(Outcome::of(btf), classic))
     }
 
-    /// Load the BTF sched_switch program, and attach it if `attach`; unload it when it is
-    /// only being checked or when attaching fails.
-    pub fn try_sched_btf(&mut self, attach: bool) -> Tried {
+    /// Load the BTF program, and attach it if `attach`; unload it when it is only being
+    /// checked or when attaching fails.
+    fn try_sched_btf(&mut self, attach: bool) -> Result<(), Outcome> {
         self.task_pid_offset.clone()?;
-        let btf = aya::Btf::from_sys_fs().map_err(|e| format!("BTF: {}", root_cause(&e)))?;
+        let btf = aya::Btf::from_sys_fs()
+            .map_err(|e| Outcome::Unavailable(format!("BTF: {}", root_cause(&e))))?;
         let program: &mut BtfTracePoint = self
-            .program("sched_switch_btf")
-            .map_err(|e| e.to_string())?;
+            .program(BTF_PROGRAM)
+            .map_err(|e| Outcome::Unavailable(e.to_string()))?;
         program
             .load("sched_switch", &btf)
-            .map_err(|e| format!("refused by the kernel ({})", root_cause(&e)))?;
+            .map_err(|e| refused(&e))?;
         if attach {
             if let Err(e) = program.attach() {
                 let _ = program.unload();
-                return Err(format!("refused by the kernel ({})", root_cause(&e)));
+                return Err(refused(&e));
             }
             return Ok(());
         }
-        program.unload().map_err(|e| e.to_string())
+        program
+            .unload()
+            .map_err(|e| Outcome::Unavailable(e.to_string()))
     }
 }

@@ -1,3 +1,10 @@
-//! What the user sees: the run summary as a terminal table or as one JSON object.
+//! What the user sees, rendered from the plain results of `model` (their JSON is the results
+//! themselves): a run's terminal table (`summary`), tracing other programs (`external`),
+//! `netcopy doctor` (`doctor`), a served connection (`served`), and a sweep's tables
+//! (`sweep`: medians, spreads, A/B).
+
+pub mod doctor;
+pub mod external;
+pub mod served;
 pub mod summary;
 pub mod sweep;

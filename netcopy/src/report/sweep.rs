@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::{sweep::cell::CellRecord, units::format_size};
+use crate::{model::CellRecord, units::format_size};
 
 /// Median and spread of one number over a group's repeats; null when no repeat measured it.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]

@@ -1,4 +1,5 @@
-//! Writing runs to Parquet: one file per table in a run directory.
+//! Writing runs to Parquet: one file per table in a run directory (`runs`, `syscalls`,
+//! `stages` and `stacks`, `zerocopy`; docs/schema.md documents every column).
 //!
 //! Every table is written with the same explicit [`WriterProperties`] (ZSTD, dictionary
 //! encoding, bounded row groups) and carries its metadata keys in the footer. A table is
@@ -31,6 +32,8 @@ use parquet::{
     schema::types::ColumnPath,
 };
 use thiserror::Error;
+
+use crate::units::utc_stamp;
 
 /// Rows buffered before they are handed to the Parquet writer as one batch. Small enough
 /// that a batch's columns stay in the CPU caches while they are encoded (8192 encoded about
@@ -70,6 +73,16 @@ pub enum SinkError {
     EncoderGone(String),
 }
 
+impl SinkError {
+    /// Bad input the user can fix (a `--out` that cannot be written or holds a run).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, SinkError::NotEmpty(_) | SinkError::Unwritable { .. })
+    }
+}
+
+/// Where runs go when no `--out` is given.
+pub const DEFAULT_PARENT: &str = "netcopy-runs";
+
 /// The directory a run's tables go to.
 #[derive(Clone, Debug)]
 pub struct RunDir {
@@ -78,9 +91,28 @@ pub struct RunDir {
 }
 
 impl RunDir {
+    /// The directory of a run labelled `label` (its mode, its end, its sweep cell): `out`
+    /// when given, created, and refused when it holds tables unless `force`; else a new
+    /// `netcopy-runs/<run id or UTC time>-<label>`. The run id is `run_id` when given (two
+    /// ends of a run share one), else `<UTC time>-<label>-<pid>`.
+    pub fn for_run(
+        out: Option<&Path>,
+        label: &str,
+        run_id: Option<String>,
+        force: bool,
+    ) -> Result<Self, SinkError> {
+        let stamp = utc_stamp(std::time::SystemTime::now());
+        let name = format!("{}-{label}", run_id.as_deref().unwrap_or(&stamp));
+        let run_id = run_id.unwrap_or_else(|| format!("{stamp}-{label}-{}", std::process::id()));
+        match out {
+            Some(path) => Self::create(path, run_id, force),
+            None => Self::create_new(Path::new(DEFAULT_PARENT), &name, run_id),
+        }
+    }
+
     /// Create `path` (and parents). An existing directory that holds any `*.parquet` is
     /// refused unless `force`, in which case those files are replaced.
-    pub fn create(path: &Path, run_id: String, force: bool) -> Result<Self, SinkError> {
+    fn create(path: &Path, run_id: String, force: bool) -> Result<Self, SinkError> {
         let io = |source| SinkError::Io {
             path: path.to_owned(),
             source,
@@ -101,7 +133,7 @@ impl RunDir {
 
     /// A new directory `parent/name`, or `parent/name-2`, `-3`, ... when that one exists:
     /// two runs started in the same second never share a directory.
-    pub fn create_new(parent: &Path, name: &str, run_id: String) -> Result<Self, SinkError> {
+    fn create_new(parent: &Path, name: &str, run_id: String) -> Result<Self, SinkError> {
         let io = |path: &Path, source| SinkError::Io {
             path: path.to_owned(),
             source,

@@ -1,5 +1,5 @@
-//! `runs.parquet`: one row per run, with the workload's own statistics and how the run was
-//! traced.
+//! `runs.parquet`: one row per run, with the workload's own statistics ([`RunSummary`]) and
+//! how the run was traced ([`RunMeta`]).
 
 use std::sync::Arc;
 
@@ -10,47 +10,30 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 
 use super::{RunDir, SinkError, TableWriter};
-use crate::{probes::counters::Source, report::summary::RunSummary};
+use crate::model::{CounterSource, RunMeta, RunSummary};
 
 pub const TABLE: &str = "runs";
 
-/// Facts about the run that are not in the summary.
-pub struct RunMeta {
-    pub host: String,
-    pub kernel: String,
-    /// Wall-clock start, ns since the epoch.
-    pub started_ns: i64,
-    /// How each probe family was attached, e.g. "syscalls=tracepoint".
-    pub attach_methods: String,
-    /// What filled the cycles and instructions columns; None: nothing (they are null).
-    pub counters: Option<Source>,
-    /// Stack sampling frequency; null when no sampling ran.
-    pub sampling_hz: Option<u32>,
-    /// What fell back and why (one entry per hook, and tracefs when netcopy mounted it).
-    pub fallbacks: Vec<String>,
-}
-
-impl RunMeta {
-    /// Host name and kernel release of this machine, started now.
-    pub fn here(attach_methods: String, sampling_hz: Option<u32>) -> Self {
-        let uts = nix::sys::utsname::uname().ok();
-        let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
-            uts.as_ref()
-                .map(|u| f(u).to_string_lossy().into_owned())
-                .unwrap_or_default()
-        };
-        Self {
-            host: field(|u| u.nodename()),
-            kernel: field(|u| u.release()),
-            started_ns: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as i64)
-                .unwrap_or_default(),
-            attach_methods,
-            counters: None,
-            sampling_hz,
-            fallbacks: Vec::new(),
-        }
+/// The facts of a run starting now on this machine (host name, kernel release, start time),
+/// traced as `attach_methods` says ("none": untraced), with no counters or fallbacks yet.
+pub fn meta_here(attach_methods: String, sampling_hz: Option<u32>) -> RunMeta {
+    let uts = nix::sys::utsname::uname().ok();
+    let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
+        uts.as_ref()
+            .map(|u| f(u).to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    RunMeta {
+        host: field(|u| u.nodename()),
+        kernel: field(|u| u.release()),
+        started_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or_default(),
+        attach_methods,
+        counters: None,
+        sampling_hz,
+        fallbacks: Vec::new(),
     }
 }
 
@@ -189,13 +172,15 @@ pub fn write(
         "pmu",
         DataType::Boolean,
         false,
-        bool_(meta.counters == Some(Source::Pmu)),
+        bool_(meta.counters == Some(CounterSource::Pmu)),
     );
     col(
         "counter_source",
         DataType::Utf8,
         true,
-        Arc::new(StringArray::from(vec![meta.counters.map(Source::name)])),
+        Arc::new(StringArray::from(vec![
+            meta.counters.map(CounterSource::name),
+        ])),
     );
     col(
         "sampling_hz",

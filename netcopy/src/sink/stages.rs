@@ -6,22 +6,18 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 
-use super::{RunDir, SinkError, TableWriter};
-use netcopy_common::exact::{FUNCTIONS, STAGE_OF};
+use netcopy_common::{exact, stage::Stage};
 
+use super::{RunDir, SinkError, TableWriter};
 use crate::{
-    collect::{roles::Role, samples::Sampled},
-    trace::SyscallSummary,
+    collect::samples::Sampled,
+    model::{Role, SyscallSummary},
 };
 
 /// The exact tier's time for one role, syscall and stage: the summed ns of the timed function
 /// that is that stage, where fentry/fexit timed the calls.
-fn exact_ns(rows: &[SyscallSummary], role: Role, syscall: &str, stage: &str) -> Option<u64> {
-    let function = FUNCTIONS
-        .iter()
-        .zip(STAGE_OF)
-        .find(|(_, s)| *s == Some(stage))?
-        .0;
+fn exact_ns(rows: &[SyscallSummary], role: Role, syscall: &str, stage: Stage) -> Option<u64> {
+    let function = exact::of_stage(stage)?.function;
     let row = rows
         .iter()
         .find(|r| r.role == role && r.syscall == syscall)?;
@@ -41,7 +37,7 @@ pub fn write(
     let mut exact = Vec::new();
     for b in &sampled.breakdowns {
         for (s, n) in b.table.iter() {
-            exact.push(exact_ns(syscalls, b.role, b.kind.name(), s.name()));
+            exact.push(exact_ns(syscalls, b.role, b.kind.name(), s));
             role.push(b.role.name());
             syscall.push(b.kind.name());
             stage.push(s.name());
@@ -122,26 +118,18 @@ mod tests {
         stats.totals.calls = 2;
         stats.totals.exact_calls = 2;
         stats.totals.exact_ns = [9_000, 0, 500, 70, 0];
-        let rows = [SyscallSummary::new(
-            Role::Server,
-            SyscallKind::Sendmsg,
-            &stats,
-        )];
+        let rows = [stats.summary(Role::Server, SyscallKind::Sendmsg)];
         let at = |role, stage| exact_ns(&rows, role, "sendmsg", stage);
-        assert_eq!(at(Role::Server, "deferred_copy"), Some(500));
-        assert_eq!(at(Role::Server, "zc_completion"), Some(70));
+        assert_eq!(at(Role::Server, Stage::DeferredCopy), Some(500));
+        assert_eq!(at(Role::Server, Stage::ZcCompletion), Some(70));
         // tcp_sendmsg_locked spans several stages, so no stage gets its time.
-        assert_eq!(at(Role::Server, "copy_user_to_skb"), None);
-        assert_eq!(at(Role::Client, "deferred_copy"), None);
+        assert_eq!(at(Role::Server, Stage::CopyUserToSkb), None);
+        assert_eq!(at(Role::Client, Stage::DeferredCopy), None);
         // A call the exact tier missed makes the whole row unknown, not smaller.
         stats.totals.exact_calls = 1;
-        let rows = [SyscallSummary::new(
-            Role::Server,
-            SyscallKind::Sendmsg,
-            &stats,
-        )];
+        let rows = [stats.summary(Role::Server, SyscallKind::Sendmsg)];
         assert_eq!(
-            exact_ns(&rows, Role::Server, "sendmsg", "deferred_copy"),
+            exact_ns(&rows, Role::Server, "sendmsg", Stage::DeferredCopy),
             None
         );
     }

@@ -7,7 +7,8 @@
 
 use std::{fmt::Write as _, path::Path};
 
-use super::{SweepError, cell::CellRecord, io, load_cells};
+use super::{SweepError, io, load_cells};
+use crate::model::CellRecord;
 
 pub const FILE: &str = "summary.csv";
 

@@ -11,11 +11,9 @@
 //! cell directory always holds complete tables, and running the same sweep again skips the
 //! cells that are there (resumable). An interrupted cell leaves nothing under `mode=…`.
 
-pub mod cell;
 pub mod csv;
 
 use std::{
-    net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -23,23 +21,15 @@ use std::{
 use thiserror::Error;
 
 use crate::{
-    report::summary::RunSummary,
-    sink::{
-        RunDir, SinkError,
-        runs::{self, RunMeta},
-        zerocopy::ZerocopyRecorder,
-    },
+    model::{CellRecord, Mode, NetPath, RunSummary},
+    sink::{RunDir, SinkError, runs, zerocopy::ZerocopyRecorder},
     trace::{TraceError, TraceOptions, trace},
-    units::utc_stamp,
     workload::{
-        Mode,
         client::ClientConfig,
         conn::Stop,
-        receiver::Verify,
-        run::{NetPath, RunError, run_logged},
+        run::{RunError, run_logged},
     },
 };
-use cell::CellRecord;
 
 /// The file that marks a finished cell and holds its numbers.
 pub const CELL_FILE: &str = "cell.json";
@@ -62,6 +52,13 @@ pub enum SweepError {
         #[source]
         source: serde_json::Error,
     },
+}
+
+impl SweepError {
+    /// Bad input the user can fix (an `--out` that cannot be written).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, SweepError::Sink(e) if e.is_usage())
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SweepError + '_ {
@@ -274,23 +271,14 @@ fn run_cell(
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
-    let run_id = format!(
-        "{}-{}-{}",
-        utc_stamp(std::time::SystemTime::now()),
-        cell.flat_name(),
-        std::process::id()
+    let dir = RunDir::for_run(Some(&tmp), &cell.flat_name(), None, false)?;
+    let cfg = ClientConfig::new(
+        cell.mode,
+        cell.size,
+        cell.threads,
+        spec.warmup,
+        spec.duration,
     );
-    let dir = RunDir::create(&tmp, run_id.clone(), false)?;
-    let cfg = ClientConfig {
-        server: SocketAddr::from(([127, 0, 0, 1], 0)),
-        mode: cell.mode,
-        size: cell.size,
-        threads: cell.threads,
-        warmup: spec.warmup,
-        duration: spec.duration,
-        verify: Verify::Yes,
-        affinity: Default::default(),
-    };
     let (summary, methods) = if spec.trace {
         let opts = TraceOptions {
             out: Some(dir.clone()),
@@ -308,7 +296,7 @@ fn run_cell(
         std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         return Ok(None);
     }
-    let record = CellRecord::new(&summary, cell.rep, &run_id, methods.as_deref());
+    let record = CellRecord::new(&summary, cell.rep, &dir.run_id, methods.as_deref());
     let json = tmp.join(CELL_FILE);
     let text = serde_json::to_vec_pretty(&record).map_err(|source| SweepError::Json {
         path: json.clone(),
@@ -344,8 +332,8 @@ fn untraced(
     if let Some(recorder) = recorder {
         recorder.finish()?;
     }
-    let summary = RunSummary::new(&outcome?);
-    runs::write(dir, &summary, &RunMeta::here("none".into(), None), None)?;
+    let summary = outcome?.summary();
+    runs::write(dir, &summary, &runs::meta_here("none".into(), None), None)?;
     Ok(summary)
 }
 

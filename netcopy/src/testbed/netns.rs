@@ -52,6 +52,13 @@ pub enum NetnsError {
     },
 }
 
+impl NetnsError {
+    /// Missing privileges, which the user can fix.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, NetnsError::NotPrivileged)
+    }
+}
+
 /// Two namespaces and the veth pair between them; removed on drop.
 #[derive(Debug)]
 pub struct Testbed {

@@ -7,13 +7,20 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde::Serialize;
-
 use super::{
-    Role, Session, StageRow, SyscallSummary, TraceError, TraceOptions, sample_report, stage_rows,
-    summarize,
+    TraceError, TraceOptions,
+    session::{Session, period_ns},
 };
-use crate::{probes::sample::DEFAULT_HZ, report::summary, sink::stages, workload::conn::Stop};
+use crate::{
+    model::{ExternalSummary, Role},
+    sink::stages,
+    workload::conn::Stop,
+};
+
+/// Every thread of another program is `other`.
+fn other(_: u32) -> Role {
+    Role::Other
+}
 
 /// What to trace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,46 +39,6 @@ impl Target {
             Target::Comm(c) => format!("comm {c}"),
             Target::Cgroup(c) => format!("cgroup {}", c.display()),
         }
-    }
-}
-
-/// What tracing other programs found.
-#[derive(Clone, Debug, Serialize)]
-pub struct ExternalSummary {
-    pub targets: Vec<String>,
-    pub seconds: f64,
-    pub interrupted: bool,
-    pub syscalls: Vec<SyscallSummary>,
-    pub stages: Option<Vec<StageRow>>,
-    /// Records the ring buffer had no room for.
-    pub lost: u64,
-    /// What fell back and why.
-    pub fallbacks: Vec<String>,
-}
-
-impl ExternalSummary {
-    pub fn to_text(&self) -> String {
-        let mut o = format!(
-            "netcopy trace: {} for {:.2} s{}\n",
-            self.targets.join(", "),
-            self.seconds,
-            if self.interrupted {
-                "  [INTERRUPTED]"
-            } else {
-                ""
-            }
-        );
-        if self.syscalls.is_empty() {
-            o.push_str("  no socket calls were traced\n");
-        } else {
-            summary::render_syscalls(&mut o, &self.syscalls);
-        }
-        if let Some(rows) = &self.stages {
-            summary::render_stages(&mut o, rows);
-        }
-        summary::render_fallbacks(&mut o, &self.fallbacks);
-        o.push_str(&format!("  records     {} lost\n", self.lost));
-        o
     }
 }
 
@@ -134,12 +101,9 @@ pub fn trace_targets(
     ready: impl FnOnce(),
 ) -> Result<ExternalSummary, TraceError> {
     validate(targets)?;
-    let Session {
-        mut probes,
-        collector,
-        meta,
-    } = Session::start(opts)?;
+    let mut session = Session::start(opts, other)?;
     for t in targets {
+        let probes = &mut session.probes;
         match t {
             Target::Pid(p) => probes.add_target(*p)?,
             Target::Comm(c) => probes.add_comm(c)?,
@@ -166,13 +130,10 @@ pub fn trace_targets(
         std::thread::sleep(Duration::from_millis(50).min(duration.saturating_sub(start.elapsed())));
     }
     let seconds = start.elapsed().as_secs_f64();
-    let mut collected = super::stop_collecting(&mut probes, collector)?;
-    collected.add_aggregates(&probes.aggregates()?);
-    let lost = probes.lost()? + collected.malformed;
-    let other = |_: u32| Role::Other;
-    let sampled = sample_report(&probes, opts.sample_hz, &other)?;
-    let period_ns = 1_000_000_000 / opts.sample_hz.unwrap_or(DEFAULT_HZ).max(1);
-    let syscalls = summarize(&collected, other, &[Role::Other]);
+    let ended = session.finish()?;
+    let sampled = session.sampled(opts.sample_hz, other)?;
+    let period_ns = period_ns(opts.sample_hz);
+    let syscalls = ended.collected.summarize(other, &[Role::Other]);
     if let (Some(dir), Some(s)) = (&opts.out, &sampled) {
         stages::write(dir, s, period_ns, &syscalls)?;
     }
@@ -181,8 +142,8 @@ pub fn trace_targets(
         seconds,
         interrupted: stop.requested(),
         syscalls,
-        stages: sampled.as_ref().map(|s| stage_rows(s, period_ns)),
-        lost,
-        fallbacks: meta.fallbacks,
+        stages: sampled.as_ref().map(|s| s.stage_rows(period_ns)),
+        lost: ended.lost,
+        fallbacks: session.meta.fallbacks,
     })
 }

@@ -5,65 +5,37 @@
 //! connection then share a CPU or not changes a 64K run on a 2-CPU VM by up to 2.5x (18.7 to
 //! 47.5 Gbit/s in six untraced runs in a row here), so comparisons pin them.
 
-use std::fmt;
-
-use serde::Serialize;
-
 use super::WorkloadError;
+use crate::model::Affinity;
 
-/// The CPU of each end's connection threads; `None` leaves that end to the scheduler.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Affinity {
-    pub sender: Option<usize>,
-    pub receiver: Option<usize>,
-}
-
-impl Affinity {
-    /// `N` (both ends on CPU N) or `S,R` (senders on S, receivers on R); each must be a CPU
-    /// this process may run on.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let cpu = |t: &str| -> Result<usize, String> {
-            let n: usize = t
-                .trim()
-                .parse()
-                .map_err(|_| format!("{t:?} is not a CPU number"))?;
-            let allowed = allowed_cpus();
-            if !allowed.contains(&n) {
-                return Err(format!(
-                    "CPU {n} is not one this process may run on (allowed: {})",
-                    list(&allowed)
-                ));
-            }
-            Ok(n)
-        };
-        let (sender, receiver) = match s.split_once(',') {
-            Some((a, b)) => (cpu(a)?, cpu(b)?),
-            None => {
-                let n = cpu(s)?;
-                (n, n)
-            }
-        };
-        Ok(Self {
-            sender: Some(sender),
-            receiver: Some(receiver),
-        })
-    }
-
-    pub fn is_set(&self) -> bool {
-        self.sender.is_some() || self.receiver.is_some()
-    }
-}
-
-impl fmt::Display for Affinity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let end = |c: Option<usize>| c.map_or("any CPU".to_owned(), |c| format!("CPU {c}"));
-        write!(
-            f,
-            "senders on {}, receivers on {}",
-            end(self.sender),
-            end(self.receiver)
-        )
-    }
+/// `N` (both ends on CPU N) or `S,R` (senders on S, receivers on R); each must be a CPU
+/// this process may run on.
+pub fn parse(s: &str) -> Result<Affinity, String> {
+    let cpu = |t: &str| -> Result<usize, String> {
+        let n: usize = t
+            .trim()
+            .parse()
+            .map_err(|_| format!("{t:?} is not a CPU number"))?;
+        let allowed = allowed_cpus();
+        if !allowed.contains(&n) {
+            return Err(format!(
+                "CPU {n} is not one this process may run on (allowed: {})",
+                list(&allowed)
+            ));
+        }
+        Ok(n)
+    };
+    let (sender, receiver) = match s.split_once(',') {
+        Some((a, b)) => (cpu(a)?, cpu(b)?),
+        None => {
+            let n = cpu(s)?;
+            (n, n)
+        }
+    };
+    Ok(Affinity {
+        sender: Some(sender),
+        receiver: Some(receiver),
+    })
 }
 
 /// Pin the calling thread to `cpu`, if one is given.
@@ -101,10 +73,10 @@ mod tests {
     #[test]
     fn one_cpu_or_a_pair() {
         let first = allowed_cpus()[0];
-        let a = Affinity::parse(&first.to_string()).unwrap();
+        let a = parse(&first.to_string()).unwrap();
         assert_eq!((a.sender, a.receiver), (Some(first), Some(first)));
         let last = *allowed_cpus().last().unwrap();
-        let b = Affinity::parse(&format!("{last},{first}")).unwrap();
+        let b = parse(&format!("{last},{first}")).unwrap();
         assert_eq!((b.sender, b.receiver), (Some(last), Some(first)));
         assert_eq!(
             b.to_string(),
@@ -114,17 +86,13 @@ mod tests {
 
     #[test]
     fn cpus_that_cannot_be_had_are_refused() {
-        let e = Affinity::parse("4095").unwrap_err();
+        let e = parse("4095").unwrap_err();
         assert!(
             e.contains("CPU 4095 is not one this process may run on"),
             "{e}"
         );
-        assert!(
-            Affinity::parse("x")
-                .unwrap_err()
-                .contains("not a CPU number")
-        );
-        assert!(Affinity::parse("0,").is_err());
+        assert!(parse("x").unwrap_err().contains("not a CPU number"));
+        assert!(parse("0,").is_err());
     }
 
     #[test]

@@ -10,15 +10,16 @@ use std::{
 };
 
 use super::{
-    Mode, WorkloadError,
-    affinity::{self, Affinity},
+    WorkloadError, affinity,
     conn::{Conn, Filled, Stop},
     join,
     message::Layout,
     protocol::{ACK_LEN, HELLO_LEN, Hello, decode_ack},
     receiver::{ReceiverReport, Verify, receive_messages},
-    stats::{Progress, Switches, Window, WindowTotals},
+    roles,
+    stats::{Progress, Window, thread_switches, window_totals},
 };
+use crate::model::{Affinity, Mode, Role, WindowTotals};
 
 /// How long the server keeps sending after the client's window ends, so that the window is
 /// full on every connection even though each server thread starts at its own hello.
@@ -36,6 +37,38 @@ pub struct ClientConfig {
     pub verify: Verify,
     /// CPUs for the connection threads: the receivers here, the senders in `netcopy run`.
     pub affinity: Affinity,
+}
+
+impl ClientConfig {
+    /// `threads` connections moving `size`-byte messages in `mode`, measured for `duration`
+    /// after `warmup`: to 127.0.0.1 (`netcopy run` puts its own server's address in), every
+    /// message verified, no thread pinned.
+    pub fn new(mode: Mode, size: u64, threads: u32, warmup: Duration, duration: Duration) -> Self {
+        Self {
+            server: SocketAddr::from(([127, 0, 0, 1], 0)),
+            mode,
+            size,
+            threads,
+            warmup,
+            duration,
+            verify: Verify::Yes,
+            affinity: Affinity::default(),
+        }
+    }
+
+    /// The run a client's hello asks the server at `server` for: the sending end's view.
+    pub fn from_hello(hello: &Hello, server: SocketAddr) -> Self {
+        Self {
+            server,
+            ..Self::new(
+                hello.mode,
+                hello.size,
+                hello.conns,
+                hello.warmup,
+                hello.duration,
+            )
+        }
+    }
 }
 
 pub struct ClientReport {
@@ -73,24 +106,22 @@ pub fn run_client(
             session,
         };
         let (cfg, layout, stop, setup) = (cfg.clone(), layout.clone(), stop.clone(), setup.clone());
-        let handle = thread::Builder::new()
-            .name(format!("nc-recv-{index}"))
-            .spawn(move || {
-                let started = Switches::now();
-                let r = (|| {
-                    affinity::pin(cfg.affinity.receiver)?;
-                    if let Some(setup) = setup {
-                        setup()?;
-                    }
-                    let conn = connect(&cfg, &hello, window, stop.clone())?;
-                    receive_messages(conn, cfg.mode, &layout, cfg.verify, &p, started)
-                })();
-                if r.is_err() {
-                    stop.request();
+        let handle = roles::spawn(Role::Client, index, move || {
+            let started = thread_switches();
+            let r = (|| {
+                affinity::pin(cfg.affinity.receiver)?;
+                if let Some(setup) = setup {
+                    setup()?;
                 }
-                r
-            })
-            .map_err(|e| WorkloadError::io("spawn receiver thread", e))?;
+                let conn = connect(&cfg, &hello, window, stop.clone())?;
+                receive_messages(conn, cfg.mode, &layout, cfg.verify, &p, started)
+            })();
+            if r.is_err() {
+                stop.request();
+            }
+            r
+        })
+        .map_err(|e| WorkloadError::io("spawn receiver thread", e))?;
         handles.push(handle);
     }
 
@@ -103,7 +134,7 @@ pub fn run_client(
     let ended = Instant::now();
     let last: Vec<_> = progress.iter().map(|p| p.snapshot()).collect();
     let interrupted = stop.requested();
-    let totals = WindowTotals::from_snapshots(&first, &last, ended - started);
+    let totals = window_totals(&first, &last, ended - started);
 
     let mut receivers = Vec::new();
     let mut first_error = None;

@@ -13,9 +13,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde::Serialize;
-
 use super::stats::{Latency, Window};
+use crate::model::CallCounts;
 
 /// How long a blocked send or receive waits before it looks at the stop flag again.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -23,33 +22,6 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 const STOP_GRACE: Duration = Duration::from_secs(3);
 /// A connection whose peer lets a message sit this long without progress is given up.
 pub const PEER_STALL: Duration = Duration::from_secs(30);
-
-/// Syscalls this thread made on its connection, counted by the workload itself.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct CallCounts {
-    /// `send(2)`, which the kernel runs as `sendto`.
-    pub sendto: u64,
-    pub sendmsg: u64,
-    /// `recv(2)`, which the kernel runs as `recvfrom`.
-    pub recvfrom: u64,
-    /// Data `recvmsg` calls (not the error-queue ones).
-    pub recvmsg: u64,
-    /// `recvmsg(MSG_ERRQUEUE)` calls that reap zerocopy completions.
-    pub errqueue: u64,
-    /// `poll` calls that wait for completions.
-    pub poll: u64,
-}
-
-impl CallCounts {
-    pub fn add(&mut self, o: &CallCounts) {
-        self.sendto += o.sendto;
-        self.sendmsg += o.sendmsg;
-        self.recvfrom += o.recvfrom;
-        self.recvmsg += o.recvmsg;
-        self.errqueue += o.errqueue;
-        self.poll += o.poll;
-    }
-}
 
 /// A stop request shared by every thread of a run (Ctrl-C, SIGTERM, or a failed peer).
 #[derive(Clone, Debug, Default)]

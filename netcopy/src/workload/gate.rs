@@ -20,11 +20,12 @@ use std::{
 };
 
 use super::{
-    Mode, WorkloadError,
+    WorkloadError,
     conn::Stop,
     protocol::{AckStatus, HELLO_LEN, Hello, encode_ack},
     zerocopy,
 };
+use crate::model::Mode;
 
 /// How long a new connection may take to send its hello.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);

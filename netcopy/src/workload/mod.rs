@@ -5,6 +5,8 @@
 //! - `sender` / `receiver`: the per-mode data loops; `zerocopy`: MSG_ZEROCOPY and completions.
 //! - `protocol`: the hello/ack handshake; `server` / `client`: the two ends; `run`: both at once.
 //! - `stats`: latency histograms and the common measurement window.
+//! - `affinity`: `--cpu-affinity`; `gate`: admission for `netcopy serve`; `roles`: which end
+//!   each workload thread is, decided where it starts.
 
 pub mod affinity;
 pub mod client;
@@ -13,6 +15,7 @@ pub mod gate;
 pub mod message;
 pub mod protocol;
 pub mod receiver;
+pub mod roles;
 pub mod run;
 pub mod sender;
 pub mod server;
@@ -21,43 +24,7 @@ pub mod zerocopy;
 
 use std::io;
 
-use serde::Serialize;
 use thiserror::Error;
-
-/// How the bytes of a message get into the kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-#[repr(u8)]
-pub enum Mode {
-    /// Serialize the 8 fields into one buffer per message, then send(2); recv(2) + deserialize.
-    Twocopy = 0,
-    /// sendmsg(2)/recvmsg(2) with an 8-entry iovec (scatter-gather).
-    Onecopy = 1,
-    /// SO_ZEROCOPY + sendmsg(MSG_ZEROCOPY), completions reaped; recvmsg(2) on the receiver.
-    Zerocopy = 2,
-}
-
-impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Twocopy, Mode::Onecopy, Mode::Zerocopy];
-
-    pub fn from_wire(b: u8) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| *m as u8 == b)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Twocopy => "twocopy",
-            Mode::Onecopy => "onecopy",
-            Mode::Zerocopy => "zerocopy",
-        }
-    }
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 #[derive(Debug, Error)]
 pub enum WorkloadError {

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::Mode;
-use crate::units::MAX_SIZE;
+use crate::{model::Mode, units::MAX_SIZE};
 
 const MAGIC: u32 = u32::from_le_bytes(*b"NCPY");
 const VERSION: u16 = 1;

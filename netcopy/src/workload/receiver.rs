@@ -3,12 +3,12 @@
 use serde::Serialize;
 
 use super::{
-    Mode, WorkloadError,
-    conn::{CallCounts, Conn, Filled},
+    WorkloadError,
+    conn::{Conn, Filled},
     message::{Layout, Message, Verifier},
-    sender::EndTotals,
-    stats::{Latency, Progress, Switches},
+    stats::{Latency, Progress, thread_switches},
 };
+use crate::model::{CallCounts, EndTotals, Mode, Switches};
 
 /// What one receiving thread did.
 pub struct ReceiverReport {
@@ -96,6 +96,6 @@ pub fn receive_messages(
         calls: conn.calls,
         latency: conn.latency,
         verified: verifier.is_some(),
-        switches: Switches::now().since(started),
+        switches: thread_switches().since(started),
     })
 }

@@ -15,31 +15,13 @@ use super::{
     conn::Stop,
     join,
     server::{Served, serve_session},
+    stats::Latency,
     zerocopy::CompletionLog,
 };
-use crate::testbed::netns::{self, NetnsError, Testbed};
-
-/// Where the bytes travel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NetPath {
-    /// 127.0.0.1 in the current namespace.
-    Loopback,
-    /// Two namespaces joined by a veth pair.
-    Netns,
-    /// `netcopy client` against a separately started server.
-    Network,
-}
-
-impl NetPath {
-    pub fn name(self) -> &'static str {
-        match self {
-            NetPath::Loopback => "loopback",
-            NetPath::Netns => "netns",
-            NetPath::Network => "network",
-        }
-    }
-}
+use crate::{
+    model::{CallCounts, ConnectionSummary, NetPath, RunSummary, ZerocopyStats},
+    testbed::netns::{self, NetnsError, Testbed},
+};
 
 #[derive(Debug, Error)]
 pub enum RunError {
@@ -49,6 +31,13 @@ pub enum RunError {
     Netns(#[from] NetnsError),
 }
 
+impl RunError {
+    /// Bad setup the user can fix (`--netns` without the privileges it needs).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, RunError::Netns(e) if e.is_usage())
+    }
+}
+
 /// Both ends of a finished run.
 pub struct RunOutcome {
     pub config: ClientConfig,
@@ -56,6 +45,67 @@ pub struct RunOutcome {
     pub client: ClientReport,
     /// The server's connections, in accept order.
     pub served: Vec<Served>,
+}
+
+impl RunOutcome {
+    /// Both ends' own numbers, as the run's summary (no kernel view yet).
+    pub fn summary(&self) -> RunSummary {
+        let cfg = &self.config;
+        let mut send_latency = Latency::new();
+        let mut recv_latency = Latency::new();
+        let mut send_calls = CallCounts::default();
+        let mut recv_calls = CallCounts::default();
+        let mut zerocopy: Option<ZerocopyStats> = None;
+        for s in &self.served {
+            send_latency.add(&s.report.latency);
+            send_calls.add(&s.report.calls);
+            if let Some(z) = &s.report.zerocopy {
+                zerocopy.get_or_insert_with(Default::default).add(z);
+            }
+        }
+        let receivers = &self.client.receivers;
+        for r in receivers {
+            recv_latency.add(&r.latency);
+            recv_calls.add(&r.calls);
+        }
+        // Pair the ends by the index the client put in each hello.
+        let connections = receivers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let s = self.served.iter().find(|s| s.hello.index as usize == i)?;
+                Some(ConnectionSummary {
+                    index: i as u32,
+                    sender: s.report.totals(),
+                    receiver: r.totals(),
+                })
+            })
+            .collect();
+        RunSummary {
+            mode: cfg.mode,
+            size: cfg.size,
+            threads: cfg.threads,
+            path: self.path,
+            cpu_affinity: cfg.affinity.is_set().then_some(cfg.affinity),
+            warmup_s: cfg.warmup.as_secs_f64(),
+            duration_s: cfg.duration.as_secs_f64(),
+            bytes: receivers.iter().map(|r| r.bytes).sum(),
+            messages: receivers.iter().map(|r| r.messages).sum(),
+            throughput_gbps: self.client.window.throughput_gbps,
+            window: self.client.window.clone(),
+            verified: receivers.iter().all(|r| r.verified),
+            interrupted: self.client.interrupted,
+            send_latency_ns: send_latency.summary(),
+            recv_latency_ns: recv_latency.summary(),
+            send_calls,
+            recv_calls,
+            zerocopy,
+            connections,
+            syscalls: None,
+            stages: None,
+            probe: None,
+        }
+    }
 }
 
 /// Run the server and the client against each other. `cfg.server` is ignored: the server

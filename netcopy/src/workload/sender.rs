@@ -2,15 +2,14 @@
 
 use std::time::Instant;
 
-use serde::Serialize;
-
 use super::{
-    Mode, WorkloadError,
-    conn::{CallCounts, Conn},
+    WorkloadError,
+    conn::Conn,
     message::{Layout, Message},
-    stats::{Latency, Switches},
-    zerocopy::{CompletionLog, ZerocopySender, ZerocopyStats},
+    stats::{Latency, thread_switches},
+    zerocopy::{CompletionLog, ZerocopySender},
 };
+use crate::model::{CallCounts, EndTotals, Mode, Switches, ZerocopyStats};
 
 /// What one sending thread did.
 pub struct SenderReport {
@@ -22,17 +21,6 @@ pub struct SenderReport {
     pub latency: Latency,
     pub zerocopy: Option<ZerocopyStats>,
     /// The thread's context switches over its whole life (getrusage), handshake included.
-    pub switches: Switches,
-}
-
-/// The per-connection facts of a report, for JSON.
-#[derive(Clone, Debug, Serialize)]
-pub struct EndTotals {
-    pub tid: u32,
-    pub bytes: u64,
-    pub messages: u64,
-    pub calls: CallCounts,
-    /// The thread's context switches over its whole life (getrusage).
     pub switches: Switches,
 }
 
@@ -106,6 +94,6 @@ pub fn send_messages(
         calls: conn.calls,
         latency: conn.latency,
         zerocopy,
-        switches: Switches::now().since(started),
+        switches: thread_switches().since(started),
     })
 }

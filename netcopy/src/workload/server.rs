@@ -16,10 +16,12 @@ use super::{
     join,
     message::Layout,
     protocol::{AckStatus, HELLO_LEN, Hello, encode_ack},
+    roles,
     sender::{SenderReport, send_messages},
-    stats::{Switches, Window},
+    stats::{Window, thread_switches},
     zerocopy::CompletionLog,
 };
+use crate::model::{Role, Switches};
 
 /// One connection served.
 pub struct Served {
@@ -34,7 +36,7 @@ pub fn serve_connection(
     stop: Stop,
     log: Option<CompletionLog>,
 ) -> Result<Served, WorkloadError> {
-    let started = Switches::now();
+    let started = thread_switches();
     // The handshake is bounded by HELLO_TIMEOUT, not by `stop` (see Conn::set_stop).
     let mut conn = Conn::new(
         stream,
@@ -62,7 +64,7 @@ pub fn serve_admitted(
     stop: Stop,
     log: Option<CompletionLog>,
 ) -> Result<Served, WorkloadError> {
-    let started = Switches::now();
+    let started = thread_switches();
     let conn = Conn::new(
         stream,
         Window::after(Instant::now(), Duration::ZERO, Duration::ZERO),
@@ -189,18 +191,16 @@ pub fn serve_session(
             break;
         };
         let (stop, log) = (stop.clone(), log.clone());
-        let handle = thread::Builder::new()
-            .name(format!("nc-send-{i}"))
-            .spawn(move || {
-                let served = super::affinity::pin(cpu)
-                    .and_then(|()| serve_connection(stream, stop.clone(), log));
-                if served.is_err() {
-                    // One failed end stops the run rather than leaving the other waiting.
-                    stop.request();
-                }
-                served
-            })
-            .map_err(|e| WorkloadError::io("spawn sender thread", e))?;
+        let handle = roles::spawn(Role::Server, i, move || {
+            let served = super::affinity::pin(cpu)
+                .and_then(|()| serve_connection(stream, stop.clone(), log));
+            if served.is_err() {
+                // One failed end stops the run rather than leaving the other waiting.
+                stop.request();
+            }
+            served
+        })
+        .map_err(|e| WorkloadError::io("spawn sender thread", e))?;
         handles.push(handle);
     }
     Ok(handles.into_iter().map(join).collect())
@@ -238,16 +238,14 @@ pub fn serve_forever(
                     };
                     let (stop, tx, log) = (stop.clone(), tx.clone(), log.clone());
                     next += 1;
-                    thread::Builder::new()
-                        .name(format!("nc-send-{next}"))
-                        .spawn(move || {
-                            let served = serve_admitted(stream, hello, stop, log);
-                            // The slot and the buffers are free before the result is told.
-                            drop(ticket);
-                            let _ = tx.send(served);
-                        })
-                        .map(drop)
-                        .map_err(|e| WorkloadError::io("spawn sender thread", e))
+                    roles::spawn(Role::Server, next, move || {
+                        let served = serve_admitted(stream, hello, stop, log);
+                        // The slot and the buffers are free before the result is told.
+                        drop(ticket);
+                        let _ = tx.send(served);
+                    })
+                    .map(drop)
+                    .map_err(|e| WorkloadError::io("spawn sender thread", e))
                 })
             })
             .map_err(|e| WorkloadError::io("spawn accept thread", e))?

@@ -7,7 +7,8 @@ use std::{
 };
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+
+use crate::model::{LatencySummary, Switches, WindowTotals};
 
 /// Largest latency the histograms hold: longer calls are recorded as this value.
 const MAX_LATENCY_NS: u64 = 60_000_000_000;
@@ -87,47 +88,18 @@ impl Latency {
     }
 }
 
-/// Percentiles of one latency histogram in ns; null when no call fell into the window.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct LatencySummary {
-    pub count: u64,
-    pub p50: Option<u64>,
-    pub p90: Option<u64>,
-    pub p99: Option<u64>,
-    pub p999: Option<u64>,
-    pub max: Option<u64>,
-    /// Mean in ns (the seed report's Latency_us is a mean).
-    pub mean: Option<f64>,
-}
-
 /// Context switches of the calling thread so far, from getrusage(RUSAGE_THREAD): the
 /// kernel's own per-thread counters, which the tracer's in-call counts are checked against.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Switches {
-    pub voluntary: u64,
-    pub involuntary: u64,
-}
-
-impl Switches {
-    pub fn now() -> Self {
-        // SAFETY: getrusage fills the struct it is given.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: valid pointer to a rusage.
-        if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
-            return Self::default();
-        }
-        Self {
-            voluntary: ru.ru_nvcsw as u64,
-            involuntary: ru.ru_nivcsw as u64,
-        }
+pub fn thread_switches() -> Switches {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a rusage.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
+        return Switches::default();
     }
-
-    /// Switches since `earlier`.
-    pub fn since(self, earlier: Switches) -> Self {
-        Self {
-            voluntary: self.voluntary.saturating_sub(earlier.voluntary),
-            involuntary: self.involuntary.saturating_sub(earlier.involuntary),
-        }
+    Switches {
+        voluntary: ru.ru_nvcsw as u64,
+        involuntary: ru.ru_nivcsw as u64,
     }
 }
 
@@ -165,38 +137,25 @@ pub struct Snapshot {
     pub messages: u64,
 }
 
-/// What moved in the measurement window, summed over connections.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct WindowTotals {
-    /// Measured length of the window (from the first to the second snapshot).
-    pub seconds: f64,
-    pub bytes: u64,
-    pub messages: u64,
-    /// bytes × 8 / seconds / 10⁹.
-    pub throughput_gbps: f64,
-}
-
-impl WindowTotals {
-    /// Totals from snapshots of every connection taken at the window's start and end.
-    pub fn from_snapshots(start: &[Snapshot], end: &[Snapshot], elapsed: Duration) -> Self {
-        let (bytes, messages) = start.iter().zip(end).fold((0, 0), |(b, m), (s, e)| {
-            (
-                b + e.bytes.saturating_sub(s.bytes),
-                m + e.messages.saturating_sub(s.messages),
-            )
-        });
-        let seconds = elapsed.as_secs_f64();
-        let throughput_gbps = if seconds > 0.0 {
-            bytes as f64 * 8.0 / seconds / 1e9
-        } else {
-            0.0
-        };
-        Self {
-            seconds,
-            bytes,
-            messages,
-            throughput_gbps,
-        }
+/// Window totals from snapshots of every connection taken at the window's start and end.
+pub fn window_totals(start: &[Snapshot], end: &[Snapshot], elapsed: Duration) -> WindowTotals {
+    let (bytes, messages) = start.iter().zip(end).fold((0, 0), |(b, m), (s, e)| {
+        (
+            b + e.bytes.saturating_sub(s.bytes),
+            m + e.messages.saturating_sub(s.messages),
+        )
+    });
+    let seconds = elapsed.as_secs_f64();
+    let throughput_gbps = if seconds > 0.0 {
+        bytes as f64 * 8.0 / seconds / 1e9
+    } else {
+        0.0
+    };
+    WindowTotals {
+        seconds,
+        bytes,
+        messages,
+        throughput_gbps,
     }
 }
 
@@ -226,7 +185,7 @@ mod tests {
                 messages: 5,
             },
         ];
-        let w = WindowTotals::from_snapshots(&start, &end, Duration::from_secs(2));
+        let w = window_totals(&start, &end, Duration::from_secs(2));
         assert_eq!(w.bytes, 1_250_000_000);
         assert_eq!(w.messages, 15);
         assert!(
@@ -238,7 +197,7 @@ mod tests {
 
     #[test]
     fn empty_window_has_zero_throughput_not_nan() {
-        let w = WindowTotals::from_snapshots(&[], &[], Duration::ZERO);
+        let w = window_totals(&[], &[], Duration::ZERO);
         assert_eq!(w.throughput_gbps, 0.0);
     }
 

@@ -13,13 +13,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde::Serialize;
-
 use super::{
     WorkloadError,
     conn::{Conn, advance},
     message::{Layout, Message},
 };
+use crate::model::ZerocopyStats;
 
 const SO_EE_ORIGIN_ZEROCOPY: u8 = 5;
 const SO_EE_CODE_ZEROCOPY_COPIED: u8 = 1;
@@ -29,23 +28,6 @@ const POOL_MIN: usize = 2;
 const POOL_MAX: usize = 256;
 /// How long the sender waits for outstanding completions at the end, and for a free buffer.
 const COMPLETION_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What the zerocopy sender counted on one connection.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ZerocopyStats {
-    /// Successful `sendmsg(MSG_ZEROCOPY)` calls: each has a completion id.
-    pub sends: u64,
-    /// Ids reported complete on the error queue.
-    pub completed: u64,
-    /// Completed ids whose notification carried SO_EE_CODE_ZEROCOPY_COPIED.
-    pub copied: u64,
-    /// `sendmsg` calls refused with ENOBUFS (socket option memory full), then retried.
-    pub enobufs: u64,
-    /// Times the sender had to wait for a completion to free a buffer.
-    pub pool_waits: u64,
-    /// Message buffers in the pool.
-    pub pool: usize,
-}
 
 /// What one notification completed.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -3,10 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    report::summary::RunSummary,
-    trace::{Role, SyscallSummary},
-};
+use super::{kernel::SyscallSummary, role::Role, run::RunSummary};
 
 /// Where the sampled kernel time of one role went, for one stage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -145,12 +142,7 @@ impl CellRecord {
         let context_switches = s
             .connections
             .iter()
-            .map(|c| {
-                c.sender.switches.voluntary
-                    + c.sender.switches.involuntary
-                    + c.receiver.switches.voluntary
-                    + c.receiver.switches.involuntary
-            })
+            .map(|c| c.sender.switches.total() + c.receiver.switches.total())
             .sum();
         Self {
             mode: s.mode.name().to_owned(),

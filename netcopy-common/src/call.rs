@@ -1,0 +1,119 @@
+//! A target thread's call in flight and the calls it completed, kept in `THREADS` for the
+//! whole trace (a call marks its entry active, then inactive, so the hot path looks entries
+//! up instead of inserting and deleting them), and the per-CPU `ON_CPU` slot that the net
+//! hooks count into. The syscall family fills a call at entry; the sched, net, counters and
+//! exact families add to it while it is active; the exit turns it into a record.
+
+use crate::{exact::EXACT_FNS, layout, syscalls::KINDS};
+
+/// Calls one thread completed, per [`crate::syscalls::SyscallKind`], counted in the kernel
+/// at syscall exit, even when records are lost.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExactCounts {
+    pub calls: [u64; KINDS],
+}
+layout!(ExactCounts, 64);
+
+/// What the net family counts inside a call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetCounts {
+    pub bytes_to_user: u64,
+    pub skbs_built: u32,
+    pub skbs_tx: u32,
+    pub skbs_rx: u32,
+    pub _pad: u32,
+}
+layout!(NetCounts, 24, skbs_built @ 8, skbs_rx @ 16);
+
+impl NetCounts {
+    /// Add `o` to these counts.
+    #[inline(always)]
+    pub fn add(&mut self, o: &NetCounts) {
+        self.bytes_to_user += o.bytes_to_user;
+        self.skbs_built += o.skbs_built;
+        self.skbs_tx += o.skbs_tx;
+        self.skbs_rx += o.skbs_rx;
+    }
+}
+
+/// The traced call running on one CPU and what the net family counted for it there since it
+/// last came onto the CPU. The net hooks fire many times per call; finding the call here is
+/// a per-CPU array slot instead of a hash lookup of the thread. The counts are added to the
+/// thread's [`Inflight`] when the thread leaves the CPU or the call ends.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OnCpu {
+    /// The thread, or 0 when no traced call runs on the CPU.
+    pub tid: u32,
+    pub _pad: u32,
+    pub net: NetCounts,
+}
+layout!(OnCpu, 32, net @ 8);
+
+/// A call in flight on one thread, filled in by the syscall family at entry and added to by
+/// the sched, net, counters and exact families while `active` is 1.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Inflight {
+    pub start_ns: u64,
+    /// When the thread was last switched out during the call; 0 while it runs.
+    pub switched_out_ns: u64,
+    pub offcpu_ns: u64,
+    /// Net counts of the call's finished stretches on a CPU (see [`OnCpu`]).
+    pub net: NetCounts,
+    /// Counters moved over the call's finished on-CPU stretches.
+    pub cycles: u64,
+    pub instructions: u64,
+    /// Counter values when the current stretch began.
+    pub stretch_cycles: u64,
+    pub stretch_instructions: u64,
+    /// Exact tier: when each timed function was entered (0: not inside it).
+    pub exact_start: [u64; EXACT_FNS],
+    /// Exact tier: ns inside each timed function so far.
+    pub exact_ns: [u32; EXACT_FNS],
+    pub fd: i32,
+    pub flags: u32,
+    pub voluntary_cs: u32,
+    pub involuntary_cs: u32,
+    pub kind: u8,
+    /// 1 while the counters are read for this call (see the counters family).
+    pub counters: u8,
+    /// 1 when the exact tier times this call.
+    pub exact: u8,
+    /// 1 between the call's entry and exit.
+    pub active: u8,
+}
+layout!(
+    Inflight,
+    160,
+    net @ 24,
+    cycles @ 48,
+    exact_start @ 80,
+    exact_ns @ 120,
+    fd @ 140,
+    kind @ 156,
+    active @ 159,
+);
+
+/// One target thread: its call in flight and the calls it completed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ThreadEntry {
+    pub call: Inflight,
+    pub counts: ExactCounts,
+    /// The process the thread belongs to: a reused thread id of another process is not a
+    /// target just because the entry is there.
+    pub tgid: u32,
+    pub _pad: u32,
+}
+layout!(ThreadEntry, 232, counts @ 160, tgid @ 224);
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: `repr(C)` plain integers with explicit padding, valid for any bytes.
+    unsafe impl aya::Pod for super::ExactCounts {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::ThreadEntry {}
+}

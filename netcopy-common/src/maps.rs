@@ -1,0 +1,70 @@
+//! The name of every map and global of the eBPF object, and the capacities of the maps. The
+//! eBPF crate names its statics with these words; a test of `netcopy` checks the embedded
+//! object's maps against [`ALL`], both ways, and the global against [`TASK_PID_OFFSET`].
+
+/// Hash map tid -> [`crate::call::ThreadEntry`]: each target thread's call in flight and
+/// its exact call counts.
+pub const THREADS: &str = "THREADS";
+/// Per-CPU array (one slot) of [`crate::call::OnCpu`]: the traced call running on the CPU.
+pub const ON_CPU: &str = "ON_CPU";
+/// Ring buffer of [`crate::syscalls::StagedRecords`] batches.
+pub const RECORDS: &str = "RECORDS";
+/// Per-CPU array (one slot) of [`crate::syscalls::StagedRecords`]: each CPU's batch being
+/// filled.
+pub const STAGING: &str = "STAGING";
+/// Per-CPU array (one slot) of records the ring buffer had no room for.
+pub const LOST: &str = "LOST";
+/// Array with one word of [`crate::config`] bits, set by user space.
+pub const CONFIG: &str = "CONFIG";
+/// Hash map [`crate::aggregate::AggKey`] -> [`crate::aggregate::Aggregate`] (`--aggregate`).
+pub const AGGREGATES: &str = "AGGREGATES";
+/// Per-CPU array (one slot): a zeroed aggregate to insert new keys from.
+pub const FRESH_AGGREGATE: &str = "FRESH_AGGREGATE";
+/// Hash map tgid -> [`crate::targets::PRESENT`]: the processes traced.
+pub const TARGET_TGIDS: &str = "TARGET_TGIDS";
+/// Hash map command name ([`crate::targets::COMM_LEN`] bytes) -> `PRESENT`.
+pub const TARGET_COMMS: &str = "TARGET_COMMS";
+/// Hash map cgroup v2 id (the cgroup directory's inode) -> `PRESENT`.
+pub const TARGET_CGROUPS: &str = "TARGET_CGROUPS";
+/// Perf event array: a cycles counter per CPU (or the stand-in, see `probes::counters`).
+pub const CYCLES: &str = "CYCLES";
+/// Perf event array: an instructions counter per CPU.
+pub const INSTRUCTIONS: &str = "INSTRUCTIONS";
+/// Hash map [`crate::sample::SampleKey`] -> sample count.
+pub const SAMPLES: &str = "SAMPLES";
+/// Stack-trace map of the sampled kernel stacks.
+pub const STACKS: &str = "STACKS";
+
+/// Every map of the object.
+pub const ALL: [&str; 15] = [
+    THREADS,
+    ON_CPU,
+    RECORDS,
+    STAGING,
+    LOST,
+    CONFIG,
+    AGGREGATES,
+    FRESH_AGGREGATE,
+    TARGET_TGIDS,
+    TARGET_COMMS,
+    TARGET_CGROUPS,
+    CYCLES,
+    INSTRUCTIONS,
+    SAMPLES,
+    STACKS,
+];
+
+/// Global `u32`: the byte offset of `pid` in `struct task_struct`, which user space finds in
+/// the kernel's BTF and sets at load time (the BTF sched_switch program reads it).
+pub const TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
+
+/// Processes traced at once, per target map.
+pub const MAX_TARGETS: u32 = 1024;
+/// Threads (and thread, kind pairs) the per-thread maps hold.
+pub const MAX_THREADS: u32 = 16384;
+/// Default size of the record ring buffer (a power of two pages); `--ring-buffer` resizes it.
+pub const RECORDS_BYTES: u32 = 16 << 20;
+/// Distinct stacks kept.
+pub const MAX_STACKS: u32 = 16384;
+/// Distinct (thread, kind, stack) keys kept.
+pub const MAX_SAMPLE_KEYS: u32 = 65536;

@@ -1,0 +1,115 @@
+//! Where finished calls go: each CPU's batch in `STAGING`, sent to the `RECORDS` ring buffer
+//! 32 records at a time (`LOST` counts records that found the ring full), or with
+//! `--aggregate` the thread's totals in `AGGREGATES`.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{HashMap, PerCpuArray, RingBuf},
+};
+use netcopy_common::{
+    aggregate::{AggKey, Aggregate},
+    maps::{MAX_THREADS, RECORDS_BYTES},
+    syscalls::{BATCH_RECORDS, StagedRecords, SyscallRecord},
+};
+
+#[map]
+static RECORDS: RingBuf = RingBuf::with_byte_size(RECORDS_BYTES, 0);
+
+#[map]
+static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+#[map]
+static STAGING: PerCpuArray<StagedRecords> = PerCpuArray::with_max_entries(1, 0);
+
+#[map]
+static AGGREGATES: HashMap<AggKey, Aggregate> = HashMap::with_max_entries(MAX_THREADS, 0);
+
+/// A zeroed [`Aggregate`] per CPU to insert new keys from: too big for the 512-byte stack.
+#[map]
+static FRESH_AGGREGATE: PerCpuArray<Aggregate> = PerCpuArray::with_max_entries(1, 0);
+
+/// Add a record to this CPU's batch; a full batch goes to the ring buffer in one piece (or,
+/// when the ring is full, into `LOST`). User space reads the batches left at the end.
+#[inline(always)]
+pub fn stage(fill: impl FnOnce(&mut SyscallRecord)) {
+    let Some(batch) = STAGING.get_ptr_mut(0) else {
+        add_lost(1);
+        return;
+    };
+    // SAFETY: per-CPU slot; tracepoint programs do not interleave on one CPU.
+    let batch = unsafe { &mut *batch };
+    let Some(slot) = batch.records.get_mut(batch.count as usize) else {
+        // Never: a full batch is sent before the next record comes.
+        batch.count = 0;
+        add_lost(1);
+        return;
+    };
+    fill(slot);
+    batch.count += 1;
+    if batch.count as usize >= BATCH_RECORDS {
+        if RECORDS
+            .output::<StagedRecords>(&*batch, wakeup_flag())
+            .is_err()
+        {
+            add_lost(BATCH_RECORDS as u64);
+        }
+        batch.count = 0;
+    }
+}
+
+#[inline(always)]
+fn add_lost(n: u64) {
+    if let Some(lost) = LOST.get_ptr_mut(0) {
+        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+        unsafe { *lost += n };
+    }
+}
+
+/// Wake the reader only once this much is waiting: a wake-up per record (what the ring
+/// buffer does by default when the reader has caught up) costs an irq_work and a context
+/// switch per call. User space also drains the ring every few milliseconds on its own.
+const WAKE_BYTES: u64 = 256 * 1024;
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;
+
+#[inline(always)]
+fn wakeup_flag() -> u64 {
+    if RECORDS.query(BPF_RB_AVAIL_DATA) >= WAKE_BYTES {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    }
+}
+
+/// `--aggregate`: add the call to its thread's totals instead of emitting it.
+#[inline(always)]
+pub fn fold(r: &SyscallRecord) {
+    let key = AggKey {
+        tid: r.tid,
+        kind: r.kind,
+        _pad: [0; 3],
+    };
+    let agg = match AGGREGATES.get_ptr_mut(&key) {
+        Some(a) => a,
+        None => {
+            let Some(fresh) = FRESH_AGGREGATE.get_ptr_mut(0) else {
+                return;
+            };
+            // SAFETY: per-CPU slot; only its tgid is ever written, the counters stay zero.
+            let fresh = unsafe {
+                (*fresh).tgid = r.tgid;
+                &*fresh
+            };
+            if AGGREGATES.insert(&key, fresh, 0).is_err() {
+                return;
+            }
+            match AGGREGATES.get_ptr_mut(&key) {
+                Some(a) => a,
+                None => return,
+            }
+        }
+    };
+    // SAFETY: pointer from the lookup; only this thread writes its own key.
+    unsafe { (*agg).add(r) };
+}

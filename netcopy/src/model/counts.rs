@@ -1,0 +1,118 @@
+//! What the workload counted itself, per thread and connection: its syscalls, its threads'
+//! context switches (getrusage), call latency percentiles, the measurement window and the
+//! zerocopy completions. The probes' numbers are checked against these.
+
+use serde::Serialize;
+
+/// Syscalls one thread made on its connection, counted by the workload itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CallCounts {
+    /// `send(2)`, which the kernel runs as `sendto`.
+    pub sendto: u64,
+    pub sendmsg: u64,
+    /// `recv(2)`, which the kernel runs as `recvfrom`.
+    pub recvfrom: u64,
+    /// Data `recvmsg` calls (not the error-queue ones).
+    pub recvmsg: u64,
+    /// `recvmsg(MSG_ERRQUEUE)` calls that reap zerocopy completions.
+    pub errqueue: u64,
+    /// `poll` calls that wait for completions.
+    pub poll: u64,
+}
+
+impl CallCounts {
+    pub fn add(&mut self, o: &CallCounts) {
+        self.sendto += o.sendto;
+        self.sendmsg += o.sendmsg;
+        self.recvfrom += o.recvfrom;
+        self.recvmsg += o.recvmsg;
+        self.errqueue += o.errqueue;
+        self.poll += o.poll;
+    }
+}
+
+/// Context switches of one thread, from getrusage(RUSAGE_THREAD): the kernel's own
+/// per-thread counters, which the tracer's in-call counts are checked against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Switches {
+    pub voluntary: u64,
+    pub involuntary: u64,
+}
+
+impl Switches {
+    /// Switches since `earlier`.
+    pub fn since(self, earlier: Switches) -> Self {
+        Self {
+            voluntary: self.voluntary.saturating_sub(earlier.voluntary),
+            involuntary: self.involuntary.saturating_sub(earlier.involuntary),
+        }
+    }
+
+    pub fn total(self) -> u64 {
+        self.voluntary + self.involuntary
+    }
+}
+
+/// Percentiles of one latency histogram in ns; null when no call fell into the window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub p50: Option<u64>,
+    pub p90: Option<u64>,
+    pub p99: Option<u64>,
+    pub p999: Option<u64>,
+    pub max: Option<u64>,
+    /// Mean in ns (the seed report's Latency_us is a mean).
+    pub mean: Option<f64>,
+}
+
+/// What moved in the measurement window, summed over connections.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct WindowTotals {
+    /// Measured length of the window (from the first to the second snapshot).
+    pub seconds: f64,
+    pub bytes: u64,
+    pub messages: u64,
+    /// bytes × 8 / seconds / 10⁹.
+    pub throughput_gbps: f64,
+}
+
+/// The per-connection facts of one end, for JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct EndTotals {
+    pub tid: u32,
+    pub bytes: u64,
+    pub messages: u64,
+    pub calls: CallCounts,
+    /// The thread's context switches over its whole life (getrusage).
+    pub switches: Switches,
+}
+
+/// What the zerocopy sender counted on one connection (or, added up, on all of them).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ZerocopyStats {
+    /// Successful `sendmsg(MSG_ZEROCOPY)` calls: each has a completion id.
+    pub sends: u64,
+    /// Ids reported complete on the error queue.
+    pub completed: u64,
+    /// Completed ids whose notification carried SO_EE_CODE_ZEROCOPY_COPIED.
+    pub copied: u64,
+    /// `sendmsg` calls refused with ENOBUFS (socket option memory full), then retried.
+    pub enobufs: u64,
+    /// Times the sender had to wait for a completion to free a buffer.
+    pub pool_waits: u64,
+    /// Message buffers in the pool.
+    pub pool: usize,
+}
+
+impl ZerocopyStats {
+    /// Add another connection's counts (the pool size is per connection, not added).
+    pub fn add(&mut self, o: &ZerocopyStats) {
+        self.sends += o.sends;
+        self.completed += o.completed;
+        self.copied += o.copied;
+        self.enobufs += o.enobufs;
+        self.pool_waits += o.pool_waits;
+        self.pool = o.pool;
+    }
+}

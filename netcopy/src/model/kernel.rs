@@ -1,0 +1,57 @@
+//! What the probes saw: per role and syscall kind, the kernel's totals and latency
+//! (`collect::records` builds them from the records), and the sampled kernel time per role
+//! and copy stage (`collect::samples`).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::role::Role;
+
+/// Per role and syscall kind, what the kernel saw.
+#[derive(Clone, Debug, Serialize)]
+pub struct SyscallSummary {
+    pub role: Role,
+    pub syscall: &'static str,
+    pub calls: u64,
+    pub errors: u64,
+    pub bytes: u64,
+    /// Kernel time per call (entry to exit), from the records.
+    pub p50_ns: Option<u64>,
+    pub p99_ns: Option<u64>,
+    /// On-CPU ns (wall minus switched-out time) per KiB moved; null when no bytes moved.
+    pub oncpu_ns_per_kib: Option<f64>,
+    /// Wall minus switched-out time, summed over the calls.
+    pub oncpu_ns: u64,
+    pub offcpu_ns: u64,
+    /// Counter totals over the calls; null unless every call's counters were read.
+    pub cycles: Option<u64>,
+    pub instructions: Option<u64>,
+    /// Cycles per byte moved; null without counters or bytes.
+    pub cycles_per_byte: Option<f64>,
+    /// Exact tier: ns inside each timed kernel function, summed over the calls; null unless
+    /// fentry/fexit timed every call.
+    pub exact_ns: Option<BTreeMap<&'static str, u64>>,
+    /// Voluntary + involuntary switches out of these calls per 1000 calls.
+    pub cs_per_1000_calls: f64,
+    pub voluntary_cs: u64,
+    pub involuntary_cs: u64,
+    pub skbs_built: u64,
+    pub skbs_tx: u64,
+    pub skbs_rx: u64,
+    pub bytes_to_user: u64,
+    pub zerocopy_calls: u64,
+    pub errqueue_calls: u64,
+}
+
+/// One role's time in one stage, summed over syscall kinds.
+#[derive(Clone, Debug, Serialize)]
+pub struct StageRow {
+    pub role: Role,
+    pub stage: &'static str,
+    pub samples: u64,
+    /// samples × sampling period.
+    pub est_ns: u64,
+    /// Of the role's samples inside traced calls.
+    pub share: f64,
+}

@@ -1,0 +1,141 @@
+//! A run's shape (copy mode, network path, CPU pinning) and its summary: both ends' own
+//! numbers, with the kernel's view beside them when it was traced. docs/methodology.md
+//! defines every number; `report` prints it, `sink::runs` saves it.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::{
+    check::ProbeCheck,
+    counts::{CallCounts, EndTotals, LatencySummary, WindowTotals, ZerocopyStats},
+    kernel::{StageRow, SyscallSummary},
+};
+
+/// How the bytes of a message get into the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+#[repr(u8)]
+pub enum Mode {
+    /// Serialize the 8 fields into one buffer per message, then send(2); recv(2) + deserialize.
+    Twocopy = 0,
+    /// sendmsg(2)/recvmsg(2) with an 8-entry iovec (scatter-gather).
+    Onecopy = 1,
+    /// SO_ZEROCOPY + sendmsg(MSG_ZEROCOPY), completions reaped; recvmsg(2) on the receiver.
+    Zerocopy = 2,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Twocopy, Mode::Onecopy, Mode::Zerocopy];
+
+    pub fn from_wire(b: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| *m as u8 == b)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Twocopy => "twocopy",
+            Mode::Onecopy => "onecopy",
+            Mode::Zerocopy => "zerocopy",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where the bytes travel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetPath {
+    /// 127.0.0.1 in the current namespace.
+    Loopback,
+    /// Two namespaces joined by a veth pair.
+    Netns,
+    /// `netcopy client` against a separately started server.
+    Network,
+}
+
+impl NetPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            NetPath::Loopback => "loopback",
+            NetPath::Netns => "netns",
+            NetPath::Network => "network",
+        }
+    }
+}
+
+/// The CPU of each end's connection threads (`--cpu-affinity`); `None` leaves that end to
+/// the scheduler. `workload::affinity` parses and applies it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Affinity {
+    pub sender: Option<usize>,
+    pub receiver: Option<usize>,
+}
+
+impl Affinity {
+    pub fn is_set(&self) -> bool {
+        self.sender.is_some() || self.receiver.is_some()
+    }
+}
+
+impl fmt::Display for Affinity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let end = |c: Option<usize>| c.map_or("any CPU".to_owned(), |c| format!("CPU {c}"));
+        write!(
+            f,
+            "senders on {}, receivers on {}",
+            end(self.sender),
+            end(self.receiver)
+        )
+    }
+}
+
+/// One connection, both ends.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnectionSummary {
+    pub index: u32,
+    pub sender: EndTotals,
+    pub receiver: EndTotals,
+}
+
+/// One `netcopy run`/`trace` (or one end of a two-host run).
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub mode: Mode,
+    pub size: u64,
+    pub threads: u32,
+    pub path: NetPath,
+    /// `--cpu-affinity`: the CPUs the connection threads were pinned to (null: unpinned).
+    pub cpu_affinity: Option<Affinity>,
+    pub warmup_s: f64,
+    /// The requested window length; `window.seconds` is the measured one.
+    pub duration_s: f64,
+    /// Bytes received over the whole run (warmup and tail included), exact.
+    pub bytes: u64,
+    /// Messages received over the whole run, exact.
+    pub messages: u64,
+    pub window: WindowTotals,
+    /// Window bytes × 8 / window seconds / 10⁹, summed over connections.
+    pub throughput_gbps: f64,
+    /// Every received message was checked byte for byte.
+    pub verified: bool,
+    pub interrupted: bool,
+    pub send_latency_ns: LatencySummary,
+    pub recv_latency_ns: LatencySummary,
+    pub send_calls: CallCounts,
+    pub recv_calls: CallCounts,
+    /// Zerocopy completions, summed over connections; null in the other modes.
+    pub zerocopy: Option<ZerocopyStats>,
+    pub connections: Vec<ConnectionSummary>,
+    /// `netcopy trace`: per role and syscall kind, what the kernel saw.
+    pub syscalls: Option<Vec<SyscallSummary>>,
+    /// `netcopy trace`: sampled kernel time inside traced calls, by role and copy stage.
+    pub stages: Option<Vec<StageRow>>,
+    /// `netcopy trace`: the kernel's counts checked against the workload's.
+    pub probe: Option<ProbeCheck>,
+}

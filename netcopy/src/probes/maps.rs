@@ -1,0 +1,129 @@
+//! The maps user space writes and reads, outside the programs: which processes are traced
+//! (`TARGET_*`), the config word (`CONFIG`), and after a trace the exact per-thread counts
+//! (`THREADS`), `--aggregate`'s totals (`AGGREGATES`), the lost-record count (`LOST`), the
+//! batches left in `STAGING`, and the record ring buffer (`RECORDS`) for the collector.
+
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuValues, RingBuf};
+use netcopy_common::{
+    aggregate::{AggKey, Aggregate},
+    call::{ExactCounts, ThreadEntry},
+    config::{AGGREGATE, BY_CGROUP, BY_COMM, PAUSED},
+    maps::{
+        AGGREGATES, CONFIG, LOST, RECORDS, STAGING, TARGET_CGROUPS, TARGET_COMMS, TARGET_TGIDS,
+        THREADS,
+    },
+    syscalls::{StagedRecords, SyscallRecord},
+    targets::{COMM_LEN, PRESENT},
+};
+
+use super::{ProbeError, Probes, map_error};
+
+impl Probes {
+    /// Trace the threads of process `tgid` from now on.
+    pub fn add_target(&mut self, tgid: u32) -> Result<(), ProbeError> {
+        self.mark(TARGET_TGIDS, tgid)
+    }
+
+    /// Trace every thread whose command name is `comm` (the kernel keeps 15 bytes of it).
+    pub fn add_comm(&mut self, comm: &str) -> Result<(), ProbeError> {
+        let mut key = [0u8; COMM_LEN];
+        let bytes = comm.as_bytes();
+        let n = bytes.len().min(COMM_LEN - 1);
+        key[..n].copy_from_slice(&bytes[..n]);
+        self.mark(TARGET_COMMS, key)?;
+        self.update_config(|word| word | BY_COMM)
+    }
+
+    /// Trace every thread in the cgroup (v2) whose directory has inode `id`.
+    pub fn add_cgroup(&mut self, id: u64) -> Result<(), ProbeError> {
+        self.mark(TARGET_CGROUPS, id)?;
+        self.update_config(|word| word | BY_CGROUP)
+    }
+
+    fn mark<K: aya::Pod>(&mut self, name: &'static str, key: K) -> Result<(), ProbeError> {
+        let mut targets: HashMap<&mut MapData, K, u8> =
+            HashMap::try_from(self.map_mut(name)?).map_err(map_error(name))?;
+        targets.insert(key, PRESENT, 0).map_err(map_error(name))
+    }
+
+    /// `--aggregate`: fold calls into per-thread totals in the kernel instead of records.
+    pub fn set_aggregate(&mut self, on: bool) -> Result<(), ProbeError> {
+        self.update_config(|word| {
+            if on {
+                word | AGGREGATE
+            } else {
+                word & !AGGREGATE
+            }
+        })
+    }
+
+    pub(crate) fn update_config(&mut self, f: impl FnOnce(u32) -> u32) -> Result<(), ProbeError> {
+        let mut config: Array<&mut MapData, u32> =
+            Array::try_from(self.map_mut(CONFIG)?).map_err(map_error(CONFIG))?;
+        let word = config.get(&0, 0).map_err(map_error(CONFIG))?;
+        config.set(0, f(word), 0).map_err(map_error(CONFIG))
+    }
+
+    /// The exact calls thread `tid` completed, per kind (zero if it made none).
+    pub fn call_counts(&self, tid: u32) -> Result<ExactCounts, ProbeError> {
+        let threads: HashMap<&MapData, u32, ThreadEntry> =
+            HashMap::try_from(self.map(THREADS)?).map_err(map_error(THREADS))?;
+        match threads.get(&tid, 0) {
+            Ok(entry) => Ok(entry.counts),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(ExactCounts::default()),
+            Err(source) => Err(map_error(THREADS)(source)),
+        }
+    }
+
+    /// The in-kernel totals of `--aggregate`, per thread and kind.
+    pub fn aggregates(&self) -> Result<Vec<(AggKey, Aggregate)>, ProbeError> {
+        let aggs: HashMap<&MapData, AggKey, Aggregate> =
+            HashMap::try_from(self.map(AGGREGATES)?).map_err(map_error(AGGREGATES))?;
+        aggs.iter()
+            .map(|kv| kv.map_err(map_error(AGGREGATES)))
+            .collect()
+    }
+
+    /// Records the ring buffer had no room for, summed over CPUs.
+    pub fn lost(&self) -> Result<u64, ProbeError> {
+        Ok(self.per_cpu_slot::<u64>(LOST)?.iter().sum())
+    }
+
+    /// Every CPU's value of the one slot of per-CPU array `name`.
+    fn per_cpu_slot<V: aya::Pod>(&self, name: &'static str) -> Result<PerCpuValues<V>, ProbeError> {
+        let array: PerCpuArray<&MapData, V> =
+            PerCpuArray::try_from(self.map(name)?).map_err(map_error(name))?;
+        array.get(&0, 0).map_err(map_error(name))
+    }
+
+    /// Stop counting and recording calls (the end of a trace), and give programs already
+    /// running on other CPUs time to finish.
+    pub fn pause(&mut self) -> Result<(), ProbeError> {
+        self.update_config(|word| word | PAUSED)?;
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        Ok(())
+    }
+
+    /// The records still in the per-CPU batches (they go to the ring buffer 32 at a time).
+    /// Read after [`Probes::pause`]: then no batch is flushed while it is read, so every
+    /// record is taken exactly once.
+    pub fn staged(&self) -> Result<Vec<SyscallRecord>, ProbeError> {
+        Ok(self
+            .per_cpu_slot::<StagedRecords>(STAGING)?
+            .iter()
+            .flat_map(|b| {
+                let n = (b.count as usize).min(b.records.len());
+                b.records[..n].to_vec()
+            })
+            .collect())
+    }
+
+    /// The record ring buffer, handed to the collector (once).
+    pub fn take_records(&mut self) -> Result<RingBuf<MapData>, ProbeError> {
+        let map = self.ebpf.take_map(RECORDS).ok_or(ProbeError::Missing {
+            kind: "map",
+            name: RECORDS,
+        })?;
+        RingBuf::try_from(map).map_err(map_error(RECORDS))
+    }
+}

@@ -1,0 +1,34 @@
+//! One line per connection `netcopy serve` served: text, or a JSON object (JSON lines).
+
+use crate::{units::format_size, workload::server::Served};
+
+pub fn line(s: &Served, json: bool) -> String {
+    let h = &s.hello;
+    let r = &s.report;
+    let latency = r.latency.summary();
+    if json {
+        return serde_json::json!({
+            "session": h.session, "connection": h.index, "mode": h.mode, "size": h.size,
+            "bytes": r.bytes, "messages": r.messages, "calls": r.calls,
+            "send_latency_ns": latency, "zerocopy": r.zerocopy,
+        })
+        .to_string();
+    }
+    let zc = r.zerocopy.as_ref().map_or(String::new(), |z| {
+        format!(
+            ", zerocopy {} sends / {} completed / {} copied",
+            z.sends, z.completed, z.copied
+        )
+    });
+    format!(
+        "served {} {} connection {}/{}: {} messages, {} bytes, send p50 {} ns p99 {} ns{zc}",
+        h.mode,
+        format_size(h.size),
+        h.index + 1,
+        h.conns,
+        r.messages,
+        r.bytes,
+        latency.p50.map_or("-".into(), |v| v.to_string()),
+        latency.p99.map_or("-".into(), |v| v.to_string()),
+    )
+}

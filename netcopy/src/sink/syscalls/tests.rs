@@ -1,0 +1,264 @@
+//! syscalls.parquet round trips: every column of every row, read back from the file, against
+//! an expectation written here independently of the column table.
+
+use std::{
+    fs::File,
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use arrow_array::{
+    Array, BooleanArray, DictionaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampNanosecondArray, UInt32Array, UInt64Array, types::Int32Type,
+};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use proptest::prelude::*;
+
+use super::*;
+
+/// A cell as it reads back, whatever its Arrow type.
+#[derive(Clone, Debug, PartialEq)]
+enum Cell {
+    Null,
+    U(u64),
+    I(i64),
+    B(bool),
+    S(String),
+}
+
+fn cell(column: &dyn Array, i: usize) -> Cell {
+    if column.is_null(i) {
+        return Cell::Null;
+    }
+    let any = column.as_any();
+    if let Some(a) = any.downcast_ref::<UInt32Array>() {
+        Cell::U(a.value(i).into())
+    } else if let Some(a) = any.downcast_ref::<UInt64Array>() {
+        Cell::U(a.value(i))
+    } else if let Some(a) = any.downcast_ref::<Int32Array>() {
+        Cell::I(a.value(i).into())
+    } else if let Some(a) = any.downcast_ref::<Int64Array>() {
+        Cell::I(a.value(i))
+    } else if let Some(a) = any.downcast_ref::<TimestampNanosecondArray>() {
+        Cell::I(a.value(i))
+    } else if let Some(a) = any.downcast_ref::<BooleanArray>() {
+        Cell::B(a.value(i))
+    } else if let Some(d) = any.downcast_ref::<DictionaryArray<Int32Type>>() {
+        let values = d.values().as_any().downcast_ref::<StringArray>().unwrap();
+        Cell::S(values.value(d.keys().value(i) as usize).to_owned())
+    } else {
+        panic!(
+            "a column of type {} the test cannot read",
+            column.data_type()
+        )
+    }
+}
+
+/// What column `name` must hold for record `r` of `role`, with start times shifted by
+/// `offset`: written from the record's meaning, not from the column table.
+fn expected(name: &str, r: &SyscallRecord, role: Role, run_id: &str, offset: i64) -> Cell {
+    let u = |v: u64| Cell::U(v);
+    let counted = |v: u64| if r.counters == 1 { u(v) } else { Cell::Null };
+    if let Some(i) = exact_columns().position(|c| c == name) {
+        return if r.exact == 1 {
+            u(r.exact_ns[i].into())
+        } else {
+            Cell::Null
+        };
+    }
+    match name {
+        "run_id" => Cell::S(run_id.into()),
+        "role" => Cell::S(role.name().into()),
+        "syscall" => Cell::S(SyscallKind::from_u8(r.kind).unwrap().name().into()),
+        "tgid" => u(r.tgid.into()),
+        "tid" => u(r.tid.into()),
+        "fd" => Cell::I(r.fd.into()),
+        "flags" => u(r.flags.into()),
+        "zerocopy" => Cell::B(r.flags & MSG_ZEROCOPY != 0),
+        "errqueue" => Cell::B(r.flags & MSG_ERRQUEUE != 0),
+        "start" => Cell::I(r.start_ns as i64 + offset),
+        "ret" => Cell::I(r.ret),
+        "bytes" if r.ret >= 0 => u(r.ret as u64),
+        "errno" if r.ret < 0 => Cell::I(r.ret.unsigned_abs().min(i32::MAX as u64) as i64),
+        "bytes" | "errno" => Cell::Null,
+        "wall_ns" => u(r.wall_ns),
+        "oncpu_ns" => u(r.wall_ns.saturating_sub(r.offcpu_ns)),
+        "offcpu_ns" => u(r.offcpu_ns),
+        "voluntary_cs" => u(r.voluntary_cs.into()),
+        "involuntary_cs" => u(r.involuntary_cs.into()),
+        "skbs_built" => u(r.skbs_built.into()),
+        "skbs_tx" => u(r.skbs_tx.into()),
+        "skbs_rx" => u(r.skbs_rx.into()),
+        "bytes_to_user" => u(r.bytes_to_user),
+        "cpu" => u(r.cpu.into()),
+        "cycles" => counted(r.cycles),
+        "instructions" => counted(r.instructions),
+        other => panic!("column {other} has no expectation in this test: add one"),
+    }
+}
+
+/// Write `rows` and check every column of every row read back; returns the rows read.
+fn round_trip(name: &str, rows: &[(SyscallRecord, Role)]) -> usize {
+    let tmp = std::env::temp_dir().join(format!("netcopy-sink-{name}-{}", std::process::id()));
+    let dir = RunDir::create(&tmp, format!("run-{name}"), true).unwrap();
+    let mut w = SyscallsWriter::create(&dir).unwrap();
+    let offset = w.realtime_offset_ns;
+    for (r, role) in rows {
+        let kind = SyscallKind::from_u8(r.kind).unwrap();
+        w.push(r, kind, *role).unwrap();
+    }
+    let path = w.close().unwrap();
+    assert!(!path.with_extension("parquet.partial").exists());
+    let batches: Vec<RecordBatch> =
+        ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    let mut i = 0;
+    for b in &batches {
+        assert_eq!(b.schema().fields(), schema().fields());
+        for row in 0..b.num_rows() {
+            let (r, role) = &rows[i];
+            for (field, column) in b.schema().fields().iter().zip(b.columns()) {
+                assert_eq!(
+                    cell(column.as_ref(), row),
+                    expected(field.name(), r, *role, &dir.run_id, offset),
+                    "row {i}, column {}",
+                    field.name()
+                );
+            }
+            i += 1;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    i
+}
+
+#[test]
+fn every_column_round_trips_with_nulls_where_unmeasured() {
+    let ok = SyscallRecord {
+        start_ns: 1_000,
+        wall_ns: 5_000,
+        offcpu_ns: 1_500,
+        ret: 65_536,
+        tgid: 10,
+        tid: 11,
+        fd: 3,
+        flags: MSG_ZEROCOPY,
+        kind: SyscallKind::Sendmsg as u8,
+        counters: 1,
+        cycles: 7_000,
+        instructions: 9_000,
+        exact: 1,
+        exact_ns: [4_000, 0, 0, 300, 900],
+        voluntary_cs: 2,
+        involuntary_cs: 3,
+        skbs_built: 4,
+        skbs_tx: 5,
+        skbs_rx: 6,
+        bytes_to_user: 7,
+        cpu: 1,
+        ..Default::default()
+    };
+    // Measured nothing with counters or the exact tier: those columns must be null.
+    let failed = SyscallRecord {
+        ret: -105,
+        flags: MSG_ERRQUEUE,
+        kind: SyscallKind::Recvmsg as u8,
+        counters: 0,
+        exact: 0,
+        ..ok
+    };
+    // More rows than one batch, so several batches are written.
+    let rows: Vec<(SyscallRecord, Role)> = (0..BATCH_ROWS + 10)
+        .map(|i| {
+            if i % 2 == 0 {
+                (ok, Role::Server)
+            } else {
+                (failed, Role::Client)
+            }
+        })
+        .collect();
+    assert_eq!(round_trip("fixed", &rows), BATCH_ROWS + 10);
+}
+
+#[test]
+fn roles_are_keyed_in_their_declared_order() {
+    for (i, role) in Role::ALL.iter().enumerate() {
+        assert_eq!(*role as usize, i);
+    }
+    for (i, kind) in SyscallKind::ALL.iter().enumerate() {
+        assert_eq!(*kind as usize, i);
+    }
+}
+
+#[test]
+fn a_directory_with_tables_is_refused_without_force() {
+    let tmp = std::env::temp_dir().join(format!("netcopy-sink-force-{}", std::process::id()));
+    let dir = RunDir::create(&tmp, "r".into(), false).unwrap();
+    SyscallsWriter::create(&dir).unwrap().close().unwrap();
+    assert!(matches!(
+        RunDir::create(&tmp, "r".into(), false),
+        Err(SinkError::NotEmpty(_))
+    ));
+    assert!(RunDir::create(&tmp, "r".into(), true).is_ok());
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+fn record() -> impl Strategy<Value = (SyscallRecord, Role)> {
+    (
+        (any::<u64>(), any::<u64>(), any::<u64>(), any::<i64>()),
+        (any::<u32>(), any::<u32>(), any::<i32>(), any::<u32>()),
+        (0..SyscallKind::ALL.len(), 0u8..3, any::<u64>(), 0u8..3),
+        (any::<[u32; EXACT_FNS]>(), 0usize..3, any::<[u32; 6]>()),
+    )
+        .prop_map(
+            |(
+                (start, wall, off, ret),
+                (tgid, tid, fd, flags),
+                (kind, counters, cycles, exact),
+                (exact_ns, role, small),
+            )| {
+                let r = SyscallRecord {
+                    start_ns: start >> 2,
+                    wall_ns: wall,
+                    offcpu_ns: off,
+                    ret,
+                    tgid,
+                    tid,
+                    fd,
+                    flags,
+                    kind: kind as u8,
+                    counters,
+                    cycles,
+                    instructions: cycles / 3,
+                    exact,
+                    exact_ns,
+                    voluntary_cs: small[0],
+                    involuntary_cs: small[1],
+                    skbs_built: small[2],
+                    skbs_tx: small[3],
+                    skbs_rx: small[4],
+                    cpu: small[5],
+                    bytes_to_user: wall / 7,
+                    ..Default::default()
+                };
+                (r, Role::ALL[role])
+            },
+        )
+}
+
+static CASE: AtomicU32 = AtomicU32::new(0);
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Whatever the records hold, the file holds the same: every column, with null exactly
+    /// where a value was not measured.
+    #[test]
+    fn records_survive_arrow_and_parquet(rows in prop::collection::vec(record(), 1..400)) {
+        let case = CASE.fetch_add(1, Ordering::SeqCst);
+        prop_assert_eq!(round_trip(&format!("prop-{case}"), &rows), rows.len());
+    }
+}

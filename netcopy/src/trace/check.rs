@@ -1,0 +1,73 @@
+//! The cross-check of a traced run of the built-in workload: for every workload thread and
+//! syscall kind, the workload's own count beside the kernel's exact total (`THREADS`) and
+//! the records that reached user space; and its context switches inside traced calls beside
+//! its lifetime total (getrusage).
+
+use netcopy_common::syscalls::SyscallKind;
+
+use super::{
+    TraceError,
+    session::{Ended, Session},
+};
+use crate::{
+    model::{CallCounts, ProbeCheck, SwitchCheck, ThreadCheck},
+    workload::{roles, run::RunOutcome},
+};
+
+/// The workload's own count of the calls the kernel files under `kind`.
+fn workload_calls(c: &CallCounts, kind: SyscallKind) -> u64 {
+    match kind {
+        SyscallKind::Sendto => c.sendto,
+        SyscallKind::Sendmsg => c.sendmsg,
+        SyscallKind::Recvfrom => c.recvfrom,
+        // Completion reads are recvmsg(MSG_ERRQUEUE) calls.
+        SyscallKind::Recvmsg => c.recvmsg + c.errqueue,
+        // The workload never uses these on its sockets.
+        SyscallKind::Write | SyscallKind::Read | SyscallKind::Writev | SyscallKind::Readv => 0,
+    }
+}
+
+pub fn probe_check(
+    outcome: &RunOutcome,
+    ended: &Ended,
+    session: &Session,
+) -> Result<ProbeCheck, TraceError> {
+    let senders = outcome
+        .served
+        .iter()
+        .map(|s| (s.report.tid, s.report.calls, s.report.switches));
+    let receivers = outcome
+        .client
+        .receivers
+        .iter()
+        .map(|r| (r.tid, r.calls, r.switches));
+    let mut threads = Vec::new();
+    let mut switches = Vec::new();
+    for (tid, calls, thread) in senders.chain(receivers) {
+        let role = roles::of(tid);
+        switches.push(SwitchCheck {
+            tid,
+            role,
+            in_calls: ended.collected.switches(tid),
+            thread,
+        });
+        let kernel = session.probes.call_counts(tid)?;
+        for kind in SyscallKind::ALL {
+            threads.push(ThreadCheck {
+                tid,
+                role,
+                syscall: kind.name(),
+                workload: workload_calls(&calls, kind),
+                kernel: kernel.calls[kind as usize],
+                records: ended.collected.calls(tid, kind),
+            });
+        }
+    }
+    Ok(ProbeCheck {
+        method: session.meta.attach_methods.clone(),
+        lost: ended.lost,
+        fallbacks: session.meta.fallbacks.clone(),
+        threads,
+        switches,
+    })
+}

@@ -1,0 +1,101 @@
+//! One trace's probes and record reader: load and attach (saying once what fell back),
+//! start the collector, and at the end stop counting, take every record and read the
+//! samples back.
+
+use super::{TraceError, TraceOptions};
+use crate::{
+    collect::{
+        kallsyms::Kallsyms,
+        records::{Collected, Collector, RecordWriter, RoleOf},
+        samples::{Sampled, aggregate},
+    },
+    model::RunMeta,
+    probes::{
+        Probes,
+        attach::{Intent, Wanted},
+        counters,
+        sample::DEFAULT_HZ,
+    },
+    sink::{runs, syscalls::SyscallsWriter},
+};
+
+/// Probes attached and the record reader running.
+pub struct Session {
+    pub probes: Probes,
+    collector: Option<Collector>,
+    /// How the probes were attached, for runs.parquet.
+    pub meta: RunMeta,
+}
+
+/// What the records said once the trace ended.
+pub struct Ended {
+    pub collected: Collected,
+    /// Records the ring buffer had no room for, and any that did not decode.
+    pub lost: u64,
+}
+
+/// The sampling period in ns of `hz` (the default rate's when not sampling).
+pub fn period_ns(hz: Option<u64>) -> u64 {
+    1_000_000_000 / hz.unwrap_or(DEFAULT_HZ).max(1)
+}
+
+impl Session {
+    /// Load, attach (saying once what fell back unless `quiet`), and start reading records;
+    /// `role_of` names each thread's role in syscalls.parquet.
+    pub fn start(opts: &TraceOptions, role_of: RoleOf) -> Result<Self, TraceError> {
+        let mut probes = Probes::load(opts.ring_bytes)?;
+        probes.set_aggregate(opts.aggregate)?;
+        let wanted = Wanted {
+            counters: counters::wanted(),
+            sample_hz: opts.sample_hz,
+        };
+        let attached = probes.attach(Intent::Trace, &wanted)?;
+        let fallbacks = attached.fallbacks();
+        if !opts.quiet && !fallbacks.is_empty() {
+            eprintln!("netcopy: fallbacks: {}", fallbacks.join("; "));
+        }
+        let mut meta = runs::meta_here(attached.methods(), opts.sample_hz.map(|hz| hz as u32));
+        meta.counters = attached.counters;
+        meta.fallbacks = fallbacks;
+        // No per-call records, so no per-call table, when the kernel aggregates.
+        let writer: Option<Box<dyn RecordWriter>> = match &opts.out {
+            Some(dir) if !opts.aggregate => Some(Box::new(SyscallsWriter::create(dir)?)),
+            _ => None,
+        };
+        let collector = Collector::start(probes.take_records()?, writer, role_of)?;
+        Ok(Self {
+            probes,
+            collector: Some(collector),
+            meta,
+        })
+    }
+
+    /// End the records: pause counting, let the collector drain the ring buffer and take
+    /// the records left in the per-CPU batches, and add the kernel's aggregates.
+    pub fn finish(&mut self) -> Result<Ended, TraceError> {
+        self.probes.pause()?;
+        let staged = self.probes.staged()?;
+        let mut collected = match self.collector.take() {
+            Some(c) => c.finish(staged)?,
+            None => Collected::default(),
+        };
+        collected.add_aggregates(&self.probes.aggregates()?);
+        let lost = self.probes.lost()? + collected.malformed;
+        Ok(Ended { collected, lost })
+    }
+
+    /// The sampled stacks, symbolized and classified, when sampling ran.
+    pub fn sampled(&self, hz: Option<u64>, role_of: RoleOf) -> Result<Option<Sampled>, TraceError> {
+        if hz.is_none() {
+            return Ok(None);
+        }
+        let syms = Kallsyms::load()?;
+        let samples = self.probes.samples()?;
+        Ok(Some(aggregate(
+            &samples,
+            |id| self.probes.stack(id),
+            &syms,
+            role_of,
+        )?))
+    }
+}
