@@ -11,6 +11,7 @@ use std::time::Instant;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use netcopy::{
     collect::stages::{classify, parse_folded},
+    model::Role,
     sink::{RunDir, syscalls::SyscallsWriter},
     workload::message::{Layout, Message, Verifier},
 };
@@ -18,7 +19,7 @@ use netcopy_common::syscalls::{MSG_ERRQUEUE, MSG_ZEROCOPY, SyscallKind, SyscallR
 
 /// `n` records like a 2-thread onecopy trace's: alternating sends and receives, start times
 /// a few µs apart, varied durations, a few switches and errors.
-fn records(n: usize) -> Vec<(SyscallRecord, SyscallKind, &'static str)> {
+fn records(n: usize) -> Vec<(SyscallRecord, SyscallKind, Role)> {
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         seed ^= seed << 13;
@@ -64,22 +65,23 @@ fn records(n: usize) -> Vec<(SyscallRecord, SyscallKind, &'static str)> {
                 kind: kind as u8,
                 ..Default::default()
             };
-            (rec, kind, if send { "server" } else { "client" })
+            (rec, kind, if send { Role::Server } else { Role::Client })
         })
         .collect()
 }
 
-fn encode(rows: &[(SyscallRecord, SyscallKind, &'static str)], dir: &RunDir) -> std::path::PathBuf {
+fn encode(rows: &[(SyscallRecord, SyscallKind, Role)], dir: &RunDir) -> std::path::PathBuf {
     let mut w = SyscallsWriter::create(dir).unwrap_or_else(|e| panic!("{e}"));
     for (r, k, role) in rows {
-        w.push(r, *k, role).unwrap_or_else(|e| panic!("{e}"));
+        w.push(r, *k, *role).unwrap_or_else(|e| panic!("{e}"));
     }
     w.close().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn run_dir() -> RunDir {
     let path = std::env::temp_dir().join(format!("netcopy-bench-sink-{}", std::process::id()));
-    RunDir::create(&path, "bench".into(), true).unwrap_or_else(|e| panic!("{e}"))
+    RunDir::for_run(Some(&path), "bench", Some("bench".into()), true)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn bench_encode(c: &mut Criterion) {

@@ -6,10 +6,11 @@ mod common;
 
 use common::{config, require_root};
 use netcopy::{
+    model::{Mode, NetPath, ProbeCheck, Role, RunSummary, SyscallSummary},
     probes::sample::DEFAULT_HZ,
     sink::RunDir,
-    trace::{Role, SyscallSummary, TraceOptions, trace},
-    workload::{Mode, conn::Stop, run::NetPath},
+    trace::{TraceOptions, trace},
+    workload::conn::Stop,
 };
 
 fn row<'a>(rows: &'a [SyscallSummary], role: Role, syscall: &str) -> Option<&'a SyscallSummary> {
@@ -173,11 +174,7 @@ fn records_flow_over_the_netns_testbed_too() {
 
 /// The Parquet tables hold exactly what the summary says: one syscalls row per call of
 /// each thread and kind, the same bytes, and one runs row.
-fn check_tables(
-    dir: &RunDir,
-    s: &netcopy::report::summary::RunSummary,
-    p: &netcopy::trace::ProbeCheck,
-) {
+fn check_tables(dir: &RunDir, s: &RunSummary, p: &ProbeCheck) {
     use std::collections::HashMap;
 
     use arrow_array::{
@@ -197,7 +194,15 @@ fn check_tables(
         for i in 0..batch.num_rows() {
             let name = names.value(syscall.keys().value(i) as usize).to_owned();
             let role = role_names.value(roles.keys().value(i) as usize);
-            assert_ne!(role, "other", "workload threads get their role");
+            // This run's threads have the role the summary gives them; any other thread
+            // (another test's run, in this process too) is not one of this run's ends.
+            let mine = p.threads.iter().find(|t| t.tid == tid.value(i));
+            assert_eq!(
+                role,
+                mine.map_or("other", |t| t.role.name()),
+                "the role of thread {} in syscalls.parquet",
+                tid.value(i)
+            );
             let e = rows.entry((tid.value(i), name)).or_default();
             e.0 += 1;
             e.1 += if bytes.is_null(i) { 0 } else { bytes.value(i) };
@@ -299,7 +304,7 @@ fn check_completions(dir: &RunDir, sends: u64) {
 #[test]
 fn stage_shares_match_the_copy_modes() {
     require_root("loading eBPF programs");
-    let share = |s: &netcopy::report::summary::RunSummary, stage: &str| {
+    let share = |s: &RunSummary, stage: &str| {
         s.stages
             .as_deref()
             .unwrap_or_else(|| panic!("no stage rows"))

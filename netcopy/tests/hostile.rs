@@ -11,9 +11,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use netcopy::workload::{
-    Mode,
-    protocol::{ACK_LEN, AckStatus, HELLO_LEN, Hello, ProtocolError, decode_ack},
+use netcopy::{
+    model::Mode,
+    workload::protocol::{ACK_LEN, AckStatus, HELLO_LEN, Hello, ProtocolError, decode_ack},
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_netcopy");

@@ -5,20 +5,16 @@ mod common;
 
 use common::{MIB, config, require_root};
 use netcopy::{
-    report::summary::RunSummary,
+    model::{Mode, NetPath},
     testbed::netns,
-    workload::{
-        Mode,
-        conn::Stop,
-        run::{NetPath, run},
-    },
+    workload::{conn::Stop, run::run},
 };
 
 fn moves_100_mib(mode: Mode, path: NetPath) {
     let cfg = config(mode, 64 * 1024, 1, 2.0);
     let outcome =
         run(&cfg, path, &Stop::default()).unwrap_or_else(|e| panic!("{mode} over {path:?}: {e}"));
-    let s = RunSummary::new(&outcome);
+    let s = outcome.summary();
     assert!(!s.interrupted);
     assert!(s.verified, "receivers did not verify");
     assert!(
@@ -113,7 +109,7 @@ fn zerocopy_netns() {
 fn several_connections_share_one_window() {
     let cfg = config(Mode::Onecopy, 4096, 3, 1.0);
     let outcome = run(&cfg, NetPath::Loopback, &Stop::default()).unwrap_or_else(|e| panic!("{e}"));
-    let s = RunSummary::new(&outcome);
+    let s = outcome.summary();
     assert_eq!(s.connections.len(), 3);
     let tids: std::collections::HashSet<u32> = s
         .connections
@@ -155,7 +151,7 @@ fn a_stop_request_ends_the_run_cleanly() {
         "the stop took {:?}",
         started.elapsed()
     );
-    let s = RunSummary::new(&outcome);
+    let s = outcome.summary();
     assert!(s.interrupted);
     assert!(s.window.seconds < 5.0);
     let z = s.zerocopy.unwrap_or_else(|| panic!("no zerocopy stats"));
@@ -191,9 +187,10 @@ fn zerocopy_survives_enobufs_without_falling_back() {
     bed.set_server_sysctl("net/core/optmem_max", "1024")
         .unwrap_or_else(|e| panic!("{e}"));
     let cfg = config(Mode::Zerocopy, 1024, 1, 1.0);
-    let outcome = netcopy::workload::run::run_with(&cfg, Some(bed), &Stop::default(), None)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let s = RunSummary::new(&outcome);
+    let outcome =
+        netcopy::workload::run::run_with(&cfg, Some(bed), &Stop::default(), &Default::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+    let s = outcome.summary();
     let z = s.zerocopy.unwrap_or_else(|| panic!("no zerocopy stats"));
     assert!(
         z.enobufs > 0,

@@ -5,6 +5,7 @@ mod bench;
 mod cmd;
 mod fuzz;
 mod install;
+mod layers;
 mod run;
 mod setup;
 mod test;
@@ -96,7 +97,8 @@ enum Command {
     #[command(verbatim_doc_comment)]
     /// Set up, then run every test: the Rust tests as root, then the analysis tests.
     ///
-    /// Step 1, setup (see `cargo xtask setup --help`).
+    /// Step 1, setup (see `cargo xtask setup --help`), then the shape of the code
+    /// (`cargo xtask layers`).
     ///
     /// Step 2, `cargo test --workspace --release`: release, so the build is shared with
     /// `run` and `install` and the workload tests move real amounts of data quickly. When
@@ -182,6 +184,18 @@ enum Command {
     },
 
     #[command(verbatim_doc_comment)]
+    /// Check the code's shape: layers, import cycles, file sizes, headers (no build needed).
+    ///
+    /// Each crate's top-level modules are ranked bottom to top (the table is in
+    /// xtask/src/layers.rs; for netcopy: units and privileges, model, testbed, workload,
+    /// probes, collect, sink, report, trace, sweep and plot, cli). A module may import only
+    /// from lower ones. Within any folder, modules may not import each other in a circle.
+    /// No source file may have more than 450 lines outside its tests, and each starts with
+    /// a `//!` header. Every problem is named with its file and line; any fails the command.
+    /// `cargo xtask test` runs this first.
+    Layers,
+
+    #[command(verbatim_doc_comment)]
     /// Build netcopy (release) and install it as PREFIX/bin/netcopy, mode 0755.
     ///
     /// Runs the Rust part of setup first (nightly rust-src and bpf-linker). Uses sudo when not
@@ -221,6 +235,7 @@ fn main() -> ExitCode {
         }),
         Command::Run { debug, args, .. } => run::run(!debug, &args),
         Command::Test { args } => test::test(&args),
+        Command::Layers => layers::check(&cmd::workspace_root()).map(|()| ExitCode::SUCCESS),
         Command::Install { prefix } => install::install(&prefix),
         Command::Bench { quick } => {
             let root = cmd::workspace_root();

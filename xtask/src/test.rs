@@ -1,6 +1,6 @@
-//! `cargo xtask test`: every test, the privileged ones included, in three steps: setup,
-//! the Rust tests (`cargo test --workspace --release`, as root) and the analysis tests
-//! (pytest in analysis/.venv).
+//! `cargo xtask test`: every test, the privileged ones included: setup and the code's shape
+//! (`layers`), the Rust tests (`cargo test --workspace --release`, as root), the analysis
+//! tests (pytest in analysis/.venv), the bench smoke and the fuzz smoke.
 
 use std::process::{Command, ExitCode};
 
@@ -41,6 +41,7 @@ pub fn test(cargo_args: &[String]) -> anyhow::Result<ExitCode> {
         bail!("step `setup` failed");
     }
     let root = workspace_root();
+    crate::layers::check(&root).context("step `layers` failed")?;
     let mut tally = Tally::default();
 
     // Release, so the build is shared with `run` and `install`, and the workload tests move

@@ -51,7 +51,7 @@ pub fn execute(args: ClientArgs, stop: &Stop) -> Result<ExitCode, Error> {
     } else {
         let client = with_signals(stop, {
             let cfg = cfg.clone();
-            move |stop| run_client(&cfg, stop, None)
+            move |stop| run_client(&cfg, stop, None, &Default::default())
         })?;
         outcome(cfg, client).summary()
     };
@@ -78,8 +78,8 @@ fn client_traced(
     let opts = args.options(&dir);
     eprintln!("netcopy: traced client, run id {}", dir.run_id);
     let summary = with_signals(stop, move |stop| {
-        trace_outcome(&opts, false, |_| {
-            let client = run_client(&cfg, stop, None)?;
+        trace_outcome(&opts, false, |watch| {
+            let client = run_client(&cfg, stop, None, &watch.roles)?;
             Ok(outcome(cfg.clone(), client))
         })
     })?;

@@ -26,6 +26,7 @@ use crate::{
         gate::{Limits, default_max_memory},
         run::{RunError, RunOutcome},
         server::serve_forever,
+        watch::Watch,
     },
 };
 
@@ -80,7 +81,7 @@ pub fn execute(args: ServeArgs, stop: &Stop) -> Result<ExitCode, Error> {
             args.one_off,
             limits,
             stop,
-            None,
+            &Watch::default(),
             |served| match served {
                 Ok(s) => println!("{}", report::served::line(&s, json)),
                 Err(e @ WorkloadError::Turned(_)) => eprintln!("netcopy: {e}"),
@@ -108,15 +109,22 @@ fn serve_traced(
         dir.run_id
     );
     let summary = with_signals(stop, move |stop| {
-        trace_outcome(&opts, true, |log| {
+        trace_outcome(&opts, true, |watch| {
             let mut served = Vec::new();
             let mut failed = None;
-            serve_forever(listener, true, Limits::default(), stop, log, |s| match s {
-                Ok(s) => served.push(s),
-                // Someone else knocking (a scanner, a bad client) is not this run's failure.
-                Err(e @ WorkloadError::Turned(_)) => eprintln!("netcopy: {e}"),
-                Err(e) => failed = Some(e),
-            })?;
+            serve_forever(
+                listener,
+                true,
+                Limits::default(),
+                stop,
+                watch,
+                |s| match s {
+                    Ok(s) => served.push(s),
+                    // Someone else knocking (a scanner, a bad client) is not this run's failure.
+                    Err(e @ WorkloadError::Turned(_)) => eprintln!("netcopy: {e}"),
+                    Err(e) => failed = Some(e),
+                },
+            )?;
             if let Some(e) = failed {
                 return Err(RunError::from(e));
             }

@@ -27,7 +27,7 @@ use tokio::io::{Interest, unix::AsyncFd};
 
 use crate::{
     model::{Role, SyscallSummary},
-    workload::stats::Latency,
+    workload::{stats::Latency, watch::Roles},
 };
 
 /// An error of the [`RecordWriter`], boxed: collect does not know the writer's types.
@@ -50,9 +50,6 @@ pub trait RecordWriter: Send {
     /// Write what is buffered and finish.
     fn close(self: Box<Self>) -> Result<(), WriterError>;
 }
-
-/// The role of each thread, decided once for the whole trace.
-pub type RoleOf = fn(u32) -> Role;
 
 /// What the calls of one thread and syscall kind add up to, and their latency.
 #[derive(Default)]
@@ -181,12 +178,12 @@ impl Collected {
         in_calls
     }
 
-    /// Per-(role, kind) rows for the `roles` asked for, of the kinds that had calls.
-    pub fn summarize(&self, role_of: RoleOf, roles: &[Role]) -> Vec<SyscallSummary> {
+    /// Per-(role, kind) rows for the roles in `keep`, of the kinds that had calls.
+    pub fn summarize(&self, roles: &Roles, keep: &[Role]) -> Vec<SyscallSummary> {
         let mut totals: BTreeMap<(Role, SyscallKind), CallStats> = BTreeMap::new();
         for ((tid, kind), stats) in &self.by_thread {
-            let role = role_of(*tid);
-            if roles.contains(&role) {
+            let role = roles.of(*tid);
+            if keep.contains(&role) {
                 totals.entry((role, *kind)).or_default().merge(stats);
             }
         }
@@ -205,11 +202,12 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Start reading; every record also goes to `writer`, if given, with its thread's role.
+    /// Start reading; every record also goes to `writer`, if given, with its thread's role
+    /// in `roles`.
     pub fn start(
         records: RingBuf<MapData>,
         writer: Option<Box<dyn RecordWriter>>,
-        role_of: RoleOf,
+        roles: Roles,
     ) -> Result<Self, CollectError> {
         let done = Arc::new(AtomicBool::new(false));
         let tail = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -217,8 +215,8 @@ impl Collector {
         let sink = Sink {
             collected: Collected::default(),
             writer,
-            role_of,
-            roles: HashMap::new(),
+            roles,
+            seen: HashMap::new(),
         };
         let handle = thread::Builder::new()
             .name("nc-collect".into())
@@ -241,9 +239,9 @@ impl Collector {
 struct Sink {
     collected: Collected,
     writer: Option<Box<dyn RecordWriter>>,
-    role_of: RoleOf,
+    roles: Roles,
     /// Roles already looked up, by tid.
-    roles: HashMap<u32, Role>,
+    seen: HashMap<u32, Role>,
 }
 
 /// The records of one ring-buffer item, a [`StagedRecords`] batch of which the first
@@ -285,9 +283,9 @@ impl Sink {
             && let Some(w) = self.writer.as_mut()
         {
             let role = *self
-                .roles
+                .seen
                 .entry(r.tid)
-                .or_insert_with(|| (self.role_of)(r.tid));
+                .or_insert_with(|| self.roles.of(r.tid));
             w.push(&r, kind, role).map_err(CollectError::Writer)?;
         }
         Ok(())

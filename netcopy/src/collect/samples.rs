@@ -9,10 +9,12 @@ use netcopy_common::{sample::SampleKey, stage::Stage, syscalls::SyscallKind};
 
 use super::{
     kallsyms::Kallsyms,
-    records::RoleOf,
     stages::{StageTable, classify},
 };
-use crate::model::{Role, StageRow};
+use crate::{
+    model::{Role, StageRow},
+    workload::watch::Roles,
+};
 
 /// Samples of one role and syscall kind, by stage.
 pub struct StageBreakdown {
@@ -72,7 +74,7 @@ pub fn aggregate<E>(
     samples: &[(SampleKey, u64)],
     mut stack: impl FnMut(u32) -> Result<Vec<u64>, E>,
     syms: &Kallsyms,
-    role: RoleOf,
+    roles: &Roles,
 ) -> Result<Sampled, E> {
     let mut out = Sampled::default();
     // Per stack: its folded text, its stage, and whether it went through a socket.
@@ -106,7 +108,7 @@ pub fn aggregate<E>(
             out.not_socket += count;
             continue;
         }
-        let r = role(key.tid);
+        let r = roles.of(key.tid);
         tables.entry((r, kind)).or_default().add(*stage, *count);
         folded
             .entry((r, kind, text.clone()))
@@ -159,7 +161,7 @@ mod tests {
             (key(7, 2, SyscallKind::Write), 4),
             (key(7, -14, SyscallKind::Sendmsg), 2),
         ];
-        let out = aggregate(&samples, stacks, &syms, |_| Role::Server).unwrap();
+        let out = aggregate(&samples, stacks, &syms, &Roles::default()).unwrap();
         assert_eq!(out.not_socket, 4);
         assert_eq!(out.lost_stacks, 2);
         assert_eq!(out.breakdowns.len(), 1);

@@ -6,15 +6,9 @@
 //! programs that load are unloaded or go with the object, classic tracepoints (always there:
 //! netcopy mounts tracefs on demand) are not attached, nothing is mounted.
 
-use super::{ProbeError, Probes, net, sched, syscalls};
-use crate::model::{CounterSource, HookRecord, Method, Outcome, Step, attach};
-
-/// Whether attaching is for a trace, or only to find out what a trace would use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Intent {
-    Trace,
-    Doctor,
-}
+pub use super::Intent;
+use super::{ProbeError, Probes, counters, exact, net, sched, syscalls};
+use crate::model::{CounterSource, HookRecord, Outcome, attach};
 
 /// What a trace asks for beyond the programs every trace has.
 #[derive(Clone, Copy, Debug)]
@@ -73,41 +67,17 @@ impl Probes {
             (Intent::Doctor, _) => Outcome::Used,
         };
         Ok(Attached {
-            hooks: vec![syscalls, sched, net, stages(fentry, sampling), cycles],
+            hooks: vec![
+                syscalls,
+                sched,
+                net,
+                exact::record(fentry, sampling),
+                cycles,
+            ],
             counters,
             mounted_tracefs: self.mounted_tracefs,
         })
     }
-}
-
-/// The stages hook: exact per-call times where fentry/fexit attach, sampled shares always.
-pub fn stages(fentry: Outcome, sampling: Outcome) -> HookRecord {
-    HookRecord::new(
-        "stages",
-        "kernel time by copy stage: sampled shares, plus exact per-call time of the stage functions where fentry/fexit load",
-        vec![
-            Step {
-                method: Method::Fentry,
-                outcome: fentry,
-            },
-            Step {
-                method: Method::PerfEvent,
-                outcome: sampling,
-            },
-        ],
-    )
-}
-
-/// The cycles hook.
-pub fn cycles(outcome: Outcome) -> HookRecord {
-    HookRecord::new(
-        "cycles",
-        "cycles and instructions per call (per-CPU counters read in the programs)",
-        vec![Step {
-            method: Method::PerfCounter,
-            outcome,
-        }],
-    )
 }
 
 /// Every hook as doctor shows it when nothing could be tried (`why`: the missing
@@ -118,8 +88,8 @@ pub fn untried(why: &str) -> Vec<HookRecord> {
         syscalls::record(untried(), Outcome::Used),
         sched::record(untried(), Outcome::Used),
         net::record(),
-        stages(untried(), Outcome::Used),
-        cycles(untried()),
+        exact::record(untried(), Outcome::Used),
+        counters::record(untried()),
     ]
 }
 
@@ -144,7 +114,7 @@ mod tests {
             hooks: vec![
                 syscalls::record(Outcome::Used, Outcome::NotNeeded),
                 sched::record(Outcome::Hidden(Some(Feature::Btf)), Outcome::Used),
-                stages(
+                exact::record(
                     Outcome::Refused("EPERM".into()),
                     Outcome::Off("--sample-hz 0"),
                 ),

@@ -20,8 +20,20 @@ use netcopy_common::{
     maps::{CYCLES, INSTRUCTIONS},
 };
 
-use super::{ProbeError, Probes, attach::cycles};
-use crate::model::{CounterSource, HookRecord, Outcome, attach::Feature};
+use super::{ProbeError, Probes};
+use crate::model::{CounterSource, HookRecord, Method, Outcome, Step, attach::Feature};
+
+/// The cycles hook.
+pub fn record(outcome: Outcome) -> HookRecord {
+    HookRecord::new(
+        "cycles",
+        "cycles and instructions per call (per-CPU counters read in the programs)",
+        vec![Step {
+            method: Method::PerfCounter,
+            outcome,
+        }],
+    )
+}
 
 /// (perf type, config) for the cycles and the instructions counter of `source`.
 fn events(source: CounterSource) -> [(u32, u64); 2] {
@@ -131,7 +143,7 @@ impl Probes {
     ) -> Result<(HookRecord, Option<CounterSource>), ProbeError> {
         let outcome = self.open_counters(source)?;
         let used = (outcome == Outcome::Used).then_some(source);
-        Ok((cycles(outcome), used))
+        Ok((record(outcome), used))
     }
 
     fn open_counters(&mut self, source: CounterSource) -> Result<Outcome, ProbeError> {

@@ -12,8 +12,27 @@ use netcopy_common::{
     exact::{TIMED, Timed},
 };
 
-use super::{ProbeError, Probes, attach::Intent, btf::VMLINUX, root_cause};
-use crate::model::{Outcome, attach::Feature};
+use super::{Intent, ProbeError, Probes, btf::VMLINUX, root_cause};
+use crate::model::{HookRecord, Method, Outcome, Step, attach::Feature};
+
+/// The stages hook: exact per-call times where fentry/fexit attach, sampled shares always
+/// (`sampling`: what came of the stack sampler, see `sample`).
+pub fn record(fentry: Outcome, sampling: Outcome) -> HookRecord {
+    HookRecord::new(
+        "stages",
+        "kernel time by copy stage: sampled shares, plus exact per-call time of the stage functions where fentry/fexit load",
+        vec![
+            Step {
+                method: Method::Fentry,
+                outcome: fentry,
+            },
+            Step {
+                method: Method::PerfEvent,
+                outcome: sampling,
+            },
+        ],
+    )
+}
 
 impl Probes {
     /// Attach every fentry/fexit pair and switch per-call timing on; a doctor only loads

@@ -75,6 +75,14 @@ pub enum ProbeError {
     },
 }
 
+/// Whether attaching is for a trace, or only to find out what a trace would use (`netcopy
+/// doctor`: see `attach`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Intent {
+    Trace,
+    Doctor,
+}
+
 /// The capabilities loading and attaching need.
 pub const REQUIRED_CAPS: [Cap; 2] = [Cap::Bpf, Cap::Perfmon];
 

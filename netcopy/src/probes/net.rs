@@ -6,7 +6,7 @@
 //! `net:netif_receive_skb`. Numbers: skbs built, sent and received, and bytes copied to
 //! user, per call (the records' `skbs_*` and `bytes_to_user`).
 
-use super::{ProbeError, Probes, attach::Intent};
+use super::{Intent, ProbeError, Probes};
 use crate::model::{HookRecord, Method, Outcome, Step};
 
 /// (program, tracepoint category, tracepoint name).

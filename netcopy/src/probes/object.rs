@@ -71,7 +71,13 @@ pub fn problems(bytes: &[u8]) -> Vec<String> {
         Err(e) => return vec![format!("the object is not ELF: {e}")],
     };
     let mut out = Vec::new();
-    let in_object: BTreeSet<&str> = obj.maps.keys().map(String::as_str).collect();
+    // The data sections (`.rodata`, `.bss`, ...) become maps too; they are not named ones.
+    let in_object: BTreeSet<&str> = obj
+        .maps
+        .keys()
+        .map(String::as_str)
+        .filter(|m| !m.starts_with('.'))
+        .collect();
     let named: BTreeSet<&str> = maps::ALL.into_iter().collect();
     for m in in_object.difference(&named) {
         out.push(format!(

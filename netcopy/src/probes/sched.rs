@@ -8,7 +8,7 @@
 
 use aya::programs::BtfTracePoint;
 
-use super::{ProbeError, Probes, attach::Intent, refused, root_cause};
+use super::{Intent, ProbeError, Probes, refused, root_cause};
 use crate::model::{HookRecord, Method, Outcome, Step};
 
 /// The programs: the BTF one, and the classic (program, category, name).

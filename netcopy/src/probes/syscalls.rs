@@ -9,7 +9,7 @@
 use aya::programs::{RawTracePoint, TracePoint};
 use netcopy_common::syscalls::raw;
 
-use super::{ProbeError, Probes, attach::Intent, program_error, refused};
+use super::{Intent, ProbeError, Probes, program_error, refused};
 use crate::model::{HookRecord, Method, Outcome, Step, attach::Feature};
 
 /// (program, tracepoint category, tracepoint name) of the classic programs.

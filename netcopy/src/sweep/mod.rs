@@ -27,7 +27,8 @@ use crate::{
     workload::{
         client::ClientConfig,
         conn::Stop,
-        run::{RunError, run_logged},
+        run::{RunError, run_watched},
+        watch::Watch,
     },
 };
 
@@ -322,13 +323,17 @@ fn untraced(
     dir: &RunDir,
     stop: &Stop,
 ) -> Result<RunSummary, CellError> {
-    let (log, recorder) = if cfg.mode == Mode::Zerocopy {
+    let mut watch = Watch::default();
+    let recorder = if cfg.mode == Mode::Zerocopy {
         let (log, recorder) = ZerocopyRecorder::start(dir)?;
-        (Some(log), Some(recorder))
+        watch.completions = Some(log);
+        Some(recorder)
     } else {
-        (None, None)
+        None
     };
-    let outcome = run_logged(cfg, path, stop, log);
+    let outcome = run_watched(cfg, path, stop, &watch);
+    // The recorder ends when the last sender of the log is gone.
+    drop(watch);
     if let Some(recorder) = recorder {
         recorder.finish()?;
     }

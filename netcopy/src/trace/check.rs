@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     model::{CallCounts, ProbeCheck, SwitchCheck, ThreadCheck},
-    workload::{roles, run::RunOutcome},
+    workload::{run::RunOutcome, watch::Roles},
 };
 
 /// The workload's own count of the calls the kernel files under `kind`.
@@ -31,6 +31,7 @@ pub fn probe_check(
     outcome: &RunOutcome,
     ended: &Ended,
     session: &Session,
+    roles: &Roles,
 ) -> Result<ProbeCheck, TraceError> {
     let senders = outcome
         .served
@@ -44,7 +45,7 @@ pub fn probe_check(
     let mut threads = Vec::new();
     let mut switches = Vec::new();
     for (tid, calls, thread) in senders.chain(receivers) {
-        let role = roles::of(tid);
+        let role = roles.of(tid);
         switches.push(SwitchCheck {
             tid,
             role,

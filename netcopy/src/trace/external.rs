@@ -14,13 +14,8 @@ use super::{
 use crate::{
     model::{ExternalSummary, Role},
     sink::stages,
-    workload::conn::Stop,
+    workload::{conn::Stop, watch::Roles},
 };
-
-/// Every thread of another program is `other`.
-fn other(_: u32) -> Role {
-    Role::Other
-}
 
 /// What to trace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,7 +96,9 @@ pub fn trace_targets(
     ready: impl FnOnce(),
 ) -> Result<ExternalSummary, TraceError> {
     validate(targets)?;
-    let mut session = Session::start(opts, other)?;
+    // No workload thread registers: every thread of the targets is `other`.
+    let other = Roles::default();
+    let mut session = Session::start(opts, &other)?;
     for t in targets {
         let probes = &mut session.probes;
         match t {
@@ -131,9 +128,9 @@ pub fn trace_targets(
     }
     let seconds = start.elapsed().as_secs_f64();
     let ended = session.finish()?;
-    let sampled = session.sampled(opts.sample_hz, other)?;
+    let sampled = session.sampled(opts.sample_hz, &other)?;
     let period_ns = period_ns(opts.sample_hz);
-    let syscalls = ended.collected.summarize(other, &[Role::Other]);
+    let syscalls = ended.collected.summarize(&other, &[Role::Other]);
     if let (Some(dir), Some(s)) = (&opts.out, &sampled) {
         stages::write(dir, s, period_ns, &syscalls)?;
     }

@@ -17,9 +17,8 @@ use crate::{
     workload::{
         client::ClientConfig,
         conn::Stop,
-        roles,
-        run::{RunError, RunOutcome, run_logged},
-        zerocopy::CompletionLog,
+        run::{RunError, RunOutcome, run_watched},
+        watch::Watch,
     },
 };
 
@@ -77,32 +76,34 @@ pub fn trace(
     stop: &Stop,
 ) -> Result<RunSummary, TraceError> {
     let zerocopy = cfg.mode == Mode::Zerocopy;
-    trace_outcome(opts, zerocopy, |log| run_logged(cfg, path, stop, log))
+    trace_outcome(opts, zerocopy, |watch| run_watched(cfg, path, stop, watch))
 }
 
-/// Trace this process while `work` runs one or both ends of a run (handing it the zerocopy
-/// completion log when `log_completions` and tables are written; a server that learns the
-/// mode from the client's hello logs, and the empty table goes), then check and write
-/// what the probes saw. `netcopy trace` runs both ends; `serve --trace` and
-/// `client --trace` one each, on different hosts.
+/// Trace this process while `work` runs one or both ends of a run, watched: its threads
+/// register their roles (one answer for the summary, syscalls.parquet and the stage tables)
+/// and, when `log_completions` and tables are written, hand over their zerocopy
+/// completions (a server that learns the mode from the client's hello logs, and the empty
+/// table goes). Then check and write what the probes saw. `netcopy trace` runs both ends;
+/// `serve --trace` and `client --trace` one each, on different hosts.
 pub fn trace_outcome(
     opts: &TraceOptions,
     log_completions: bool,
-    work: impl FnOnce(Option<CompletionLog>) -> Result<RunOutcome, RunError>,
+    work: impl FnOnce(&Watch) -> Result<RunOutcome, RunError>,
 ) -> Result<RunSummary, TraceError> {
-    // The workload's threads register their roles from here on: one answer for the summary,
-    // syscalls.parquet and the stage tables.
-    let _roles = roles::Recording::start();
-    let mut session = Session::start(opts, roles::of)?;
-    let (log, recorder) = match &opts.out {
+    let mut watch = Watch::default();
+    let mut session = Session::start(opts, &watch.roles)?;
+    let recorder = match &opts.out {
         Some(dir) if log_completions => {
             let (log, recorder) = ZerocopyRecorder::start(dir)?;
-            (Some(log), Some(recorder))
+            watch.completions = Some(log);
+            Some(recorder)
         }
-        _ => (None, None),
+        _ => None,
     };
     session.probes.add_target(std::process::id())?;
-    let outcome = work(log);
+    let outcome = work(&watch);
+    // The recorder ends when the last sender of the log is gone.
+    watch.completions = None;
     // Stop the writers even when the run failed, so no thread outlives us.
     let ended = session.finish()?;
     if let Some(recorder) = recorder {
@@ -113,15 +114,16 @@ pub fn trace_outcome(
         // Only a zerocopy run has completions.
         let _ = std::fs::remove_file(dir.table_path("zerocopy"));
     }
-    let probe = check::probe_check(&outcome, &ended, &session)?;
-    let sampled = session.sampled(opts.sample_hz, roles::of)?;
+    let roles = &watch.roles;
+    let probe = check::probe_check(&outcome, &ended, &session, roles)?;
+    let sampled = session.sampled(opts.sample_hz, roles)?;
     let period_ns = session::period_ns(opts.sample_hz);
     let mut summary = outcome.summary();
     summary.stages = sampled.as_ref().map(|s| s.stage_rows(period_ns));
     summary.syscalls = Some(
         ended
             .collected
-            .summarize(roles::of, &[Role::Server, Role::Client]),
+            .summarize(roles, &[Role::Server, Role::Client]),
     );
     summary.probe = Some(probe);
     if let Some(dir) = &opts.out {

@@ -6,7 +6,7 @@ use super::{TraceError, TraceOptions};
 use crate::{
     collect::{
         kallsyms::Kallsyms,
-        records::{Collected, Collector, RecordWriter, RoleOf},
+        records::{Collected, Collector, RecordWriter},
         samples::{Sampled, aggregate},
     },
     model::RunMeta,
@@ -17,6 +17,7 @@ use crate::{
         sample::DEFAULT_HZ,
     },
     sink::{runs, syscalls::SyscallsWriter},
+    workload::watch::Roles,
 };
 
 /// Probes attached and the record reader running.
@@ -41,8 +42,8 @@ pub fn period_ns(hz: Option<u64>) -> u64 {
 
 impl Session {
     /// Load, attach (saying once what fell back unless `quiet`), and start reading records;
-    /// `role_of` names each thread's role in syscalls.parquet.
-    pub fn start(opts: &TraceOptions, role_of: RoleOf) -> Result<Self, TraceError> {
+    /// `roles` names each thread's role in syscalls.parquet.
+    pub fn start(opts: &TraceOptions, roles: &Roles) -> Result<Self, TraceError> {
         let mut probes = Probes::load(opts.ring_bytes)?;
         probes.set_aggregate(opts.aggregate)?;
         let wanted = Wanted {
@@ -62,7 +63,7 @@ impl Session {
             Some(dir) if !opts.aggregate => Some(Box::new(SyscallsWriter::create(dir)?)),
             _ => None,
         };
-        let collector = Collector::start(probes.take_records()?, writer, role_of)?;
+        let collector = Collector::start(probes.take_records()?, writer, roles.clone())?;
         Ok(Self {
             probes,
             collector: Some(collector),
@@ -85,7 +86,7 @@ impl Session {
     }
 
     /// The sampled stacks, symbolized and classified, when sampling ran.
-    pub fn sampled(&self, hz: Option<u64>, role_of: RoleOf) -> Result<Option<Sampled>, TraceError> {
+    pub fn sampled(&self, hz: Option<u64>, roles: &Roles) -> Result<Option<Sampled>, TraceError> {
         if hz.is_none() {
             return Ok(None);
         }
@@ -95,7 +96,7 @@ impl Session {
             &samples,
             |id| self.probes.stack(id),
             &syms,
-            role_of,
+            roles,
         )?))
     }
 }

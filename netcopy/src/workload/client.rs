@@ -16,8 +16,8 @@ use super::{
     message::Layout,
     protocol::{ACK_LEN, HELLO_LEN, Hello, decode_ack},
     receiver::{ReceiverReport, Verify, receive_messages},
-    roles,
     stats::{Progress, Window, thread_switches, window_totals},
+    watch::Roles,
 };
 use crate::model::{Affinity, Mode, Role, WindowTotals};
 
@@ -85,6 +85,7 @@ pub fn run_client(
     cfg: &ClientConfig,
     stop: &Stop,
     setup: Option<ThreadSetup>,
+    roles: &Roles,
 ) -> Result<ClientReport, WorkloadError> {
     let layout = Layout::new(cfg.size as usize)?;
     let session = session_id();
@@ -106,22 +107,23 @@ pub fn run_client(
             session,
         };
         let (cfg, layout, stop, setup) = (cfg.clone(), layout.clone(), stop.clone(), setup.clone());
-        let handle = roles::spawn(Role::Client, index, move || {
-            let started = thread_switches();
-            let r = (|| {
-                affinity::pin(cfg.affinity.receiver)?;
-                if let Some(setup) = setup {
-                    setup()?;
+        let handle = roles
+            .spawn(Role::Client, index, move || {
+                let started = thread_switches();
+                let r = (|| {
+                    affinity::pin(cfg.affinity.receiver)?;
+                    if let Some(setup) = setup {
+                        setup()?;
+                    }
+                    let conn = connect(&cfg, &hello, window, stop.clone())?;
+                    receive_messages(conn, cfg.mode, &layout, cfg.verify, &p, started)
+                })();
+                if r.is_err() {
+                    stop.request();
                 }
-                let conn = connect(&cfg, &hello, window, stop.clone())?;
-                receive_messages(conn, cfg.mode, &layout, cfg.verify, &p, started)
-            })();
-            if r.is_err() {
-                stop.request();
-            }
-            r
-        })
-        .map_err(|e| WorkloadError::io("spawn receiver thread", e))?;
+                r
+            })
+            .map_err(|e| WorkloadError::io("spawn receiver thread", e))?;
         handles.push(handle);
     }
 

@@ -5,8 +5,8 @@
 //! - `sender` / `receiver`: the per-mode data loops; `zerocopy`: MSG_ZEROCOPY and completions.
 //! - `protocol`: the hello/ack handshake; `server` / `client`: the two ends; `run`: both at once.
 //! - `stats`: latency histograms and the common measurement window.
-//! - `affinity`: `--cpu-affinity`; `gate`: admission for `netcopy serve`; `roles`: which end
-//!   each workload thread is, decided where it starts.
+//! - `affinity`: `--cpu-affinity`; `gate`: admission for `netcopy serve`; `watch`: what a
+//!   trace watches in a run (each thread's role, decided where it starts; completions).
 
 pub mod affinity;
 pub mod client;
@@ -15,11 +15,11 @@ pub mod gate;
 pub mod message;
 pub mod protocol;
 pub mod receiver;
-pub mod roles;
 pub mod run;
 pub mod sender;
 pub mod server;
 pub mod stats;
+pub mod watch;
 pub mod zerocopy;
 
 use std::io;

@@ -16,7 +16,7 @@ use super::{
     join,
     server::{Served, serve_session},
     stats::Latency,
-    zerocopy::CompletionLog,
+    watch::Watch,
 };
 use crate::{
     model::{CallCounts, ConnectionSummary, NetPath, RunSummary, ZerocopyStats},
@@ -111,29 +111,30 @@ impl RunOutcome {
 /// Run the server and the client against each other. `cfg.server` is ignored: the server
 /// listens on an ephemeral port of 127.0.0.1, or of the testbed's server address.
 pub fn run(cfg: &ClientConfig, path: NetPath, stop: &Stop) -> Result<RunOutcome, RunError> {
-    run_logged(cfg, path, stop, None)
+    run_watched(cfg, path, stop, &Watch::default())
 }
 
-/// [`run`], with the server's zerocopy completions handed to `log`.
-pub fn run_logged(
+/// [`run`], with the threads registering their roles with `watch` and the server's zerocopy
+/// completions handed to it.
+pub fn run_watched(
     cfg: &ClientConfig,
     path: NetPath,
     stop: &Stop,
-    log: Option<CompletionLog>,
+    watch: &Watch,
 ) -> Result<RunOutcome, RunError> {
     let testbed = match path {
         NetPath::Loopback | NetPath::Network => None,
         NetPath::Netns => Some(Arc::new(Testbed::create()?)),
     };
-    run_with(cfg, testbed, stop, log)
+    run_with(cfg, testbed, stop, watch)
 }
 
-/// [`run_logged`] over a testbed the caller built (and may have tuned), or over loopback.
+/// [`run_watched`] over a testbed the caller built (and may have tuned), or over loopback.
 pub fn run_with(
     cfg: &ClientConfig,
     testbed: Option<Arc<Testbed>>,
     stop: &Stop,
-    log: Option<CompletionLog>,
+    watch: &Watch,
 ) -> Result<RunOutcome, RunError> {
     let path = if testbed.is_some() {
         NetPath::Netns
@@ -154,10 +155,15 @@ pub fn run_with(
         .map_err(|e| WorkloadError::io("listener address", e))?;
 
     let server = {
-        let (stop, conns, cpu) = (stop.clone(), cfg.threads, cfg.affinity.sender);
+        let (stop, conns, cpu, watch) = (
+            stop.clone(),
+            cfg.threads,
+            cfg.affinity.sender,
+            watch.clone(),
+        );
         thread::Builder::new()
             .name("nc-accept".into())
-            .spawn(move || serve_session(&listener, conns, cpu, &stop, log))
+            .spawn(move || serve_session(&listener, conns, cpu, &stop, &watch))
             .map_err(|e| WorkloadError::io("spawn server thread", e))?
     };
     let setup = testbed.clone().map(|bed| {
@@ -166,7 +172,7 @@ pub fn run_with(
                 .map_err(|e| WorkloadError::io("enter client netns", std::io::Error::other(e)))
         }) as super::client::ThreadSetup
     });
-    let client = run_client(&config, stop, setup);
+    let client = run_client(&config, stop, setup, &watch.roles);
     if client.is_err() {
         stop.request();
     }

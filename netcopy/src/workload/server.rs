@@ -16,9 +16,9 @@ use super::{
     join,
     message::Layout,
     protocol::{AckStatus, HELLO_LEN, Hello, encode_ack},
-    roles,
     sender::{SenderReport, send_messages},
     stats::{Window, thread_switches},
+    watch::Watch,
     zerocopy::CompletionLog,
 };
 use crate::model::{Role, Switches};
@@ -177,30 +177,32 @@ pub fn accept(listener: &TcpListener, stop: &Stop) -> Result<Option<TcpStream>, 
 
 /// Accept `conns` connections (the ones of one client run), serve each on its own thread
 /// (pinned to `cpu`, if given), and return their results in accept order. Stops accepting on
-/// a stop request.
+/// a stop request. The threads register with `watch`, and hand it their completions.
 pub fn serve_session(
     listener: &TcpListener,
     conns: u32,
     cpu: Option<usize>,
     stop: &Stop,
-    log: Option<CompletionLog>,
+    watch: &Watch,
 ) -> Result<Vec<Result<Served, WorkloadError>>, WorkloadError> {
     let mut handles = Vec::new();
     for i in 0..conns {
         let Some(stream) = accept(listener, stop)? else {
             break;
         };
-        let (stop, log) = (stop.clone(), log.clone());
-        let handle = roles::spawn(Role::Server, i, move || {
-            let served = super::affinity::pin(cpu)
-                .and_then(|()| serve_connection(stream, stop.clone(), log));
-            if served.is_err() {
-                // One failed end stops the run rather than leaving the other waiting.
-                stop.request();
-            }
-            served
-        })
-        .map_err(|e| WorkloadError::io("spawn sender thread", e))?;
+        let (stop, log) = (stop.clone(), watch.completions.clone());
+        let handle = watch
+            .roles
+            .spawn(Role::Server, i, move || {
+                let served = super::affinity::pin(cpu)
+                    .and_then(|()| serve_connection(stream, stop.clone(), log));
+                if served.is_err() {
+                    // One failed end stops the run rather than leaving the other waiting.
+                    stop.request();
+                }
+                served
+            })
+            .map_err(|e| WorkloadError::io("spawn sender thread", e))?;
         handles.push(handle);
     }
     Ok(handles.into_iter().map(join).collect())
@@ -210,19 +212,19 @@ pub fn serve_session(
 /// first client run's connections are all done), handing each result to `on_served` on the
 /// calling thread as it finishes. Hellos are read by [`gate`], which admits a connection only
 /// within `limits`; the ones it turns away come to `on_served` as [`WorkloadError::Turned`].
-/// Zerocopy completions go to `log`, if given.
+/// The sending threads register with `watch`, and hand it their completions.
 pub fn serve_forever(
     listener: TcpListener,
     one_off: bool,
     limits: Limits,
     stop: &Stop,
-    log: Option<CompletionLog>,
+    watch: &Watch,
     mut on_served: impl FnMut(Result<Served, WorkloadError>),
 ) -> Result<(), WorkloadError> {
     let (tx, rx) = std::sync::mpsc::channel();
     let accepting = Stop::default();
     let acceptor = {
-        let (stop, accepting) = (stop.clone(), accepting.clone());
+        let (stop, accepting, watch) = (stop.clone(), accepting.clone(), watch.clone());
         thread::Builder::new()
             .name("nc-accept".into())
             .spawn(move || -> Result<(), WorkloadError> {
@@ -236,16 +238,18 @@ pub fn serve_forever(
                             return Ok(());
                         }
                     };
-                    let (stop, tx, log) = (stop.clone(), tx.clone(), log.clone());
+                    let (stop, tx, log) = (stop.clone(), tx.clone(), watch.completions.clone());
                     next += 1;
-                    roles::spawn(Role::Server, next, move || {
-                        let served = serve_admitted(stream, hello, stop, log);
-                        // The slot and the buffers are free before the result is told.
-                        drop(ticket);
-                        let _ = tx.send(served);
-                    })
-                    .map(drop)
-                    .map_err(|e| WorkloadError::io("spawn sender thread", e))
+                    watch
+                        .roles
+                        .spawn(Role::Server, next, move || {
+                            let served = serve_admitted(stream, hello, stop, log);
+                            // The slot and the buffers are free before the result is told.
+                            drop(ticket);
+                            let _ = tx.send(served);
+                        })
+                        .map(drop)
+                        .map_err(|e| WorkloadError::io("spawn sender thread", e))
                 })
             })
             .map_err(|e| WorkloadError::io("spawn accept thread", e))?

@@ -1,24 +1,21 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
-use netcopy::workload::{Mode, client::ClientConfig, receiver::Verify};
+use netcopy::{model::Mode, workload::client::ClientConfig};
 
 pub const MIB: u64 = 1 << 20;
 
 /// A run of `mode` with 64 KiB messages for `secs` seconds, no warmup, content verified.
 pub fn config(mode: Mode, size: u64, threads: u32, secs: f64) -> ClientConfig {
-    ClientConfig {
-        server: SocketAddr::from(([127, 0, 0, 1], 0)),
+    ClientConfig::new(
         mode,
         size,
         threads,
-        warmup: Duration::ZERO,
-        duration: Duration::from_secs_f64(secs),
-        verify: Verify::Yes,
-        affinity: Default::default(),
-    }
+        Duration::ZERO,
+        Duration::from_secs_f64(secs),
+    )
 }
 
 /// Fail with a clear message when the test is not root: these tests need privileges and
@@ -34,7 +31,7 @@ pub fn require_root(what: &str) {
 pub fn run_dir(name: &str) -> netcopy::sink::RunDir {
     let path = std::env::temp_dir().join(format!("netcopy-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&path);
-    netcopy::sink::RunDir::create(&path, format!("test-{name}"), false)
+    netcopy::sink::RunDir::for_run(Some(&path), name, Some(format!("test-{name}")), false)
         .unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -1,3 +1,6 @@
+//! The classifier on real kernel stacks (tests/fixtures/stacks): the stage shares each copy
+//! mode must show, and the rules one by one.
+
 use super::*;
 
 const ONECOPY: &str = include_str!("../../../tests/fixtures/stacks/onecopy-64k.folded");
