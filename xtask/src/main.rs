@@ -140,10 +140,17 @@ enum Command {
     ///
     /// --quick runs each once for 1 s (3 s RSS) into target/bench-smoke.md: the CI smoke
     /// test that the benches run. Nothing is judged there.
+    ///
+    /// --against OLD adds a section comparing this build with another netcopy binary (an
+    /// earlier commit's, e.g. built in a clone), the two alternated run by run: untraced and
+    /// traced throughput, the traced 1-byte send and each program's ns per run (bpf_stats).
     Bench {
         /// The reduced CI setting.
         #[arg(long)]
         quick: bool,
+        /// Another netcopy binary to compare this build with.
+        #[arg(long, value_name = "NETCOPY")]
+        against: Option<PathBuf>,
     },
 
     #[command(verbatim_doc_comment)]
@@ -237,13 +244,14 @@ fn main() -> ExitCode {
         Command::Test { args } => test::test(&args),
         Command::Layers => layers::check(&cmd::workspace_root()).map(|()| ExitCode::SUCCESS),
         Command::Install { prefix } => install::install(&prefix),
-        Command::Bench { quick } => {
+        Command::Bench { quick, against } => {
             let root = cmd::workspace_root();
             let opts = if quick {
                 bench::Opts::quick(&root)
             } else {
                 Ok(bench::Opts::full(&root))
             };
+            let opts = opts.map(|o| bench::Opts { against, ..o });
             opts.and_then(|o| {
                 setup::setup(setup::Mode::Install)?;
                 bench::bench(&o)

@@ -1,0 +1,221 @@
+//! The table `cargo xtask bench` writes: rows of medians and spreads with their targets,
+//! alternation of the sides of a comparison, and BENCHMARKS.md itself (the hand-written
+//! explanations below the generated part are kept across runs).
+
+use std::{fmt::Write as _, path::Path, process::Command};
+
+use anyhow::Context;
+
+use super::{Opts, PINNED_CPUS, progs};
+use crate::cmd;
+
+/// One line of the table.
+pub struct Row {
+    pub measure: String,
+    pub target: String,
+    /// What A and B are, with their medians and spreads, as text.
+    pub detail: String,
+    pub value: Option<f64>,
+    pub unit: &'static str,
+    pub met: Option<bool>,
+}
+
+pub fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+pub fn spread(v: &[f64]) -> String {
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{:.3} [{lo:.3}-{hi:.3}]", median(v))
+}
+
+/// A and B alternated `runs` times.
+pub fn side_by_side(
+    runs: usize,
+    mut a: impl FnMut() -> anyhow::Result<f64>,
+    mut b: impl FnMut() -> anyhow::Result<f64>,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let mut v = alternate(runs, &mut [&mut a, &mut b])?.into_iter();
+    Ok((v.next().unwrap_or_default(), v.next().unwrap_or_default()))
+}
+
+/// Every side alternated with the others `runs` times: one list of results per side.
+pub fn alternate(
+    runs: usize,
+    sides: &mut [&mut dyn FnMut() -> anyhow::Result<f64>],
+) -> anyhow::Result<Vec<Vec<f64>>> {
+    let mut v = vec![Vec::new(); sides.len()];
+    for _ in 0..runs {
+        for (side, out) in sides.iter_mut().zip(&mut v) {
+            out.push(side()?);
+        }
+    }
+    Ok(v)
+}
+
+pub fn ratio_row(
+    measure: String,
+    target: f64,
+    a_name: &str,
+    a: &[f64],
+    b_name: &str,
+    b: &[f64],
+) -> Row {
+    let r = median(b) / median(a);
+    Row {
+        measure,
+        target: format!(">= {target:.2}x"),
+        detail: format!("{b_name} {} / {a_name} {} Gbit/s", spread(b), spread(a)),
+        value: Some(r),
+        unit: "x",
+        met: Some(r >= target),
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = cmd::output(Command::new("uname").arg("-r")).unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().map(str::to_owned))
+        .unwrap_or_default();
+    format!(
+        "{cpus} CPUs ({cpu}), Linux {}, {}",
+        kernel.trim(),
+        mem.replace("MemTotal:", "memory")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+/// Throughput medians of one configuration, untraced, traced, and traced without sampling.
+pub struct Split {
+    pub what: String,
+    pub run: f64,
+    pub traced: f64,
+    pub unsampled: f64,
+}
+
+pub fn write_table(
+    opts: &Opts,
+    rows: &[Row],
+    split: &[Split],
+    costs: &[progs::ProgCost],
+    sections: &str,
+) -> anyhow::Result<()> {
+    let mut o = String::new();
+    let _ = writeln!(o, "# netcopy benchmarks\n");
+    let _ = writeln!(
+        o,
+        "Written by `cargo xtask bench` on {}. Machine: {}.\n",
+        cmd::output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
+            .unwrap_or_default()
+            .trim(),
+        machine()
+    );
+    let _ = writeln!(
+        o,
+        "Each comparison alternates its two sides run by run, {} run(s) each ({} for the iperf3 comparison), {} s windows (1 s warmup); values are medians, spreads [min-max]. Ratios are B/A of the medians.\n",
+        opts.runs,
+        if opts.runs > 1 { opts.runs.max(5) } else { 1 },
+        opts.seconds
+    );
+    let _ = writeln!(o, "| measure | value | target | met | detail |");
+    let _ = writeln!(o, "| --- | ---: | --- | --- | --- |");
+    for r in rows {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} |",
+            r.measure,
+            r.value.map_or("-".into(), |v| format!("{v:.3} {}", r.unit)),
+            r.target,
+            match r.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "-",
+            },
+            r.detail
+        );
+    }
+    let _ = writeln!(o, "\n## Commands\n");
+    let _ = writeln!(
+        o,
+        "- iperf3: `iperf3 -s -1 -p 5399` and `iperf3 -c 127.0.0.1 -p 5399 -l 64K -t N -O 1 -J -A {PINNED_CPUS}` (received bits per second)"
+    );
+    let _ = writeln!(
+        o,
+        "- netcopy: `netcopy run|trace --mode M --size S --duration Ns --warmup 1s --json --cpu-affinity {PINNED_CPUS}` (`throughput_gbps`; the minimal-loop comparison runs unpinned, like its loops)"
+    );
+    let _ = writeln!(
+        o,
+        "- minimal loops and 1-byte sends: `cargo xtask bench-loop --mode twocopy|onecopy|tiny` (xtask/src/bench/loops.rs), traced with `netcopy trace --pid PID --sample-hz 0`"
+    );
+    let _ = writeln!(
+        o,
+        "- Parquet encode: `cargo bench -p netcopy --bench sink` (netcopy/benches/sink.rs)"
+    );
+    let _ = writeln!(
+        o,
+        "- peak RSS: `netcopy trace --mode twocopy --size 1K --duration {}s`, ru_maxrss from wait4",
+        opts.rss_seconds
+    );
+    let _ = writeln!(
+        o,
+        "\n## Where the trace overhead goes (this sitting)\n\nThe same alternation with a third side, `trace --sample-hz 0`: per-call records, no stack sampler. Medians in Gbit/s, and of untraced.\n"
+    );
+    let _ = writeln!(
+        o,
+        "| mode, size | run | trace --sample-hz 0 | trace (records + 4,999 Hz sampling) |"
+    );
+    let _ = writeln!(o, "| --- | ---: | ---: | ---: |");
+    for s in split {
+        let _ = writeln!(
+            o,
+            "| {} | {:.3} | {:.3} ({:.2}) | {:.3} ({:.2}) |",
+            s.what,
+            s.run,
+            s.unsampled,
+            s.unsampled / s.run,
+            s.traced,
+            s.traced / s.run
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\n## What each program costs (this sitting)\n\n`kernel.bpf_stats_enabled=1` during a traced 1-byte send loop of its own, run_time_ns / run_cnt from `bpftool prog show`. The accounting adds its own clock reads to every run, so these are upper bounds.\n"
+    );
+    let _ = writeln!(o, "| program | ns per run | runs |");
+    let _ = writeln!(o, "| --- | ---: | ---: |");
+    for c in costs {
+        let _ = writeln!(o, "| {} | {:.1} | {} |", c.name, c.ns_per_run, c.runs);
+    }
+    o.push_str(sections);
+    if let Some(extra) = notes(&opts.out) {
+        o.push_str(&extra);
+    }
+    std::fs::write(&opts.out, o).with_context(|| format!("write {}", opts.out.display()))
+}
+
+/// The hand-written explanations kept below the generated table across runs.
+fn notes(path: &Path) -> Option<String> {
+    let old = std::fs::read_to_string(path).ok()?;
+    let i = old.find("\n## Why")?;
+    Some(old[i..].to_owned())
+}

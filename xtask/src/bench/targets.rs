@@ -1,0 +1,21 @@
+//! The targets the benches are judged against, in one place: BENCHMARKS.md shows each one
+//! beside its measure and says whether it was met.
+
+/// `netcopy run` onecopy 64K over `iperf3 -l 64K`, both pinned.
+pub const IPERF3_RATIO: f64 = 1.00;
+/// `netcopy run --no-verify` 1K over a minimal send/recv loop of the same mode.
+pub const LOOP_RATIO: f64 = 0.95;
+/// Traced over untraced throughput at 64K.
+pub const TRACE_64K_RATIO: f64 = 0.97;
+/// Traced over untraced throughput at 1K.
+pub const TRACE_1K_RATIO: f64 = 0.90;
+/// Added ns per traced 1-byte send.
+pub const PROBE_NS: f64 = 150.0;
+/// Traced calls per second with per-call records, none lost.
+pub const CALLS_PER_S: f64 = 1e6;
+/// syscalls.parquet rows encoded per second.
+pub const ENCODE_ROWS_PER_S: f64 = 5e6;
+/// syscalls.parquet bytes per row.
+pub const BYTES_PER_ROW: f64 = 16.0;
+/// Peak RSS of a 60 s trace at the highest call rate, MiB.
+pub const PEAK_RSS_MIB: f64 = 200.0;

@@ -1,0 +1,225 @@
+//! The programs the benches run, each returning what it measured: `netcopy run`/`trace`
+//! throughput, iperf3's, the minimal loops (`cargo xtask bench-loop`), a loop traced by
+//! `netcopy trace --pid` (with the programs' costs from bpf_stats), and a run's peak RSS.
+
+use std::{
+    io::{BufRead, BufReader, Write as _},
+    os::unix::process::ExitStatusExt as _,
+    path::PathBuf,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use super::{PINNED_CPUS, progs};
+
+pub fn json_of(out: &std::process::Output, what: &str) -> anyhow::Result<Value> {
+    if !out.status.success() {
+        bail!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("{what}: not JSON: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The programs the benches run, and a scratch directory.
+#[derive(Clone)]
+pub struct Tools {
+    pub netcopy: PathBuf,
+    pub xtask: PathBuf,
+    pub tmp: PathBuf,
+}
+
+impl Tools {
+    pub fn netcopy(&self, args: &[&str]) -> anyhow::Result<Value> {
+        let out = Command::new(&self.netcopy)
+            .args(args)
+            .output()
+            .context("run netcopy")?;
+        json_of(&out, &format!("netcopy {}", args.join(" ")))
+    }
+
+    /// `netcopy run` (or `trace`) throughput in Gbit/s.
+    pub fn netcopy_gbps(
+        &self,
+        verb: &str,
+        mode: &str,
+        size: &str,
+        secs: f64,
+        extra: &[&str],
+    ) -> anyhow::Result<f64> {
+        let d = format!("{secs}s");
+        let out = self.tmp.join("trace");
+        let out = out.to_string_lossy();
+        let mut args = vec![
+            verb,
+            "--mode",
+            mode,
+            "--size",
+            size,
+            "--duration",
+            &d,
+            "--warmup",
+            "1s",
+            "--json",
+        ];
+        if verb == "trace" {
+            args.extend(["--out", &out, "--force"]);
+        }
+        args.extend(extra);
+        let v = self.netcopy(&args)?;
+        v["throughput_gbps"].as_f64().context("no throughput_gbps")
+    }
+
+    pub fn iperf3_gbps(&self, secs: f64) -> anyhow::Result<f64> {
+        let port = "5399";
+        let mut server = Command::new("iperf3")
+            .args(["-s", "-1", "-p", port])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("iperf3 -s (cargo xtask setup installs iperf3)")?;
+        std::thread::sleep(Duration::from_millis(300));
+        let t = format!("{}", secs.ceil() as u64 + 1);
+        let out = Command::new("iperf3")
+            .args([
+                "-c",
+                "127.0.0.1",
+                "-p",
+                port,
+                "-l",
+                "64K",
+                "-t",
+                &t,
+                "-O",
+                "1",
+                "-J",
+                "-A",
+                PINNED_CPUS,
+            ])
+            .output()
+            .context("iperf3 -c")?;
+        let _ = server.wait();
+        let v = json_of(&out, "iperf3")?;
+        let bps = v["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .context("iperf3: no end.sum_received")?;
+        Ok(bps / 1e9)
+    }
+
+    /// `xtask bench-loop` with these settings.
+    fn loop_command(&self, mode: &str, size: &str, secs: f64) -> Command {
+        let mut c = Command::new(&self.xtask);
+        c.args(["bench-loop", "--mode", mode, "--size", size, "--seconds"])
+            .arg(secs.to_string());
+        c
+    }
+
+    pub fn bench_loop(&self, mode: &str, size: &str, secs: f64) -> anyhow::Result<Value> {
+        let out = self
+            .loop_command(mode, size, secs)
+            .output()
+            .context("run bench-loop")?;
+        json_of(&out, "bench-loop")
+    }
+
+    /// The loop traced by `netcopy trace --pid`: (the loop's result, netcopy's summary, and
+    /// with `costs` what each program cost per run, read halfway through with the kernel's
+    /// accounting on).
+    pub fn traced_loop(
+        &self,
+        mode: &str,
+        size: &str,
+        secs: f64,
+        costs: bool,
+    ) -> anyhow::Result<(Value, Value, Vec<progs::ProgCost>)> {
+        let stats = costs.then(progs::StatsOn::new).transpose()?;
+        let mut lp = self
+            .loop_command(mode, size, secs)
+            .arg("--wait-go")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("run bench-loop")?;
+        let mut lp_out = BufReader::new(lp.stdout.take().context("loop stdout")?);
+        let mut line = String::new();
+        lp_out.read_line(&mut line)?;
+        let pid = line
+            .strip_prefix("ready ")
+            .map(str::trim)
+            .context("bench-loop did not say ready")?
+            .to_owned();
+        let dir = self.tmp.join("traced-loop");
+        let mut nc = Command::new(&self.netcopy)
+            .args([
+                "trace",
+                "--pid",
+                &pid,
+                "--duration",
+                "600s",
+                "--sample-hz",
+                "0",
+                "--json",
+                "--force",
+                "--out",
+            ])
+            .arg(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("netcopy trace --pid")?;
+        let mut nc_err = BufReader::new(nc.stderr.take().context("netcopy stderr")?);
+        loop {
+            let mut l = String::new();
+            if nc_err.read_line(&mut l)? == 0 {
+                bail!("netcopy trace ended before it attached");
+            }
+            if l.contains("netcopy: tracing") {
+                break;
+            }
+        }
+        let mut stdin = lp.stdin.take().context("loop stdin")?;
+        writeln!(stdin, "go")?;
+        let mut read_costs = Vec::new();
+        if stats.is_some() {
+            std::thread::sleep(Duration::from_secs_f64(secs / 2.0));
+            read_costs = progs::read()?;
+        }
+        drop(stats);
+        line.clear();
+        lp_out.read_line(&mut line)?;
+        let loop_result: Value = serde_json::from_str(&line).context("bench-loop result")?;
+        let _ = lp.wait();
+        let out = nc.wait_with_output()?;
+        let summary = json_of(&out, "netcopy trace --pid")?;
+        Ok((loop_result, summary, read_costs))
+    }
+
+    /// Peak RSS in MiB of one `netcopy` run, from wait4.
+    pub fn peak_rss_mib(&self, args: &[&str]) -> anyhow::Result<f64> {
+        let child = Command::new(&self.netcopy)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let pid = child.id() as libc::pid_t;
+        let mut status = 0;
+        // SAFETY: a zeroed rusage is valid; wait4 fills it for our own child.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: pid is our child, status and usage are valid pointers.
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error()).context("wait4");
+        }
+        let exit = std::process::ExitStatus::from_raw(status);
+        if !exit.success() {
+            bail!("netcopy {} failed ({exit})", args.join(" "));
+        }
+        Ok(usage.ru_maxrss as f64 / 1024.0)
+    }
+}
