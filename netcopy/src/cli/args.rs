@@ -9,9 +9,10 @@ use std::{
 
 use clap::Args;
 
+use super::error::Error;
 use crate::{
     model::{Mode, NetPath},
-    probes::sample::DEFAULT_HZ,
+    probes::{check_privileges, sample::DEFAULT_HZ},
     sink::{RunDir, SinkError},
     trace::TraceOptions,
     units::{MAX_SIZE, parse_duration, parse_size},
@@ -130,19 +131,19 @@ pub struct HostTraceArgs {
 }
 
 impl HostTraceArgs {
-    /// This end's run directory (`end`: server or client).
-    pub fn dir(&self, end: &str) -> Result<RunDir, SinkError> {
-        RunDir::for_run(self.out.as_deref(), end, self.run_id.clone(), self.force)
-    }
-
-    pub fn options(&self, dir: &RunDir) -> TraceOptions {
-        TraceOptions {
+    /// Check the privileges tracing needs, then make this end's run directory (`end`:
+    /// server or client) and its trace options.
+    pub fn start(&self, end: &str) -> Result<(RunDir, TraceOptions), Error> {
+        check_privileges()?;
+        let dir = RunDir::for_run(self.out.as_deref(), end, self.run_id.clone(), self.force)?;
+        let opts = TraceOptions {
             out: Some(dir.clone()),
             sample_hz: (self.sample_hz > 0).then_some(self.sample_hz),
             // The summary shows the fallbacks.
             quiet: true,
             ..TraceOptions::default()
-        }
+        };
+        Ok((dir, opts))
     }
 }
 

@@ -16,7 +16,6 @@ use super::{
 };
 use crate::{
     model::{NetPath, RunSummary},
-    probes::check_privileges,
     trace::trace_outcome,
     workload::{
         client::{ClientConfig, routable, run_client},
@@ -73,9 +72,7 @@ fn client_traced(
     args: &HostTraceArgs,
     stop: &Stop,
 ) -> Result<RunSummary, Error> {
-    check_privileges().map_err(|e| Usage(e.to_string()))?;
-    let dir = args.dir("client")?;
-    let opts = args.options(&dir);
+    let (dir, opts) = args.start("client")?;
     eprintln!("netcopy: traced client, run id {}", dir.run_id);
     let summary = with_signals(stop, move |stop| {
         trace_outcome(&opts, false, |watch| {

@@ -16,7 +16,6 @@ use super::{
 };
 use crate::{
     model::{NetPath, RunSummary},
-    probes::check_privileges,
     report,
     trace::trace_outcome,
     workload::{
@@ -98,9 +97,7 @@ fn serve_traced(
     args: &HostTraceArgs,
     stop: &Stop,
 ) -> Result<RunSummary, Error> {
-    check_privileges().map_err(|e| Usage(e.to_string()))?;
-    let dir = args.dir("server")?;
-    let opts = args.options(&dir);
+    let (dir, opts) = args.start("server")?;
     let addr = listener
         .local_addr()
         .map_err(Error::io("the listener's address"))?;

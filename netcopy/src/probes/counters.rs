@@ -71,6 +71,8 @@ struct PerfEventAttr {
     bp_type: u32,
     config1: u64,
 }
+// PERF_ATTR_SIZE_VER0, the size the kernel takes this prefix for.
+const _: () = assert!(std::mem::size_of::<PerfEventAttr>() == 64);
 
 /// A counting event on `cpu` for every process.
 fn open_counter((kind, config): (u32, u64), cpu: u32) -> std::io::Result<OwnedFd> {
@@ -110,6 +112,8 @@ fn store_fd(map: impl AsFd, index: u32, fd: &OwnedFd) -> std::io::Result<()> {
         value: u64,
         flags: u64,
     }
+    // The map-element part of `union bpf_attr`: map_fd, key, value, flags.
+    const _: () = assert!(std::mem::size_of::<UpdateAttr>() == 32);
     const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
     let value = fd.as_raw_fd() as u32;
     let attr = UpdateAttr {

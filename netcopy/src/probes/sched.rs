@@ -38,14 +38,7 @@ impl Probes {
     /// only loads the BTF one, and unloads it).
     pub fn attach_sched(&mut self, intent: Intent) -> Result<HookRecord, ProbeError> {
         let btf = self.try_sched_btf(intent == Intent::Trace);
-        let classic = match (&btf, intent) {
-            (Ok(()), _) => Outcome::NotNeeded,
-            (Err(_), Intent::Doctor) => Outcome::Used,
-            (Err(_), Intent::Trace) => {
-                self.attach_tracepoints(&CLASSIC)?;
-                Outcome::Used
-            }
-        };
+        let classic = self.fall_back(&btf, intent, &CLASSIC)?;
         Ok(record(Outcome::of(btf), classic))
     }
 

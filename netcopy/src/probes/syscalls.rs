@@ -72,14 +72,7 @@ impl Probes {
     /// only tries raw_tp).
     pub fn attach_syscalls(&mut self, intent: Intent) -> Result<HookRecord, ProbeError> {
         let raw = self.try_raw();
-        let classic = match (&raw, intent) {
-            (Ok(()), _) => Outcome::NotNeeded,
-            (Err(_), Intent::Doctor) => Outcome::Used,
-            (Err(_), Intent::Trace) => {
-                self.attach_tracepoints(&CLASSIC)?;
-                Outcome::Used
-            }
-        };
+        let classic = self.fall_back(&raw, intent, &CLASSIC)?;
         Ok(record(Outcome::of(raw), classic))
     }
 
@@ -111,6 +104,24 @@ impl Probes {
             }
         }
         Ok(())
+    }
+
+    /// The classic tracepoints' outcome where `upgrade` was tried first: not needed when it
+    /// worked, else attached (a doctor only says they would be: they are always there).
+    pub(crate) fn fall_back(
+        &mut self,
+        upgrade: &Result<(), Outcome>,
+        intent: Intent,
+        programs: &[(&'static str, &str, &str)],
+    ) -> Result<Outcome, ProbeError> {
+        match (upgrade, intent) {
+            (Ok(()), _) => Ok(Outcome::NotNeeded),
+            (Err(_), Intent::Doctor) => Ok(Outcome::Used),
+            (Err(_), Intent::Trace) => {
+                self.attach_tracepoints(programs)?;
+                Ok(Outcome::Used)
+            }
+        }
     }
 
     /// Load and attach classic tracepoint programs, mounting tracefs if it is not there.

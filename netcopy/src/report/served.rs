@@ -9,7 +9,7 @@ pub fn line(s: &Served, json: bool) -> String {
     if json {
         return serde_json::json!({
             "session": h.session, "connection": h.index, "mode": h.mode, "size": h.size,
-            "bytes": r.bytes, "messages": r.messages, "calls": r.calls,
+            "bytes": r.end.bytes, "messages": r.end.messages, "calls": r.end.calls,
             "send_latency_ns": latency, "zerocopy": r.zerocopy,
         })
         .to_string();
@@ -26,8 +26,8 @@ pub fn line(s: &Served, json: bool) -> String {
         format_size(h.size),
         h.index + 1,
         h.conns,
-        r.messages,
-        r.bytes,
+        r.end.messages,
+        r.end.bytes,
         latency.p50.map_or("-".into(), |v| v.to_string()),
         latency.p99.map_or("-".into(), |v| v.to_string()),
     )

@@ -33,24 +33,18 @@ pub fn probe_check(
     session: &Session,
     roles: &Roles,
 ) -> Result<ProbeCheck, TraceError> {
-    let senders = outcome
-        .served
-        .iter()
-        .map(|s| (s.report.tid, s.report.calls, s.report.switches));
-    let receivers = outcome
-        .client
-        .receivers
-        .iter()
-        .map(|r| (r.tid, r.calls, r.switches));
+    let senders = outcome.served.iter().map(|s| &s.report.end);
+    let receivers = outcome.client.receivers.iter().map(|r| &r.end);
     let mut threads = Vec::new();
     let mut switches = Vec::new();
-    for (tid, calls, thread) in senders.chain(receivers) {
+    for end in senders.chain(receivers) {
+        let tid = end.tid;
         let role = roles.of(tid);
         switches.push(SwitchCheck {
             tid,
             role,
             in_calls: ended.collected.switches(tid),
-            thread,
+            thread: end.switches,
         });
         let kernel = session.probes.call_counts(tid)?;
         for kind in SyscallKind::ALL {
@@ -58,7 +52,7 @@ pub fn probe_check(
                 tid,
                 role,
                 syscall: kind.name(),
-                workload: workload_calls(&calls, kind),
+                workload: workload_calls(&end.calls, kind),
                 kernel: kernel.calls[kind as usize],
                 records: ended.collected.calls(tid, kind),
             });

@@ -8,32 +8,17 @@ use super::{
     message::{Layout, Message, Verifier},
     stats::{Latency, Progress, thread_switches},
 };
-use crate::model::{CallCounts, EndTotals, Mode, Switches};
+use crate::model::{EndTotals, Mode, Switches};
 
 /// What one receiving thread did.
 pub struct ReceiverReport {
-    pub tid: u32,
-    pub bytes: u64,
-    pub messages: u64,
-    pub calls: CallCounts,
+    /// Its thread, what it received, its calls, and its context switches over its whole
+    /// life (getrusage, handshake included).
+    pub end: EndTotals,
     /// Latency of the data receive calls that started inside the window.
     pub latency: Latency,
     /// Every message was checked byte for byte.
     pub verified: bool,
-    /// The thread's context switches over its whole life (getrusage), handshake included.
-    pub switches: Switches,
-}
-
-impl ReceiverReport {
-    pub fn totals(&self) -> EndTotals {
-        EndTotals {
-            tid: self.tid,
-            bytes: self.bytes,
-            messages: self.messages,
-            calls: self.calls,
-            switches: self.switches,
-        }
-    }
 }
 
 /// Whether receivers check message content.
@@ -90,12 +75,14 @@ pub fn receive_messages(
         progress.publish_messages(messages);
     }
     Ok(ReceiverReport {
-        tid,
-        bytes,
-        messages,
-        calls: conn.calls,
+        end: EndTotals {
+            tid,
+            bytes,
+            messages,
+            calls: conn.calls,
+            switches: thread_switches().since(started),
+        },
         latency: conn.latency,
         verified: verifier.is_some(),
-        switches: thread_switches().since(started),
     })
 }

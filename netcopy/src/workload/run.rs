@@ -58,7 +58,7 @@ impl RunOutcome {
         let mut zerocopy: Option<ZerocopyStats> = None;
         for s in &self.served {
             send_latency.add(&s.report.latency);
-            send_calls.add(&s.report.calls);
+            send_calls.add(&s.report.end.calls);
             if let Some(z) = &s.report.zerocopy {
                 zerocopy.get_or_insert_with(Default::default).add(z);
             }
@@ -66,7 +66,7 @@ impl RunOutcome {
         let receivers = &self.client.receivers;
         for r in receivers {
             recv_latency.add(&r.latency);
-            recv_calls.add(&r.calls);
+            recv_calls.add(&r.end.calls);
         }
         // Pair the ends by the index the client put in each hello.
         let connections = receivers
@@ -76,8 +76,8 @@ impl RunOutcome {
                 let s = self.served.iter().find(|s| s.hello.index as usize == i)?;
                 Some(ConnectionSummary {
                     index: i as u32,
-                    sender: s.report.totals(),
-                    receiver: r.totals(),
+                    sender: s.report.end.clone(),
+                    receiver: r.end.clone(),
                 })
             })
             .collect();
@@ -89,8 +89,8 @@ impl RunOutcome {
             cpu_affinity: cfg.affinity.is_set().then_some(cfg.affinity),
             warmup_s: cfg.warmup.as_secs_f64(),
             duration_s: cfg.duration.as_secs_f64(),
-            bytes: receivers.iter().map(|r| r.bytes).sum(),
-            messages: receivers.iter().map(|r| r.messages).sum(),
+            bytes: receivers.iter().map(|r| r.end.bytes).sum(),
+            messages: receivers.iter().map(|r| r.end.messages).sum(),
             throughput_gbps: self.client.window.throughput_gbps,
             window: self.client.window.clone(),
             verified: receivers.iter().all(|r| r.verified),

@@ -9,31 +9,16 @@ use super::{
     stats::{Latency, thread_switches},
     zerocopy::{CompletionLog, ZerocopySender},
 };
-use crate::model::{CallCounts, EndTotals, Mode, Switches, ZerocopyStats};
+use crate::model::{EndTotals, Mode, Switches, ZerocopyStats};
 
 /// What one sending thread did.
 pub struct SenderReport {
-    pub tid: u32,
-    pub bytes: u64,
-    pub messages: u64,
-    pub calls: CallCounts,
+    /// Its thread, what it sent, its calls, and its context switches over its whole life
+    /// (getrusage, handshake included).
+    pub end: EndTotals,
     /// Latency of the data send calls that started inside the window.
     pub latency: Latency,
     pub zerocopy: Option<ZerocopyStats>,
-    /// The thread's context switches over its whole life (getrusage), handshake included.
-    pub switches: Switches,
-}
-
-impl SenderReport {
-    pub fn totals(&self) -> EndTotals {
-        EndTotals {
-            tid: self.tid,
-            bytes: self.bytes,
-            messages: self.messages,
-            calls: self.calls,
-            switches: self.switches,
-        }
-    }
 }
 
 /// Send messages numbered from 1 until `deadline` or a stop request, then close the write
@@ -88,12 +73,14 @@ pub fn send_messages(
     // The peer sees a clean end of stream at a message boundary.
     let _ = conn.stream().shutdown(std::net::Shutdown::Write);
     Ok(SenderReport {
-        tid,
-        bytes: seq * layout.size() as u64,
-        messages: seq,
-        calls: conn.calls,
+        end: EndTotals {
+            tid,
+            bytes: seq * layout.size() as u64,
+            messages: seq,
+            calls: conn.calls,
+            switches: thread_switches().since(started),
+        },
         latency: conn.latency,
         zerocopy,
-        switches: thread_switches().since(started),
     })
 }
