@@ -1,4 +1,5 @@
-//! Parsing of the sizes and durations users type: `64K`, `1M`, `16MiB`, `4096`; `10s`, `500ms`.
+//! The sizes and durations users type (`64K`, `1M`, `16MiB`, `4096`; `10s`, `500ms`), parsed
+//! and printed back, and the UTC time stamps in run ids.
 
 use std::time::Duration;
 

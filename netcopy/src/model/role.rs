@@ -1,5 +1,5 @@
-//! Which end of the workload a traced thread is. `workload::roles` decides it, once, when a
-//! workload thread starts; every table and summary takes it from there.
+//! Which end of the workload a traced thread is. The run's `workload::watch::Roles` decides
+//! it, once, where a workload thread starts; every table and summary takes it from there.
 
 use serde::Serialize;
 

@@ -1,5 +1,6 @@
 //! `netcopy run`: server and client in one process, over loopback or through the netns
-//! testbed, with one stop flag for both.
+//! testbed, with one stop flag for both; and the summary of a finished run (both ends' own
+//! numbers, before any kernel view is added).
 
 use std::{
     net::{Ipv4Addr, SocketAddr, TcpListener},
