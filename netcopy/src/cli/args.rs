@@ -1,11 +1,7 @@
 //! The argument groups several commands share (the workload, where output goes, tracing one
 //! end of a two-host run) and the value parsers that turn bad input into a one-line error.
 
-use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Args;
 
@@ -13,7 +9,7 @@ use super::error::Error;
 use crate::{
     model::{Mode, NetPath},
     probes::{check_privileges, sample::DEFAULT_HZ},
-    sink::{RunDir, SinkError},
+    sink::RunDir,
     trace::TraceOptions,
     units::{MAX_SIZE, parse_duration, parse_size},
     workload::{affinity, client::ClientConfig, receiver::Verify},
@@ -145,11 +141,6 @@ impl HostTraceArgs {
         };
         Ok((dir, opts))
     }
-}
-
-/// The run directory of a trace: `out`, or a new one under netcopy-runs.
-pub fn run_dir(out: Option<&Path>, label: &str, force: bool) -> Result<RunDir, SinkError> {
-    RunDir::for_run(out, label, None, force)
 }
 
 /// A message size: 8 B to 1 GiB.

@@ -6,7 +6,7 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::Args;
 
 use super::{
-    args::{LocalArgs, ring_arg, run_dir},
+    args::{LocalArgs, ring_arg},
     error::{EXIT_LOST, Error},
     output::{print, print_summary},
     signals::with_signals,
@@ -95,7 +95,7 @@ pub fn execute(args: TraceArgs, stop: &Stop) -> Result<ExitCode, Error> {
     if !targets.is_empty() {
         return trace_targets(&args, targets, stop);
     }
-    let dir = run_dir(args.out.as_deref(), cfg.mode.name(), args.force)?;
+    let dir = RunDir::for_run(args.out.as_deref(), cfg.mode.name(), None, args.force)?;
     let opts = args.options(&dir);
     let summary = with_signals(stop, move |stop| trace(&cfg, path, &opts, stop))?;
     eprintln!("netcopy: wrote {}", dir.path.display());
@@ -113,7 +113,7 @@ pub fn execute(args: TraceArgs, stop: &Stop) -> Result<ExitCode, Error> {
 
 /// `--pid`, `--comm`, `--cgroup`: other programs, for `--duration` or until they exit.
 fn trace_targets(args: &TraceArgs, targets: Vec<Target>, stop: &Stop) -> Result<ExitCode, Error> {
-    let dir = run_dir(args.out.as_deref(), "targets", args.force)?;
+    let dir = RunDir::for_run(args.out.as_deref(), "targets", None, args.force)?;
     let opts = args.options(&dir);
     let duration = args.local.workload.duration;
     let summary = with_signals(stop, move |stop| {

@@ -43,8 +43,6 @@ pub enum Feature {
 }
 
 impl Feature {
-    pub const ALL: [Feature; 4] = [Feature::Btf, Feature::Pmu, Feature::Fentry, Feature::RawTp];
-
     /// The word `NETCOPY_HIDE` takes.
     pub fn key(self) -> &'static str {
         match self {
