@@ -1,10 +1,23 @@
 //! A target thread's call in flight and the calls it completed, kept in `THREADS` for the
 //! whole trace (a call marks its entry active, then inactive, so the hot path looks entries
 //! up instead of inserting and deleting them), and the per-CPU `ON_CPU` slot that the net
-//! hooks count into. The syscall family fills a call at entry; the sched, net, counters and
+//! hooks count into. `THREADS` is an array: a thread's entry is in one of the
+//! [`PROBES`] slots from its home slot (see [`thread_slot`]), found with inlined array
+//! lookups instead of a hash lookup's helper call. The syscall family fills a call at entry; the sched, net, counters and
 //! exact families add to it while it is active; the exit turns it into a record.
 
-use crate::{exact::EXACT_FNS, layout, syscalls::KINDS};
+use crate::{exact::EXACT_FNS, layout, maps::MAX_THREADS, syscalls::KINDS};
+
+/// Slots of `THREADS` a thread's entry may take, from its home slot on.
+pub const PROBES: u32 = 4;
+const _: () = assert!(MAX_THREADS.is_power_of_two());
+
+/// The `THREADS` slot of thread `tid`'s `i`th probe (`i < PROBES`): the kernel claims the
+/// first free one at the thread's first traced call, and both sides look it up in this order.
+#[inline(always)]
+pub const fn thread_slot(tid: u32, i: u32) -> u32 {
+    tid.wrapping_add(i) & (MAX_THREADS - 1)
+}
 
 /// Calls one thread completed, per [`crate::syscalls::SyscallKind`], counted in the kernel
 /// at syscall exit, even when records are lost.
@@ -106,9 +119,11 @@ pub struct ThreadEntry {
     /// The process the thread belongs to: a reused thread id of another process is not a
     /// target just because the entry is there.
     pub tgid: u32,
-    pub _pad: u32,
+    /// The thread whose entry this slot is; 0 while the slot is free (0 is the idle task,
+    /// never traced).
+    pub tid: u32,
 }
-layout!(ThreadEntry, 232, counts @ 160, tgid @ 224);
+layout!(ThreadEntry, 232, counts @ 160, tgid @ 224, tid @ 228);
 
 #[cfg(feature = "user")]
 mod pod {

@@ -2,8 +2,8 @@
 //! eBPF crate names its statics with these words; a test of `netcopy` checks the embedded
 //! object's maps against [`ALL`], both ways, and the global against [`TASK_PID_OFFSET`].
 
-/// Hash map tid -> [`crate::call::ThreadEntry`]: each target thread's call in flight and
-/// its exact call counts.
+/// Array of [`MAX_THREADS`] [`crate::call::ThreadEntry`]s: each target thread's call in
+/// flight and its exact call counts, in a slot of [`crate::call::thread_slot`].
 pub const THREADS: &str = "THREADS";
 /// Per-CPU array (one slot) of [`crate::call::OnCpu`]: the traced call running on the CPU.
 pub const ON_CPU: &str = "ON_CPU";
@@ -60,7 +60,8 @@ pub const TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
 
 /// Processes traced at once, per target map.
 pub const MAX_TARGETS: u32 = 1024;
-/// Threads (and thread, kind pairs) the per-thread maps hold.
+/// Threads (and thread, kind pairs) the per-thread maps hold; a power of two (the slots of
+/// `THREADS` are a thread id's low bits).
 pub const MAX_THREADS: u32 = 16384;
 /// Default size of the record ring buffer (a power of two pages); `--ring-buffer` resizes it.
 pub const RECORDS_BYTES: u32 = 16 << 20;

@@ -7,17 +7,17 @@
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid,
     macros::map,
-    maps::{HashMap, PerCpuArray},
+    maps::{Array, PerCpuArray},
 };
 use netcopy_common::{
-    call::{Inflight, NetCounts, OnCpu, ThreadEntry},
+    call::{Inflight, NetCounts, OnCpu, PROBES, ThreadEntry, thread_slot},
     maps::MAX_THREADS,
 };
 
-use crate::targets::current_target;
+use crate::targets::{Ids, is_target};
 
 #[map]
-pub static THREADS: HashMap<u32, ThreadEntry> = HashMap::with_max_entries(MAX_THREADS, 0);
+static THREADS: Array<ThreadEntry> = Array::with_max_entries(MAX_THREADS, 0);
 
 #[map]
 static ON_CPU: PerCpuArray<OnCpu> = PerCpuArray::with_max_entries(1, 0);
@@ -38,37 +38,74 @@ pub fn zero(net: &mut NetCounts) {
     zero!(net.bytes_to_user, net.skbs_built, net.skbs_tx, net.skbs_rx);
 }
 
+/// Thread `tid`'s entry, if it has one: the first of its slots that is its own, before the
+/// first free one (slots are never freed during a trace).
+#[inline(always)]
+pub fn entry_of(tid: u32) -> Option<*mut ThreadEntry> {
+    for i in 0..PROBES {
+        let entry = THREADS.get_ptr_mut(thread_slot(tid, i))?;
+        // SAFETY: pointer from the lookup; a slot's tid is written once, when it is claimed.
+        match unsafe { (*entry).tid } {
+            t if t == tid => return Some(entry),
+            0 => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Claim a slot for thread `ids` (a target seen for the first time, or a thread id reused
+/// by a target process) and start its entry afresh. `None` when all its slots are other
+/// threads': this thread is not traced, and user space sees its calls missing from the
+/// counts against the workload's own.
+#[inline(always)]
+fn claim(ids: Ids) -> Option<*mut ThreadEntry> {
+    for i in 0..PROBES {
+        let entry = THREADS.get_ptr_mut(thread_slot(ids.tid, i))?;
+        // SAFETY: pointer from the lookup. Two CPUs claim the same free slot only for two
+        // new threads whose ids differ by a multiple of MAX_THREADS at the same instant; the
+        // read-back below leaves the loser to the next slot.
+        unsafe {
+            let owner = (*entry).tid;
+            if owner == 0 || owner == ids.tid {
+                *entry = ThreadEntry {
+                    tgid: ids.tgid,
+                    tid: ids.tid,
+                    ..Default::default()
+                };
+                if core::ptr::read_volatile(&raw const (*entry).tid) == ids.tid {
+                    return Some(entry);
+                }
+            }
+        }
+    }
+    None
+}
+
 /// The call in flight on thread `tid`, if it is a traced one and inside a call.
 #[inline(always)]
 pub fn inflight(tid: u32) -> Option<*mut Inflight> {
-    let entry = THREADS.get_ptr_mut(&tid)?;
+    let entry = entry_of(tid)?;
     // SAFETY: pointer from the lookup; `active` is written only by the thread itself.
     unsafe { ((*entry).call.active == 1).then(|| &raw mut (*entry).call) }
 }
 
-/// The entry of the current thread and its id, the entry made on its first call if it is a
+/// The entry of the current thread (`ids`), the entry made on its first call if it is a
 /// target; `None` for threads that are not traced. Looking the entry up first makes a
 /// target thread's call one lookup instead of a target lookup, an insert and, at exit, a
 /// delete.
 #[inline(always)]
-pub fn thread_entry() -> Option<(*mut ThreadEntry, u32)> {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let (tgid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
-    if let Some(entry) = THREADS.get_ptr_mut(&tid) {
+pub fn thread_entry(ids: Ids) -> Option<*mut ThreadEntry> {
+    if let Some(entry) = entry_of(ids.tid) {
         // SAFETY: pointer from the lookup, read by its own thread.
-        if unsafe { (*entry).tgid } == tgid {
-            return Some((entry, tid));
+        if unsafe { (*entry).tgid } == ids.tgid {
+            return Some(entry);
         }
     }
-    current_target()?;
-    let fresh = ThreadEntry {
-        tgid,
-        ..Default::default()
-    };
-    // A full map: this thread is not traced (its calls are missing from the counts, which
-    // user space sees against the workload's own).
-    THREADS.insert(&tid, &fresh, 0).ok()?;
-    THREADS.get_ptr_mut(&tid).map(|e| (e, tid))
+    if !is_target(ids) {
+        return None;
+    }
+    claim(ids)
 }
 
 /// The traced call running on this CPU: `tid`'s from now on (0: none). Called where a call

@@ -1,7 +1,7 @@
 //! The processes traced: by tgid, by command name or by cgroup (v2 id), in the `TARGET_*`
 //! maps that user space fills before tracing starts. A thread is a target if any map names
 //! it; the comm and cgroup maps are looked up only when the config word says they have
-//! entries.
+//! entries. Also the current thread's ids, read with one helper call and passed on.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid},
@@ -25,15 +25,28 @@ static TARGET_COMMS: HashMap<[u8; COMM_LEN], u8> = HashMap::with_max_entries(MAX
 #[map]
 static TARGET_CGROUPS: HashMap<u64, u8> = HashMap::with_max_entries(MAX_TARGETS, 0);
 
-/// `(tgid, tid)` of the current thread if it is traced.
+/// The current thread's ids, from one helper call (a program asks once and passes them on).
+#[derive(Clone, Copy)]
+pub struct Ids {
+    pub tgid: u32,
+    pub tid: u32,
+}
+
 #[inline(always)]
-pub fn current_target() -> Option<(u32, u32)> {
+pub fn current_ids() -> Ids {
     let pid_tgid = bpf_get_current_pid_tgid();
-    let tgid = (pid_tgid >> 32) as u32;
-    let ids = Some((tgid, pid_tgid as u32));
+    Ids {
+        tgid: (pid_tgid >> 32) as u32,
+        tid: pid_tgid as u32,
+    }
+}
+
+/// Whether the current thread (`ids`) is traced.
+#[inline(always)]
+pub fn is_target(ids: Ids) -> bool {
     // SAFETY (all three maps): the values are plain u8 and only read.
-    if unsafe { TARGET_TGIDS.get(&tgid) }.is_some() {
-        return ids;
+    if unsafe { TARGET_TGIDS.get(&ids.tgid) }.is_some() {
+        return true;
     }
     // Every process's socket and read/write calls come through here: skip the lookups
     // no target asked for.
@@ -42,13 +55,8 @@ pub fn current_target() -> Option<(u32, u32)> {
         && let Ok(comm) = bpf_get_current_comm()
         && unsafe { TARGET_COMMS.get(&comm) }.is_some()
     {
-        return ids;
+        return true;
     }
     // SAFETY: a helper without arguments.
-    if config & BY_CGROUP != 0
-        && unsafe { TARGET_CGROUPS.get(&bpf_get_current_cgroup_id()) }.is_some()
-    {
-        return ids;
-    }
-    None
+    config & BY_CGROUP != 0 && unsafe { TARGET_CGROUPS.get(&bpf_get_current_cgroup_id()) }.is_some()
 }

@@ -585,10 +585,11 @@ fn trace_targets_that_do_not_exist_are_bad_input() {
 fn sched_switch_counts_the_same_through_tp_btf_and_the_tracepoint() {
     require_root("loading eBPF programs");
     let (out, _) = fresh_dir("sched");
-    // The second run also hides raw_tp: the classic per-syscall tracepoints must count the
-    // same calls as the raw_syscalls programs.
+    // Hiding BTF also takes the syscalls from tp_btf to raw_tp, and hiding raw_tp too takes
+    // them to the classic per-syscall tracepoints: all three must count the same calls.
     for (hide, method) in [
-        ("", "syscalls=raw_tp,sched_switch=tp_btf"),
+        ("", "syscalls=tp_btf,sched_switch=tp_btf"),
+        ("btf", "syscalls=raw_tp,sched_switch=tracepoint"),
         ("btf,rawtp", "syscalls=tracepoint,sched_switch=tracepoint"),
     ] {
         let out = Command::new(BIN)

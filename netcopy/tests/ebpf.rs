@@ -315,9 +315,10 @@ fn stage_shares_match_the_copy_modes() {
     let mut onecopy_copy = 0.0;
     for mode in [Mode::Onecopy, Mode::Zerocopy] {
         let dir = common::run_dir(&format!("stages-{mode}"));
+        // Five times the default rate: thousands of samples in 1.5 s.
         let opts = TraceOptions {
             out: Some(dir.clone()),
-            sample_hz: Some(DEFAULT_HZ),
+            sample_hz: Some(5 * DEFAULT_HZ),
             ..Default::default()
         };
         let cfg = config(mode, 64 * 1024, 1, 1.5);
@@ -332,7 +333,7 @@ fn stage_shares_match_the_copy_modes() {
             .filter(|r| r.role == Role::Server)
             .map(|r| r.samples)
             .sum();
-        // About 5 kHz on a busy CPU for 1.5 s: thousands of samples.
+        // About 5 kHz on a busy CPU for 1.5 s.
         assert!(
             sender_samples > 1000,
             "{mode}: only {sender_samples} sender samples"

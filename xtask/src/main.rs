@@ -54,7 +54,8 @@ enum Command {
     /// linked into ~/.cache/netcopy/rust-llvm. Skipped when `bpf-linker --version` runs.
     ///
     /// Debian packages iproute2 (ip netns and veth for --netns), iperf3 (a reference peer),
-    /// bpftool (inspecting loaded programs and maps), linux-perf (perf stat), fonts-dejavu-core
+    /// bpftool (inspecting loaded programs and maps), bpftrace (the benchmark's peer),
+    /// linux-perf (perf stat), fonts-dejavu-core
     /// (the plots' font) and python3-venv; installed with
     /// apt-get, through sudo when not root.
     ///

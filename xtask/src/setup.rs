@@ -24,10 +24,12 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Debian packages: iproute2 (`ip netns`, veth for --netns), iperf3 (a reference peer for
 /// benchmarks), bpftool (inspecting loaded programs and maps), linux-perf (`perf stat`, the
 /// independent count the context-switch test compares with), fonts-dejavu-core (the font of
-/// `netcopy plot`), python3-venv (analysis/.venv).
-const DEBIAN_PACKAGES: [&str; 6] = [
+/// `netcopy plot`), python3-venv (analysis/.venv), bpftrace (the peer and the floor of the
+/// observer-effect benchmark).
+const DEBIAN_PACKAGES: [&str; 7] = [
     "iproute2",
     "iperf3",
+    "bpftrace",
     "bpftool",
     "linux-perf",
     "fonts-dejavu-core",

@@ -10,7 +10,7 @@
 mod raw;
 mod tracepoint;
 
-use aya_ebpf::helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns};
+use aya_ebpf::helpers::{bpf_get_smp_processor_id, bpf_ktime_get_ns};
 use netcopy_common::{
     config::{AGGREGATE, COUNTERS, EXACT, PAUSED},
     exact::EXACT_FNS,
@@ -18,10 +18,11 @@ use netcopy_common::{
 };
 
 use crate::{
-    call::{THREADS, leave_cpu, run_on_cpu, thread_entry, zero},
+    call::{entry_of, leave_cpu, run_on_cpu, thread_entry, zero},
     config::config,
     counters,
     records::{fold, stage},
+    targets::{Ids, current_ids},
 };
 
 /// Start a call of `kind` on the current thread if it is traced; `args` gives its fd and
@@ -32,7 +33,8 @@ fn enter_with(kind: SyscallKind, args: impl FnOnce() -> (u64, u64)) -> u32 {
     if word & PAUSED != 0 {
         return 0;
     }
-    let Some((entry, tid)) = thread_entry() else {
+    let ids = current_ids();
+    let Some(entry) = thread_entry(ids) else {
         return 0;
     };
     let (fd, flags) = args();
@@ -59,18 +61,17 @@ fn enter_with(kind: SyscallKind, args: impl FnOnce() -> (u64, u64)) -> u32 {
     counters::resume(call);
     call.start_ns = unsafe { bpf_ktime_get_ns() };
     call.active = 1;
-    run_on_cpu(tid);
+    run_on_cpu(ids.tid);
     0
 }
 
-/// End the call of `kind` (`None`: of whatever kind it began as) on the current thread, if
-/// one is in flight; `ret` gives the syscall's return value.
+/// End the call of `kind` (`None`: of whatever kind it began as) on the current thread
+/// (`ids`), if one is in flight; `ret` gives the syscall's return value.
 #[inline(always)]
-fn exit_with(kind: Option<SyscallKind>, ret: impl FnOnce() -> i64) -> u32 {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let tid = pid_tgid as u32;
+fn exit_with(ids: Ids, kind: Option<SyscallKind>, ret: impl FnOnce() -> i64) -> u32 {
+    let tid = ids.tid;
     // Only target threads have entries, so no target lookup is needed here.
-    let Some(entry) = THREADS.get_ptr_mut(&tid) else {
+    let Some(entry) = entry_of(tid) else {
         return 0;
     };
     // SAFETY: pointer from the lookup; only this thread writes its entry.
@@ -113,7 +114,7 @@ fn exit_with(kind: Option<SyscallKind>, ret: impl FnOnce() -> i64) -> u32 {
         r.bytes_to_user = call.net.bytes_to_user;
         r.cycles = call.cycles;
         r.instructions = call.instructions;
-        r.tgid = (pid_tgid >> 32) as u32;
+        r.tgid = ids.tgid;
         r.tid = tid;
         r.fd = call.fd;
         r.flags = call.flags;

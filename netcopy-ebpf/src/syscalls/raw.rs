@@ -1,13 +1,16 @@
-//! The raw tracepoints `raw_syscalls:sys_enter`/`sys_exit`, which fire for every syscall:
-//! the programs keep the eight traced ones by number and read their arguments from `struct
-//! pt_regs`, both laid out as on x86-64 (`netcopy_common::syscalls::raw`; user space
-//! attaches these programs only there). They skip the record the classic per-syscall
-//! tracepoints build before a program runs.
+//! `raw_syscalls:sys_enter`/`sys_exit`, which fire for every syscall, hooked two ways:
+//! as BTF tracepoints (`btf_sys_enter`/`btf_sys_exit`), which read `struct pt_regs` with
+//! plain loads the verifier checks against the kernel's BTF, or as raw tracepoints
+//! (`raw_sys_enter`/`raw_sys_exit`), which read it with bpf_probe_read_kernel, a helper call
+//! per register. Both keep the eight traced syscalls by number, with numbers and register
+//! offsets as on x86-64 (`netcopy_common::syscalls::raw`; user space attaches these programs
+//! only there), and both skip the record the classic per-syscall tracepoints build before a
+//! program runs.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_kernel},
-    macros::raw_tracepoint,
-    programs::RawTracePointContext,
+    helpers::bpf_probe_read_kernel,
+    macros::{btf_tracepoint, raw_tracepoint},
+    programs::{BtfTracePointContext, RawTracePointContext},
 };
 use netcopy_common::syscalls::{
     SyscallKind,
@@ -15,50 +18,91 @@ use netcopy_common::syscalls::{
 };
 
 use super::{enter_with, exit_with};
-use crate::call::slot_of;
+use crate::{call::slot_of, targets::current_ids};
 
-/// The register at `offset` of a `struct pt_regs`.
+/// How a program reads the register at an offset of `struct pt_regs`.
+trait Regs: Copy {
+    fn reg(self, offset: usize) -> u64;
+}
+
+/// A `struct pt_regs *` without a type: read through the helper (a failed read gives 0).
+#[derive(Clone, Copy)]
+struct Untyped(*const u8);
+
+impl Regs for Untyped {
+    #[inline(always)]
+    fn reg(self, offset: usize) -> u64 {
+        // SAFETY: bpf_probe_read_kernel checks the address.
+        unsafe { bpf_probe_read_kernel(self.0.wrapping_add(offset).cast::<u64>()) }.unwrap_or(0)
+    }
+}
+
+/// A BTF-typed `struct pt_regs *`: the verifier turns the load into a checked one.
+#[derive(Clone, Copy)]
+struct Typed(*const u8);
+
+impl Regs for Typed {
+    #[inline(always)]
+    fn reg(self, offset: usize) -> u64 {
+        // SAFETY: the tracepoint's own argument; the offset is a pt_regs member's (the
+        // verifier rejects the program otherwise).
+        unsafe { core::ptr::read_volatile(self.0.wrapping_add(offset).cast::<u64>()) }
+    }
+}
+
 #[inline(always)]
-fn reg(regs: *const u8, offset: usize) -> u64 {
-    // SAFETY: bpf_probe_read_kernel checks the address; a failed read gives 0.
-    unsafe { bpf_probe_read_kernel(regs.wrapping_add(offset).cast::<u64>()) }.unwrap_or(0)
+fn enter(regs: impl Regs, nr: u64) {
+    let Some(kind) = kind_of(nr) else {
+        return;
+    };
+    enter_with(kind, || {
+        // sendto/recvfrom: flags are the 4th argument (r10); sendmsg/recvmsg: the 3rd (rdx).
+        let flags = match kind {
+            SyscallKind::Sendto | SyscallKind::Recvfrom => regs.reg(REG_R10),
+            SyscallKind::Sendmsg | SyscallKind::Recvmsg => regs.reg(REG_DX),
+            _ => 0,
+        };
+        (regs.reg(REG_DI), flags)
+    });
+}
+
+#[inline(always)]
+fn exit(regs: impl Regs, ret: i64) {
+    let ids = current_ids();
+    if ids.tid != 0 && slot_of(ids.tid).is_some() {
+        // The exit of the traced call this CPU runs (syscalls do not nest): its kind is the
+        // one its entry saw, and the syscall number need not be read from the registers.
+        exit_with(ids, None, || ret);
+        return;
+    }
+    // Not the call of this CPU's slot: a syscall that is not traced, or a traced call whose
+    // thread came onto the CPU unseen (before sched_switch was attached).
+    let Some(kind) = kind_of(regs.reg(REG_ORIG_AX)) else {
+        return;
+    };
+    exit_with(ids, Some(kind), || ret);
+}
+
+#[btf_tracepoint(function = "sys_enter")]
+pub fn btf_sys_enter(ctx: BtfTracePointContext) -> i32 {
+    enter(Typed(ctx.arg(0)), ctx.arg(1));
+    0
+}
+
+#[btf_tracepoint(function = "sys_exit")]
+pub fn btf_sys_exit(ctx: BtfTracePointContext) -> i32 {
+    exit(Typed(ctx.arg(0)), ctx.arg(1));
+    0
 }
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
-    let nr: u64 = ctx.arg(1);
-    let Some(kind) = kind_of(nr) else {
-        return 0;
-    };
-    let regs: *const u8 = ctx.arg(0);
-    enter_with(kind, || {
-        // sendto/recvfrom: flags are the 4th argument (r10); sendmsg/recvmsg: the 3rd (rdx).
-        let flags = match kind {
-            SyscallKind::Sendto | SyscallKind::Recvfrom => reg(regs, REG_R10),
-            SyscallKind::Sendmsg | SyscallKind::Recvmsg => reg(regs, REG_DX),
-            _ => 0,
-        };
-        (reg(regs, REG_DI), flags)
-    });
+    enter(Untyped(ctx.arg(0)), ctx.arg(1));
     0
 }
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
-    let ret: i64 = ctx.arg(1);
-    let tid = bpf_get_current_pid_tgid() as u32;
-    if tid != 0 && slot_of(tid).is_some() {
-        // The exit of the traced call this CPU runs (syscalls do not nest): its kind is the
-        // one its entry saw, and the syscall number need not be read from the registers.
-        exit_with(None, || ret);
-        return 0;
-    }
-    // Not the call of this CPU's slot: a syscall that is not traced, or a traced call whose
-    // thread came onto the CPU unseen (before sched_switch was attached).
-    let regs: *const u8 = ctx.arg(0);
-    let Some(kind) = kind_of(reg(regs, REG_ORIG_AX)) else {
-        return 0;
-    };
-    exit_with(Some(kind), || ret);
+    exit(Untyped(ctx.arg(0)), ctx.arg(1));
     0
 }

@@ -6,7 +6,7 @@ use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use netcopy_common::syscalls::SyscallKind;
 
 use super::{enter_with, exit_with};
-use crate::fields::field;
+use crate::{fields::field, targets::current_ids};
 
 // Offsets in the syscall tracepoints' records (see events/syscalls/*/format): arguments are
 // 8-byte slots from offset 16; the exit record's `ret` is at 16.
@@ -35,7 +35,7 @@ fn enter(ctx: &TracePointContext, kind: SyscallKind, flags_at: usize) -> u32 {
 #[inline(always)]
 fn exit(ctx: &TracePointContext, kind: SyscallKind) -> u32 {
     // SAFETY: `ret` is at its format offset.
-    exit_with(Some(kind), || unsafe { field(ctx, RET) })
+    exit_with(current_ids(), Some(kind), || unsafe { field(ctx, RET) })
 }
 
 /// The entry and exit program of one syscall; `$flags` is where its flags argument is.

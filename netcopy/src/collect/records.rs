@@ -317,9 +317,10 @@ fn read_all(
             .map_err(std::io::Error::from)?;
         loop {
             let finishing = done.load(Ordering::Acquire);
-            // The programs wake us only once 256 KiB wait (see WAKE_BYTES in the syscall
-            // family), so drain every few milliseconds anyway: records arrive in batches,
-            // and the ring (16 MiB) never gets close to full between two drains.
+            // The programs wake us only when the ring fills past an eighth (see
+            // `wakeup_flag` in netcopy-ebpf/src/records.rs), so drain every few milliseconds
+            // anyway: records arrive in batches, and the ring (16 MiB) never gets close to
+            // full between two drains.
             match tokio::time::timeout(POLL, fd.readable_mut()).await {
                 Ok(guard) => {
                     let mut guard = guard?;

@@ -85,7 +85,7 @@ impl Probes {
 pub fn untried(why: &str) -> Vec<HookRecord> {
     let untried = || Outcome::Untried(why.to_owned());
     vec![
-        syscalls::record(untried(), Outcome::Used),
+        syscalls::record(untried(), untried(), Outcome::Used),
         sched::record(untried(), Outcome::Used),
         net::record(),
         exact::record(untried(), Outcome::Used),
@@ -112,7 +112,7 @@ mod tests {
     fn a_refused_upgrade_is_a_fallback_and_tracefs_is_said_first() {
         let a = Attached {
             hooks: vec![
-                syscalls::record(Outcome::Used, Outcome::NotNeeded),
+                syscalls::record(Outcome::Used, Outcome::NotNeeded, Outcome::NotNeeded),
                 sched::record(Outcome::Hidden(Some(Feature::Btf)), Outcome::Used),
                 exact::record(
                     Outcome::Refused("EPERM".into()),
@@ -132,7 +132,7 @@ mod tests {
         );
         assert_eq!(
             a.methods(),
-            "syscalls=raw_tp,sched_switch=tracepoint,stages=none"
+            "syscalls=tp_btf,sched_switch=tracepoint,stages=none"
         );
     }
 }

@@ -6,7 +6,7 @@
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuValues, RingBuf};
 use netcopy_common::{
     aggregate::{AggKey, Aggregate},
-    call::{ExactCounts, ThreadEntry},
+    call::{ExactCounts, PROBES, ThreadEntry, thread_slot},
     config::{AGGREGATE, BY_CGROUP, BY_COMM, PAUSED},
     maps::{
         AGGREGATES, CONFIG, LOST, RECORDS, STAGING, TARGET_CGROUPS, TARGET_COMMS, TARGET_TGIDS,
@@ -64,15 +64,24 @@ impl Probes {
         config.set(0, f(word), 0).map_err(map_error(CONFIG))
     }
 
-    /// The exact calls thread `tid` completed, per kind (zero if it made none).
+    /// The exact calls thread `tid` completed, per kind (zero if it made none): its entry
+    /// is in the first of its slots that names it, before the first free one, as the
+    /// programs look it up.
     pub fn call_counts(&self, tid: u32) -> Result<ExactCounts, ProbeError> {
-        let threads: HashMap<&MapData, u32, ThreadEntry> =
-            HashMap::try_from(self.map(THREADS)?).map_err(map_error(THREADS))?;
-        match threads.get(&tid, 0) {
-            Ok(entry) => Ok(entry.counts),
-            Err(aya::maps::MapError::KeyNotFound) => Ok(ExactCounts::default()),
-            Err(source) => Err(map_error(THREADS)(source)),
+        let threads: Array<&MapData, ThreadEntry> =
+            Array::try_from(self.map(THREADS)?).map_err(map_error(THREADS))?;
+        for i in 0..PROBES {
+            let entry = threads
+                .get(&thread_slot(tid, i), 0)
+                .map_err(map_error(THREADS))?;
+            if entry.tid == tid {
+                return Ok(entry.counts);
+            }
+            if entry.tid == 0 {
+                break;
+            }
         }
+        Ok(ExactCounts::default())
     }
 
     /// The in-kernel totals of `--aggregate`, per thread and kind.

@@ -24,7 +24,10 @@ pub mod sample;
 pub mod sched;
 pub mod syscalls;
 
-use aya::Ebpf;
+use aya::{
+    Ebpf,
+    programs::{Program, ProgramError},
+};
 use thiserror::Error;
 
 use self::features::Features;
@@ -129,6 +132,8 @@ pub struct Probes {
     pub mounted_tracefs: bool,
     /// The per-CPU counters the programs read; closed when the probes go.
     pub(crate) counter_fds: Vec<std::os::fd::OwnedFd>,
+    /// The kernel's BTF once a BTF program asked for it, or why there is none.
+    btf: Option<Result<aya::Btf, Outcome>>,
 }
 
 impl Probes {
@@ -180,7 +185,68 @@ impl Probes {
             task_pid_offset,
             mounted_tracefs: false,
             counter_fds: Vec::new(),
+            btf: None,
         })
+    }
+
+    /// The kernel's BTF for loading BTF programs (parsed once), or why they cannot load.
+    pub(crate) fn btf(&mut self) -> Result<aya::Btf, Outcome> {
+        let features = &self.features;
+        self.btf
+            .get_or_insert_with(|| {
+                if !features.btf {
+                    return Err(if features.is_hidden(Feature::Btf) {
+                        Outcome::Hidden(Some(Feature::Btf))
+                    } else {
+                        Outcome::Unavailable(format!("needs BTF ({})", btf::VMLINUX))
+                    });
+                }
+                aya::Btf::from_sys_fs()
+                    .map_err(|e| Outcome::Unavailable(format!("BTF: {}", root_cause(&e))))
+            })
+            .clone()
+    }
+
+    /// Load each of `programs` (program, point) and, if `keep`, attach it; on any failure,
+    /// or when not keeping them, unload the ones loaded.
+    pub(crate) fn attach_all<P>(
+        &mut self,
+        programs: &[(&'static str, &'static str)],
+        keep: bool,
+        load: impl Fn(&mut P, &str) -> Result<(), ProgramError>,
+        attach: impl Fn(&mut P, &str) -> Result<(), ProgramError>,
+        unload: impl Fn(&mut P) -> Result<(), ProgramError>,
+    ) -> Result<(), Outcome>
+    where
+        for<'a> &'a mut P: TryFrom<&'a mut Program, Error = ProgramError>,
+    {
+        let mut loaded = Vec::new();
+        let mut result = Ok(());
+        for &(name, point) in programs {
+            let step = self
+                .program::<P>(name)
+                .map_err(|e| Outcome::Unavailable(e.to_string()))
+                .and_then(|p| {
+                    load(p, point).map_err(|e| refused(&e))?;
+                    loaded.push(name);
+                    if keep {
+                        attach(p, point).map_err(|e| refused(&e))?;
+                    }
+                    Ok(())
+                });
+            if let Err(e) = step {
+                result = Err(e);
+                break;
+            }
+        }
+        if result.is_err() || !keep {
+            for name in loaded {
+                if let Ok(p) = self.program::<P>(name) {
+                    let _ = unload(p);
+                }
+            }
+        }
+        result
     }
 
     /// Map `name` of the object.

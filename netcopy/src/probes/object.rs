@@ -47,6 +47,9 @@ fn expected() -> Vec<(&'static str, Kind, Option<String>)> {
     for (name, _) in syscalls::RAW {
         v.push((name, Kind::RawTracePoint, None));
     }
+    for (name, _) in syscalls::BTF {
+        v.push((name, Kind::BtfTracePoint, None));
+    }
     v.push((sched::BTF_PROGRAM, Kind::BtfTracePoint, None));
     v.push((sample::PROGRAM, Kind::PerfEvent, None));
     for t in &TIMED {

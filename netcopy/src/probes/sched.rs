@@ -8,7 +8,7 @@
 
 use aya::programs::BtfTracePoint;
 
-use super::{Intent, ProbeError, Probes, refused, root_cause};
+use super::{Intent, ProbeError, Probes};
 use crate::model::{HookRecord, Method, Outcome, Step};
 
 /// The programs: the BTF one, and the classic (program, category, name).
@@ -46,23 +46,13 @@ impl Probes {
     /// checked or when attaching fails.
     fn try_sched_btf(&mut self, attach: bool) -> Result<(), Outcome> {
         self.task_pid_offset.clone()?;
-        let btf = aya::Btf::from_sys_fs()
-            .map_err(|e| Outcome::Unavailable(format!("BTF: {}", root_cause(&e))))?;
-        let program: &mut BtfTracePoint = self
-            .program(BTF_PROGRAM)
-            .map_err(|e| Outcome::Unavailable(e.to_string()))?;
-        program
-            .load("sched_switch", &btf)
-            .map_err(|e| refused(&e))?;
-        if attach {
-            if let Err(e) = program.attach() {
-                let _ = program.unload();
-                return Err(refused(&e));
-            }
-            return Ok(());
-        }
-        program
-            .unload()
-            .map_err(|e| Outcome::Unavailable(e.to_string()))
+        let btf = self.btf()?;
+        self.attach_all::<BtfTracePoint>(
+            &[(BTF_PROGRAM, "sched_switch")],
+            attach,
+            |p, tp| p.load(tp, &btf),
+            |p, _| p.attach().map(|_| ()),
+            BtfTracePoint::unload,
+        )
     }
 }

@@ -1,15 +1,19 @@
 //! Syscall family, user side: attach the entry and exit programs of the socket calls.
 //!
-//! Hooks (`netcopy-ebpf/src/syscalls/`): raw_tp on `raw_syscalls:sys_enter`/`sys_exit`,
-//! where this is the architecture whose syscall numbers they decode
-//! (`netcopy_common::syscalls::raw::ARCH`) and the kernel takes them (`NETCOPY_HIDE=rawtp`
-//! hides them); else the 16 classic `syscalls:sys_{enter,exit}_*` tracepoints. Numbers: one
-//! record per call and exact per-thread counts (read back in `maps`).
+//! Hooks (`netcopy-ebpf/src/syscalls/`), the first that loads and attaches:
+//! - tp_btf on `raw_syscalls:sys_enter`/`sys_exit`, which reads the registers with plain
+//!   loads (needs BTF; `NETCOPY_HIDE=btf` hides it);
+//! - raw_tp on the same two, which reads them through a helper (`NETCOPY_HIDE=rawtp`);
+//! - the 16 classic `syscalls:sys_{enter,exit}_*` tracepoints.
+//!
+//! The first two decode syscall numbers and registers of one architecture
+//! (`netcopy_common::syscalls::raw::ARCH`) and are tried only there. Numbers: one record per
+//! call and exact per-thread counts (read back in `maps`).
 
-use aya::programs::{RawTracePoint, TracePoint};
+use aya::programs::{BtfTracePoint, RawTracePoint, TracePoint};
 use netcopy_common::syscalls::raw;
 
-use super::{Intent, ProbeError, Probes, program_error, refused};
+use super::{Intent, ProbeError, Probes, program_error};
 use crate::model::{HookRecord, Method, Outcome, Step, attach::Feature};
 
 /// (program, tracepoint category, tracepoint name) of the classic programs.
@@ -35,8 +39,11 @@ pub const CLASSIC: [(&str, &str, &str); 16] = [
 /// (program, raw tracepoint) of the raw_tp programs.
 pub const RAW: [(&str, &str); 2] = [("raw_sys_enter", "sys_enter"), ("raw_sys_exit", "sys_exit")];
 
-/// The syscalls hook: what came of raw_tp and of the classic tracepoints.
-pub fn record(raw: Outcome, classic: Outcome) -> HookRecord {
+/// (program, BTF tracepoint) of the tp_btf programs.
+pub const BTF: [(&str, &str); 2] = [("btf_sys_enter", "sys_enter"), ("btf_sys_exit", "sys_exit")];
+
+/// The syscalls hook: what came of tp_btf, raw_tp and the classic tracepoints.
+pub fn record(btf: Outcome, raw: Outcome, classic: Outcome) -> HookRecord {
     HookRecord::new(
         "syscalls",
         "enter/exit of sendto, sendmsg, recvfrom, recvmsg, write, read, writev, readv: one record per call",
@@ -44,6 +51,10 @@ pub fn record(raw: Outcome, classic: Outcome) -> HookRecord {
             Step {
                 method: Method::Fentry,
                 outcome: Outcome::NotBuilt,
+            },
+            Step {
+                method: Method::TpBtf,
+                outcome: btf,
             },
             Step {
                 method: Method::RawTp,
@@ -68,42 +79,48 @@ pub fn arch_outcome(arch: &str) -> Option<Outcome> {
 }
 
 impl Probes {
-    /// Attach raw_tp where it loads and attaches, else the classic tracepoints (a doctor
-    /// only tries raw_tp).
+    /// Attach tp_btf where it loads and attaches, else raw_tp, else the classic
+    /// tracepoints. A doctor tries tp_btf and raw_tp both and keeps neither.
     pub fn attach_syscalls(&mut self, intent: Intent) -> Result<HookRecord, ProbeError> {
-        let raw = self.try_raw();
-        let classic = self.fall_back(&raw, intent, &CLASSIC)?;
-        Ok(record(Outcome::of(raw), classic))
+        let keep = intent == Intent::Trace;
+        let btf = self.try_btf_syscalls(keep);
+        let raw = match (&btf, intent) {
+            (Ok(()), Intent::Trace) => Err(Outcome::NotNeeded),
+            _ => self.try_raw(keep),
+        };
+        let upgrade = if btf.is_ok() { &btf } else { &raw };
+        let classic = self.fall_back(upgrade, intent, &CLASSIC)?;
+        Ok(record(Outcome::of(btf), Outcome::of(raw), classic))
     }
 
-    /// Load and attach the raw_tp programs; on any failure unload them again.
-    fn try_raw(&mut self) -> Result<(), Outcome> {
+    fn try_btf_syscalls(&mut self, keep: bool) -> Result<(), Outcome> {
+        if let Some(no) = arch_outcome(std::env::consts::ARCH) {
+            return Err(no);
+        }
+        let btf = self.btf()?;
+        self.attach_all::<BtfTracePoint>(
+            &BTF,
+            keep,
+            |p, tp| p.load(tp, &btf),
+            |p, _| p.attach().map(|_| ()),
+            BtfTracePoint::unload,
+        )
+    }
+
+    fn try_raw(&mut self, keep: bool) -> Result<(), Outcome> {
         if self.features.is_hidden(Feature::RawTp) {
             return Err(Outcome::Hidden(None));
         }
         if let Some(no) = arch_outcome(std::env::consts::ARCH) {
             return Err(no);
         }
-        let mut done = Vec::new();
-        for (name, tp) in RAW {
-            let attached = self
-                .program::<RawTracePoint>(name)
-                .map_err(|e| Outcome::Unavailable(e.to_string()))
-                .and_then(|p| {
-                    p.load().map_err(|e| refused(&e))?;
-                    done.push(name);
-                    p.attach(tp).map(|_| ()).map_err(|e| refused(&e))
-                });
-            if let Err(e) = attached {
-                for name in done {
-                    if let Ok(p) = self.program::<RawTracePoint>(name) {
-                        let _ = p.unload();
-                    }
-                }
-                return Err(e);
-            }
-        }
-        Ok(())
+        self.attach_all::<RawTracePoint>(
+            &RAW,
+            keep,
+            |p, _| p.load(),
+            |p, tp| p.attach(tp).map(|_| ()),
+            RawTracePoint::unload,
+        )
     }
 
     /// The classic tracepoints' outcome where `upgrade` was tried first: not needed when it
@@ -152,12 +169,12 @@ mod tests {
         assert_eq!(arch_outcome("x86_64"), None);
         let why = arch_outcome("aarch64").unwrap();
         assert!(why.is_fallback());
-        let r = record(why, Outcome::Used);
+        let r = record(why.clone(), why, Outcome::Used);
         assert_eq!(r.chosen, Some(Method::Tracepoint));
         assert_eq!(
             r.fallback().as_deref(),
             Some(
-                "syscalls: raw_tp needs x86_64 (the programs decode its syscall numbers; this is aarch64) -> tracepoint"
+                "syscalls: tp_btf needs x86_64 (the programs decode its syscall numbers; this is aarch64) -> tracepoint"
             )
         );
     }

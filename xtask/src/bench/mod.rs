@@ -7,7 +7,9 @@
 //! judged against, `against` compares this build with another, `progs` reads bpf_stats.
 
 mod against;
+mod bpftrace;
 pub mod loops;
+mod overhead;
 mod progs;
 mod table;
 mod targets;
@@ -21,7 +23,7 @@ use std::{
 use anyhow::{Context, bail};
 
 use self::{
-    table::{Row, Split, alternate, median, ratio_row, side_by_side, spread, write_table},
+    table::{Row, median, ratio_row, side_by_side, spread, write_table},
     tools::Tools,
 };
 use crate::cmd;
@@ -108,11 +110,11 @@ pub fn bench(opts: &Opts) -> anyhow::Result<ExitCode> {
     };
     iperf3(&t, opts, &mut push)?;
     minimal_loops(&t, opts, &mut push)?;
-    let split = overhead(&t, opts, &mut push)?;
+    let split = overhead::overhead(&t, opts, &mut push)?;
     probe_cost(&t, opts, &mut push)?;
     encode(&root, &mut push)?;
     peak_rss(&t, opts, &mut push)?;
-    let costs = program_costs(&t, opts)?;
+    let costs = program_costs(&t, opts, &mut push)?;
     let sections = match &opts.against {
         Some(old) => against::compare(&t, old, opts)?,
         None => String::new(),
@@ -166,47 +168,6 @@ fn minimal_loops(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::
         ));
     }
     Ok(())
-}
-
-/// Trace overhead per mode at 64K and 1K; a third side without the stack sampler says how
-/// much of the overhead is the sampler's.
-fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::Result<Vec<Split>> {
-    let secs = opts.seconds;
-    let mut split = Vec::new();
-    for (size, target) in [
-        ("64K", targets::TRACE_64K_RATIO),
-        ("1K", targets::TRACE_1K_RATIO),
-    ] {
-        for mode in ["twocopy", "onecopy", "zerocopy"] {
-            let unsampled = [PIN[0], PIN[1], "--sample-hz", "0"];
-            let v = alternate(
-                opts.runs,
-                &mut [
-                    &mut || t.netcopy_gbps("run", mode, size, secs, &PIN),
-                    &mut || t.netcopy_gbps("trace", mode, size, secs, &PIN),
-                    &mut || t.netcopy_gbps("trace", mode, size, secs, &unsampled),
-                ],
-            )?;
-            let [a, b, c] = &v[..] else {
-                bail!("three sides");
-            };
-            split.push(Split {
-                what: format!("{mode} {size}"),
-                run: median(a),
-                traced: median(b),
-                unsampled: median(c),
-            });
-            push(ratio_row(
-                format!("trace overhead: traced / untraced, {mode} {size}"),
-                target,
-                "run",
-                a,
-                "trace",
-                b,
-            ));
-        }
-    }
-    Ok(split)
 }
 
 /// Per-call probe cost and traced call rate, with 1-byte sends.
@@ -330,8 +291,13 @@ fn peak_rss(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::Resul
 }
 
 /// What each program costs per run, in a traced loop of its own (the accounting adds to
-/// every run, so it stays out of the runs above).
-fn program_costs(t: &Tools, opts: &Opts) -> anyhow::Result<Vec<progs::ProgCost>> {
+/// every run, so it stays out of the runs above), with the stack sampler on; judged: the
+/// syscall entry and exit programs together, and the sampler per sample.
+fn program_costs(
+    t: &Tools,
+    opts: &Opts,
+    push: &mut impl FnMut(Row),
+) -> anyhow::Result<Vec<progs::ProgCost>> {
     let (_, _, costs) = t.traced_loop("tiny", "1", opts.seconds.max(2.0), true)?;
     for c in &costs {
         println!(
@@ -339,5 +305,35 @@ fn program_costs(t: &Tools, opts: &Opts) -> anyhow::Result<Vec<progs::ProgCost>>
             c.name, c.ns_per_run, c.runs
         );
     }
+    let ns = |names: &[&str]| {
+        costs
+            .iter()
+            .find(|c| names.contains(&c.name.as_str()))
+            .map(|c| c.ns_per_run)
+    };
+    let enter = ns(&["btf_sys_enter", "raw_sys_enter", "sys_enter_sendto"]);
+    let exit = ns(&["btf_sys_exit", "raw_sys_exit", "sys_exit_sendto"]);
+    let both = enter.zip(exit).map(|(a, b)| a + b);
+    push(Row {
+        measure: "kernel program time per traced call: sys_enter + sys_exit".into(),
+        target: format!("<= {} ns", targets::SYSCALL_PROGRAMS_NS),
+        detail: format!(
+            "bpf_stats, traced 1-byte send loop: enter {} + exit {} ns per run",
+            enter.map_or("-".into(), |v| format!("{v:.1}")),
+            exit.map_or("-".into(), |v| format!("{v:.1}"))
+        ),
+        value: both,
+        unit: "ns",
+        met: both.map(|v| v <= targets::SYSCALL_PROGRAMS_NS),
+    });
+    let sample = ns(&["sample_stack"]);
+    push(Row {
+        measure: "stack sampler: ns per sample".into(),
+        target: format!("<= {} ns", targets::SAMPLE_NS),
+        detail: "bpf_stats of sample_stack in the same loop, sampled at the default rate".into(),
+        value: sample,
+        unit: "ns",
+        met: sample.map(|v| v <= targets::SAMPLE_NS),
+    });
     Ok(costs)
 }

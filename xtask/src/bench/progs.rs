@@ -13,7 +13,9 @@ const STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
 
 /// The programs on a traced socket call's path, as `bpftool` names them (the full names,
 /// from the programs' BTF).
-const ON_THE_PATH: [&str; 10] = [
+const ON_THE_PATH: [&str; 13] = [
+    "btf_sys_enter",
+    "btf_sys_exit",
     "raw_sys_enter",
     "raw_sys_exit",
     "sys_enter_sendto",
@@ -24,6 +26,7 @@ const ON_THE_PATH: [&str; 10] = [
     "netif_receive_skb",
     "sched_switch_btf",
     "sched_switch",
+    "sample_stack",
 ];
 
 /// One program's cost.

@@ -105,12 +105,30 @@ fn machine() -> String {
     )
 }
 
-/// Throughput medians of one configuration, untraced, traced, and traced without sampling.
+/// Throughput medians of one configuration: untraced, traced, traced without sampling, and
+/// where measured, `--aggregate`, bpftrace's one-liner and the empty bpftrace floor.
 pub struct Split {
     pub what: String,
     pub run: f64,
     pub traced: f64,
     pub unsampled: f64,
+    pub aggregate: Option<f64>,
+    pub bpftrace: Option<f64>,
+    pub floor: Option<f64>,
+}
+
+impl Split {
+    pub fn new(what: String, run: &[f64], traced: &[f64], unsampled: &[f64]) -> Self {
+        Self {
+            what,
+            run: median(run),
+            traced: median(traced),
+            unsampled: median(unsampled),
+            aggregate: None,
+            bpftrace: None,
+            floor: None,
+        }
+    }
 }
 
 pub fn write_table(
@@ -173,28 +191,37 @@ pub fn write_table(
     );
     let _ = writeln!(
         o,
+        "- bpftrace, run beside `netcopy run` (xtask/src/bench/bpftrace.rs): the peer `bpftrace -e '{}'` (twocopy: the same on sendto/recvfrom), the floor `bpftrace -e '{}'`",
+        super::bpftrace::peer("onecopy"),
+        super::bpftrace::FLOOR
+    );
+    let _ = writeln!(
+        o,
         "- peak RSS: `netcopy trace --mode twocopy --size 1K --duration {}s`, ru_maxrss from wait4",
         opts.rss_seconds
     );
     let _ = writeln!(
         o,
-        "\n## Where the trace overhead goes (this sitting)\n\nThe same alternation with a third side, `trace --sample-hz 0`: per-call records, no stack sampler. Medians in Gbit/s, and of untraced.\n"
+        "\n## Where the trace overhead goes (this sitting)\n\nThe same alternation with the sides that split it: `trace --sample-hz 0` (per-call records, no stack sampler), `trace --aggregate` (in-kernel totals, sampler on) and, at 1K, bpftrace's latency one-liner and empty bpftrace programs on raw_syscalls:sys_enter/sys_exit. Medians in Gbit/s, and of untraced.\n"
     );
     let _ = writeln!(
         o,
-        "| mode, size | run | trace --sample-hz 0 | trace (records + 4,999 Hz sampling) |"
+        "| mode, size | run | trace --sample-hz 0 | trace (records + default sampling) | trace --aggregate | bpftrace one-liner | bpftrace floor |"
     );
-    let _ = writeln!(o, "| --- | ---: | ---: | ---: |");
+    let _ = writeln!(o, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let of =
+        |v: Option<f64>, run: f64| v.map_or("-".into(), |v| format!("{v:.3} ({:.2})", v / run));
     for s in split {
         let _ = writeln!(
             o,
-            "| {} | {:.3} | {:.3} ({:.2}) | {:.3} ({:.2}) |",
+            "| {} | {:.3} | {} | {} | {} | {} | {} |",
             s.what,
             s.run,
-            s.unsampled,
-            s.unsampled / s.run,
-            s.traced,
-            s.traced / s.run
+            of(Some(s.unsampled), s.run),
+            of(Some(s.traced), s.run),
+            of(s.aggregate, s.run),
+            of(s.bpftrace, s.run),
+            of(s.floor, s.run),
         );
     }
     let _ = writeln!(

@@ -7,8 +7,16 @@ pub const IPERF3_RATIO: f64 = 1.00;
 pub const LOOP_RATIO: f64 = 0.95;
 /// Traced over untraced throughput at 64K.
 pub const TRACE_64K_RATIO: f64 = 0.97;
-/// Traced over untraced throughput at 1K.
-pub const TRACE_1K_RATIO: f64 = 0.90;
+/// Traced over untraced throughput at 1K, default trace (per-call records and sampling).
+pub const TRACE_1K_RATIO: f64 = 0.77;
+/// netcopy's 1K overhead (1 - traced/untraced) over bpftrace's latency one-liner's.
+pub const PEER_OVERHEAD_SHARE: f64 = 0.5;
+/// `trace --aggregate` over untraced throughput at 1K.
+pub const TRACE_1K_AGGREGATE_RATIO: f64 = 0.85;
+/// Kernel program time per traced call: syscall entry + exit, ns (bpf_stats).
+pub const SYSCALL_PROGRAMS_NS: f64 = 250.0;
+/// The stack sampler's program, ns per sample (bpf_stats).
+pub const SAMPLE_NS: f64 = 1000.0;
 /// Added ns per traced 1-byte send.
 pub const PROBE_NS: f64 = 150.0;
 /// Traced calls per second with per-call records, none lost.

@@ -130,7 +130,7 @@ impl Tools {
 
     /// The loop traced by `netcopy trace --pid`: (the loop's result, netcopy's summary, and
     /// with `costs` what each program cost per run, read halfway through with the kernel's
-    /// accounting on).
+    /// accounting and the stack sampler on).
     pub fn traced_loop(
         &self,
         mode: &str,
@@ -155,19 +155,13 @@ impl Tools {
             .context("bench-loop did not say ready")?
             .to_owned();
         let dir = self.tmp.join("traced-loop");
+        // The throughput runs leave the sampler out; the costs run keeps it, so its
+        // program is measured too.
+        let sampling: &[&str] = if costs { &[] } else { &["--sample-hz", "0"] };
         let mut nc = Command::new(&self.netcopy)
-            .args([
-                "trace",
-                "--pid",
-                &pid,
-                "--duration",
-                "600s",
-                "--sample-hz",
-                "0",
-                "--json",
-                "--force",
-                "--out",
-            ])
+            .args(["trace", "--pid", &pid, "--duration", "600s"])
+            .args(sampling)
+            .args(["--json", "--force", "--out"])
             .arg(&dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,0 +1,96 @@
+//! bpftrace beside netcopy in the observer-effect comparison: the latency one-liner a
+//! performance engineer reaches for first (the peer), and empty programs on
+//! `raw_syscalls:sys_enter`/`sys_exit` (the floor: what hooking every syscall costs at all,
+//! before any work is done in the program).
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+
+/// The syscalls a mode's loops make per message: (send, receive).
+fn calls(mode: &str) -> (&'static str, &'static str) {
+    match mode {
+        "twocopy" => ("sendto", "recvfrom"),
+        _ => ("sendmsg", "recvmsg"),
+    }
+}
+
+/// The peer: per-call latency histograms of the mode's send and receive calls (for onecopy
+/// exactly the one-liner of the observer-effect issue; twocopy's calls are send/recv, so it
+/// hooks sendto/recvfrom the same way).
+pub fn peer(mode: &str) -> String {
+    let (s, r) = calls(mode);
+    format!(
+        "tracepoint:syscalls:sys_enter_{s},tracepoint:syscalls:sys_enter_{r} {{ @s[tid] = nsecs; }} \
+         tracepoint:syscalls:sys_exit_{s},tracepoint:syscalls:sys_exit_{r} /@s[tid]/ \
+         {{ @lat[probe] = hist(nsecs - @s[tid]); delete(@s[tid]); }}"
+    )
+}
+
+/// The floor: programs that do nothing, on the two tracepoints netcopy's syscall family uses.
+pub const FLOOR: &str =
+    "tracepoint:raw_syscalls:sys_enter { } tracepoint:raw_syscalls:sys_exit { }";
+
+/// A bpftrace program running until dropped (then stopped with SIGINT and reaped).
+pub struct Running(Child);
+
+impl Running {
+    /// Start `program` and wait until its probes are attached.
+    pub fn start(program: &str) -> anyhow::Result<Self> {
+        let mut child = Command::new("bpftrace")
+            .args(["-e", program])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("bpftrace (cargo xtask setup installs it)")?;
+        let mut out = BufReader::new(child.stdout.take().context("bpftrace stdout")?);
+        let mut line = String::new();
+        // bpftrace says "Attaching N probes..." and attaches them right after.
+        if out.read_line(&mut line)? == 0 || !line.starts_with("Attaching") {
+            let _ = child.kill();
+            let err = child.wait_with_output()?;
+            bail!(
+                "bpftrace did not attach ({line:?}): {}",
+                String::from_utf8_lossy(&err.stderr).trim()
+            );
+        }
+        // Whatever it prints later (the maps at exit) is read and dropped, so it never
+        // blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        std::thread::sleep(Duration::from_millis(500));
+        Ok(Self(child))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGINT) };
+        let _ = self.0.wait();
+    }
+}
+
+/// `f` while `program` runs under bpftrace.
+pub fn under<T>(program: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let _running = Running::start(program)?;
+    f()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peer_hooks_the_calls_each_mode_makes() {
+        let one = peer("onecopy");
+        assert!(one.contains("sys_enter_sendmsg,tracepoint:syscalls:sys_enter_recvmsg"));
+        assert!(one.contains("sys_exit_sendmsg,tracepoint:syscalls:sys_exit_recvmsg"));
+        let two = peer("twocopy");
+        assert!(two.contains("sys_enter_sendto,tracepoint:syscalls:sys_enter_recvfrom"));
+        assert!(!two.contains("sendmsg"));
+    }
+}

@@ -1,0 +1,154 @@
+//! The observer effect: traced over untraced throughput per mode and size, alternated with
+//! the sides that say where the overhead goes (no sampler, `--aggregate`) and, at 1K, with
+//! bpftrace's latency one-liner (the peer) and empty bpftrace programs on raw_syscalls (the
+//! floor), all pinned alike.
+
+use anyhow::bail;
+
+use super::{
+    Opts, PIN, bpftrace,
+    table::{Row, Split, alternate, median, ratio_row, spread},
+    targets,
+    tools::Tools,
+};
+
+/// Runs of each side: the 1K rows are judged by differences of a few points, so they get
+/// at least 5 runs in a full bench.
+fn runs(opts: &Opts) -> usize {
+    if opts.runs > 1 { opts.runs.max(5) } else { 1 }
+}
+
+pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::Result<Vec<Split>> {
+    let secs = opts.seconds;
+    let unsampled = [PIN[0], PIN[1], "--sample-hz", "0"];
+    let aggregate = [PIN[0], PIN[1], "--aggregate"];
+    let mut split = Vec::new();
+    for mode in ["twocopy", "onecopy", "zerocopy"] {
+        let v = alternate(
+            opts.runs,
+            &mut [
+                &mut || t.netcopy_gbps("run", mode, "64K", secs, &PIN),
+                &mut || t.netcopy_gbps("trace", mode, "64K", secs, &PIN),
+                &mut || t.netcopy_gbps("trace", mode, "64K", secs, &unsampled),
+            ],
+        )?;
+        let [run, traced, nosample] = &v[..] else {
+            bail!("three sides");
+        };
+        push(ratio_row(
+            format!("trace overhead: traced / untraced, {mode} 64K"),
+            targets::TRACE_64K_RATIO,
+            "run",
+            run,
+            "trace",
+            traced,
+        ));
+        split.push(Split::new(format!("{mode} 64K"), run, traced, nosample));
+    }
+    for mode in ["twocopy", "onecopy"] {
+        let peer = bpftrace::peer(mode);
+        let v = alternate(
+            runs(opts),
+            &mut [
+                &mut || t.netcopy_gbps("run", mode, "1K", secs, &PIN),
+                &mut || t.netcopy_gbps("trace", mode, "1K", secs, &PIN),
+                &mut || t.netcopy_gbps("trace", mode, "1K", secs, &unsampled),
+                &mut || t.netcopy_gbps("trace", mode, "1K", secs, &aggregate),
+                &mut || bpftrace::under(&peer, || t.netcopy_gbps("run", mode, "1K", secs, &PIN)),
+                &mut || {
+                    bpftrace::under(bpftrace::FLOOR, || {
+                        t.netcopy_gbps("run", mode, "1K", secs, &PIN)
+                    })
+                },
+            ],
+        )?;
+        let [run, traced, nosample, agg, bt, floor] = &v[..] else {
+            bail!("six sides");
+        };
+        push(ratio_row(
+            format!("trace overhead: traced / untraced, {mode} 1K"),
+            targets::TRACE_1K_RATIO,
+            "run",
+            run,
+            "trace",
+            traced,
+        ));
+        push(against_peer(mode, run, traced, bt));
+        push(ratio_row(
+            format!("trace overhead: `--aggregate` / untraced, {mode} 1K"),
+            targets::TRACE_1K_AGGREGATE_RATIO,
+            "run",
+            run,
+            "trace --aggregate",
+            agg,
+        ));
+        push(info_row(
+            format!("bpftrace latency one-liner / untraced, {mode} 1K (the peer)"),
+            run,
+            bt,
+        ));
+        push(info_row(
+            format!("empty bpftrace programs on raw_syscalls / untraced, {mode} 1K (the floor)"),
+            run,
+            floor,
+        ));
+        let mut s = Split::new(format!("{mode} 1K"), run, traced, nosample);
+        s.aggregate = Some(median(agg));
+        s.bpftrace = Some(median(bt));
+        s.floor = Some(median(floor));
+        split.push(s);
+    }
+    let v = alternate(
+        opts.runs,
+        &mut [
+            &mut || t.netcopy_gbps("run", "zerocopy", "1K", secs, &PIN),
+            &mut || t.netcopy_gbps("trace", "zerocopy", "1K", secs, &PIN),
+            &mut || t.netcopy_gbps("trace", "zerocopy", "1K", secs, &unsampled),
+        ],
+    )?;
+    let [run, traced, nosample] = &v[..] else {
+        bail!("three sides");
+    };
+    push(ratio_row(
+        "trace overhead: traced / untraced, zerocopy 1K".into(),
+        targets::TRACE_1K_RATIO,
+        "run",
+        run,
+        "trace",
+        traced,
+    ));
+    split.push(Split::new("zerocopy 1K".into(), run, traced, nosample));
+    Ok(split)
+}
+
+/// netcopy's overhead (1 - traced/untraced) over bpftrace's, from the same alternation.
+fn against_peer(mode: &str, run: &[f64], traced: &[f64], bt: &[f64]) -> Row {
+    let ours = 1.0 - median(traced) / median(run);
+    let theirs = 1.0 - median(bt) / median(run);
+    let r = ours / theirs;
+    Row {
+        measure: format!("trace overhead against bpftrace's one-liner, {mode} 1K"),
+        target: format!("<= {:.2}x", targets::PEER_OVERHEAD_SHARE),
+        detail: format!(
+            "netcopy costs {:.1}% of untraced throughput, bpftrace {:.1}% (untraced {} Gbit/s)",
+            ours * 100.0,
+            theirs * 100.0,
+            spread(run)
+        ),
+        value: Some(r),
+        unit: "x",
+        met: Some(r <= targets::PEER_OVERHEAD_SHARE),
+    }
+}
+
+/// A ratio shown for comparison, judged against nothing.
+fn info_row(measure: String, run: &[f64], other: &[f64]) -> Row {
+    Row {
+        measure,
+        target: "-".into(),
+        detail: format!("{} / run {} Gbit/s", spread(other), spread(run)),
+        value: Some(median(other) / median(run)),
+        unit: "x",
+        met: None,
+    }
+}
