@@ -4,11 +4,15 @@
 //! Every comparison alternates A and B run by run, so drift on these shared 2-core VMs hits
 //! both sides alike, and takes the median of `--runs` runs of each. `tools` runs the
 //! programs, `table` keeps the rows and writes the file, `targets` holds what each row is
-//! judged against, `against` compares this build with another, `progs` reads bpf_stats.
+//! judged against, `against` compares this build with another, `progs` reads bpf_stats,
+//! `overhead` is the observer-effect comparison (with `bpftrace` beside it), `cprogs` builds
+//! the C loop and the getpid neighbour, and `neighbour` traces under that load.
 
 mod against;
 mod bpftrace;
+mod cprogs;
 pub mod loops;
+mod neighbour;
 mod overhead;
 mod progs;
 mod table;
@@ -109,8 +113,10 @@ pub fn bench(opts: &Opts) -> anyhow::Result<ExitCode> {
         rows.push(r);
     };
     iperf3(&t, opts, &mut push)?;
-    minimal_loops(&t, opts, &mut push)?;
+    let c = cprogs::CProgs::build(&t.tmp)?;
+    minimal_loops(&t, &c, opts, &mut push)?;
     let split = overhead::overhead(&t, opts, &mut push)?;
+    neighbour::under_load(&t, &c, opts, &mut push)?;
     probe_cost(&t, opts, &mut push)?;
     encode(&root, &mut push)?;
     peak_rss(&t, opts, &mut push)?;
@@ -145,26 +151,46 @@ fn iperf3(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::Result<
     Ok(())
 }
 
-/// The framework against the minimal loops, 1K.
-fn minimal_loops(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::Result<()> {
+/// The framework against the minimal loops, 1K: the Rust loop of `cargo xtask bench-loop`
+/// and the C loop of `c/loop.c`, alternated with `netcopy run --no-verify`.
+fn minimal_loops(
+    t: &Tools,
+    c: &cprogs::CProgs,
+    opts: &Opts,
+    push: &mut impl FnMut(Row),
+) -> anyhow::Result<()> {
     let secs = opts.seconds;
     for mode in ["twocopy", "onecopy"] {
-        let (a, b) = side_by_side(
+        let v = table::alternate(
             opts.runs,
-            || {
-                t.bench_loop(mode, "1K", secs)?["gbps"]
-                    .as_f64()
-                    .context("no gbps")
-            },
-            || t.netcopy_gbps("run", mode, "1K", secs, &["--no-verify"]),
+            &mut [
+                &mut || {
+                    t.bench_loop(mode, "1K", secs)?["gbps"]
+                        .as_f64()
+                        .context("no gbps")
+                },
+                &mut || t.netcopy_gbps("run", mode, "1K", secs, &["--no-verify"]),
+                &mut || c.loop_gbps(mode, 1024, secs),
+            ],
         )?;
+        let [rust, netcopy, cloop] = &v[..] else {
+            bail!("three sides");
+        };
         push(ratio_row(
             format!("`netcopy run --no-verify` {mode} 1K vs a minimal loop"),
             targets::LOOP_RATIO,
             "loop",
-            &a,
+            rust,
             "netcopy",
-            &b,
+            netcopy,
+        ));
+        push(ratio_row(
+            format!("`netcopy run --no-verify` {mode} 1K vs a C loop (`cc -O2`, c/loop.c)"),
+            targets::C_LOOP_RATIO,
+            "C",
+            cloop,
+            "netcopy",
+            netcopy,
         ));
     }
     Ok(())

@@ -5,6 +5,8 @@
 pub const IPERF3_RATIO: f64 = 1.00;
 /// `netcopy run --no-verify` 1K over a minimal send/recv loop of the same mode.
 pub const LOOP_RATIO: f64 = 0.95;
+/// `netcopy run --no-verify` 1K over a C program making the same calls per message.
+pub const C_LOOP_RATIO: f64 = 1.00;
 /// Traced over untraced throughput at 64K.
 pub const TRACE_64K_RATIO: f64 = 0.97;
 /// Traced over untraced throughput at 1K, default trace (per-call records and sampling).
