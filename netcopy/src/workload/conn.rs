@@ -13,7 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::stats::{Latency, Window};
+use super::{
+    clock::{self, Clock},
+    stats::{Latency, Window},
+};
 use crate::model::CallCounts;
 
 /// How long a blocked send or receive waits before it looks at the stop flag again.
@@ -38,6 +41,11 @@ impl Stop {
     }
 }
 
+/// `window` on `clock`.
+fn on(clock: &Clock, window: Window) -> (clock::Instant, clock::Instant) {
+    (clock.from_std(window.start), clock.from_std(window.end))
+}
+
 /// What a read loop found at a message boundary.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Filled {
@@ -52,8 +60,34 @@ pub struct Conn {
     fd: RawFd,
     pub calls: CallCounts,
     pub latency: Latency,
-    window: Window,
+    /// The measurement window on `clock`: calls that start inside it are timed.
+    window: (clock::Instant, clock::Instant),
     stop: Stop,
+    clock: Clock,
+    /// When the latest data call started (raw `clock` reading): the loops read this instead
+    /// of a clock of their own.
+    last_start: u64,
+}
+
+/// Where a loop that must finish a message stands: stalled since when, if it is. The clock
+/// is not read for this on the way through: a failed call takes the start of the first
+/// failed call since the last progress from [`Conn::last_start`], which the call's own
+/// timing has read anyway.
+#[derive(Default)]
+pub struct Stall(Option<u64>);
+
+impl Stall {
+    /// A call moved bytes.
+    #[inline]
+    pub fn progress(&mut self) {
+        self.0 = None;
+    }
+
+    /// A call failed: since when the loop has made no progress.
+    pub fn since(&mut self, conn: &Conn) -> Instant {
+        let raw = *self.0.get_or_insert(conn.last_start);
+        conn.clock.to_std(conn.clock.scaled(raw))
+    }
 }
 
 impl Conn {
@@ -62,13 +96,16 @@ impl Conn {
         stream.set_read_timeout(Some(POLL_INTERVAL))?;
         stream.set_write_timeout(Some(POLL_INTERVAL))?;
         let fd = stream.as_raw_fd();
+        let clock = Clock::new();
         Ok(Self {
             stream,
             fd,
             calls: CallCounts::default(),
             latency: Latency::new(),
-            window,
+            window: on(&clock, window),
             stop,
+            last_start: clock.raw(),
+            clock,
         })
     }
 
@@ -84,8 +121,19 @@ impl Conn {
         &self.stop
     }
 
+    /// Whether the latest data call (or, before any, the connection) started before `t`.
+    #[inline]
+    pub fn started_before(&self, t: clock::Instant) -> bool {
+        self.clock.scaled(self.last_start) < t
+    }
+
+    /// The connection's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     pub fn set_window(&mut self, window: Window) {
-        self.window = window;
+        self.window = on(&self.clock, window);
     }
 
     /// The stop flag the connection obeys from now on. The handshake runs under a flag of
@@ -98,15 +146,18 @@ impl Conn {
     /// Run one syscall, time it when it starts inside the window, and turn -1 into errno.
     #[inline]
     fn timed(&mut self, call: impl FnOnce(RawFd) -> isize) -> io::Result<usize> {
-        let t0 = Instant::now();
+        let t0 = self.clock.raw();
+        self.last_start = t0;
         let r = call(self.fd);
+        let t1 = self.clock.raw();
         let result = if r < 0 {
             Err(io::Error::last_os_error())
         } else {
             Ok(r as usize)
         };
-        if self.window.contains(t0) {
-            self.latency.record(t0.elapsed().as_nanos() as u64);
+        let at = self.clock.scaled(t0);
+        if at >= self.window.0 && at < self.window.1 {
+            self.latency.record(self.clock.ns_between(t0, t1));
         }
         result
     }
@@ -178,14 +229,14 @@ impl Conn {
 
     /// Send all of `buf` with `send(2)`, however many calls it takes.
     pub fn send_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        let mut since = Instant::now();
+        let mut stall = Stall::default();
         while !buf.is_empty() {
             match self.send(buf) {
                 Ok(n) => {
                     buf = &buf[n..];
-                    since = Instant::now();
+                    stall.progress();
                 }
-                Err(e) => self.retry(e, since)?,
+                Err(e) => self.retry(e, stall.since(self))?,
             }
         }
         Ok(())
@@ -194,14 +245,14 @@ impl Conn {
     /// Send everything `iov` describes with `sendmsg(2)`; `iov` is consumed as it goes.
     pub fn sendmsg_all(&mut self, iov: &mut [libc::iovec]) -> io::Result<()> {
         let mut first = skip_empty(iov, 0);
-        let mut since = Instant::now();
+        let mut stall = Stall::default();
         while first < iov.len() {
             match self.sendmsg(&iov[first..], 0) {
                 Ok(n) => {
                     first = advance(iov, first, n);
-                    since = Instant::now();
+                    stall.progress();
                 }
-                Err(e) => self.retry(e, since)?,
+                Err(e) => self.retry(e, stall.since(self))?,
             }
         }
         Ok(())
@@ -243,19 +294,20 @@ impl Conn {
         mut on_bytes: impl FnMut(usize),
     ) -> io::Result<Filled> {
         let mut at = 0;
-        let mut since = Instant::now();
+        let mut stall = Stall::default();
         while at < total {
             match call(self, at) {
                 Ok(0) => return closed_at(at),
                 Ok(n) => {
                     at += n;
                     on_bytes(n);
-                    since = Instant::now();
+                    stall.progress();
                 }
                 Err(e) => {
                     if at == 0 && self.stop.requested() && is_timeout(&e) {
                         return Ok(Filled::Closed);
                     }
+                    let since = stall.since(self);
                     self.retry(e, since)?
                 }
             }

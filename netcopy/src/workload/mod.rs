@@ -1,7 +1,7 @@
 //! The workload: netcopy's own server (sends) and client (receives) for the three copy modes.
 //!
 //! - `message`: the 8-field message, its pattern and verifier.
-//! - `conn`: every syscall on a connection, counted and timed.
+//! - `conn`: every syscall on a connection, counted and timed (on `clock`, the TSC).
 //! - `sender` / `receiver`: the per-mode data loops; `zerocopy`: MSG_ZEROCOPY and completions.
 //! - `protocol`: the hello/ack handshake; `server` / `client`: the two ends; `run`: both at once.
 //! - `stats`: latency histograms and the common measurement window.
@@ -10,6 +10,7 @@
 
 pub mod affinity;
 pub mod client;
+pub mod clock;
 pub mod conn;
 pub mod gate;
 pub mod message;
