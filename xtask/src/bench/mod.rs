@@ -106,6 +106,7 @@ pub fn bench(opts: &Opts) -> anyhow::Result<ExitCode> {
         netcopy: cmd::build_netcopy(true)?,
         xtask: std::env::current_exe().context("xtask's own path")?,
         tmp,
+        lost: Default::default(),
     };
     let mut rows = Vec::new();
     let mut push = |r: Row| {

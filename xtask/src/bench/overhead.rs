@@ -118,6 +118,15 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
         traced,
     ));
     split.push(Split::new("zerocopy 1K".into(), run, traced, nosample));
+    let (lost, traces) = t.lost.get();
+    push(Row {
+        measure: "records lost by the traces above (defaults, --sample-hz 0, --aggregate)".into(),
+        target: "0".into(),
+        detail: format!("{lost} records lost over {traces} traces"),
+        value: Some(lost as f64),
+        unit: "",
+        met: Some(lost == 0),
+    });
     Ok(split)
 }
 

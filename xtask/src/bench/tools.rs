@@ -33,6 +33,8 @@ pub struct Tools {
     pub netcopy: PathBuf,
     pub xtask: PathBuf,
     pub tmp: PathBuf,
+    /// Records lost, and traces run, by the `netcopy trace` runs of [`Self::netcopy_gbps`].
+    pub lost: std::cell::Cell<(u64, u64)>,
 }
 
 impl Tools {
@@ -73,6 +75,11 @@ impl Tools {
         }
         args.extend(extra);
         let v = self.netcopy(&args)?;
+        if verb == "trace" {
+            let (lost, runs) = self.lost.get();
+            let more = v["probe"]["lost"].as_u64().context("no probe.lost")?;
+            self.lost.set((lost + more, runs + 1));
+        }
         v["throughput_gbps"].as_f64().context("no throughput_gbps")
     }
 
