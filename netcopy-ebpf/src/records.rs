@@ -1,6 +1,7 @@
 //! Where finished calls go: each CPU's batch in `STAGING`, sent to the `RECORDS` ring buffer
 //! 32 records at a time (`LOST` counts records that found the ring full), or with
-//! `--aggregate` the thread's totals in `AGGREGATES`.
+//! `--aggregate` the thread's totals in `AGGREGATES` (and with `--records tail` the calls
+//! of the tail to the batches too).
 
 use aya_ebpf::{
     macros::map,
@@ -8,9 +9,12 @@ use aya_ebpf::{
 };
 use netcopy_common::{
     aggregate::{AggKey, Aggregate},
+    config::{TAIL_EVERY, TAIL_SLOW_NS},
     maps::{MAX_THREADS, RECORDS_BYTES},
     syscalls::{BATCH_RECORDS, StagedRecords, SyscallRecord},
 };
+
+use crate::config::config_at;
 
 #[map]
 static RECORDS: RingBuf = RingBuf::with_byte_size(RECORDS_BYTES, 0);
@@ -86,6 +90,22 @@ fn wakeup_flag() -> u64 {
     } else {
         BPF_RB_NO_WAKEUP
     }
+}
+
+/// `--records tail`: whether the call is one of the tail, recorded beside the totals: it
+/// failed, left the CPU, took at least the slow threshold, or is the `nth` call of its
+/// thread and kind where every Nth is kept.
+#[inline(always)]
+pub fn in_tail(r: &SyscallRecord, nth: u64) -> bool {
+    if r.ret < 0 || r.offcpu_ns > 0 {
+        return true;
+    }
+    let slow = u64::from(config_at(TAIL_SLOW_NS));
+    if slow != 0 && r.wall_ns >= slow {
+        return true;
+    }
+    let every = u64::from(config_at(TAIL_EVERY));
+    every != 0 && nth % every == 0
 }
 
 /// `--aggregate`: add the call to its thread's totals instead of emitting it.

@@ -12,7 +12,7 @@ pub const MAX_SIZE: u64 = 1 << 30;
 pub enum UnitError {
     #[error("size {0:?} is not a number of bytes with an optional K, M or G suffix (e.g. 64K)")]
     BadSize(String),
-    #[error("duration {0:?} is not a number with a unit of ms, s, m or h (e.g. 10s, 500ms)")]
+    #[error("duration {0:?} is not a number with a unit of us, ms, s, m or h (e.g. 10s, 500ms)")]
     BadDuration(String),
 }
 
@@ -46,7 +46,8 @@ pub fn format_size(bytes: u64) -> String {
     bytes.to_string()
 }
 
-/// Parse a duration: a decimal number with `ms`, `s`, `m` or `h`; a bare number is seconds.
+/// Parse a duration: a decimal number with `us` (or `µs`), `ms`, `s`, `m` or `h`; a bare
+/// number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     let bad = || UnitError::BadDuration(text.to_owned());
     let t = text.trim();
@@ -56,6 +57,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     let (num, unit) = t.split_at(num_end);
     let value: f64 = num.parse().map_err(|_| bad())?;
     let scale = match unit.trim() {
+        "us" | "µs" => 1e-6,
         "ms" => 1e-3,
         "" | "s" => 1.0,
         "m" | "min" => 60.0,
@@ -159,6 +161,8 @@ mod tests {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("100us"), Ok(Duration::from_micros(100)));
+        assert_eq!(parse_duration("2µs"), Ok(Duration::from_micros(2)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         for bad in ["", "s", "ten", "-1s", "1.2.3s", "5 parsecs", "1e400"] {

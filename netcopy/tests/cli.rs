@@ -237,6 +237,15 @@ fn bad_input_is_one_line_and_exit_2() {
             "CPU 4095 is not one this process may run on",
         ),
         (&["run", "--cpu-affinity", "0,x"], "not a CPU number"),
+        (&["trace", "--records", "some"], "some"),
+        (
+            &["trace", "--records", "tail", "--tail-slow", "5s"],
+            "at most 4s",
+        ),
+        (
+            &["trace", "--records", "tail", "--aggregate"],
+            "--aggregate",
+        ),
     ];
     for (args, needle) in cases {
         let out = netcopy(args);

@@ -9,7 +9,7 @@ use netcopy::{
     model::{Mode, NetPath, ProbeCheck, Role, RunSummary, SyscallSummary},
     probes::sample::DEFAULT_HZ,
     sink::RunDir,
-    trace::{TraceOptions, trace},
+    trace::{Tail, TraceOptions, trace},
     workload::conn::Stop,
 };
 
@@ -560,6 +560,62 @@ fn aggregate_mode_keeps_exact_counts_without_records() {
         "no per-call table when aggregating"
     );
     assert!(dir.table_path("runs").exists());
+}
+
+#[test]
+fn tail_records_keep_exact_totals_and_rows_for_the_tail_only() {
+    require_root("loading eBPF programs");
+    use arrow_array::{cast::AsArray, types::Int64Type, types::UInt32Type, types::UInt64Type};
+    let every = 100;
+    let dir = common::run_dir("tail");
+    let opts = TraceOptions {
+        out: Some(dir.clone()),
+        // No slow threshold: a row is a failed call, a blocked one, or every 100th.
+        tail: Some(Tail { slow_ns: 0, every }),
+        ..Default::default()
+    };
+    let cfg = config(Mode::Twocopy, 1024, 1, 0.5);
+    let s =
+        trace(&cfg, NetPath::Loopback, &opts, &Stop::default()).unwrap_or_else(|e| panic!("{e}"));
+    let p = s
+        .probe
+        .as_ref()
+        .unwrap_or_else(|| panic!("no probe section"));
+    // The totals are the kernel's, exact, though most calls have no row.
+    assert!(p.agrees(), "{p:?}");
+    assert_eq!(p.lost, 0);
+    assert!(p.threads.iter().all(|t| t.records == t.workload), "{p:?}");
+    let mut rows: std::collections::HashMap<u32, (u64, u64)> = Default::default();
+    for b in common::read_parquet(&dir.table_path("syscalls")) {
+        let tid = common::column(&b, "tid").as_primitive::<UInt32Type>();
+        let off = common::column(&b, "offcpu_ns").as_primitive::<UInt64Type>();
+        let ret = common::column(&b, "ret").as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            let e = rows.entry(tid.value(i)).or_default();
+            e.0 += 1;
+            // Neither blocked nor failed: kept only as an every-Nth call.
+            e.1 += u64::from(off.value(i) == 0 && ret.value(i) >= 0);
+        }
+    }
+    for tid in [Role::Server, Role::Client].map(|role| {
+        p.threads
+            .iter()
+            .find(|t| t.role == role)
+            .map_or_else(|| panic!("no {role:?} thread: {p:?}"), |t| t.tid)
+    }) {
+        let mine = p.threads.iter().filter(|t| t.tid == tid);
+        let calls: u64 = mine.clone().map(|t| t.workload).sum();
+        let nth: u64 = mine.map(|t| t.workload / u64::from(every)).sum();
+        let (all, plain) = rows.get(&tid).copied().unwrap_or_default();
+        assert!(nth > 10, "thread {tid}: too few calls ({calls}) to judge");
+        assert!(all < calls, "thread {tid}: {all} rows for {calls} calls");
+        // Every Nth call has a row (blocked or not), and no call outside the tail does.
+        assert!(all >= nth, "thread {tid}: {all} rows, {nth} Nth calls");
+        assert!(
+            plain <= nth,
+            "thread {tid}: {plain} rows outside the tail, {nth} Nth calls"
+        );
+    }
 }
 
 #[test]

@@ -12,7 +12,7 @@ mod tracepoint;
 
 use aya_ebpf::helpers::{bpf_get_smp_processor_id, bpf_ktime_get_ns};
 use netcopy_common::{
-    config::{AGGREGATE, COUNTERS, EXACT, PAUSED},
+    config::{AGGREGATE, COUNTERS, EXACT, PAUSED, TAIL},
     exact::EXACT_FNS,
     syscalls::{SyscallKind, SyscallRecord},
 };
@@ -21,7 +21,7 @@ use crate::{
     call::{entry_of, leave_cpu, run_on_cpu, thread_entry, zero},
     config::config,
     counters,
-    records::{fold, stage},
+    records::{fold, in_tail, stage},
     targets::{Ids, current_ids},
 };
 
@@ -102,8 +102,10 @@ fn exit_with(ids: Ids, kind: Option<SyscallKind>, ret: impl FnOnce() -> i64) -> 
         return 0;
     }
     let ret = ret();
+    let mut nth = 0;
     if let Some(n) = entry.counts.calls.get_mut(kind as usize) {
         *n += 1;
+        nth = *n;
     }
     let fill = |r: &mut SyscallRecord| {
         let call = &entry.call;
@@ -140,6 +142,9 @@ fn exit_with(ids: Ids, kind: Option<SyscallKind>, ret: impl FnOnce() -> i64) -> 
         let mut record = SyscallRecord::default();
         fill(&mut record);
         fold(&record);
+        if word & TAIL != 0 && in_tail(&record, nth) {
+            stage(|r| *r = record);
+        }
     } else {
         stage(fill);
     }

@@ -16,7 +16,7 @@ use crate::{
     report,
     sink::RunDir,
     trace::{
-        TraceOptions,
+        Tail, TraceOptions,
         external::{self, Target},
         trace,
     },
@@ -41,6 +41,18 @@ pub struct TraceArgs {
     /// call rates; no syscalls.parquet, latency percentiles from log2 buckets).
     #[arg(long)]
     aggregate: bool,
+    /// Which calls get a row in syscalls.parquet. all: one row per call. tail: the totals
+    /// are added up in the kernel, exact, as with --aggregate (and cost about as little),
+    /// and a row is kept for each call that failed, left the CPU, took --tail-slow or
+    /// longer, or is every --tail-every-th of its thread and kind.
+    #[arg(long, value_enum, default_value_t = Records::All, conflicts_with = "aggregate")]
+    records: Records,
+    /// With --records tail: calls this slow or slower get a row (0: none; at most 4s).
+    #[arg(long, default_value = "100us", value_parser = tail_slow_arg)]
+    tail_slow: u32,
+    /// With --records tail: every Nth call of a thread and kind gets a row (0: none).
+    #[arg(long, default_value_t = 1000)]
+    tail_every: u32,
     /// Size of the ring buffer that carries one record per call to netcopy: a power of two
     /// from 4K to 1G. Records that find it full are counted as lost and reported.
     #[arg(long, default_value = "16M", value_parser = ring_arg)]
@@ -74,6 +86,10 @@ impl TraceArgs {
             aggregate: self.aggregate,
             quiet: true,
             ring_bytes: Some(self.ring_buffer),
+            tail: (self.records == Records::Tail).then_some(Tail {
+                slow_ns: self.tail_slow,
+                every: self.tail_every,
+            }),
         }
     }
 
@@ -84,6 +100,20 @@ impl TraceArgs {
             ExitCode::from(EXIT_LOST)
         })
     }
+}
+
+/// `--records`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Records {
+    All,
+    Tail,
+}
+
+/// `--tail-slow`: a duration that fits the kernel's u32 of nanoseconds.
+fn tail_slow_arg(s: &str) -> Result<u32, String> {
+    let d = crate::units::parse_duration(s).map_err(|e| e.to_string())?;
+    u32::try_from(d.as_nanos())
+        .map_err(|_| format!("{s}: at most 4s (the threshold is kept in ns in a u32)"))
 }
 
 pub fn execute(args: TraceArgs, stop: &Stop) -> Result<ExitCode, Error> {

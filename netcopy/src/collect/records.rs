@@ -118,6 +118,11 @@ pub struct Collected {
     pub by_thread: BTreeMap<(u32, SyscallKind), CallStats>,
     /// Records whose bytes did not form a record (never expected; counted, not hidden).
     pub malformed: u64,
+    /// Records received (rows of syscalls.parquet).
+    pub rows: u64,
+    /// `--records tail`: the records are the tail's rows only; the statistics come from the
+    /// kernel's totals ([`Self::add_aggregates`]), so records are not counted into them.
+    pub rows_only: bool,
 }
 
 impl Collected {
@@ -138,7 +143,10 @@ impl Collected {
             self.malformed += 1;
             return None;
         };
-        self.by_thread.entry((r.tid, kind)).or_default().add(&r);
+        self.rows += 1;
+        if !self.rows_only {
+            self.by_thread.entry((r.tid, kind)).or_default().add(&r);
+        }
         Some((r, kind))
     }
 
@@ -203,17 +211,21 @@ pub struct Collector {
 
 impl Collector {
     /// Start reading; every record also goes to `writer`, if given, with its thread's role
-    /// in `roles`.
+    /// in `roles`. With `rows_only` the records are only rows (see [`Collected::rows_only`]).
     pub fn start(
         records: RingBuf<MapData>,
         writer: Option<Box<dyn RecordWriter>>,
         roles: Roles,
+        rows_only: bool,
     ) -> Result<Self, CollectError> {
         let done = Arc::new(AtomicBool::new(false));
         let tail = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (flag, staged) = (done.clone(), tail.clone());
         let sink = Sink {
-            collected: Collected::default(),
+            collected: Collected {
+                rows_only,
+                ..Collected::default()
+            },
             writer,
             roles,
             seen: HashMap::new(),

@@ -1,5 +1,5 @@
 //! The maps user space writes and reads, outside the programs: which processes are traced
-//! (`TARGET_*`), the config word (`CONFIG`), and after a trace the exact per-thread counts
+//! (`TARGET_*`), the config word and `--records tail`'s thresholds (`CONFIG`), and after a trace the exact per-thread counts
 //! (`THREADS`), `--aggregate`'s totals (`AGGREGATES`), the lost-record count (`LOST`), the
 //! batches left in `STAGING`, and the record ring buffer (`RECORDS`) for the collector.
 
@@ -7,7 +7,7 @@ use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuValues, RingBuf};
 use netcopy_common::{
     aggregate::{AggKey, Aggregate},
     call::{ExactCounts, PROBES, ThreadEntry, thread_slot},
-    config::{AGGREGATE, BY_CGROUP, BY_COMM, PAUSED},
+    config::{AGGREGATE, BY_CGROUP, BY_COMM, PAUSED, TAIL, TAIL_EVERY, TAIL_SLOW_NS, WORD},
     maps::{
         AGGREGATES, CONFIG, LOST, RECORDS, STAGING, TARGET_CGROUPS, TARGET_COMMS, TARGET_TGIDS,
         THREADS,
@@ -57,11 +57,26 @@ impl Probes {
         })
     }
 
+    /// `--records tail`: fold every call into the totals in the kernel, and record the calls
+    /// that failed, left the CPU, took `slow_ns` or more (0: none), or are the `every`th of
+    /// their thread and kind (0: none).
+    pub fn set_tail(&mut self, slow_ns: u32, every: u32) -> Result<(), ProbeError> {
+        self.set_config(TAIL_SLOW_NS, slow_ns)?;
+        self.set_config(TAIL_EVERY, every)?;
+        self.update_config(|word| word | AGGREGATE | TAIL)
+    }
+
+    fn set_config(&mut self, index: u32, value: u32) -> Result<(), ProbeError> {
+        let mut config: Array<&mut MapData, u32> =
+            Array::try_from(self.map_mut(CONFIG)?).map_err(map_error(CONFIG))?;
+        config.set(index, value, 0).map_err(map_error(CONFIG))
+    }
+
     pub(crate) fn update_config(&mut self, f: impl FnOnce(u32) -> u32) -> Result<(), ProbeError> {
         let mut config: Array<&mut MapData, u32> =
             Array::try_from(self.map_mut(CONFIG)?).map_err(map_error(CONFIG))?;
-        let word = config.get(&0, 0).map_err(map_error(CONFIG))?;
-        config.set(0, f(word), 0).map_err(map_error(CONFIG))
+        let word = config.get(&WORD, 0).map_err(map_error(CONFIG))?;
+        config.set(WORD, f(word), 0).map_err(map_error(CONFIG))
     }
 
     /// The exact calls thread `tid` completed, per kind (zero if it made none): its entry

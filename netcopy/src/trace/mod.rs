@@ -65,6 +65,17 @@ pub struct TraceOptions {
     pub quiet: bool,
     /// Size of the per-call record ring buffer, bytes; the object's default without it.
     pub ring_bytes: Option<u32>,
+    /// `--records tail`: totals in the kernel, rows for the tail only.
+    pub tail: Option<Tail>,
+}
+
+/// Which calls `--records tail` keeps a row for, beside the exact totals: every call that
+/// failed or left the CPU, and those that took `slow_ns` or more (0: none) or are the
+/// `every`th of their thread and kind (0: none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tail {
+    pub slow_ns: u32,
+    pub every: u32,
 }
 
 /// Attach the probes to this process, run the workload, and return its summary with the

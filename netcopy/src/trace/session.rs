@@ -46,6 +46,9 @@ impl Session {
     pub fn start(opts: &TraceOptions, roles: &Roles) -> Result<Self, TraceError> {
         let mut probes = Probes::load(opts.ring_bytes)?;
         probes.set_aggregate(opts.aggregate)?;
+        if let Some(t) = opts.tail {
+            probes.set_tail(t.slow_ns, t.every)?;
+        }
         let wanted = Wanted {
             counters: counters::wanted(),
             sample_hz: opts.sample_hz,
@@ -63,7 +66,12 @@ impl Session {
             Some(dir) if !opts.aggregate => Some(Box::new(SyscallsWriter::create(dir)?)),
             _ => None,
         };
-        let collector = Collector::start(probes.take_records()?, writer, roles.clone())?;
+        let collector = Collector::start(
+            probes.take_records()?,
+            writer,
+            roles.clone(),
+            opts.tail.is_some(),
+        )?;
         Ok(Self {
             probes,
             collector: Some(collector),

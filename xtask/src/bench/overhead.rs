@@ -1,7 +1,7 @@
 //! The observer effect: traced over untraced throughput per mode and size, alternated with
-//! the sides that say where the overhead goes (no sampler, `--aggregate`) and, at 1K, with
-//! bpftrace's latency one-liner (the peer) and empty bpftrace programs on raw_syscalls (the
-//! floor), all pinned alike.
+//! the sides that say where the overhead goes (no sampler; at 1K also `--aggregate` and
+//! `--records tail`) and, at 1K, with bpftrace's latency one-liner (the peer) and empty
+//! bpftrace programs on raw_syscalls (the floor), all pinned alike.
 
 use anyhow::bail;
 
@@ -22,6 +22,7 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
     let secs = opts.seconds;
     let unsampled = [PIN[0], PIN[1], "--sample-hz", "0"];
     let aggregate = [PIN[0], PIN[1], "--aggregate"];
+    let tail = [PIN[0], PIN[1], "--records", "tail"];
     let mut split = Vec::new();
     for mode in ["twocopy", "onecopy", "zerocopy"] {
         let v = alternate(
@@ -54,6 +55,7 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
                 &mut || t.netcopy_gbps("trace", mode, "1K", secs, &PIN),
                 &mut || t.netcopy_gbps("trace", mode, "1K", secs, &unsampled),
                 &mut || t.netcopy_gbps("trace", mode, "1K", secs, &aggregate),
+                &mut || t.netcopy_gbps("trace", mode, "1K", secs, &tail),
                 &mut || bpftrace::under(&peer, || t.netcopy_gbps("run", mode, "1K", secs, &PIN)),
                 &mut || {
                     bpftrace::under(bpftrace::FLOOR, || {
@@ -62,8 +64,8 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
                 },
             ],
         )?;
-        let [run, traced, nosample, agg, bt, floor] = &v[..] else {
-            bail!("six sides");
+        let [run, traced, nosample, agg, tail, bt, floor] = &v[..] else {
+            bail!("seven sides");
         };
         push(ratio_row(
             format!("trace overhead: traced / untraced, {mode} 1K"),
@@ -83,6 +85,11 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
             agg,
         ));
         push(info_row(
+            format!("trace `--records tail` / untraced, {mode} 1K"),
+            run,
+            tail,
+        ));
+        push(info_row(
             format!("bpftrace latency one-liner / untraced, {mode} 1K (the peer)"),
             run,
             bt,
@@ -94,6 +101,7 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
         ));
         let mut s = Split::new(format!("{mode} 1K"), run, traced, nosample);
         s.aggregate = Some(median(agg));
+        s.tail = Some(median(tail));
         s.bpftrace = Some(median(bt));
         s.floor = Some(median(floor));
         split.push(s);

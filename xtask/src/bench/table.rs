@@ -113,6 +113,7 @@ pub struct Split {
     pub traced: f64,
     pub unsampled: f64,
     pub aggregate: Option<f64>,
+    pub tail: Option<f64>,
     pub bpftrace: Option<f64>,
     pub floor: Option<f64>,
 }
@@ -125,6 +126,7 @@ impl Split {
             traced: median(traced),
             unsampled: median(unsampled),
             aggregate: None,
+            tail: None,
             bpftrace: None,
             floor: None,
         }
@@ -202,24 +204,28 @@ pub fn write_table(
     );
     let _ = writeln!(
         o,
-        "\n## Where the trace overhead goes (this sitting)\n\nThe same alternation with the sides that split it: `trace --sample-hz 0` (per-call records, no stack sampler), `trace --aggregate` (in-kernel totals, sampler on) and, at 1K, bpftrace's latency one-liner and empty bpftrace programs on raw_syscalls:sys_enter/sys_exit. Medians in Gbit/s, and of untraced.\n"
+        "\n## Where the trace overhead goes (this sitting)\n\nThe same alternation with the sides that split it: `trace --sample-hz 0` (per-call records, no stack sampler), `trace --aggregate` (in-kernel totals, sampler on), `trace --records tail` (in-kernel totals and rows for the tail) and, at 1K, bpftrace's latency one-liner and empty bpftrace programs on raw_syscalls:sys_enter/sys_exit. Medians in Gbit/s, and of untraced.\n"
     );
     let _ = writeln!(
         o,
-        "| mode, size | run | trace --sample-hz 0 | trace (records + default sampling) | trace --aggregate | bpftrace one-liner | bpftrace floor |"
+        "| mode, size | run | trace --sample-hz 0 | trace (records + default sampling) | trace --aggregate | trace --records tail | bpftrace one-liner | bpftrace floor |"
     );
-    let _ = writeln!(o, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(
+        o,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     let of =
         |v: Option<f64>, run: f64| v.map_or("-".into(), |v| format!("{v:.3} ({:.2})", v / run));
     for s in split {
         let _ = writeln!(
             o,
-            "| {} | {:.3} | {} | {} | {} | {} | {} |",
+            "| {} | {:.3} | {} | {} | {} | {} | {} | {} |",
             s.what,
             s.run,
             of(Some(s.unsampled), s.run),
             of(Some(s.traced), s.run),
             of(s.aggregate, s.run),
+            of(s.tail, s.run),
             of(s.bpftrace, s.run),
             of(s.floor, s.run),
         );
