@@ -597,6 +597,8 @@ fn tail_records_keep_exact_totals_and_rows_for_the_tail_only() {
             e.1 += u64::from(off.value(i) == 0 && ret.value(i) >= 0);
         }
     }
+    let written: u64 = rows.values().map(|r| r.0).sum();
+    assert_eq!(p.tail_rows, Some(written), "the summary's row count");
     for tid in [Role::Server, Role::Client].map(|role| {
         p.threads
             .iter()

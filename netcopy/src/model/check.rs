@@ -40,6 +40,9 @@ pub struct ProbeCheck {
     pub fallbacks: Vec<String>,
     pub threads: Vec<ThreadCheck>,
     pub switches: Vec<SwitchCheck>,
+    /// With `--records tail`: the rows written, one per call of the tail (the records
+    /// counted above are then the kernel's totals).
+    pub tail_rows: Option<u64>,
 }
 
 impl ProbeCheck {

@@ -23,9 +23,12 @@ pub fn render(s: &RunSummary) -> String {
     if let Some(p) = &s.probe {
         render_fallbacks(&mut o, &p.fallbacks);
         let (kernel, records) = p.totals();
+        let tail = p
+            .tail_rows
+            .map_or(String::new(), |n| format!(" ({n} rows of the tail)"));
         let _ = writeln!(
             o,
-            "  probe       {}: {kernel} calls in kernel totals, {records} records, {} lost: {}",
+            "  probe       {}: {kernel} calls in kernel totals, {records} records{tail}, {} lost: {}",
             p.method,
             p.lost,
             if p.agrees() {

@@ -64,5 +64,6 @@ pub fn probe_check(
         fallbacks: session.meta.fallbacks.clone(),
         threads,
         switches,
+        tail_rows: ended.collected.rows_only.then_some(ended.collected.rows),
     })
 }
