@@ -229,6 +229,7 @@ impl Collector {
             writer,
             roles,
             seen: HashMap::new(),
+            last: None,
         };
         let handle = thread::Builder::new()
             .name("nc-collect".into())
@@ -254,6 +255,8 @@ struct Sink {
     roles: Roles,
     /// Roles already looked up, by tid.
     seen: HashMap<u32, Role>,
+    /// The latest record's thread and role.
+    last: Option<(u32, Role)>,
 }
 
 /// The records of one ring-buffer item, a [`StagedRecords`] batch of which the first
@@ -294,10 +297,18 @@ impl Sink {
         if let Some((r, kind)) = decoded
             && let Some(w) = self.writer.as_mut()
         {
-            let role = *self
-                .seen
-                .entry(r.tid)
-                .or_insert_with(|| self.roles.of(r.tid));
+            // A batch comes from one CPU, mostly one thread: ask the map only on a change.
+            let role = match self.last {
+                Some((tid, role)) if tid == r.tid => role,
+                _ => {
+                    let role = *self
+                        .seen
+                        .entry(r.tid)
+                        .or_insert_with(|| self.roles.of(r.tid));
+                    self.last = Some((r.tid, role));
+                    role
+                }
+            };
             w.push(&r, kind, role).map_err(CollectError::Writer)?;
         }
         Ok(())

@@ -94,6 +94,10 @@ macro_rules! columns {
                 $(<$ty as Column>::finish(&mut self.$name, batch, &mut out)?;)+
                 Ok(out)
             }
+
+            fn reserve(&mut self, rows: usize) {
+                $(<$ty as Column>::reserve(&mut self.$name, rows);)+
+            }
         }
     };
 }
@@ -178,7 +182,11 @@ impl SyscallsWriter {
             schema,
             realtime_offset_ns: realtime_offset_ns(),
             rows: 0,
-            b: Builders::default(),
+            b: {
+                let mut b = Builders::default();
+                b.reserve(BATCH_ROWS);
+                b
+            },
         })
     }
 
@@ -210,6 +218,9 @@ impl SyscallsWriter {
             run_id: &self.run_id,
         })?;
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        // Finishing hands the builders' buffers to the batch: room for the next one now,
+        // instead of growing from nothing row by row (a tenth of the collector's time).
+        self.b.reserve(BATCH_ROWS);
         self.rows = 0;
         self.table.write(batch)?;
         Ok(())

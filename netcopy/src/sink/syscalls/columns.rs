@@ -29,6 +29,9 @@ pub trait Column: Sized {
     /// The Arrow fields of the column named `name`.
     fn fields(name: &'static str) -> Vec<Field>;
     fn append(b: &mut Self::Builder, v: Self);
+    /// Make an empty builder (a new one, or one just finished) room for `rows` rows, so a
+    /// batch fills without the builder growing.
+    fn reserve(b: &mut Self::Builder, rows: usize);
     fn finish(
         b: &mut Self::Builder,
         batch: &Batch<'_>,
@@ -47,6 +50,9 @@ macro_rules! primitive {
             #[inline(always)]
             fn append(b: &mut Self::Builder, v: Self) {
                 b.$append(v);
+            }
+            fn reserve(b: &mut Self::Builder, rows: usize) {
+                *b = <$builder>::with_capacity(rows);
             }
             fn finish(b: &mut Self::Builder, _: &Batch<'_>, out: &mut Vec<ArrayRef>) -> Result<(), SinkError> {
                 out.push(Arc::new(b.finish()));
@@ -78,6 +84,9 @@ impl Column for Utc {
     #[inline(always)]
     fn append(b: &mut Self::Builder, v: Self) {
         b.append_value(v.0);
+    }
+    fn reserve(b: &mut Self::Builder, rows: usize) {
+        *b = TimestampNanosecondBuilder::with_capacity(rows);
     }
     fn finish(
         b: &mut Self::Builder,
@@ -116,6 +125,9 @@ impl<V: Values> Column for Key<V> {
     fn append(b: &mut Self::Builder, v: Self) {
         b.push(v.0);
     }
+    fn reserve(b: &mut Self::Builder, rows: usize) {
+        b.reserve(rows);
+    }
     fn finish(
         b: &mut Self::Builder,
         batch: &Batch<'_>,
@@ -152,6 +164,11 @@ impl Column for Exact {
     fn append(b: &mut Self::Builder, v: Self) {
         for (column, ns) in b.iter_mut().zip(v.0) {
             column.append_option(ns);
+        }
+    }
+    fn reserve(b: &mut Self::Builder, rows: usize) {
+        for column in b {
+            *column = UInt64Builder::with_capacity(rows);
         }
     }
     fn finish(
