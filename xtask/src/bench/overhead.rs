@@ -128,7 +128,7 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
     split.push(Split::new("zerocopy 1K".into(), run, traced, nosample));
     let (lost, traces) = t.lost.get();
     push(Row {
-        measure: "records lost by the traces above (defaults, --sample-hz 0, --aggregate)".into(),
+        measure: "records lost by the traces above (every side: defaults, --sample-hz 0, --aggregate, --records tail)".into(),
         target: "0".into(),
         detail: format!("{lost} records lost over {traces} traces"),
         value: Some(lost as f64),

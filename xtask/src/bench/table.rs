@@ -152,7 +152,7 @@ pub fn write_table(
     );
     let _ = writeln!(
         o,
-        "Each comparison alternates its two sides run by run, {} run(s) each ({} for the iperf3 comparison), {} s windows (1 s warmup); values are medians, spreads [min-max]. Ratios are B/A of the medians.\n",
+        "Each comparison alternates its two sides run by run, {} run(s) each ({} for the iperf3 comparison and the 1K trace-overhead comparisons), {} s windows (1 s warmup); values are medians, spreads [min-max]. Ratios are B/A of the medians.\n",
         opts.runs,
         if opts.runs > 1 { opts.runs.max(5) } else { 1 },
         opts.seconds
