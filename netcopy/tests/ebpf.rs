@@ -523,6 +523,24 @@ fn sum_u64(batches: &[arrow_array::RecordBatch], name: &str) -> u64 {
         .sum()
 }
 
+fn probe(s: &RunSummary) -> &ProbeCheck {
+    s.probe
+        .as_ref()
+        .unwrap_or_else(|| panic!("no probe section"))
+}
+
+/// A short traced twocopy 1K run with `opts`, whose kernel totals agree with the workload's
+/// counts in every thread.
+fn exact_twocopy_1k(opts: &TraceOptions) -> RunSummary {
+    let cfg = config(Mode::Twocopy, 1024, 1, 0.5);
+    let s =
+        trace(&cfg, NetPath::Loopback, opts, &Stop::default()).unwrap_or_else(|e| panic!("{e}"));
+    let p = probe(&s);
+    assert!(p.agrees(), "{p:?}");
+    assert!(p.threads.iter().all(|t| t.records == t.workload), "{p:?}");
+    s
+}
+
 #[test]
 fn aggregate_mode_keeps_exact_counts_without_records() {
     require_root("loading eBPF programs");
@@ -532,15 +550,7 @@ fn aggregate_mode_keeps_exact_counts_without_records() {
         aggregate: true,
         ..Default::default()
     };
-    let cfg = config(Mode::Twocopy, 1024, 1, 0.5);
-    let s =
-        trace(&cfg, NetPath::Loopback, &opts, &Stop::default()).unwrap_or_else(|e| panic!("{e}"));
-    let p = s
-        .probe
-        .as_ref()
-        .unwrap_or_else(|| panic!("no probe section"));
-    assert!(p.agrees(), "{p:?}");
-    assert!(p.threads.iter().all(|t| t.records == t.workload), "{p:?}");
+    let s = exact_twocopy_1k(&opts);
     let rows = s
         .syscalls
         .as_deref()
@@ -574,17 +584,10 @@ fn tail_records_keep_exact_totals_and_rows_for_the_tail_only() {
         tail: Some(Tail { slow_ns: 0, every }),
         ..Default::default()
     };
-    let cfg = config(Mode::Twocopy, 1024, 1, 0.5);
-    let s =
-        trace(&cfg, NetPath::Loopback, &opts, &Stop::default()).unwrap_or_else(|e| panic!("{e}"));
-    let p = s
-        .probe
-        .as_ref()
-        .unwrap_or_else(|| panic!("no probe section"));
     // The totals are the kernel's, exact, though most calls have no row.
-    assert!(p.agrees(), "{p:?}");
+    let s = exact_twocopy_1k(&opts);
+    let p = probe(&s);
     assert_eq!(p.lost, 0);
-    assert!(p.threads.iter().all(|t| t.records == t.workload), "{p:?}");
     let mut rows: std::collections::HashMap<u32, (u64, u64)> = Default::default();
     for b in common::read_parquet(&dir.table_path("syscalls")) {
         let tid = common::column(&b, "tid").as_primitive::<UInt32Type>();
