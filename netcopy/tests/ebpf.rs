@@ -662,7 +662,24 @@ print(n, flush=True)
     let mut receiver = common::Python::spawn(&script);
     assert_eq!(receiver.line(), "ready");
     let pid = receiver.child.id();
-    let perf_out = std::env::temp_dir().join(format!("netcopy-perf-stat-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("netcopy-perf-stat-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let (perf_out, perf_err) = (dir.join("out"), dir.join("err"));
+    let (ctl, ack) = (dir.join("ctl"), dir.join("ack"));
+    for fifo in [&ctl, &ack] {
+        nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::S_IRWXU)
+            .unwrap_or_else(|e| panic!("mkfifo {}: {e}", fifo.display()));
+    }
+    // Both ends open read-write, so that neither open waits for perf.
+    let open_rw = |p: &std::path::Path| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    let (mut ctl_fifo, ack_fifo) = (open_rw(&ctl), open_rw(&ack));
     let perf = std::sync::Mutex::new(None);
     let summary = trace_targets(
         &[Target::Pid(pid)],
@@ -670,6 +687,9 @@ print(n, flush=True)
         &TraceOptions::default(),
         &Stop::default(),
         || {
+            // perf starts with its counters disabled (-D -1) and acknowledges `enable` only
+            // once they are open and counting: a fixed wait was not enough on a loaded
+            // machine, where the receiver could finish before perf attached.
             let p = std::process::Command::new("perf")
                 .args([
                     "stat",
@@ -679,15 +699,44 @@ print(n, flush=True)
                     "-e",
                     "sched:sched_switch",
                 ])
-                .args(["--filter", "prev_state == 0 || prev_state == 256", "-o"])
+                .args([
+                    "--filter",
+                    "prev_state == 0 || prev_state == 256",
+                    "-D",
+                    "-1",
+                ])
+                .arg(format!(
+                    "--control=fifo:{},{}",
+                    ctl.display(),
+                    ack.display()
+                ))
+                .arg("-o")
                 .arg(&perf_out)
                 .args(["-p", &pid.to_string()])
-                .stderr(std::process::Stdio::null())
+                .stderr(std::fs::File::create(&perf_err).unwrap_or_else(|e| panic!("{e}")))
                 .spawn()
                 .unwrap_or_else(|e| panic!("perf (cargo xtask setup installs it): {e}"));
             *perf.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
-            // perf opens its counter right after it starts; the receiver is asleep meanwhile.
-            std::thread::sleep(std::time::Duration::from_millis(500));
+            std::io::Write::write_all(&mut ctl_fifo, b"enable\n")
+                .unwrap_or_else(|e| panic!("perf's control fifo: {e}"));
+            let mut fds = [nix::poll::PollFd::new(
+                std::os::fd::AsFd::as_fd(&ack_fifo),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            let ready = nix::poll::poll(&mut fds, 20_000u16).unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                ready == 1,
+                "perf did not enable its counters within 20 s: {}",
+                std::fs::read_to_string(&perf_err).unwrap_or_default()
+            );
+            let mut buf = [0u8; 16];
+            let n = std::io::Read::read(&mut &ack_fifo, &mut buf).unwrap_or_else(|e| panic!("{e}"));
+            // perf writes the C string "ack\n", with its NUL.
+            assert!(
+                buf[..n].starts_with(b"ack\n"),
+                "perf's answer: {:?}",
+                &buf[..n]
+            );
             receiver.go();
             sender.go();
         },
@@ -702,9 +751,13 @@ print(n, flush=True)
         .take()
         .unwrap_or_else(|| panic!("perf never started"))
         .wait();
-    assert!(status.is_ok_and(|s| s.success()), "perf stat failed");
+    assert!(
+        status.as_ref().is_ok_and(|s| s.success()),
+        "perf stat failed ({status:?}): {}",
+        std::fs::read_to_string(&perf_err).unwrap_or_default()
+    );
     let text = std::fs::read_to_string(&perf_out).unwrap_or_else(|e| panic!("{e}"));
-    let _ = std::fs::remove_file(&perf_out);
+    let _ = std::fs::remove_dir_all(&dir);
     let count = |event: &str| -> u64 {
         text.lines()
             .find(|l| l.split(',').nth(2) == Some(event))
