@@ -11,10 +11,12 @@ use std::{
 
 use anyhow::{Context, bail};
 
-/// The syscalls a mode's loops make per message: (send, receive).
+/// The syscalls a mode's loops make per message: (send, receive). The bench's 1-byte loop
+/// (`tiny`) sends with send(2), which is sendto, and reads with read(2).
 fn calls(mode: &str) -> (&'static str, &'static str) {
     match mode {
         "twocopy" => ("sendto", "recvfrom"),
+        "tiny" => ("sendto", "read"),
         _ => ("sendmsg", "recvmsg"),
     }
 }
@@ -34,6 +36,12 @@ pub fn peer(mode: &str) -> String {
 /// The floor: programs that do nothing, on the two tracepoints netcopy's syscall family uses.
 pub const FLOOR: &str =
     "tracepoint:raw_syscalls:sys_enter { } tracepoint:raw_syscalls:sys_exit { }";
+
+/// The clock floor: programs on the same two tracepoints that read the clock once and do
+/// nothing else, what timing a call costs at the least (bpf_stats of these programs is the
+/// floor netcopy's syscall programs are judged beside).
+pub const CLOCK_FLOOR: &str = "tracepoint:raw_syscalls:sys_enter { $t = nsecs; } \
+     tracepoint:raw_syscalls:sys_exit { $t = nsecs; }";
 
 /// A bpftrace program running until dropped (then stopped with SIGINT and reaped).
 pub struct Running(Child);
@@ -68,8 +76,20 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGINT) };
+        // bpftrace 0.17 has been seen to miss a SIGINT (it stayed in epoll_wait until a
+        // second one came): ask once a second, and kill it after 10 s.
+        let pid = self.0.id() as libc::pid_t;
+        for _ in 0..10 {
+            // SAFETY: signalling our own child, not yet reaped.
+            unsafe { libc::kill(pid, libc::SIGINT) };
+            for _ in 0..20 {
+                if self.0.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
@@ -92,5 +112,7 @@ mod tests {
         let two = peer("twocopy");
         assert!(two.contains("sys_enter_sendto,tracepoint:syscalls:sys_enter_recvfrom"));
         assert!(!two.contains("sendmsg"));
+        let tiny = peer("tiny");
+        assert!(tiny.contains("sys_enter_sendto,tracepoint:syscalls:sys_enter_read "));
     }
 }

@@ -57,13 +57,37 @@ impl Drop for StatsOn {
 
 /// The cost so far of every program on the path that has run, from `bpftool prog show`.
 pub fn read() -> anyhow::Result<Vec<ProgCost>> {
+    Ok(parse(&show()?))
+}
+
+fn show() -> anyhow::Result<Value> {
     let out = Command::new("bpftool")
         .args(["prog", "show", "-j"])
         .output()
         .context("run bpftool prog show")?;
-    let progs: Value =
-        serde_json::from_slice(&out.stdout).context("bpftool prog show -j is not JSON")?;
-    Ok(parse(&progs))
+    serde_json::from_slice(&out.stdout).context("bpftool prog show -j is not JSON")
+}
+
+/// bpftrace's syscall programs that have run (netcopy's are not loaded meanwhile): ns per
+/// call, the mean entry program plus the mean exit program, each weighted by its runs.
+/// bpftrace names a program after its probe, cut to 15 characters (`sys_enter_sendt`).
+pub fn bpftrace_per_call() -> anyhow::Result<Option<f64>> {
+    Ok(per_call(&show()?))
+}
+
+fn per_call(progs: &Value) -> Option<f64> {
+    let mean = |prefix: &str| {
+        let (ns, runs) = progs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["type"] == "tracepoint")
+            .filter(|p| p["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+            .filter_map(|p| Some((p["run_time_ns"].as_u64()?, p["run_cnt"].as_u64()?)))
+            .fold((0, 0), |(a, b), (ns, runs)| (a + ns, b + runs));
+        (runs > 0).then(|| ns as f64 / runs as f64)
+    };
+    Some(mean("sys_enter")? + mean("sys_exit")?)
 }
 
 fn parse(progs: &Value) -> Vec<ProgCost> {
@@ -105,5 +129,24 @@ mod tests {
         assert_eq!(names, ["raw_sys_enter", "raw_sys_exit"]);
         assert_eq!(c[0].ns_per_run, 150.0);
         assert_eq!(c[1].runs, 4);
+    }
+
+    #[test]
+    fn a_bpftrace_call_is_its_mean_entry_plus_its_mean_exit() {
+        let v: Value = serde_json::from_str(
+            r#"[{"type":"tracepoint","name":"sys_enter_sendt","run_cnt":100,"run_time_ns":30000},
+                {"type":"tracepoint","name":"sys_enter_read","run_cnt":300,"run_time_ns":30000},
+                {"type":"tracepoint","name":"sys_exit_sendto","run_cnt":100,"run_time_ns":50000},
+                {"type":"kprobe","name":"sys_exit_other","run_cnt":100,"run_time_ns":9999999},
+                {"type":"tracepoint","name":"sys_exit_read","run_cnt":0,"run_time_ns":0}]"#,
+        )
+        .unwrap();
+        // Entry: 60000 ns over 400 runs; exit: 50000 over 100.
+        assert_eq!(per_call(&v), Some(150.0 + 500.0));
+        let no_exit: Value = serde_json::from_str(
+            r#"[{"type":"tracepoint","name":"sys_enter","run_cnt":1,"run_time_ns":50}]"#,
+        )
+        .unwrap();
+        assert_eq!(per_call(&no_exit), None);
     }
 }

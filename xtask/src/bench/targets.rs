@@ -17,6 +17,8 @@ pub const PEER_OVERHEAD_SHARE: f64 = 0.5;
 pub const TRACE_1K_AGGREGATE_RATIO: f64 = 0.85;
 /// Kernel program time per traced call: syscall entry + exit, ns (bpf_stats).
 pub const SYSCALL_PROGRAMS_NS: f64 = 250.0;
+/// The same, over bpftrace's latency one-liner's entry + exit programs per call (same loop).
+pub const PEER_PROGRAMS_SHARE: f64 = 0.5;
 /// The stack sampler's program, ns per sample (bpf_stats).
 pub const SAMPLE_NS: f64 = 1000.0;
 /// Added ns per traced 1-byte send.
