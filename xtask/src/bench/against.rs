@@ -42,7 +42,7 @@ pub fn compare(t: &Tools, old: &Path, opts: &Opts) -> anyhow::Result<String> {
         netcopy: old.to_owned(),
         ..t.clone()
     };
-    let runs = opts.runs.max(if opts.runs > 1 { 5 } else { 1 });
+    let runs = opts.close_runs();
     let mut rows = Vec::new();
     for (what, verb, mode, size) in THROUGHPUT {
         let mut c = Compared {
