@@ -45,11 +45,16 @@ pub struct Aggregate {
     /// Calls the exact tier timed; `exact_ns` sums over these.
     pub exact_calls: u64,
     pub exact_ns: [u64; EXACT_FNS],
+    /// Calls the brackets timed; the three bracket times sum over these.
+    pub bracket_calls: u64,
+    pub rx_softirq_ns: u64,
+    pub tx_softirq_ns: u64,
+    pub dev_xmit_ns: u64,
     pub tgid: u32,
     pub _pad: u32,
     pub hist: [u64; HIST_BUCKETS],
 }
-layout!(Aggregate, 504, exact_ns @ 136, tgid @ 176, hist @ 184);
+layout!(Aggregate, 536, exact_ns @ 136, bracket_calls @ 176, tgid @ 208, hist @ 216);
 
 impl Default for Aggregate {
     fn default() -> Self {
@@ -72,6 +77,10 @@ impl Default for Aggregate {
             instructions: 0,
             exact_calls: 0,
             exact_ns: [0; EXACT_FNS],
+            bracket_calls: 0,
+            rx_softirq_ns: 0,
+            tx_softirq_ns: 0,
+            dev_xmit_ns: 0,
             tgid: 0,
             _pad: 0,
             hist: [0; HIST_BUCKETS],
@@ -111,6 +120,12 @@ impl Aggregate {
                 *sum += *ns as u64;
             }
         }
+        if r.brackets == 1 {
+            self.bracket_calls += 1;
+            self.rx_softirq_ns += r.rx_softirq_ns as u64;
+            self.tx_softirq_ns += r.tx_softirq_ns as u64;
+            self.dev_xmit_ns += r.dev_xmit_ns as u64;
+        }
         if let Some(slot) = self.hist.get_mut(log2_bucket(r.wall_ns)) {
             *slot += 1;
         }
@@ -138,6 +153,10 @@ impl Aggregate {
         for (a, b) in self.exact_ns.iter_mut().zip(o.exact_ns.iter()) {
             *a += b;
         }
+        self.bracket_calls += o.bracket_calls;
+        self.rx_softirq_ns += o.rx_softirq_ns;
+        self.tx_softirq_ns += o.tx_softirq_ns;
+        self.dev_xmit_ns += o.dev_xmit_ns;
         for (a, b) in self.hist.iter_mut().zip(o.hist.iter()) {
             *a += b;
         }

@@ -28,7 +28,7 @@ pub struct ExactCounts {
 }
 layout!(ExactCounts, 64);
 
-/// What the net family counts inside a call.
+/// What the net family counts inside a call, and the brackets family's exact times.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NetCounts {
@@ -36,9 +36,15 @@ pub struct NetCounts {
     pub skbs_built: u32,
     pub skbs_tx: u32,
     pub skbs_rx: u32,
-    pub _pad: u32,
+    /// ns in NET_RX softirqs that ran on the call's CPU while it ran there, less the device
+    /// transmits inside them (those are in `dev_xmit_ns`): each ns goes to one bracket.
+    pub rx_softirq_ns: u32,
+    /// The same for NET_TX softirqs.
+    pub tx_softirq_ns: u32,
+    /// ns between `net:net_dev_start_xmit` and `net:net_dev_xmit` (outermost only).
+    pub dev_xmit_ns: u32,
 }
-layout!(NetCounts, 24, skbs_built @ 8, skbs_rx @ 16);
+layout!(NetCounts, 32, skbs_built @ 8, skbs_rx @ 16, rx_softirq_ns @ 20, dev_xmit_ns @ 28);
 
 impl NetCounts {
     /// Add `o` to these counts.
@@ -48,8 +54,25 @@ impl NetCounts {
         self.skbs_built += o.skbs_built;
         self.skbs_tx += o.skbs_tx;
         self.skbs_rx += o.skbs_rx;
+        self.rx_softirq_ns = self.rx_softirq_ns.saturating_add(o.rx_softirq_ns);
+        self.tx_softirq_ns = self.tx_softirq_ns.saturating_add(o.tx_softirq_ns);
+        self.dev_xmit_ns = self.dev_xmit_ns.saturating_add(o.dev_xmit_ns);
     }
 }
+
+/// The brackets open on one CPU (see `netcopy-ebpf/src/brackets.rs`): when the NET_RX or
+/// NET_TX softirq running there began and when the outermost device transmit began (0: none
+/// open, or it began while no traced call ran here), the transmits' ns inside the open
+/// softirq, and how deep the transmits nest.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Brackets {
+    pub softirq_start: u64,
+    pub xmit_start: u64,
+    pub xmit_in_softirq_ns: u32,
+    pub xmit_depth: u32,
+}
+layout!(Brackets, 24, xmit_start @ 8, xmit_depth @ 20);
 
 /// The traced call running on one CPU and what the net family counted for it there since it
 /// last came onto the CPU. The net hooks fire many times per call; finding the call here is
@@ -62,8 +85,11 @@ pub struct OnCpu {
     pub tid: u32,
     pub _pad: u32,
     pub net: NetCounts,
+    /// The CPU's open brackets; they outlive a change of `tid` only where none can be open
+    /// (softirqs and transmits never span a context switch or a syscall boundary).
+    pub brackets: Brackets,
 }
-layout!(OnCpu, 32, net @ 8);
+layout!(OnCpu, 64, net @ 8, brackets @ 40);
 
 /// A call in flight on one thread, filled in by the syscall family at entry and added to by
 /// the sched, net, counters and exact families while `active` is 1.
@@ -100,14 +126,14 @@ pub struct Inflight {
 }
 layout!(
     Inflight,
-    160,
+    168,
     net @ 24,
-    cycles @ 48,
-    exact_start @ 80,
-    exact_ns @ 120,
-    fd @ 140,
-    kind @ 156,
-    active @ 159,
+    cycles @ 56,
+    exact_start @ 88,
+    exact_ns @ 128,
+    fd @ 148,
+    kind @ 164,
+    active @ 167,
 );
 
 /// One target thread: its call in flight and the calls it completed.
@@ -123,7 +149,7 @@ pub struct ThreadEntry {
     /// never traced).
     pub tid: u32,
 }
-layout!(ThreadEntry, 232, counts @ 160, tgid @ 224, tid @ 228);
+layout!(ThreadEntry, 240, counts @ 168, tgid @ 232, tid @ 236);
 
 #[cfg(feature = "user")]
 mod pod {

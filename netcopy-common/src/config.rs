@@ -17,6 +17,9 @@ pub const PAUSED: u32 = 32;
 /// With [`AGGREGATE`]: also record the calls of the tail (failed, blocked, slower than
 /// [`TAIL_SLOW_NS`], or every [`TAIL_EVERY`]th of its thread and kind); `--records tail`.
 pub const TAIL: u32 = 64;
+/// The bracket programs (softirq and device-transmit tracepoints) are attached: the records'
+/// bracketed times are measured (see [`crate::call::NetCounts`]).
+pub const BRACKETS: u32 = 128;
 
 /// Index of the config word in `CONFIG`.
 pub const WORD: u32 = 0;

@@ -13,10 +13,12 @@
 //! - `call`: a target thread's call in flight and its exact counts (`THREADS`, `ON_CPU`).
 //! - `syscalls`: the traced syscalls, their records, and the x86-64 numbers raw_tp decodes.
 //! - `aggregate`: `--aggregate`'s in-kernel totals.
+//! - `brackets`: the softirq and device-transmit tracepoints that time stages exactly.
 //! - `sample`: stack samples; `exact`: the functions fentry/fexit time; `stage`: copy stages.
 #![no_std]
 
 pub mod aggregate;
+pub mod brackets;
 pub mod call;
 pub mod config;
 pub mod exact;

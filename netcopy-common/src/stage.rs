@@ -10,6 +10,8 @@ pub enum Stage {
     TcpTx,
     DevXmit,
     RxSoftirq,
+    /// The transmit softirq (net_tx_action): queued packets sent later, off the send path.
+    TxSoftirq,
     DeferredCopy,
     CopySkbToUser,
     ZcCompletion,
@@ -19,12 +21,13 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 11] = [
+    pub const ALL: [Stage; 12] = [
         Stage::CopyUserToSkb,
         Stage::ZerocopyPin,
         Stage::TcpTx,
         Stage::DevXmit,
         Stage::RxSoftirq,
+        Stage::TxSoftirq,
         Stage::DeferredCopy,
         Stage::CopySkbToUser,
         Stage::ZcCompletion,
@@ -40,6 +43,7 @@ impl Stage {
             Stage::TcpTx => "tcp_tx",
             Stage::DevXmit => "dev_xmit",
             Stage::RxSoftirq => "rx_softirq",
+            Stage::TxSoftirq => "tx_softirq",
             Stage::DeferredCopy => "deferred_copy",
             Stage::CopySkbToUser => "copy_skb_to_user",
             Stage::ZcCompletion => "zc_completion",

@@ -110,19 +110,29 @@ pub struct SyscallRecord {
     pub counters: u8,
     /// 1 when the exact tier timed this call (`exact_ns` is valid).
     pub exact: u8,
-    pub _pad: u8,
+    /// 1 when the bracket programs were attached (the three bracket times are valid).
+    pub brackets: u8,
     /// ns inside each of [`crate::exact::FUNCTIONS`] during the call.
     pub exact_ns: [u32; EXACT_FNS],
+    /// Exact bracketed times on the call's CPU while it ran, each ns in one of them (see
+    /// [`crate::call::NetCounts`]): NET_RX softirqs, NET_TX softirqs, device transmits.
+    pub rx_softirq_ns: u32,
+    pub tx_softirq_ns: u32,
+    pub dev_xmit_ns: u32,
+    pub _pad: u32,
 }
 layout!(
     SyscallRecord,
-    120,
+    136,
     ret @ 24,
     tgid @ 56,
     tid @ 60,
     cpu @ 92,
     kind @ 96,
+    brackets @ 99,
     exact_ns @ 100,
+    rx_softirq_ns @ 120,
+    dev_xmit_ns @ 128,
 );
 
 /// Records gathered per CPU before they go to the ring buffer in one piece: a reservation
@@ -139,7 +149,7 @@ pub struct StagedRecords {
     pub _pad: u32,
     pub records: [SyscallRecord; BATCH_RECORDS],
 }
-layout!(StagedRecords, 8 + 120 * BATCH_RECORDS, records @ 8);
+layout!(StagedRecords, 8 + 136 * BATCH_RECORDS, records @ 8);
 
 /// What the raw tracepoints on `raw_syscalls:sys_enter`/`sys_exit` need to know: the
 /// syscall numbers and `struct pt_regs` offsets of one architecture. User space attaches

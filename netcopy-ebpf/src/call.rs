@@ -1,8 +1,9 @@
 //! The call in flight: each target thread's entry in `THREADS` (its call and its exact
 //! counts) and each CPU's `ON_CPU` slot, the traced call running there, which the net hooks
-//! count into. The slot is handed over at sched_switch and folded into the call when its
-//! thread leaves the CPU and at exit. Everything here runs inside other programs: the
-//! syscall family opens and closes calls, sched, net, counters, exact and sample add to them.
+//! and the bracket programs count into. The slot is handed over at sched_switch and folded
+//! into the call when its thread leaves the CPU and at exit. Everything here runs inside
+//! other programs: the syscall family opens and closes calls, sched, net, brackets,
+//! counters, exact and sample add to them.
 
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid,
@@ -35,7 +36,15 @@ macro_rules! zero {
 
 #[inline(always)]
 pub fn zero(net: &mut NetCounts) {
-    zero!(net.bytes_to_user, net.skbs_built, net.skbs_tx, net.skbs_rx);
+    zero!(
+        net.bytes_to_user,
+        net.skbs_built,
+        net.skbs_tx,
+        net.skbs_rx,
+        net.rx_softirq_ns,
+        net.tx_softirq_ns,
+        net.dev_xmit_ns
+    );
 }
 
 /// Thread `tid`'s entry, if it has one: the first of its slots that is its own, before the
@@ -119,6 +128,12 @@ pub fn run_on_cpu(tid: u32) {
             zero(&mut (*slot).net);
         }
     }
+}
+
+/// This CPU's slot.
+#[inline(always)]
+pub fn cpu_slot() -> Option<*mut OnCpu> {
+    ON_CPU.get_ptr_mut(0)
 }
 
 /// This CPU's slot, if the traced call running here is thread `tid`'s.

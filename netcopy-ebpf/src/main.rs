@@ -1,7 +1,8 @@
 //! netcopy's eBPF programs, one module per probe family, over the shared state they keep.
 //!
 //! - Families (programs): `syscalls` (entry/exit, raw_tp or classic tracepoints), `sched`
-//!   (sched_switch), `net` (the tcp/skb/net tracepoints), `counters` (per-CPU cycles and
+//!   (sched_switch), `net` (the tcp/skb/net tracepoints), `brackets` (softirqs and device
+//!   transmits timed exactly between tracepoints), `counters` (per-CPU cycles and
 //!   instructions), `exact` (fentry/fexit), `sample` (the CPU-clock stack sampler).
 //! - Shared state (maps, no programs): `call` (the call in flight per thread and per CPU),
 //!   `records` (batches, ring buffer, aggregates), `targets`, `config`; `fields` reads
@@ -29,6 +30,8 @@ mod records;
 #[cfg(target_arch = "bpf")]
 mod syscalls;
 
+#[cfg(target_arch = "bpf")]
+mod brackets;
 #[cfg(target_arch = "bpf")]
 mod exact;
 #[cfg(target_arch = "bpf")]

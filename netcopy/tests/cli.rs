@@ -539,6 +539,17 @@ fn doctor_shows_the_plan_and_its_fallbacks() {
         "perf_event"
     };
     assert_eq!(stages["chosen"], chosen);
+    let brackets = plan
+        .iter()
+        .find(|h| h["hook"] == "brackets")
+        .unwrap_or_else(|| panic!("no brackets hook: {v}"));
+    // SAFETY: a plain syscall without arguments.
+    if unsafe { libc::geteuid() } == 0 {
+        assert_eq!(
+            brackets["chosen"], "raw_tp",
+            "raw tracepoints load here: {brackets}"
+        );
+    }
     assert_eq!(v["features"]["btf"], true, "this kernel has BTF");
     let sched = plan
         .iter()
@@ -560,7 +571,7 @@ fn doctor_shows_the_plan_and_its_fallbacks() {
     let sched = &v["plan"].as_array().unwrap_or_else(|| panic!("{v}"))[1];
     assert_eq!(sched["hook"], "sched_switch");
     assert_eq!(sched["chosen"], "tracepoint", "{sched}");
-    let stages = &v["plan"].as_array().unwrap_or_else(|| panic!("{v}"))[3];
+    let stages = &v["plan"].as_array().unwrap_or_else(|| panic!("{v}"))[4];
     assert_eq!(
         stages["steps"][0]["outcome"],
         "needs BTF (/sys/kernel/btf/vmlinux)"
@@ -658,6 +669,85 @@ fn sched_switch_counts_the_same_through_tp_btf_and_the_tracepoint() {
             }
         }
     }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn hidden_brackets_fall_back_to_sampling_and_say_so() {
+    require_root("loading eBPF programs");
+    let (out, _) = fresh_dir("brackets-hidden");
+    let run = Command::new(BIN)
+        .args(["trace", "--mode", "onecopy", "--size", "64K"])
+        .args([
+            "--duration",
+            "1s",
+            "--warmup",
+            "0",
+            "--json",
+            "--force",
+            "--out",
+        ])
+        .arg(&out)
+        .env("NETCOPY_HIDE", "brackets")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v = json(&run);
+    let said = "brackets: raw_tp hidden by NETCOPY_HIDE -> perf_event sampling";
+    let probe = &v["probe"];
+    assert!(
+        probe["fallbacks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|f| f.as_str() == Some(said)),
+        "{probe}"
+    );
+    assert!(
+        probe["method"]
+            .as_str()
+            .is_some_and(|m| m.contains("brackets=perf_event")),
+        "{probe}"
+    );
+    // No stage row claims a tracepoint; the sampled ones still split the on-CPU time.
+    let stages = v["stages"].as_array().unwrap_or_else(|| panic!("{v}"));
+    assert!(!stages.is_empty(), "{v}");
+    for s in stages {
+        assert_eq!(s["method"], "sampled", "{s}");
+        assert!(s["skew_pts"].is_null(), "{s}");
+    }
+    for s in v["syscalls"].as_array().unwrap_or_else(|| panic!("{v}")) {
+        assert!(s["bracket_ns"].is_null(), "{s}");
+    }
+    // The file says the same: null bracket columns, no tracepoint rows, the fallback kept.
+    let check = |table: &str, each: &dyn Fn(&arrow_array::RecordBatch)| {
+        for b in common::read_parquet(&out.join(format!("{table}.parquet"))) {
+            each(&b);
+        }
+    };
+    check("syscalls", &|b| {
+        for c in ["rx_softirq_ns", "tx_softirq_ns", "dev_xmit_ns"] {
+            let col = b.column_by_name(c).unwrap_or_else(|| panic!("no {c}"));
+            assert_eq!(col.null_count(), b.num_rows(), "{c}");
+        }
+    });
+    check("stages", &|b| {
+        use arrow_array::cast::AsArray;
+        let m = b
+            .column_by_name("method")
+            .unwrap_or_else(|| panic!("no method"));
+        assert!(m.as_string::<i32>().iter().all(|m| m == Some("sampled")));
+    });
+    check("runs", &|b| {
+        use arrow_array::cast::AsArray;
+        let f = b
+            .column_by_name("fallbacks")
+            .unwrap_or_else(|| panic!("no fallbacks"));
+        assert!(f.as_string::<i32>().value(0).contains(said));
+        let skew = b
+            .column_by_name("sampling_skew")
+            .unwrap_or_else(|| panic!("no skew"));
+        assert!(skew.is_null(0));
+    });
     let _ = std::fs::remove_dir_all(&out);
 }
 

@@ -12,7 +12,7 @@ mod tracepoint;
 
 use aya_ebpf::helpers::{bpf_get_smp_processor_id, bpf_ktime_get_ns};
 use netcopy_common::{
-    config::{AGGREGATE, COUNTERS, EXACT, PAUSED, TAIL},
+    config::{AGGREGATE, BRACKETS, COUNTERS, EXACT, PAUSED, TAIL},
     exact::EXACT_FNS,
     syscalls::{SyscallKind, SyscallRecord},
 };
@@ -129,6 +129,10 @@ fn exit_with(ids: Ids, kind: Option<SyscallKind>, ret: impl FnOnce() -> i64) -> 
         r.kind = kind as u8;
         r.counters = call.counters;
         r.exact = call.exact;
+        r.brackets = u8::from(word & BRACKETS != 0);
+        r.rx_softirq_ns = call.net.rx_softirq_ns;
+        r.tx_softirq_ns = call.net.tx_softirq_ns;
+        r.dev_xmit_ns = call.net.dev_xmit_ns;
         r._pad = 0;
         if call.exact == 1 {
             r.exact_ns = call.exact_ns;

@@ -19,6 +19,7 @@ use std::{
 use aya::maps::{MapData, RingBuf};
 use netcopy_common::{
     aggregate::{AggKey, Aggregate},
+    brackets,
     exact::TIMED,
     syscalls::{BATCH_RECORDS, StagedRecords, SyscallKind, SyscallRecord},
 };
@@ -99,6 +100,14 @@ impl CallStats {
             cycles_per_byte: (counted && s.bytes > 0).then(|| s.cycles as f64 / s.bytes as f64),
             exact_ns: (s.calls > 0 && s.exact_calls == s.calls)
                 .then(|| TIMED.iter().map(|t| t.function).zip(s.exact_ns).collect()),
+            bracket_ns: (s.calls > 0 && s.bracket_calls == s.calls).then(|| {
+                let ns = [s.rx_softirq_ns, s.tx_softirq_ns, s.dev_xmit_ns];
+                brackets::STAGES
+                    .iter()
+                    .map(|(_, stage)| stage.name())
+                    .zip(ns)
+                    .collect()
+            }),
             cs_per_1000_calls: per_1000(s.voluntary_cs + s.involuntary_cs),
             voluntary_cs: s.voluntary_cs,
             involuntary_cs: s.involuntary_cs,

@@ -8,11 +8,12 @@ use std::collections::{BTreeMap, HashMap};
 use netcopy_common::{sample::SampleKey, stage::Stage, syscalls::SyscallKind};
 
 use super::{
+    combine::{OnCpu, combine, exact_of},
     kallsyms::Kallsyms,
     stages::{StageTable, classify},
 };
 use crate::{
-    model::{Role, StageRow},
+    model::{Role, StageRow, SyscallSummary},
     workload::watch::Roles,
 };
 
@@ -44,22 +45,34 @@ pub struct Sampled {
 }
 
 impl Sampled {
-    /// Each role's time in each stage, summed over syscall kinds; `period_ns` turns samples
-    /// into estimated time.
-    pub fn stage_rows(&self, period_ns: u64) -> Vec<StageRow> {
+    /// Each role's time in each stage, summed over syscall kinds: the samples combined
+    /// with the role's on-CPU time and exact stage times from `syscalls` (see `combine`;
+    /// `period_ns` for roles without calls in `syscalls`).
+    pub fn stage_rows(&self, syscalls: &[SyscallSummary], period_ns: u64) -> Vec<StageRow> {
         let mut rows = Vec::new();
         for role in Role::ALL {
             let mut table = StageTable::default();
             for b in self.breakdowns.iter().filter(|b| b.role == role) {
                 table.merge(&b.table);
             }
-            rows.extend(table.iter().map(|(stage, samples)| StageRow {
-                role,
-                stage: stage.name(),
-                samples,
-                est_ns: table.est_ns(stage, period_ns),
-                share: table.share(stage),
-            }));
+            let calls: Vec<&SyscallSummary> = syscalls.iter().filter(|r| r.role == role).collect();
+            if table.total() == 0 && calls.is_empty() {
+                continue;
+            }
+            rows.extend(
+                combine(&table, OnCpu::of(&calls, period_ns), &exact_of(&calls))
+                    .into_iter()
+                    .map(|c| StageRow {
+                        role,
+                        stage: c.stage.name(),
+                        samples: c.samples,
+                        est_ns: c.est_ns,
+                        share: c.share,
+                        method: c.method.name(),
+                        exact_share: c.exact_share,
+                        skew_pts: c.skew_pts,
+                    }),
+            );
         }
         rows
     }

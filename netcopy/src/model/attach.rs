@@ -40,6 +40,8 @@ pub enum Feature {
     Pmu,
     Fentry,
     RawTp,
+    /// The bracket tracepoints (softirqs, device transmits).
+    Brackets,
 }
 
 impl Feature {
@@ -50,6 +52,7 @@ impl Feature {
             Feature::Pmu => "pmu",
             Feature::Fentry => "fentry",
             Feature::RawTp => "rawtp",
+            Feature::Brackets => "brackets",
         }
     }
 
@@ -60,6 +63,7 @@ impl Feature {
             Feature::Pmu => "PMU",
             Feature::Fentry => "fentry",
             Feature::RawTp => "raw_tp",
+            Feature::Brackets => "brackets",
         }
     }
 }

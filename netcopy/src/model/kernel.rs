@@ -32,6 +32,9 @@ pub struct SyscallSummary {
     /// Exact tier: ns inside each timed kernel function, summed over the calls; null unless
     /// fentry/fexit timed every call.
     pub exact_ns: Option<BTreeMap<&'static str, u64>>,
+    /// Bracket tracepoints: ns of each stage they time (rx_softirq, tx_softirq, dev_xmit),
+    /// summed over the calls; null unless the brackets timed every call.
+    pub bracket_ns: Option<BTreeMap<&'static str, u64>>,
     /// Voluntary + involuntary switches out of these calls per 1000 calls.
     pub cs_per_1000_calls: f64,
     pub voluntary_cs: u64,
@@ -44,14 +47,35 @@ pub struct SyscallSummary {
     pub errqueue_calls: u64,
 }
 
-/// One role's time in one stage, summed over syscall kinds.
+/// One role's time in one stage, summed over syscall kinds (docs/methodology.md, "Stage
+/// times": how exact and sampled times combine).
 #[derive(Clone, Debug, Serialize)]
 pub struct StageRow {
     pub role: Role,
     pub stage: &'static str,
     pub samples: u64,
-    /// samples × sampling period.
+    /// Exact where `method` says so; else this stage's share, by samples, of the on-CPU time
+    /// the exact stages leave.
     pub est_ns: u64,
     /// Of the role's samples inside traced calls.
     pub share: f64,
+    /// `tracepoint`, `fentry` (exact) or `sampled`.
+    pub method: &'static str,
+    /// Exact stages: their ns over the role's on-CPU ns.
+    pub exact_share: Option<f64>,
+    /// Exact stages: `share - exact_share` in points, how far sampling is off here.
+    pub skew_pts: Option<f64>,
+}
+
+impl StageRow {
+    /// How far sampling put `role`'s exactly timed stages from their exact shares, e.g.
+    /// `sampled - exact: rx_softirq +3.1 pts, dev_xmit -0.4 pts`; None without exact stages.
+    pub fn skew_line(rows: &[StageRow], role: Role) -> Option<String> {
+        let cells: Vec<String> = rows
+            .iter()
+            .filter(|r| r.role == role)
+            .filter_map(|r| Some(format!("{} {:+.1} pts", r.stage, r.skew_pts?)))
+            .collect();
+        (!cells.is_empty()).then(|| format!("sampled - exact share: {}", cells.join(", ")))
+    }
 }

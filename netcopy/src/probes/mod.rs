@@ -4,6 +4,7 @@
 //! - `attach`: every family in turn, each recording what it tried and used ([`HookRecord`]s).
 //! - `syscalls`: entry/exit of the socket calls, raw_tp or the classic tracepoints.
 //! - `net`, `sched`: what happens inside a call (tcp/skb/net tracepoints; sched_switch).
+//! - `brackets`: softirqs and device transmits inside a call, timed between tracepoints.
 //! - `exact`: fentry/fexit on the stage functions; `counters`: cycles and instructions.
 //! - `sample`: kernel stacks of target threads inside calls (CPU-clock perf events).
 //! - `maps`: targets, the config word, and reading the totals, batches and samples back.
@@ -13,6 +14,7 @@
 //! [`HookRecord`]: crate::model::HookRecord
 
 pub mod attach;
+pub mod brackets;
 pub mod btf;
 pub mod counters;
 pub mod exact;

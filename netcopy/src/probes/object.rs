@@ -44,7 +44,10 @@ fn expected() -> Vec<(&'static str, Kind, Option<String>)> {
     {
         v.push((*name, Kind::TracePoint, None));
     }
-    for (name, _) in syscalls::RAW {
+    for (name, _) in syscalls::RAW
+        .iter()
+        .chain(&netcopy_common::brackets::PROGRAMS)
+    {
         v.push((name, Kind::RawTracePoint, None));
     }
     for (name, _) in syscalls::BTF {

@@ -208,7 +208,9 @@ pub fn render_fallbacks(o: &mut String, fallbacks: &[String]) {
     }
 }
 
-/// The stage breakdown, one line per role.
+/// The stage breakdown, one line per role: each stage's sampled share and time, exact
+/// stages marked with their method and exact share; then one line per role with the skew
+/// of sampling on the stages timed exactly.
 pub fn render_stages(o: &mut String, rows: &[StageRow]) {
     for role in Role::ALL {
         let mine: Vec<&StageRow> = rows.iter().filter(|r| r.role == role).collect();
@@ -218,13 +220,21 @@ pub fn render_stages(o: &mut String, rows: &[StageRow]) {
         let total: u64 = mine.iter().map(|r| r.samples).sum();
         let cells: Vec<String> = mine
             .iter()
-            .map(|r| {
-                format!(
+            .map(|r| match r.exact_share {
+                Some(exact) => format!(
+                    "{} {:.1}% ({}, {} {:.1}%)",
+                    r.stage,
+                    100.0 * r.share,
+                    ns(Some(r.est_ns)),
+                    r.method,
+                    100.0 * exact
+                ),
+                None => format!(
                     "{} {:.1}% ({})",
                     r.stage,
                     100.0 * r.share,
                     ns(Some(r.est_ns))
-                )
+                ),
             })
             .collect();
         let _ = writeln!(
@@ -233,6 +243,11 @@ pub fn render_stages(o: &mut String, rows: &[StageRow]) {
             role.name(),
             cells.join(", ")
         );
+    }
+    for role in Role::ALL {
+        if let Some(line) = StageRow::skew_line(rows, role) {
+            let _ = writeln!(o, "  skew        {} {line}", role.name());
+        }
     }
 }
 
@@ -299,6 +314,36 @@ mod tests {
         assert_eq!(
             zerocopy_verdict(&z, NetPath::Network),
             "zerocopy: 30% of 100 sends completed with a deferred copy, 60% avoided the copy, 10 never completed"
+        );
+    }
+
+    #[test]
+    fn exact_stages_show_their_method_and_each_role_its_skew() {
+        use super::{Role, StageRow, render_stages};
+        let row = |stage, samples, share, est_ns, exact: Option<f64>| StageRow {
+            role: Role::Server,
+            stage,
+            samples,
+            est_ns,
+            share,
+            method: if exact.is_some() {
+                "tracepoint"
+            } else {
+                "sampled"
+            },
+            exact_share: exact,
+            skew_pts: exact.map(|e| 100.0 * (share - e)),
+        };
+        let rows = [
+            row("copy_user_to_skb", 60, 0.6, 6_000_000, None),
+            row("rx_softirq", 40, 0.4, 3_000_000, Some(0.333)),
+        ];
+        let mut o = String::new();
+        render_stages(&mut o, &rows);
+        assert_eq!(
+            o,
+            "  stages      server (100 samples): copy_user_to_skb 60.0% (6000.0 µs), rx_softirq 40.0% (3000.0 µs, tracepoint 33.3%)\n  \
+             skew        server sampled - exact share: rx_softirq +6.7 pts\n"
         );
     }
 

@@ -10,7 +10,7 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 
 use super::{RunDir, SinkError, TableWriter};
-use crate::model::{CounterSource, RunMeta, RunSummary};
+use crate::model::{CounterSource, Role, RunMeta, RunSummary, StageRow};
 
 pub const TABLE: &str = "runs";
 
@@ -193,6 +193,38 @@ pub fn write(
         DataType::Utf8,
         false,
         text(&meta.fallbacks.join("; ")),
+    );
+    // How far the sampled shares of the exactly timed stages were from their exact shares:
+    // each as text, and the largest in points (null: no stage was timed exactly).
+    let stages = s.stages.as_deref().unwrap_or_default();
+    let skews: Vec<String> = Role::ALL
+        .into_iter()
+        .filter_map(|role| {
+            Some(format!(
+                "{} {}",
+                role.name(),
+                StageRow::skew_line(stages, role)?
+            ))
+        })
+        .collect();
+    col(
+        "sampling_skew",
+        DataType::Utf8,
+        true,
+        Arc::new(StringArray::from(vec![
+            (!skews.is_empty()).then(|| skews.join("; ")),
+        ])),
+    );
+    let max_skew = stages
+        .iter()
+        .filter_map(|r| r.skew_pts)
+        .map(f64::abs)
+        .reduce(f64::max);
+    col(
+        "sampling_skew_max_pts",
+        DataType::Float64,
+        true,
+        Arc::new(Float64Array::from(vec![max_skew])),
     );
 
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;

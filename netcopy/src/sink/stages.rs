@@ -6,44 +6,44 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 
-use netcopy_common::{exact, stage::Stage};
-
 use super::{RunDir, SinkError, TableWriter};
 use crate::{
-    collect::samples::Sampled,
-    model::{Role, SyscallSummary},
+    collect::{
+        combine::{OnCpu, combine, exact_of},
+        samples::Sampled,
+    },
+    model::SyscallSummary,
 };
 
-/// The exact tier's time for one role, syscall and stage: the summed ns of the timed function
-/// that is that stage, where fentry/fexit timed the calls.
-fn exact_ns(rows: &[SyscallSummary], role: Role, syscall: &str, stage: Stage) -> Option<u64> {
-    let function = exact::of_stage(stage)?.function;
-    let row = rows
-        .iter()
-        .find(|r| r.role == role && r.syscall == syscall)?;
-    row.exact_ns.as_ref()?.get(function).copied()
-}
-
-/// Write both tables. `period_ns` turns samples into estimated time; `syscalls` carries the
-/// exact tier's times where it ran.
+/// Write both tables. `syscalls` gives each role's and syscall's on-CPU time and the exact
+/// stage times (brackets, fentry) that the samples are combined with (see `combine`;
+/// `period_ns` for threads of no role, whose calls have no summary).
 pub fn write(
     dir: &RunDir,
     sampled: &Sampled,
-    period_ns: u64,
     syscalls: &[SyscallSummary],
+    period_ns: u64,
 ) -> Result<(), SinkError> {
     let (mut role, mut syscall, mut stage) = (Vec::new(), Vec::new(), Vec::new());
     let (mut samples, mut est_ns, mut share) = (Vec::new(), Vec::new(), Vec::new());
-    let mut exact = Vec::new();
+    let (mut exact, mut method, mut exact_share, mut skew) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for b in &sampled.breakdowns {
-        for (s, n) in b.table.iter() {
-            exact.push(exact_ns(syscalls, b.role, b.kind.name(), s));
+        let calls: Vec<&SyscallSummary> = syscalls
+            .iter()
+            .filter(|r| r.role == b.role && r.syscall == b.kind.name())
+            .collect();
+        for c in combine(&b.table, OnCpu::of(&calls, period_ns), &exact_of(&calls)) {
             role.push(b.role.name());
             syscall.push(b.kind.name());
-            stage.push(s.name());
-            samples.push(n);
-            est_ns.push(b.table.est_ns(s, period_ns));
-            share.push(b.table.share(s));
+            stage.push(c.stage.name());
+            samples.push(c.samples);
+            est_ns.push(c.est_ns);
+            share.push(c.share);
+            exact.push(c.exact_share.map(|_| c.est_ns));
+            method.push(c.method.name());
+            exact_share.push(c.exact_share);
+            skew.push(c.skew_pts);
         }
     }
     let rows = role.len();
@@ -56,10 +56,15 @@ pub fn write(
             Field::new("syscall", DataType::Utf8, false),
             Field::new("stage", DataType::Utf8, false),
             Field::new("samples", DataType::UInt64, false),
+            // Exact for `tracepoint` and `fentry`; for `sampled`, the stage's share of the
+            // on-CPU time the exact stages leave.
             Field::new("est_ns", DataType::UInt64, false),
             Field::new("share", DataType::Float64, false),
-            // Per-call exact stage time where fentry/fexit run; null where they do not.
+            // The exact time where a bracket or fentry timed the stage; null for sampled.
             Field::new("exact_ns", DataType::UInt64, true),
+            Field::new("method", DataType::Utf8, false),
+            Field::new("exact_share", DataType::Float64, true),
+            Field::new("skew_pts", DataType::Float64, true),
         ])),
         vec![
             text(run_id),
@@ -70,6 +75,9 @@ pub fn write(
             Arc::new(UInt64Array::from(est_ns)),
             Arc::new(Float64Array::from(share)),
             Arc::new(UInt64Array::from(exact)),
+            text(method),
+            Arc::new(Float64Array::from(exact_share)),
+            Arc::new(Float64Array::from(skew)),
         ],
     )?;
     write_one(dir, "stages", &stages)?;
@@ -107,30 +115,45 @@ fn write_one(dir: &RunDir, table: &str, batch: &RecordBatch) -> Result<(), SinkE
 
 #[cfg(test)]
 mod tests {
-    use netcopy_common::syscalls::SyscallKind;
+    use netcopy_common::{stage::Stage, syscalls::SyscallKind};
 
     use super::*;
-    use crate::collect::records::CallStats;
+    use crate::{
+        collect::{combine::StageMethod, records::CallStats},
+        model::Role,
+    };
 
     #[test]
-    fn exact_times_go_to_the_stage_their_function_is() {
+    fn exact_times_go_to_the_stage_their_function_or_bracket_times() {
         let mut stats = CallStats::default();
         stats.totals.calls = 2;
         stats.totals.exact_calls = 2;
         stats.totals.exact_ns = [9_000, 0, 500, 70, 0];
-        let rows = [stats.summary(Role::Server, SyscallKind::Sendmsg)];
-        let at = |role, stage| exact_ns(&rows, role, "sendmsg", stage);
-        assert_eq!(at(Role::Server, Stage::DeferredCopy), Some(500));
-        assert_eq!(at(Role::Server, Stage::ZcCompletion), Some(70));
-        // tcp_sendmsg_locked spans several stages, so no stage gets its time.
-        assert_eq!(at(Role::Server, Stage::CopyUserToSkb), None);
-        assert_eq!(at(Role::Client, Stage::DeferredCopy), None);
-        // A call the exact tier missed makes the whole row unknown, not smaller.
-        stats.totals.exact_calls = 1;
-        let rows = [stats.summary(Role::Server, SyscallKind::Sendmsg)];
+        stats.totals.bracket_calls = 2;
+        stats.totals.rx_softirq_ns = 1_000;
+        stats.totals.dev_xmit_ns = 300;
+        let row = stats.summary(Role::Server, SyscallKind::Sendmsg);
+        let exact = exact_of(&[&row]);
+        let at = |stage| exact.iter().find(|(s, _, _)| *s == stage).copied();
         assert_eq!(
-            exact_ns(&rows, Role::Server, "sendmsg", Stage::DeferredCopy),
-            None
+            at(Stage::RxSoftirq),
+            Some((Stage::RxSoftirq, 1_000, StageMethod::Tracepoint))
         );
+        assert_eq!(
+            at(Stage::TxSoftirq),
+            Some((Stage::TxSoftirq, 0, StageMethod::Tracepoint))
+        );
+        assert_eq!(
+            at(Stage::DeferredCopy),
+            Some((Stage::DeferredCopy, 500, StageMethod::Fentry))
+        );
+        assert_eq!(at(Stage::ZcCompletion).map(|e| e.1), Some(70));
+        // tcp_sendmsg_locked spans several stages, so no stage gets its time.
+        assert_eq!(at(Stage::CopyUserToSkb), None);
+        // A call a tier missed makes its stages unknown, not smaller.
+        stats.totals.exact_calls = 1;
+        stats.totals.bracket_calls = 1;
+        let row = stats.summary(Role::Server, SyscallKind::Sendmsg);
+        assert!(exact_of(&[&row]).is_empty());
     }
 }

@@ -134,6 +134,16 @@ columns! {
     instructions: Option<u64> = |row| (row.r.counters == 1).then_some(row.r.instructions);
     /// Where fentry/fexit did not time the call: null.
     exact: Exact = |row| Exact(exact_ns(row.r));
+    /// The bracketed stages, exact (softirq and device-transmit tracepoints); null where
+    /// the bracket programs were missing or hidden.
+    rx_softirq_ns: Option<u64> = |row| bracket(row.r, row.r.rx_softirq_ns);
+    tx_softirq_ns: Option<u64> = |row| bracket(row.r, row.r.tx_softirq_ns);
+    dev_xmit_ns: Option<u64> = |row| bracket(row.r, row.r.dev_xmit_ns);
+}
+
+#[inline(always)]
+fn bracket(r: &SyscallRecord, ns: u32) -> Option<u64> {
+    (r.brackets == 1).then_some(u64::from(ns))
 }
 
 fn exact_ns(r: &SyscallRecord) -> [Option<u64>; EXACT_FNS] {

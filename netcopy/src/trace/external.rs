@@ -129,17 +129,19 @@ pub fn trace_targets(
     let seconds = start.elapsed().as_secs_f64();
     let ended = session.finish()?;
     let sampled = session.sampled(opts.sample_hz, &other)?;
-    let period_ns = period_ns(opts.sample_hz);
     let syscalls = ended.collected.summarize(&other, &[Role::Other]);
     if let (Some(dir), Some(s)) = (&opts.out, &sampled) {
-        stages::write(dir, s, period_ns, &syscalls)?;
+        stages::write(dir, s, &syscalls, period_ns(opts.sample_hz))?;
     }
+    let stages = sampled
+        .as_ref()
+        .map(|s| s.stage_rows(&syscalls, period_ns(opts.sample_hz)));
     Ok(ExternalSummary {
         targets: targets.iter().map(Target::describe).collect(),
         seconds,
         interrupted: stop.requested(),
         syscalls,
-        stages: sampled.as_ref().map(|s| s.stage_rows(period_ns)),
+        stages,
         lost: ended.lost,
         fallbacks: session.meta.fallbacks,
     })

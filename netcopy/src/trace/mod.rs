@@ -128,24 +128,17 @@ pub fn trace_outcome(
     let roles = &watch.roles;
     let probe = check::probe_check(&outcome, &ended, &session, roles)?;
     let sampled = session.sampled(opts.sample_hz, roles)?;
-    let period_ns = session::period_ns(opts.sample_hz);
     let mut summary = outcome.summary();
-    summary.stages = sampled.as_ref().map(|s| s.stage_rows(period_ns));
-    summary.syscalls = Some(
-        ended
-            .collected
-            .summarize(roles, &[Role::Server, Role::Client]),
-    );
+    let syscalls = ended
+        .collected
+        .summarize(roles, &[Role::Server, Role::Client]);
+    let period_ns = session::period_ns(opts.sample_hz);
+    summary.stages = sampled.as_ref().map(|s| s.stage_rows(&syscalls, period_ns));
+    summary.syscalls = Some(syscalls);
     summary.probe = Some(probe);
     if let Some(dir) = &opts.out {
-        write_tables(
-            dir,
-            &summary,
-            &session.meta,
-            ended.lost,
-            sampled.as_ref(),
-            period_ns,
-        )?;
+        let sampled = sampled.as_ref().map(|s| (s, period_ns));
+        write_tables(dir, &summary, &session.meta, ended.lost, sampled)?;
     }
     Ok(summary)
 }
@@ -156,13 +149,12 @@ fn write_tables(
     summary: &RunSummary,
     meta: &RunMeta,
     lost: u64,
-    sampled: Option<&crate::collect::samples::Sampled>,
-    period_ns: u64,
+    sampled: Option<(&crate::collect::samples::Sampled, u64)>,
 ) -> Result<(), TraceError> {
     runs::write(dir, summary, meta, Some(lost))?;
-    if let Some(sampled) = sampled {
+    if let Some((sampled, period_ns)) = sampled {
         let rows = summary.syscalls.as_deref().unwrap_or_default();
-        stages::write(dir, sampled, period_ns, rows)?;
+        stages::write(dir, sampled, rows, period_ns)?;
     }
     Ok(())
 }

@@ -113,6 +113,7 @@ pub fn bench(opts: &Opts) -> anyhow::Result<ExitCode> {
         xtask: std::env::current_exe().context("xtask's own path")?,
         tmp,
         lost: Default::default(),
+        hide: None,
     };
     let mut rows = Vec::new();
     let mut push = |r: Row| {

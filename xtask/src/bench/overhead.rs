@@ -17,6 +17,12 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
     let unsampled = [PIN[0], PIN[1], "--sample-hz", "0"];
     let aggregate = [PIN[0], PIN[1], "--aggregate"];
     let tail = [PIN[0], PIN[1], "--records", "tail"];
+    // The brackets' own cost: the same trace with the bracket programs left out.
+    let unbracketed = Tools {
+        hide: Some("brackets"),
+        ..t.clone()
+    };
+    let u = &unbracketed;
     let mut split = Vec::new();
     for mode in ["twocopy", "onecopy", "zerocopy"] {
         // Judged within 3 points on a host where single 64K runs spread by 1.6x.
@@ -26,10 +32,11 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
                 &mut || t.netcopy_gbps("run", mode, "64K", secs, &PIN),
                 &mut || t.netcopy_gbps("trace", mode, "64K", secs, &PIN),
                 &mut || t.netcopy_gbps("trace", mode, "64K", secs, &unsampled),
+                &mut || u.netcopy_gbps("trace", mode, "64K", secs, &PIN),
             ],
         )?;
-        let [run, traced, nosample] = &v[..] else {
-            bail!("three sides");
+        let [run, traced, nosample, nobrackets] = &v[..] else {
+            bail!("four sides");
         };
         push(ratio_row(
             format!("trace overhead: traced / untraced, {mode} 64K"),
@@ -39,7 +46,9 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
             "trace",
             traced,
         ));
-        split.push(Split::new(format!("{mode} 64K"), run, traced, nosample));
+        let mut s = Split::new(format!("{mode} 64K"), run, traced, nosample);
+        s.unbracketed = Some(median(nobrackets));
+        split.push(s);
     }
     for mode in ["twocopy", "onecopy"] {
         let peer = bpftrace::peer(mode);
@@ -51,6 +60,7 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
                 &mut || t.netcopy_gbps("trace", mode, "1K", secs, &unsampled),
                 &mut || t.netcopy_gbps("trace", mode, "1K", secs, &aggregate),
                 &mut || t.netcopy_gbps("trace", mode, "1K", secs, &tail),
+                &mut || u.netcopy_gbps("trace", mode, "1K", secs, &PIN),
                 &mut || bpftrace::under(&peer, || t.netcopy_gbps("run", mode, "1K", secs, &PIN)),
                 &mut || {
                     bpftrace::under(bpftrace::FLOOR, || {
@@ -59,8 +69,8 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
                 },
             ],
         )?;
-        let [run, traced, nosample, agg, tail, bt, floor] = &v[..] else {
-            bail!("seven sides");
+        let [run, traced, nosample, agg, tail, nobrackets, bt, floor] = &v[..] else {
+            bail!("eight sides");
         };
         push(ratio_row(
             format!("trace overhead: traced / untraced, {mode} 1K"),
@@ -97,6 +107,7 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
         let mut s = Split::new(format!("{mode} 1K"), run, traced, nosample);
         s.aggregate = Some(median(agg));
         s.tail = Some(median(tail));
+        s.unbracketed = Some(median(nobrackets));
         s.bpftrace = Some(median(bt));
         s.floor = Some(median(floor));
         split.push(s);
@@ -123,7 +134,7 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
     split.push(Split::new("zerocopy 1K".into(), run, traced, nosample));
     let (lost, traces) = t.lost.get();
     push(Row {
-        measure: "records lost by the traces above (every side: defaults, --sample-hz 0, --aggregate, --records tail)".into(),
+        measure: "records lost by the traces above (every side: defaults, --sample-hz 0, without brackets, --aggregate, --records tail)".into(),
         target: "0".into(),
         detail: format!("{lost} records lost over {traces} traces"),
         value: Some(lost as f64),

@@ -13,7 +13,7 @@ const STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
 
 /// The programs on a traced socket call's path, as `bpftool` names them (the full names,
 /// from the programs' BTF).
-const ON_THE_PATH: [&str; 13] = [
+const ON_THE_PATH: [&str; 17] = [
     "btf_sys_enter",
     "btf_sys_exit",
     "raw_sys_enter",
@@ -24,6 +24,10 @@ const ON_THE_PATH: [&str; 13] = [
     "skb_copy_datagram_iovec",
     "net_dev_xmit",
     "netif_receive_skb",
+    "bracket_softirq_entry",
+    "bracket_softirq_exit",
+    "bracket_xmit_start",
+    "bracket_xmit_end",
     "sched_switch_btf",
     "sched_switch",
     "sample_stack",

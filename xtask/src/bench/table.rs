@@ -142,6 +142,8 @@ pub struct Split {
     pub unsampled: f64,
     pub aggregate: Option<f64>,
     pub tail: Option<f64>,
+    /// The default trace with the bracket programs hidden (`NETCOPY_HIDE=brackets`).
+    pub unbracketed: Option<f64>,
     pub bpftrace: Option<f64>,
     pub floor: Option<f64>,
 }
@@ -155,6 +157,7 @@ impl Split {
             unsampled: median(unsampled),
             aggregate: None,
             tail: None,
+            unbracketed: None,
             bpftrace: None,
             floor: None,
         }
@@ -232,26 +235,27 @@ pub fn write_table(
     );
     let _ = writeln!(
         o,
-        "\n## Where the trace overhead goes (this sitting)\n\nThe same alternation with the sides that split it: `trace --sample-hz 0` (per-call records, no stack sampler), `trace --aggregate` (in-kernel totals, sampler on), `trace --records tail` (in-kernel totals and rows for the tail) and, at 1K, bpftrace's latency one-liner and empty bpftrace programs on raw_syscalls:sys_enter/sys_exit. Medians in Gbit/s, and of untraced.\n"
+        "\n## Where the trace overhead goes (this sitting)\n\nThe same alternation with the sides that split it: `trace --sample-hz 0` (per-call records, no stack sampler), `trace --aggregate` (in-kernel totals, sampler on), `trace --records tail` (in-kernel totals and rows for the tail), the default trace without the bracket programs (`NETCOPY_HIDE=brackets`: their cost is its distance from the default trace) and, at 1K, bpftrace's latency one-liner and empty bpftrace programs on raw_syscalls:sys_enter/sys_exit. Medians in Gbit/s, and of untraced.\n"
     );
     let _ = writeln!(
         o,
-        "| mode, size | run | trace --sample-hz 0 | trace (records + default sampling) | trace --aggregate | trace --records tail | bpftrace one-liner | bpftrace floor |"
+        "| mode, size | run | trace --sample-hz 0 | trace (records + default sampling) | trace without brackets | trace --aggregate | trace --records tail | bpftrace one-liner | bpftrace floor |"
     );
     let _ = writeln!(
         o,
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let of =
         |v: Option<f64>, run: f64| v.map_or("-".into(), |v| format!("{v:.3} ({:.2})", v / run));
     for s in split {
         let _ = writeln!(
             o,
-            "| {} | {:.3} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {:.3} | {} | {} | {} | {} | {} | {} | {} |",
             s.what,
             s.run,
             of(Some(s.unsampled), s.run),
             of(Some(s.traced), s.run),
+            of(s.unbracketed, s.run),
             of(s.aggregate, s.run),
             of(s.tail, s.run),
             of(s.bpftrace, s.run),

@@ -33,16 +33,20 @@ pub struct Tools {
     pub netcopy: PathBuf,
     pub xtask: PathBuf,
     pub tmp: PathBuf,
-    /// Records lost, and traces run, by the `netcopy trace` runs of [`Self::netcopy_gbps`].
-    pub lost: std::cell::Cell<(u64, u64)>,
+    /// Records lost, and traces run, by the `netcopy trace` runs of [`Self::netcopy_gbps`]
+    /// (shared by the clones, so that every side's traces count).
+    pub lost: std::rc::Rc<std::cell::Cell<(u64, u64)>>,
+    /// `NETCOPY_HIDE` for the netcopy runs (None: nothing hidden).
+    pub hide: Option<&'static str>,
 }
 
 impl Tools {
     pub fn netcopy(&self, args: &[&str]) -> anyhow::Result<Value> {
-        let out = Command::new(&self.netcopy)
-            .args(args)
-            .output()
-            .context("run netcopy")?;
+        let mut c = Command::new(&self.netcopy);
+        if let Some(hide) = self.hide {
+            c.env("NETCOPY_HIDE", hide);
+        }
+        let out = c.args(args).output().context("run netcopy")?;
         json_of(&out, &format!("netcopy {}", args.join(" ")))
     }
 

@@ -58,6 +58,13 @@ fn cell(column: &dyn Array, i: usize) -> Cell {
 fn expected(name: &str, r: &SyscallRecord, role: Role, run_id: &str, offset: i64) -> Cell {
     let u = |v: u64| Cell::U(v);
     let counted = |v: u64| if r.counters == 1 { u(v) } else { Cell::Null };
+    let bracketed = |v: u32| {
+        if r.brackets == 1 {
+            u(v.into())
+        } else {
+            Cell::Null
+        }
+    };
     if let Some(i) = exact_columns().position(|c| c == name) {
         return if r.exact == 1 {
             u(r.exact_ns[i].into())
@@ -92,6 +99,9 @@ fn expected(name: &str, r: &SyscallRecord, role: Role, run_id: &str, offset: i64
         "cpu" => u(r.cpu.into()),
         "cycles" => counted(r.cycles),
         "instructions" => counted(r.instructions),
+        "rx_softirq_ns" => bracketed(r.rx_softirq_ns),
+        "tx_softirq_ns" => bracketed(r.tx_softirq_ns),
+        "dev_xmit_ns" => bracketed(r.dev_xmit_ns),
         other => panic!("column {other} has no expectation in this test: add one"),
     }
 }
@@ -159,15 +169,21 @@ fn every_column_round_trips_with_nulls_where_unmeasured() {
         skbs_rx: 6,
         bytes_to_user: 7,
         cpu: 1,
+        brackets: 1,
+        rx_softirq_ns: 800,
+        tx_softirq_ns: 90,
+        dev_xmit_ns: 1_100,
         ..Default::default()
     };
-    // Measured nothing with counters or the exact tier: those columns must be null.
+    // Measured nothing with counters, the exact tier or the brackets: those columns must be
+    // null.
     let failed = SyscallRecord {
         ret: -105,
         flags: MSG_ERRQUEUE,
         kind: SyscallKind::Recvmsg as u8,
         counters: 0,
         exact: 0,
+        brackets: 0,
         ..ok
     };
     // More rows than one batch, so several batches are written.
@@ -212,6 +228,7 @@ fn record() -> impl Strategy<Value = (SyscallRecord, Role)> {
         (any::<u32>(), any::<u32>(), any::<i32>(), any::<u32>()),
         (0..SyscallKind::ALL.len(), 0u8..3, any::<u64>(), 0u8..3),
         (any::<[u32; EXACT_FNS]>(), 0usize..3, any::<[u32; 6]>()),
+        (0u8..3, any::<[u32; 3]>()),
     )
         .prop_map(
             |(
@@ -219,6 +236,7 @@ fn record() -> impl Strategy<Value = (SyscallRecord, Role)> {
                 (tgid, tid, fd, flags),
                 (kind, counters, cycles, exact),
                 (exact_ns, role, small),
+                (brackets, bracket_ns),
             )| {
                 let r = SyscallRecord {
                     start_ns: start >> 2,
@@ -242,6 +260,10 @@ fn record() -> impl Strategy<Value = (SyscallRecord, Role)> {
                     skbs_rx: small[4],
                     cpu: small[5],
                     bytes_to_user: wall / 7,
+                    brackets,
+                    rx_softirq_ns: bracket_ns[0],
+                    tx_softirq_ns: bracket_ns[1],
+                    dev_xmit_ns: bracket_ns[2],
                     ..Default::default()
                 };
                 (r, Role::ALL[role])
