@@ -50,11 +50,21 @@ pub struct Aggregate {
     pub rx_softirq_ns: u64,
     pub tx_softirq_ns: u64,
     pub dev_xmit_ns: u64,
+    /// Off-CPU ns per kept reason (`crate::offcpu::Reason`).
+    pub offcpu_reason_ns: [u64; crate::offcpu::KEPT],
     pub tgid: u32,
     pub _pad: u32,
     pub hist: [u64; HIST_BUCKETS],
 }
-layout!(Aggregate, 536, exact_ns @ 136, bracket_calls @ 176, tgid @ 208, hist @ 216);
+layout!(
+    Aggregate,
+    568,
+    exact_ns @ 136,
+    bracket_calls @ 176,
+    offcpu_reason_ns @ 208,
+    tgid @ 240,
+    hist @ 248
+);
 
 impl Default for Aggregate {
     fn default() -> Self {
@@ -81,6 +91,7 @@ impl Default for Aggregate {
             rx_softirq_ns: 0,
             tx_softirq_ns: 0,
             dev_xmit_ns: 0,
+            offcpu_reason_ns: [0; crate::offcpu::KEPT],
             tgid: 0,
             _pad: 0,
             hist: [0; HIST_BUCKETS],
@@ -120,6 +131,9 @@ impl Aggregate {
                 *sum += *ns as u64;
             }
         }
+        for (sum, ns) in self.offcpu_reason_ns.iter_mut().zip(r.offcpu_reason_ns) {
+            *sum += ns;
+        }
         if r.brackets == 1 {
             self.bracket_calls += 1;
             self.rx_softirq_ns += r.rx_softirq_ns as u64;
@@ -151,6 +165,9 @@ impl Aggregate {
         self.instructions += o.instructions;
         self.exact_calls += o.exact_calls;
         for (a, b) in self.exact_ns.iter_mut().zip(o.exact_ns.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.offcpu_reason_ns.iter_mut().zip(o.offcpu_reason_ns) {
             *a += b;
         }
         self.bracket_calls += o.bracket_calls;

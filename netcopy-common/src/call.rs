@@ -6,7 +6,7 @@
 //! lookups instead of a hash lookup's helper call. The syscall family fills a call at entry; the sched, net, counters and
 //! exact families add to it while it is active; the exit turns it into a record.
 
-use crate::{exact::EXACT_FNS, layout, maps::MAX_THREADS, syscalls::KINDS};
+use crate::{exact::EXACT_FNS, layout, maps::MAX_THREADS, offcpu::KEPT, syscalls::KINDS};
 
 /// Slots of `THREADS` a thread's entry may take, from its home slot on.
 pub const PROBES: u32 = 4;
@@ -123,10 +123,15 @@ pub struct Inflight {
     pub exact: u8,
     /// 1 between the call's entry and exit.
     pub active: u8,
+    /// Why the thread was last switched out (`crate::offcpu::Reason`), while it is.
+    pub reason: u8,
+    pub _pad: [u8; 7],
+    /// Off-CPU ns per kept reason (`crate::offcpu::KEPT`).
+    pub offcpu_reason_ns: [u64; KEPT],
 }
 layout!(
     Inflight,
-    168,
+    208,
     net @ 24,
     cycles @ 56,
     exact_start @ 88,
@@ -134,6 +139,8 @@ layout!(
     fd @ 148,
     kind @ 164,
     active @ 167,
+    reason @ 168,
+    offcpu_reason_ns @ 176,
 );
 
 /// One target thread: its call in flight and the calls it completed.
@@ -149,7 +156,7 @@ pub struct ThreadEntry {
     /// never traced).
     pub tid: u32,
 }
-layout!(ThreadEntry, 240, counts @ 168, tgid @ 232, tid @ 236);
+layout!(ThreadEntry, 280, counts @ 208, tgid @ 272, tid @ 276);
 
 #[cfg(feature = "user")]
 mod pod {

@@ -14,6 +14,7 @@
 //! - `syscalls`: the traced syscalls, their records, and the x86-64 numbers raw_tp decodes.
 //! - `aggregate`: `--aggregate`'s in-kernel totals.
 //! - `brackets`: the softirq and device-transmit tracepoints that time stages exactly.
+//! - `offcpu`: why a call left the CPU, and the kernel functions that say so.
 //! - `sample`: stack samples; `exact`: the functions fentry/fexit time; `stage`: copy stages.
 #![no_std]
 
@@ -23,6 +24,7 @@ pub mod call;
 pub mod config;
 pub mod exact;
 pub mod maps;
+pub mod offcpu;
 pub mod sample;
 pub mod stage;
 pub mod syscalls;

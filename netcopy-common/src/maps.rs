@@ -34,9 +34,12 @@ pub const INSTRUCTIONS: &str = "INSTRUCTIONS";
 pub const SAMPLES: &str = "SAMPLES";
 /// Stack-trace map of the sampled kernel stacks.
 pub const STACKS: &str = "STACKS";
+/// Per-CPU array: the kernel stack read at a switch out of a call, to find why
+/// (`crate::offcpu`).
+pub const WAIT_STACK: &str = "WAIT_STACK";
 
 /// Every map of the object.
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 16] = [
     THREADS,
     ON_CPU,
     RECORDS,
@@ -52,6 +55,7 @@ pub const ALL: [&str; 15] = [
     INSTRUCTIONS,
     SAMPLES,
     STACKS,
+    WAIT_STACK,
 ];
 
 /// Global `u32`: the byte offset of `pid` in `struct task_struct`, which user space finds in

@@ -120,10 +120,13 @@ pub struct SyscallRecord {
     pub tx_softirq_ns: u32,
     pub dev_xmit_ns: u32,
     pub _pad: u32,
+    /// Off-CPU ns per kept reason (`crate::offcpu::Reason`: wmem, data, lock, preempt);
+    /// the rest of `offcpu_ns` is `other`.
+    pub offcpu_reason_ns: [u64; crate::offcpu::KEPT],
 }
 layout!(
     SyscallRecord,
-    136,
+    168,
     ret @ 24,
     tgid @ 56,
     tid @ 60,
@@ -133,6 +136,7 @@ layout!(
     exact_ns @ 100,
     rx_softirq_ns @ 120,
     dev_xmit_ns @ 128,
+    offcpu_reason_ns @ 136,
 );
 
 /// Records gathered per CPU before they go to the ring buffer in one piece: a reservation
@@ -149,7 +153,7 @@ pub struct StagedRecords {
     pub _pad: u32,
     pub records: [SyscallRecord; BATCH_RECORDS],
 }
-layout!(StagedRecords, 8 + 136 * BATCH_RECORDS, records @ 8);
+layout!(StagedRecords, 8 + 168 * BATCH_RECORDS, records @ 8);
 
 /// What the raw tracepoints on `raw_syscalls:sys_enter`/`sys_exit` need to know: the
 /// syscall numbers and `struct pt_regs` offsets of one architecture. User space attaches

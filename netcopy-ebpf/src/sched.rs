@@ -7,22 +7,73 @@
 //! - `tracepoint/sched/sched_switch`: the classic event, where BTF is missing.
 //!
 //! Numbers, added to the call in flight (`THREADS[tid].call`): voluntary / involuntary
-//! switches out of the call and the time spent switched out. Involuntary means the thread
+//! switches out of the call, the time spent switched out, and that time by reason
+//! (`netcopy_common::offcpu`: a voluntary switch reads the kernel stack to find the wait). Involuntary means the thread
 //! was still runnable: it was preempted, or it yielded while running (state 0). It also
 //! hands this CPU's `ON_CPU` slot (the net family's counts) from the call switched out to
 //! the call switched in, and pauses and resumes the call's counters.
 
 use aya_ebpf::{
+    EbpfContext as _,
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel},
-    macros::{btf_tracepoint, tracepoint},
+    macros::{btf_tracepoint, map, tracepoint},
+    maps::PerCpuArray,
     programs::{BtfTracePointContext, TracePointContext},
 };
+use netcopy_common::offcpu::{KEPT, Reason, STACK_DEPTH, WAITERS};
 
 use crate::{
     call::{inflight, leave_cpu, run_on_cpu},
     counters,
     fields::field,
 };
+
+/// Each of `netcopy_common::offcpu::WAITERS`' [start, end) address, set by user space at
+/// load time from /proc/kallsyms (its name is `netcopy_common::offcpu::WAIT_RANGES`).
+#[unsafe(no_mangle)]
+static WAIT_RANGES: [[u64; 2]; WAITERS.len()] = [[0; 2]; WAITERS.len()];
+
+/// Each CPU's buffer for the stack read at a switch out of a call.
+#[map]
+static WAIT_STACK: PerCpuArray<[u64; STACK_DEPTH]> = PerCpuArray::with_max_entries(1, 0);
+
+/// Why the current thread is being switched out: preempted when still runnable, else the
+/// first waiter whose function holds a frame of its kernel stack.
+#[inline(always)]
+fn reason(ctx: *mut core::ffi::c_void, involuntary: bool) -> Reason {
+    if involuntary {
+        return Reason::Preempt;
+    }
+    let Some(buf) = WAIT_STACK.get_ptr_mut(0) else {
+        return Reason::Other;
+    };
+    // SAFETY: the helper writes at most the buffer's size into this CPU's slot.
+    let n = unsafe {
+        aya_ebpf::helpers::generated::bpf_get_stack(ctx, buf.cast(), (8 * STACK_DEPTH) as u32, 0)
+    };
+    if n <= 0 {
+        return Reason::Other;
+    }
+    let frames = n as usize / 8;
+    // SAFETY: this CPU's slot, just filled.
+    let buf = unsafe { &*buf };
+    for (w, &(_, why)) in WAITERS.iter().enumerate() {
+        // SAFETY: a global written once by the loader; volatile so the load is kept.
+        let [start, end] = unsafe { core::ptr::read_volatile(&raw const WAIT_RANGES[w]) };
+        if start == 0 {
+            continue;
+        }
+        for (i, &ip) in buf.iter().enumerate() {
+            if i >= frames {
+                break;
+            }
+            if ip >= start && ip < end {
+                return why;
+            }
+        }
+    }
+    Reason::Other
+}
 
 // Offsets in events/sched/sched_switch/format.
 const PREV_PID: usize = 24;
@@ -47,6 +98,7 @@ pub fn sched_switch(ctx: TracePointContext) -> u32 {
         )
     };
     switch(
+        ctx.as_ptr(),
         prev as u32,
         state == 0 || state & TASK_REPORT_MAX != 0,
         next as u32,
@@ -66,20 +118,23 @@ pub fn sched_switch_btf(ctx: BtfTracePointContext) -> i32 {
     // SAFETY: bpf_probe_read_kernel checks the address; a failed read means no thread.
     let next = unsafe { bpf_probe_read_kernel(next.wrapping_add(offset as usize).cast::<i32>()) }
         .unwrap_or(0);
-    switch(prev, preempt != 0 || state == 0, next as u32);
+    switch(ctx.as_ptr(), prev, preempt != 0 || state == 0, next as u32);
     0
 }
 
-/// Account one switch from `prev` to `next` for whichever of them is inside a call.
+/// Account one switch from `prev` to `next` for whichever of them is inside a call (`ctx`:
+/// the program's context, for reading `prev`'s stack).
 #[inline(always)]
-fn switch(prev: u32, involuntary: bool, next: u32) {
+fn switch(ctx: *mut core::ffi::c_void, prev: u32, involuntary: bool, next: u32) {
     if let Some(call) = inflight(prev) {
+        let why = reason(ctx, involuntary);
         // SAFETY: pointer from the map lookup; only this CPU switches this thread now.
         unsafe {
             // Counters and clock are read back to back, so both see the same stretch.
             counters::pause(&mut *call);
             leave_cpu(prev, &mut (*call).net);
             (*call).switched_out_ns = bpf_ktime_get_ns();
+            (*call).reason = why as u8;
             if involuntary {
                 (*call).involuntary_cs += 1;
             } else {
@@ -98,8 +153,15 @@ fn switch(prev: u32, involuntary: bool, next: u32) {
         let now = bpf_ktime_get_ns();
         let out = (*call).switched_out_ns;
         if out != 0 {
-            (*call).offcpu_ns += now.saturating_sub(out);
+            let off = now.saturating_sub(out);
+            (*call).offcpu_ns += off;
             (*call).switched_out_ns = 0;
+            let why = (*call).reason as usize;
+            if why < KEPT {
+                if let Some(ns) = (*call).offcpu_reason_ns.get_mut(why) {
+                    *ns += off;
+                }
+            }
         }
         counters::resume(&mut *call);
     }

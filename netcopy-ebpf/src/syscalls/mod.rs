@@ -50,7 +50,10 @@ fn enter_with(kind: SyscallKind, args: impl FnOnce() -> (u64, u64)) -> u32 {
     zero(&mut call.net);
     call.fd = fd as i32;
     call.flags = flags as u32;
-    zero!(call.voluntary_cs, call.involuntary_cs);
+    zero!(call.voluntary_cs, call.involuntary_cs, call.reason);
+    for ns in &mut call.offcpu_reason_ns {
+        zero!(*ns);
+    }
     call.kind = kind as u8;
     call.counters = u8::from(word & COUNTERS != 0);
     call.exact = u8::from(word & EXACT != 0);
@@ -133,6 +136,7 @@ fn exit_with(ids: Ids, kind: Option<SyscallKind>, ret: impl FnOnce() -> i64) -> 
         r.rx_softirq_ns = call.net.rx_softirq_ns;
         r.tx_softirq_ns = call.net.tx_softirq_ns;
         r.dev_xmit_ns = call.net.dev_xmit_ns;
+        r.offcpu_reason_ns = call.offcpu_reason_ns;
         r._pad = 0;
         if call.exact == 1 {
             r.exact_ns = call.exact_ns;

@@ -29,7 +29,7 @@ pub fn execute(args: DoctorArgs) -> Result<ExitCode, Error> {
         counters: counters::wanted(),
         sample_hz: None,
     };
-    let hooks = match Probes::load(None) {
+    let hooks = match Probes::load(None, &Default::default()) {
         Ok(mut p) => p.attach(Intent::Doctor, &wanted)?.hooks,
         Err(e) => {
             let why = if features.missing_caps.is_empty() {

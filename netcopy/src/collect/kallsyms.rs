@@ -15,6 +15,9 @@ pub enum KallsymsError {
     Empty,
 }
 
+/// Address ranges of the off-CPU waiters, as the sched programs take them.
+pub type WaitRanges = [[u64; 2]; netcopy_common::offcpu::WAITERS.len()];
+
 /// Text symbols by address.
 pub struct Kallsyms {
     /// (address, offset into `names`, length), sorted by address.
@@ -78,6 +81,20 @@ impl Kallsyms {
             .map(|s| s.0)
     }
 
+    /// The [start, end) addresses of `name`: from its address to the next symbol's.
+    pub fn range_of(&self, name: &str) -> Option<[u64; 2]> {
+        let start = self.address_of(name)?;
+        let next = self.symbols.partition_point(|s| s.0 <= start);
+        let end = self.symbols.get(next).map_or(u64::MAX, |s| s.0);
+        Some([start, end])
+    }
+
+    /// Each of the off-CPU waiters' ranges (`netcopy_common::offcpu::WAITERS`), [0, 0] for a
+    /// function this kernel does not have.
+    pub fn wait_ranges(&self) -> WaitRanges {
+        netcopy_common::offcpu::WAITERS.map(|(name, _)| self.range_of(name).unwrap_or([0, 0]))
+    }
+
     pub fn len(&self) -> usize {
         self.symbols.len()
     }
@@ -118,6 +135,22 @@ ffffffffc0a01000 t veth_xmit\t[veth]
         );
         assert_eq!(k.resolve(0x1000), None);
         assert_eq!(k.address_of("tcp_sendmsg_locked"), Some(0xffffffff81000300));
+    }
+
+    #[test]
+    fn a_range_ends_where_the_next_text_symbol_starts() {
+        let k = Kallsyms::parse(TEXT).unwrap();
+        assert_eq!(
+            k.range_of("tcp_sendmsg"),
+            Some([0xffffffff81000100, 0xffffffff81000300]),
+            "the data symbol between does not end it"
+        );
+        assert_eq!(
+            k.range_of("veth_xmit"),
+            Some([0xffffffffc0a01000, u64::MAX])
+        );
+        assert_eq!(k.range_of("sk_wait_data"), None);
+        assert!(k.wait_ranges().iter().all(|r| *r == [0, 0]));
     }
 
     #[test]

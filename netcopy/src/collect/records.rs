@@ -21,6 +21,7 @@ use netcopy_common::{
     aggregate::{AggKey, Aggregate},
     brackets,
     exact::TIMED,
+    offcpu::Reason,
     syscalls::{BATCH_RECORDS, StagedRecords, SyscallKind, SyscallRecord},
 };
 use thiserror::Error;
@@ -95,6 +96,20 @@ impl CallStats {
             oncpu_ns_per_kib: (s.bytes > 0).then(|| s.oncpu_ns() as f64 * 1024.0 / s.bytes as f64),
             oncpu_ns: s.oncpu_ns(),
             offcpu_ns: s.offcpu_ns,
+            offcpu_by_reason: Reason::ALL
+                .iter()
+                .map(|r| {
+                    let ns = s
+                        .offcpu_reason_ns
+                        .get(*r as usize)
+                        .copied()
+                        .unwrap_or_else(|| {
+                            s.offcpu_ns
+                                .saturating_sub(s.offcpu_reason_ns.iter().sum::<u64>())
+                        });
+                    (r.name(), ns)
+                })
+                .collect(),
             cycles: counted.then_some(s.cycles),
             instructions: counted.then_some(s.instructions),
             cycles_per_byte: (counted && s.bytes > 0).then(|| s.cycles as f64 / s.bytes as f64),

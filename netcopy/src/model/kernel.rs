@@ -24,6 +24,9 @@ pub struct SyscallSummary {
     /// Wall minus switched-out time, summed over the calls.
     pub oncpu_ns: u64,
     pub offcpu_ns: u64,
+    /// `offcpu_ns` by why the threads left the CPU (wmem, data, lock, preempt, other); the
+    /// five add up to it.
+    pub offcpu_by_reason: BTreeMap<&'static str, u64>,
     /// Counter totals over the calls; null unless every call's counters were read.
     pub cycles: Option<u64>,
     pub instructions: Option<u64>,

@@ -156,8 +156,12 @@ impl Probes {
 
     /// Check privileges and load the object into memory (no program is in the kernel yet),
     /// with a record ring buffer of `ring_bytes` (a power of two, at least a page) instead
-    /// of the object's [`netcopy_common::maps::RECORDS_BYTES`].
-    pub fn load(ring_bytes: Option<u32>) -> Result<Self, ProbeError> {
+    /// of the object's [`netcopy_common::maps::RECORDS_BYTES`], and the off-CPU waiters'
+    /// address ranges (`netcopy_common::offcpu`; zeros: every wait is `other`).
+    pub fn load(
+        ring_bytes: Option<u32>,
+        wait_ranges: &[[u64; 2]; netcopy_common::offcpu::WAITERS.len()],
+    ) -> Result<Self, ProbeError> {
         check_privileges()?;
         if OBJECT.is_empty() {
             return Err(ProbeError::NotBuilt);
@@ -177,6 +181,7 @@ impl Probes {
         let offset = *task_pid_offset.as_ref().unwrap_or(&0);
         let mut loader = aya::EbpfLoader::new();
         loader.override_global(netcopy_common::maps::TASK_PID_OFFSET, &offset, true);
+        loader.override_global(netcopy_common::offcpu::WAIT_RANGES, wait_ranges, true);
         if let Some(bytes) = ring_bytes {
             loader.map_max_entries(netcopy_common::maps::RECORDS, bytes);
         }

@@ -104,11 +104,10 @@ pub fn problems(bytes: &[u8]) -> Vec<String> {
                 .unwrap_or_default()
         })
     };
-    if section_of(maps::TASK_PID_OFFSET).is_none() {
-        out.push(format!(
-            "the object has no global {}",
-            maps::TASK_PID_OFFSET
-        ));
+    for global in [maps::TASK_PID_OFFSET, netcopy_common::offcpu::WAIT_RANGES] {
+        if section_of(global).is_none() {
+            out.push(format!("the object has no global {global}"));
+        }
     }
     let expected = expected();
     for (name, kind, section) in &expected {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::summary::{render_fallbacks, render_stages, render_syscalls};
+use super::summary::{render_fallbacks, render_offcpu, render_stages, render_syscalls};
 use crate::model::ExternalSummary;
 
 pub fn render(s: &ExternalSummary) -> String {
@@ -19,6 +19,7 @@ pub fn render(s: &ExternalSummary) -> String {
         o.push_str("  no socket calls were traced\n");
     } else {
         render_syscalls(&mut o, &s.syscalls);
+        render_offcpu(&mut o, &s.syscalls);
     }
     if let Some(rows) = &s.stages {
         render_stages(&mut o, rows);

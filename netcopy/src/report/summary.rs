@@ -16,6 +16,7 @@ pub fn render(s: &RunSummary) -> String {
     workload(&mut o, s);
     if let Some(rows) = &s.syscalls {
         render_syscalls(&mut o, rows);
+        render_offcpu(&mut o, rows);
     }
     if let Some(rows) = &s.stages {
         render_stages(&mut o, rows);
@@ -197,6 +198,35 @@ pub fn render_syscalls(o: &mut String, rows: &[SyscallSummary]) {
             r.cycles.unwrap_or_default(),
             r.instructions.unwrap_or_default(),
             r.cycles_per_byte.map_or("-".into(), |v| format!("{v:.2}")),
+        );
+    }
+}
+
+/// Off-CPU time inside the calls by why the threads left the CPU, one line per role that
+/// left it at all.
+pub fn render_offcpu(o: &mut String, rows: &[SyscallSummary]) {
+    for role in Role::ALL {
+        let mine: Vec<&SyscallSummary> = rows.iter().filter(|r| r.role == role).collect();
+        let total: u64 = mine.iter().map(|r| r.offcpu_ns).sum();
+        if total == 0 {
+            continue;
+        }
+        let cells: Vec<String> = netcopy_common::offcpu::Reason::ALL
+            .iter()
+            .map(|reason| {
+                let ns: u64 = mine
+                    .iter()
+                    .filter_map(|r| r.offcpu_by_reason.get(reason.name()))
+                    .sum();
+                format!("{} {:.1}%", reason.name(), 100.0 * ns as f64 / total as f64)
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "  off-CPU     {} {} in calls: {}",
+            role.name(),
+            ns(Some(total)),
+            cells.join(", ")
         );
     }
 }

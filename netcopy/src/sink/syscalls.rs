@@ -15,6 +15,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema};
 use netcopy_common::{
     exact::EXACT_FNS,
+    offcpu::Reason,
     syscalls::{MSG_ERRQUEUE, MSG_ZEROCOPY, SyscallKind, SyscallRecord},
 };
 
@@ -139,6 +140,20 @@ columns! {
     rx_softirq_ns: Option<u64> = |row| bracket(row.r, row.r.rx_softirq_ns);
     tx_softirq_ns: Option<u64> = |row| bracket(row.r, row.r.tx_softirq_ns);
     dev_xmit_ns: Option<u64> = |row| bracket(row.r, row.r.dev_xmit_ns);
+    /// offcpu_ns by why the thread left the CPU (netcopy_common::offcpu); the five add up
+    /// to offcpu_ns.
+    offcpu_wmem_ns: u64 = |row| row.r.offcpu_reason_ns[Reason::Wmem as usize];
+    offcpu_data_ns: u64 = |row| row.r.offcpu_reason_ns[Reason::Data as usize];
+    offcpu_lock_ns: u64 = |row| row.r.offcpu_reason_ns[Reason::Lock as usize];
+    offcpu_preempt_ns: u64 = |row| row.r.offcpu_reason_ns[Reason::Preempt as usize];
+    offcpu_other_ns: u64 = |row| offcpu_other(row.r);
+}
+
+/// The off-CPU time no kept reason explains.
+#[inline(always)]
+pub fn offcpu_other(r: &SyscallRecord) -> u64 {
+    r.offcpu_ns
+        .saturating_sub(r.offcpu_reason_ns.iter().sum::<u64>())
 }
 
 #[inline(always)]

@@ -44,7 +44,11 @@ impl Session {
     /// Load, attach (saying once what fell back unless `quiet`), and start reading records;
     /// `roles` names each thread's role in syscalls.parquet.
     pub fn start(opts: &TraceOptions, roles: &Roles) -> Result<Self, TraceError> {
-        let mut probes = Probes::load(opts.ring_bytes)?;
+        // Where kallsyms cannot be read the load below fails on privileges anyway.
+        let waits = Kallsyms::load()
+            .map(|k| k.wait_ranges())
+            .unwrap_or_default();
+        let mut probes = Probes::load(opts.ring_bytes, &waits)?;
         probes.set_aggregate(opts.aggregate)?;
         if let Some(t) = opts.tail {
             probes.set_tail(t.slow_ns, t.every)?;

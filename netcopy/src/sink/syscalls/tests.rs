@@ -102,6 +102,11 @@ fn expected(name: &str, r: &SyscallRecord, role: Role, run_id: &str, offset: i64
         "rx_softirq_ns" => bracketed(r.rx_softirq_ns),
         "tx_softirq_ns" => bracketed(r.tx_softirq_ns),
         "dev_xmit_ns" => bracketed(r.dev_xmit_ns),
+        "offcpu_wmem_ns" => u(r.offcpu_reason_ns[0]),
+        "offcpu_data_ns" => u(r.offcpu_reason_ns[1]),
+        "offcpu_lock_ns" => u(r.offcpu_reason_ns[2]),
+        "offcpu_preempt_ns" => u(r.offcpu_reason_ns[3]),
+        "offcpu_other_ns" => u(r.offcpu_ns - r.offcpu_reason_ns.iter().sum::<u64>()),
         other => panic!("column {other} has no expectation in this test: add one"),
     }
 }
@@ -170,6 +175,7 @@ fn every_column_round_trips_with_nulls_where_unmeasured() {
         bytes_to_user: 7,
         cpu: 1,
         brackets: 1,
+        offcpu_reason_ns: [100, 700, 0, 200],
         rx_softirq_ns: 800,
         tx_softirq_ns: 90,
         dev_xmit_ns: 1_100,
@@ -228,7 +234,7 @@ fn record() -> impl Strategy<Value = (SyscallRecord, Role)> {
         (any::<u32>(), any::<u32>(), any::<i32>(), any::<u32>()),
         (0..SyscallKind::ALL.len(), 0u8..3, any::<u64>(), 0u8..3),
         (any::<[u32; EXACT_FNS]>(), 0usize..3, any::<[u32; 6]>()),
-        (0u8..3, any::<[u32; 3]>()),
+        (0u8..3, any::<[u32; 3]>(), any::<[u32; 4]>()),
     )
         .prop_map(
             |(
@@ -236,8 +242,11 @@ fn record() -> impl Strategy<Value = (SyscallRecord, Role)> {
                 (tgid, tid, fd, flags),
                 (kind, counters, cycles, exact),
                 (exact_ns, role, small),
-                (brackets, bracket_ns),
+                (brackets, bracket_ns, reasons),
             )| {
+                // The kept reasons are parts of the off-CPU time, as the kernel adds them.
+                let reasons = reasons.map(u64::from);
+                let off = off.max(reasons.iter().sum());
                 let r = SyscallRecord {
                     start_ns: start >> 2,
                     wall_ns: wall,
@@ -264,6 +273,7 @@ fn record() -> impl Strategy<Value = (SyscallRecord, Role)> {
                     rx_softirq_ns: bracket_ns[0],
                     tx_softirq_ns: bracket_ns[1],
                     dev_xmit_ns: bracket_ns[2],
+                    offcpu_reason_ns: reasons,
                     ..Default::default()
                 };
                 (r, Role::ALL[role])
