@@ -190,6 +190,19 @@ fn a_sweep_resumes_and_an_interrupted_cell_leaves_nothing() {
     assert!(groups.iter().all(|g| g["repeats"] == 2));
     let text = String::from_utf8_lossy(&netcopy(&["report", &out]).stdout).into_owned();
     assert!(text.contains("zerocopy verdict"), "{text}");
+    assert!(text.contains("off-CPU (share of the data calls"), "{text}");
+    // Where the data calls left the CPU, the reasons' median shares add up to about 1
+    // (medians of two repeats each, so not exactly).
+    for g in groups {
+        let reasons = g["offcpu_reasons"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{g}"));
+        if reasons.is_empty() {
+            continue;
+        }
+        let sum: f64 = reasons.iter().filter_map(|r| r[1]["median"].as_f64()).sum();
+        assert!((0.8..=1.2).contains(&sum), "{g}");
+    }
     let ab = netcopy(&["report", &out, "--compare", &out, "--json"]);
     let ab: serde_json::Value =
         serde_json::from_slice(&ab.stdout).unwrap_or_else(|e| panic!("{e}"));
@@ -206,6 +219,7 @@ fn a_sweep_resumes_and_an_interrupted_cell_leaves_nothing() {
         "latency_vs_threads",
         "summary",
         "stages_by_mode_size",
+        "offcpu_by_reason",
     ] {
         for ext in ["png", "svg"] {
             let f = plots.join(format!("{stem}.{ext}"));
@@ -215,6 +229,12 @@ fn a_sweep_resumes_and_an_interrupted_cell_leaves_nothing() {
             );
         }
     }
+    let svg = std::fs::read_to_string(plots.join("offcpu_by_reason.svg"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        svg.contains("wmem") && svg.contains("preempt"),
+        "the legend names the reasons"
+    );
     let doctor = String::from_utf8_lossy(&netcopy(&["doctor", "--json"]).stdout).into_owned();
     if doctor.contains("no hardware PMU") {
         let svg = std::fs::read_to_string(plots.join("cycles_per_byte_vs_size.svg"))

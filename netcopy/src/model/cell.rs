@@ -1,6 +1,7 @@
 //! One finished cell of a sweep, as `cell.json` beside its Parquet tables: the numbers
 //! `report`, `plot` and `summary.csv` are made from, taken from the run's summary.
 
+use netcopy_common::offcpu::Reason;
 use serde::{Deserialize, Serialize};
 
 use super::{kernel::SyscallSummary, role::Role, run::RunSummary};
@@ -12,6 +13,14 @@ pub struct StageShare {
     pub stage: String,
     pub share: f64,
     pub est_ns: u64,
+}
+
+/// Why the data calls of both ends left the CPU, for one reason (`netcopy_common::offcpu`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReasonShare {
+    pub reason: String,
+    /// Of the data calls' off-CPU time.
+    pub share: f64,
 }
 
 /// What one cell measured. Fields that this machine or this run could not measure are
@@ -57,6 +66,10 @@ pub struct CellRecord {
     pub cache_misses: Option<u64>,
     pub cache_refs: Option<u64>,
     pub stages: Vec<StageShare>,
+    /// The data calls' off-CPU time by reason; empty untraced, without off-CPU time, or in
+    /// cells written before netcopy split it.
+    #[serde(default)]
+    pub offcpu_by_reason: Vec<ReasonShare>,
     pub zc_sends: Option<u64>,
     pub zc_completed: Option<u64>,
     pub zc_copied: Option<u64>,
@@ -79,6 +92,8 @@ struct DataCalls {
     offcpu_ns: u64,
     switches: u64,
     cycles: Option<u64>,
+    /// Off-CPU ns per reason, in `Reason::ALL` order.
+    reasons: [u64; Reason::ALL.len()],
 }
 
 fn data_calls(rows: &[SyscallSummary], role: Role, kinds: [&str; 2]) -> DataCalls {
@@ -92,6 +107,7 @@ fn data_calls(rows: &[SyscallSummary], role: Role, kinds: [&str; 2]) -> DataCall
         offcpu_ns: 0,
         switches: 0,
         cycles: Some(0),
+        reasons: [0; Reason::ALL.len()],
     };
     for r in mine {
         d.bytes += r.bytes;
@@ -100,6 +116,9 @@ fn data_calls(rows: &[SyscallSummary], role: Role, kinds: [&str; 2]) -> DataCall
         d.offcpu_ns += r.offcpu_ns;
         d.switches += r.voluntary_cs + r.involuntary_cs;
         d.cycles = d.cycles.zip(r.cycles).map(|(a, b)| a + b);
+        for (sum, reason) in d.reasons.iter_mut().zip(Reason::ALL) {
+            *sum += r.offcpu_by_reason.get(reason.name()).copied().unwrap_or(0);
+        }
     }
     d
 }
@@ -178,6 +197,16 @@ impl CellRecord {
             cache_misses: None,
             cache_refs: None,
             stages,
+            offcpu_by_reason: Reason::ALL
+                .iter()
+                .zip(send.reasons.iter().zip(recv.reasons))
+                .filter_map(|(reason, (s, r))| {
+                    Some(ReasonShare {
+                        reason: reason.name().to_owned(),
+                        share: per(s + r, send.offcpu_ns + recv.offcpu_ns)?,
+                    })
+                })
+                .collect(),
             zc_sends: z.map(|z| z.sends),
             zc_completed: z.map(|z| z.completed),
             zc_copied: z.map(|z| z.copied),

@@ -1,6 +1,8 @@
 //! What each chart shows, as data: series of points or stacked bars, taken from a sweep's
 //! groups. Drawing is in `draw.rs`.
 
+use netcopy_common::stage::Stage;
+
 use crate::{
     report::sweep::{Group, MODES, Stat},
     units::format_size,
@@ -253,21 +255,6 @@ pub fn latency(groups: &[Group], size: u64) -> Chart {
     chart
 }
 
-/// The stages, in the data path's order.
-const STAGES: [&str; 11] = [
-    "copy_user_to_skb",
-    "zerocopy_pin",
-    "tcp_tx",
-    "dev_xmit",
-    "rx_softirq",
-    "deferred_copy",
-    "copy_skb_to_user",
-    "zc_completion",
-    "alloc",
-    "wait",
-    "other",
-];
-
 /// Sender kernel time per KiB split by copy stage, one bar per mode and size.
 pub fn stages(groups: &[Group], threads: u32) -> Chart {
     let bars: Vec<&Group> = {
@@ -275,18 +262,20 @@ pub fn stages(groups: &[Group], threads: u32) -> Chart {
         b.sort_by_key(|g| (mode_color(&g.mode), g.size));
         b
     };
-    let layers = STAGES
+    // Every stage in the data path's order (`Stage::ALL`), so a new stage is drawn, with its
+    // own color (draw.rs, PALETTE), without being listed here.
+    let layers = Stage::ALL
         .iter()
         .enumerate()
         .map(|(i, stage)| Layer {
-            name: (*stage).to_owned(),
+            name: stage.name().to_owned(),
             values: bars
                 .iter()
                 .map(|g| {
                     let share = g
                         .stages
                         .iter()
-                        .find(|s| s.role == "server" && s.stage == *stage)
+                        .find(|s| s.role == "server" && s.stage == stage.name())
                         .map_or(0.0, |s| s.share.median);
                     let per_kib = g.send_oncpu_ns_per_byte.map_or(0.0, |s| s.median * 1024.0);
                     share * per_kib
@@ -306,6 +295,51 @@ pub fn stages(groups: &[Group], threads: u32) -> Chart {
             .collect(),
         kind: Kind::Stacked { layers },
         note: Some("2c = twocopy, 1c = onecopy, 0c = zerocopy".into()),
+    };
+    if chart.is_empty() {
+        chart.note = Some(UNTRACED.into());
+    }
+    chart
+}
+
+/// The data calls' off-CPU share split by why they left the CPU, one bar per mode and size:
+/// each bar is as high as the off-CPU share of the calls' time.
+pub fn offcpu_reasons(groups: &[Group], threads: u32) -> Chart {
+    let bars: Vec<&Group> = {
+        let mut b: Vec<&Group> = groups.iter().filter(|g| g.threads == threads).collect();
+        b.sort_by_key(|g| (mode_color(&g.mode), g.size));
+        b
+    };
+    let layers = netcopy_common::offcpu::Reason::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, reason)| Layer {
+            name: reason.name().to_owned(),
+            values: bars
+                .iter()
+                .map(|g| {
+                    let share = g
+                        .offcpu_reasons
+                        .iter()
+                        .find(|(n, _)| *n == reason.name())
+                        .map_or(0.0, |(_, s)| s.median);
+                    share * g.offcpu_share.map_or(0.0, |s| s.median)
+                })
+                .collect(),
+            color: 3 + i,
+        })
+        .collect();
+    let mut chart = Chart {
+        stem: "offcpu_by_reason",
+        title: format!("Why the data calls left the CPU ({threads} connection(s))"),
+        x_desc: "mode and message size".into(),
+        y_desc: "share of the data calls' time switched out".into(),
+        x_labels: bars
+            .iter()
+            .map(|g| format!("{} {}", short_mode(&g.mode), format_size(g.size)))
+            .collect(),
+        kind: Kind::Stacked { layers },
+        note: Some("wmem: send buffer full; data: waiting to read; lock: socket lock; preempt: still runnable".into()),
     };
     if chart.is_empty() {
         chart.note = Some(UNTRACED.into());
@@ -399,6 +433,7 @@ pub fn all(groups: &[Group], threads: u32, size: u64) -> Vec<Chart> {
         stages(groups, threads),
         zerocopy_verdict(groups, threads),
         offcpu(groups, threads),
+        offcpu_reasons(groups, threads),
     ]
 }
 

@@ -72,6 +72,9 @@ pub struct Group {
     pub zc_deferred_share: Option<Stat>,
     pub zc_avoided_share: Option<Stat>,
     pub stages: Vec<StageStat>,
+    /// The data calls' off-CPU time by reason (`netcopy_common::offcpu::Reason` order): the
+    /// share of each, over the repeats that measured it.
+    pub offcpu_reasons: Vec<(&'static str, Stat)>,
     pub all_verified: bool,
     /// Records the ring buffer had no room for, summed over the repeats (null untraced).
     pub lost_records: Option<u64>,
@@ -146,6 +149,18 @@ fn group(mode: String, size: u64, threads: u32, cells: &[&CellRecord]) -> Group 
         zc_deferred_share: stat(&|c| c.zc_deferred_share),
         zc_avoided_share: stat(&|c| c.zc_avoided_share),
         stages,
+        offcpu_reasons: netcopy_common::offcpu::Reason::ALL
+            .iter()
+            .filter_map(|reason| {
+                let share = Stat::of(cells.iter().map(|c| {
+                    c.offcpu_by_reason
+                        .iter()
+                        .find(|r| r.reason == reason.name())
+                        .map(|r| r.share)
+                }))?;
+                Some((reason.name(), share))
+            })
+            .collect(),
         all_verified: cells.iter().all(|c| c.verified),
         lost_records: cells
             .iter()
@@ -235,6 +250,30 @@ pub fn render(groups: &[Group]) -> String {
             g.threads,
             top_stages(g, "server"),
             top_stages(g, "client")
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\noff-CPU (share of the data calls' switched-out time, by why they left the CPU)"
+    );
+    for g in groups {
+        let parts: Vec<String> = g
+            .offcpu_reasons
+            .iter()
+            .filter(|(_, s)| s.median > 0.0)
+            .map(|(name, s)| format!("{name} {:.0}%", s.median * 100.0))
+            .collect();
+        let _ = writeln!(
+            o,
+            "{:<8} {:>5} {:>3}  {}",
+            g.mode,
+            format_size(g.size),
+            g.threads,
+            if parts.is_empty() {
+                "-".to_owned()
+            } else {
+                parts.join(", ")
+            }
         );
     }
     let lossy: Vec<String> = groups
