@@ -2,14 +2,23 @@
 //! frame that matches a rule. Leaves are generic (memcpy, spin locks, softirq entry) and
 //! match nothing, so the search moves outward to the function that explains them.
 //!
-//! The rules are data ([`RULES`]). One rule has a condition: the copy_user/rep_movs family
-//! counts as `copy_user_to_skb` only under `tcp_sendmsg_locked`; elsewhere the search goes on
-//! (under `_copy_to_iter` it finds `copy_skb_to_user`).
+//! The rules are data ([`RULES`]). Some have a condition: the copy_user/rep_movs family and
+//! the hardened-usercopy check count as `copy_user_to_skb` only under `tcp_sendmsg_locked`;
+//! elsewhere the search goes on (under `_copy_to_iter` it finds `copy_skb_to_user`).
+//!
+//! The call's own frames are rules too, so a sample in the call's code and not in any named
+//! function below it still has a stage: `tcp_sendmsg`/`tcp_sendmsg_locked` are `tcp_tx`,
+//! `tcp_recvmsg`/`tcp_recvmsg_locked` are `tcp_rx`, and the syscall layer (`do_syscall_64`,
+//! `__sys_sendmsg`, the msghdr and iovec import) is `syscall`. They are the outermost frames
+//! of nearly every stack, so they decide only when nothing deeper matched. Tracing frames
+//! (tracepoint dispatch, BPF programs) are deeper than everything and go to `probe`, so the
+//! tracer's own cost is not added to the stage it fired in.
 //!
 //! Interrupts: the CPU clock cannot fire with interrupts off, so samples pile up where they
 //! are switched back on (`_raw_spin_unlock_irqrestore`, `handle_softirqs`). A timer interrupt
 //! that ran no network work matches nothing and the sample goes to the interrupted code; one
-//! that ran the receive path (`net_rx_action` and below) goes to `rx_softirq`.
+//! that ran the receive path (`net_rx_action` and below) goes to `rx_softirq`, the transmit
+//! softirq (`net_tx_action`) to `tx_softirq`.
 
 use netcopy_common::stage::Stage;
 use thiserror::Error;
@@ -67,6 +76,9 @@ static RULES: &[Rule] = &[
         "copy_user_enhanced_fast_string",
         "tcp_sendmsg_locked",
     ),
+    // The hardened-usercopy check of each chunk the send copy takes; the receive copy's own
+    // check sits under simple_copy_to_iter and goes to copy_skb_to_user the same way.
+    exact_under(CopyUserToSkb, "__check_object_size", "tcp_sendmsg_locked"),
     // MSG_ZEROCOPY: pinning the user pages instead of copying them
     exact(ZerocopyPin, "__zerocopy_sg_from_iter"),
     exact(ZerocopyPin, "zerocopy_fill_skb_from_iter"),
@@ -76,7 +88,13 @@ static RULES: &[Rule] = &[
     prefix(ZerocopyPin, "pin_user_pages"),
     prefix(ZerocopyPin, "get_user_pages"),
     exact(ZerocopyPin, "mm_account_pinned_pages"),
-    // TCP and IP transmit
+    // TCP and IP transmit. The send call's own frames count here too: what tcp_sendmsg_locked
+    // does besides copying, pinning and allocating (segment sizing, socket memory accounting,
+    // queueing skbs) and the socket lock taken in tcp_sendmsg is TCP transmit work. So is a
+    // receiver's ACK (`__tcp_send_ack.part.0` under tcp_recvmsg_locked).
+    exact(TcpTx, "inet_sendmsg"),
+    exact(TcpTx, "tcp_sendmsg"),
+    exact(TcpTx, "tcp_sendmsg_locked"),
     exact(TcpTx, "tcp_push"),
     exact(TcpTx, "__tcp_push_pending_frames"),
     exact(TcpTx, "tcp_push_one"),
@@ -87,6 +105,8 @@ static RULES: &[Rule] = &[
     exact(TcpTx, "ip_output"),
     exact(TcpTx, "ip_finish_output"),
     exact(TcpTx, "ip_finish_output2"),
+    prefix(TcpTx, "__tcp_send_ack"),
+    exact(TcpTx, "tcp_send_ack"),
     // the device
     exact(DevXmit, "__dev_queue_xmit"),
     exact(DevXmit, "dev_hard_start_xmit"),
@@ -107,9 +127,24 @@ static RULES: &[Rule] = &[
     exact(RxSoftirq, "tcp_rcv_established"),
     exact(RxSoftirq, "tcp_data_queue"),
     exact(RxSoftirq, "tcp_ack"),
+    // the transmit softirq. Its qdisc run (__qdisc_run, sch_direct_xmit, dequeue_skb) names
+    // no stage and falls here; the driver call under it (dev_hard_start_xmit) stays dev_xmit.
+    // A qdisc run straight from __dev_queue_xmit, outside the softirq, stays dev_xmit too.
+    exact(TxSoftirq, "net_tx_action"),
     // the kernel copying zerocopy pages after all (locally looped packets)
     exact(DeferredCopy, "skb_copy_ubufs"),
     exact(DeferredCopy, "skb_orphan_frags_rx"),
+    // TCP receive-side work inside the call: the receive-window and buffer bookkeeping
+    // (tcp_rcv_space_adjust, __tcp_cleanup_rbuf) and freeing the skbs read (through
+    // skb_attempt_defer_free). As with tcp_tx, the call's own TCP frames catch what is below
+    // them and names no other stage: the socket lock and release_sock, sock_rfree.
+    exact(TcpRx, "inet_recvmsg"),
+    exact(TcpRx, "tcp_recvmsg"),
+    exact(TcpRx, "tcp_recvmsg_locked"),
+    exact(TcpRx, "tcp_rcv_space_adjust"),
+    exact(TcpRx, "__tcp_cleanup_rbuf"),
+    exact(TcpRx, "tcp_cleanup_rbuf"),
+    exact(TcpRx, "skb_attempt_defer_free"),
     // skb -> user copy in the receive path
     exact(CopySkbToUser, "skb_copy_datagram_iter"),
     exact(CopySkbToUser, "__skb_datagram_iter"),
@@ -134,6 +169,47 @@ static RULES: &[Rule] = &[
     prefix(Alloc, "__alloc_frozen_pages"),
     prefix(Alloc, "kmem_cache_alloc"),
     prefix(Alloc, "__kmalloc"),
+    // the syscall layer: entry and exit (with rseq), the fd lookup, the msghdr and iovec
+    // copied in and the address copied out, the generic socket call and its security hook.
+    // do_syscall_64 is the outermost frame of nearly every stack, so it only decides when
+    // nothing deeper names a stage. `__x64_sys_*` also takes a non-socket syscall's own
+    // work where its deeper frames name nothing (the Python fixtures' futex wake-ups).
+    prefix(Syscall, "entry_SYSCALL_64"),
+    exact(Syscall, "do_syscall_64"),
+    prefix(Syscall, "syscall_exit_to_user_mode"),
+    prefix(Syscall, "exit_to_user_mode"),
+    prefix(Syscall, "__rseq_handle_notify_resume"),
+    exact(Syscall, "fdget"),
+    exact(Syscall, "fput"),
+    prefix(Syscall, "__sys_"),
+    prefix(Syscall, "___sys_"),
+    prefix(Syscall, "____sys_"),
+    prefix(Syscall, "__x64_sys_"),
+    exact(Syscall, "copy_msghdr_from_user"),
+    exact(Syscall, "import_iovec"),
+    exact(Syscall, "__import_iovec"),
+    exact(Syscall, "iovec_from_user"),
+    exact(Syscall, "copy_iovec_from_user"),
+    exact(Syscall, "move_addr_to_user"),
+    exact(Syscall, "sock_sendmsg"),
+    exact(Syscall, "__sock_sendmsg"),
+    exact(Syscall, "sock_recvmsg"),
+    prefix(Syscall, "security_socket_"),
+    // tracing: tracepoint dispatch and attached BPF programs, wherever they fire. Deeper
+    // than any stage's frame, so the tracer's own cost does not inflate the stage it sits
+    // under (the softirq-bracket programs under __dev_queue_xmit, sys_exit under
+    // do_syscall_64). syscall_trace_enter and syscall_exit_work run only while a syscall
+    // tracepoint or other syscall work is enabled.
+    prefix(Probe, "__traceiter_"),
+    prefix(Probe, "__bpf_trace_"),
+    prefix(Probe, "bpf_trace_run"),
+    prefix(Probe, "bpf_prog_"),
+    exact(Probe, "trace_call_bpf"),
+    prefix(Probe, "perf_trace_"),
+    exact(Probe, "perf_tp_event"),
+    exact(Probe, "perf_swevent_event"),
+    exact(Probe, "syscall_trace_enter"),
+    exact(Probe, "syscall_exit_work"),
     // waiting
     exact(Wait, "sk_stream_wait_memory"),
     exact(Wait, "sk_wait_data"),

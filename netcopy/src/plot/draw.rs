@@ -9,8 +9,9 @@ use super::{
     charts::{Chart, Kind},
 };
 
-/// Modes first (twocopy, onecopy, zerocopy), then one color per stage.
-const PALETTE: [RGBColor; 14] = [
+/// Modes first (twocopy, onecopy, zerocopy), then one color per stage in `Stage::ALL` order
+/// (the stage chart gives stage i the color 3 + i), `other` last in light gray.
+const PALETTE: [RGBColor; 3 + netcopy_common::stage::Stage::ALL.len()] = [
     RGBColor(214, 39, 40),
     RGBColor(31, 119, 180),
     RGBColor(44, 160, 44),
@@ -24,6 +25,10 @@ const PALETTE: [RGBColor; 14] = [
     RGBColor(57, 59, 121),
     RGBColor(173, 73, 74),
     RGBColor(99, 121, 57),
+    RGBColor(231, 186, 82),
+    RGBColor(123, 65, 115),
+    RGBColor(82, 84, 163),
+    RGBColor(156, 158, 222),
     RGBColor(200, 200, 200),
 ];
 
