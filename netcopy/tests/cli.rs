@@ -601,6 +601,25 @@ fn trace_targets_that_do_not_exist_are_bad_input() {
     }
 }
 
+/// A 1 s `netcopy trace --json` of `mode` and `size` into `out`, with `NETCOPY_HIDE=hide`.
+fn trace_hiding(hide: &str, mode: &str, size: &str, out: &std::path::Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(["trace", "--mode", mode, "--size", size])
+        .args([
+            "--duration",
+            "1s",
+            "--warmup",
+            "0",
+            "--json",
+            "--force",
+            "--out",
+        ])
+        .arg(out)
+        .env("NETCOPY_HIDE", hide)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[test]
 fn sched_switch_counts_the_same_through_tp_btf_and_the_tracepoint() {
     require_root("loading eBPF programs");
@@ -612,21 +631,7 @@ fn sched_switch_counts_the_same_through_tp_btf_and_the_tracepoint() {
         ("btf", "syscalls=raw_tp,sched_switch=tracepoint"),
         ("btf,rawtp", "syscalls=tracepoint,sched_switch=tracepoint"),
     ] {
-        let out = Command::new(BIN)
-            .args(["trace", "--mode", "twocopy", "--size", "4K"])
-            .args([
-                "--duration",
-                "1s",
-                "--warmup",
-                "0",
-                "--json",
-                "--force",
-                "--out",
-            ])
-            .arg(&out)
-            .env("NETCOPY_HIDE", hide)
-            .output()
-            .unwrap_or_else(|e| panic!("{e}"));
+        let out = trace_hiding(hide, "twocopy", "4K", &out);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let v = json(&out);
         let probe = &v["probe"];
@@ -676,21 +681,7 @@ fn sched_switch_counts_the_same_through_tp_btf_and_the_tracepoint() {
 fn hidden_brackets_fall_back_to_sampling_and_say_so() {
     require_root("loading eBPF programs");
     let (out, _) = fresh_dir("brackets-hidden");
-    let run = Command::new(BIN)
-        .args(["trace", "--mode", "onecopy", "--size", "64K"])
-        .args([
-            "--duration",
-            "1s",
-            "--warmup",
-            "0",
-            "--json",
-            "--force",
-            "--out",
-        ])
-        .arg(&out)
-        .env("NETCOPY_HIDE", "brackets")
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let run = trace_hiding("brackets", "onecopy", "64K", &out);
     let v = json(&run);
     let said = "brackets: raw_tp hidden by NETCOPY_HIDE -> perf_event sampling";
     let probe = &v["probe"];

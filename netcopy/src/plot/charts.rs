@@ -255,46 +255,46 @@ pub fn latency(groups: &[Group], size: u64) -> Chart {
     chart
 }
 
-/// Sender kernel time per KiB split by copy stage, one bar per mode and size.
-pub fn stages(groups: &[Group], threads: u32) -> Chart {
+/// What a chart of stacked bars, one per mode and size, is made of.
+struct Stacked<'a> {
+    stem: &'static str,
+    title: String,
+    y_desc: &'static str,
+    note: &'static str,
+    /// The layers' names, bottom up; each gets its own colour.
+    names: &'a [&'static str],
+    /// The height of layer `name` in a group's bar.
+    value: &'a dyn Fn(&Group, &str) -> f64,
+}
+
+/// One bar per mode and size at `threads`, in mode then size order, stacked by `spec`.
+fn stacked_by_mode_size(groups: &[Group], threads: u32, spec: Stacked<'_>) -> Chart {
     let bars: Vec<&Group> = {
         let mut b: Vec<&Group> = groups.iter().filter(|g| g.threads == threads).collect();
         b.sort_by_key(|g| (mode_color(&g.mode), g.size));
         b
     };
-    // Every stage in the data path's order (`Stage::ALL`), so a new stage is drawn, with its
-    // own color (draw.rs, PALETTE), without being listed here.
-    let layers = Stage::ALL
+    let layers = spec
+        .names
         .iter()
         .enumerate()
-        .map(|(i, stage)| Layer {
-            name: stage.name().to_owned(),
-            values: bars
-                .iter()
-                .map(|g| {
-                    let share = g
-                        .stages
-                        .iter()
-                        .find(|s| s.role == "server" && s.stage == stage.name())
-                        .map_or(0.0, |s| s.share.median);
-                    let per_kib = g.send_oncpu_ns_per_byte.map_or(0.0, |s| s.median * 1024.0);
-                    share * per_kib
-                })
-                .collect(),
+        .map(|(i, name)| Layer {
+            name: (*name).to_owned(),
+            values: bars.iter().map(|g| (spec.value)(g, name)).collect(),
             color: 3 + i,
         })
         .collect();
     let mut chart = Chart {
-        stem: "stages_by_mode_size",
-        title: format!("Sender kernel time by copy stage ({threads} connection(s))"),
+        stem: spec.stem,
+        title: spec.title,
         x_desc: "mode and message size".into(),
-        y_desc: "on-CPU ns per KiB sent (sampled shares)".into(),
+        y_desc: spec.y_desc.into(),
         x_labels: bars
             .iter()
             .map(|g| format!("{} {}", short_mode(&g.mode), format_size(g.size)))
             .collect(),
         kind: Kind::Stacked { layers },
-        note: Some("2c = twocopy, 1c = onecopy, 0c = zerocopy".into()),
+        note: Some(spec.note.into()),
     };
     if chart.is_empty() {
         chart.note = Some(UNTRACED.into());
@@ -302,49 +302,56 @@ pub fn stages(groups: &[Group], threads: u32) -> Chart {
     chart
 }
 
+/// Sender kernel time per KiB split by copy stage, one bar per mode and size.
+pub fn stages(groups: &[Group], threads: u32) -> Chart {
+    // Every stage in the data path's order (`Stage::ALL`), so a new stage is drawn, with its
+    // own color (draw.rs, PALETTE), without being listed here.
+    let names = Stage::ALL.map(Stage::name);
+    stacked_by_mode_size(
+        groups,
+        threads,
+        Stacked {
+            stem: "stages_by_mode_size",
+            title: format!("Sender kernel time by copy stage ({threads} connection(s))"),
+            y_desc: "on-CPU ns per KiB sent (sampled shares)",
+            note: "2c = twocopy, 1c = onecopy, 0c = zerocopy",
+            names: &names,
+            value: &|g, stage| {
+                let share = g
+                    .stages
+                    .iter()
+                    .find(|s| s.role == "server" && s.stage == stage)
+                    .map_or(0.0, |s| s.share.median);
+                let per_kib = g.send_oncpu_ns_per_byte.map_or(0.0, |s| s.median * 1024.0);
+                share * per_kib
+            },
+        },
+    )
+}
+
 /// The data calls' off-CPU share split by why they left the CPU, one bar per mode and size:
 /// each bar is as high as the off-CPU share of the calls' time.
 pub fn offcpu_reasons(groups: &[Group], threads: u32) -> Chart {
-    let bars: Vec<&Group> = {
-        let mut b: Vec<&Group> = groups.iter().filter(|g| g.threads == threads).collect();
-        b.sort_by_key(|g| (mode_color(&g.mode), g.size));
-        b
-    };
-    let layers = netcopy_common::offcpu::Reason::ALL
-        .iter()
-        .enumerate()
-        .map(|(i, reason)| Layer {
-            name: reason.name().to_owned(),
-            values: bars
-                .iter()
-                .map(|g| {
-                    let share = g
-                        .offcpu_reasons
-                        .iter()
-                        .find(|(n, _)| *n == reason.name())
-                        .map_or(0.0, |(_, s)| s.median);
-                    share * g.offcpu_share.map_or(0.0, |s| s.median)
-                })
-                .collect(),
-            color: 3 + i,
-        })
-        .collect();
-    let mut chart = Chart {
-        stem: "offcpu_by_reason",
-        title: format!("Why the data calls left the CPU ({threads} connection(s))"),
-        x_desc: "mode and message size".into(),
-        y_desc: "share of the data calls' time switched out".into(),
-        x_labels: bars
-            .iter()
-            .map(|g| format!("{} {}", short_mode(&g.mode), format_size(g.size)))
-            .collect(),
-        kind: Kind::Stacked { layers },
-        note: Some("wmem: send buffer full; data: waiting to read; lock: socket lock; preempt: still runnable".into()),
-    };
-    if chart.is_empty() {
-        chart.note = Some(UNTRACED.into());
-    }
-    chart
+    let names = netcopy_common::offcpu::Reason::ALL.map(netcopy_common::offcpu::Reason::name);
+    stacked_by_mode_size(
+        groups,
+        threads,
+        Stacked {
+            stem: "offcpu_by_reason",
+            title: format!("Why the data calls left the CPU ({threads} connection(s))"),
+            y_desc: "share of the data calls' time switched out",
+            note: "wmem: send buffer full; data: waiting to read; lock: socket lock; preempt: still runnable",
+            names: &names,
+            value: &|g, reason| {
+                let share = g
+                    .offcpu_reasons
+                    .iter()
+                    .find(|(n, _)| *n == reason)
+                    .map_or(0.0, |(_, s)| s.median);
+                share * g.offcpu_share.map_or(0.0, |s| s.median)
+            },
+        },
+    )
 }
 
 fn short_mode(mode: &str) -> &str {
