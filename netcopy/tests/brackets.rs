@@ -110,7 +110,7 @@ fn bracketed_times_fit_inside_every_calls_on_cpu_time() {
             .unwrap_or_else(|| panic!("{mode}: no sender rows: {totals:?}"));
         assert!(sender[0] > 0 && sender[2] > 0, "{mode}: {totals:?}");
 
-        // stages.parquet takes each bracketed stage's time from the column, and says so.
+        // stages.parquet gives each bracket's exact total on its own stage's row, and says so.
         let stages = common::read_parquet(&dir.table_path("stages"));
         let mut seen = 0;
         for b in &stages {
@@ -120,7 +120,7 @@ fn bracketed_times_fit_inside_every_calls_on_cpu_time() {
                 strings(b, "stage"),
                 strings(b, "method"),
             );
-            let est = u64s(b, "est_ns");
+            let exact = u64s(b, "exact_ns");
             let skew = common::column(b, "skew_pts")
                 .as_primitive::<Float64Type>()
                 .clone();
@@ -140,8 +140,9 @@ fn bracketed_times_fit_inside_every_calls_on_cpu_time() {
                 };
                 assert_eq!(method[i], "tracepoint", "{mode}: {}", stage[i]);
                 let t = totals[&(role[i].clone(), syscall[i].clone())];
+                // The row of a bracket's own stage carries the bracket's exact total.
                 assert_eq!(
-                    est[i],
+                    exact[i],
                     Some(t[k]),
                     "{mode}: {} {} {}",
                     role[i],

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use netcopy_common::{sample::SampleKey, stage::Stage, syscalls::SyscallKind};
 
 use super::{
-    combine::{OnCpu, combine, exact_of},
+    combine::{OnCpu, Scopes, combine, exact_of},
     kallsyms::Kallsyms,
-    stages::{StageTable, classify},
+    stages::{StageTable, classify, scope_of},
 };
 use crate::{
     model::{Role, StageRow, SyscallSummary},
@@ -22,6 +22,8 @@ pub struct StageBreakdown {
     pub role: Role,
     pub kind: SyscallKind,
     pub table: StageTable,
+    /// The samples of `table` that fell inside each bracket (`stages::SCOPES` order).
+    pub scopes: Scopes,
 }
 
 /// One folded stack (`outer;...;inner`) with its samples.
@@ -52,26 +54,35 @@ impl Sampled {
         let mut rows = Vec::new();
         for role in Role::ALL {
             let mut table = StageTable::default();
+            let mut scopes = Scopes::default();
             for b in self.breakdowns.iter().filter(|b| b.role == role) {
                 table.merge(&b.table);
+                for (a, s) in scopes.iter_mut().zip(&b.scopes) {
+                    a.merge(s);
+                }
             }
             let calls: Vec<&SyscallSummary> = syscalls.iter().filter(|r| r.role == role).collect();
             if table.total() == 0 && calls.is_empty() {
                 continue;
             }
             rows.extend(
-                combine(&table, OnCpu::of(&calls, period_ns), &exact_of(&calls))
-                    .into_iter()
-                    .map(|c| StageRow {
-                        role,
-                        stage: c.stage.name(),
-                        samples: c.samples,
-                        est_ns: c.est_ns,
-                        share: c.share,
-                        method: c.method.name(),
-                        exact_share: c.exact_share,
-                        skew_pts: c.skew_pts,
-                    }),
+                combine(
+                    &table,
+                    &scopes,
+                    OnCpu::of(&calls, period_ns),
+                    &exact_of(&calls),
+                )
+                .into_iter()
+                .map(|c| StageRow {
+                    role,
+                    stage: c.stage.name(),
+                    samples: c.samples,
+                    est_ns: c.est_ns,
+                    share: c.share,
+                    method: c.method.name(),
+                    exact_share: c.exact_share,
+                    skew_pts: c.skew_pts,
+                }),
             );
         }
         rows
@@ -90,9 +101,10 @@ pub fn aggregate<E>(
     roles: &Roles,
 ) -> Result<Sampled, E> {
     let mut out = Sampled::default();
-    // Per stack: its folded text, its stage, and whether it went through a socket.
-    let mut resolved: HashMap<i32, (String, Stage, bool)> = HashMap::new();
-    let mut tables: BTreeMap<(Role, SyscallKind), StageTable> = BTreeMap::new();
+    // Per stack: its folded text, its stage, its bracket, and whether it went through a
+    // socket.
+    let mut resolved: HashMap<i32, (String, Stage, Option<usize>, bool)> = HashMap::new();
+    let mut tables: BTreeMap<(Role, SyscallKind), (StageTable, Scopes)> = BTreeMap::new();
     let mut folded: BTreeMap<(Role, SyscallKind, String), (Stage, u64)> = BTreeMap::new();
     for (key, count) in samples {
         let Some(kind) = SyscallKind::from_u8(key.kind) else {
@@ -102,7 +114,7 @@ pub fn aggregate<E>(
             out.lost_stacks += count;
             continue;
         }
-        let (text, stage, socket) = match resolved.entry(key.stack_id) {
+        let (text, stage, scope, socket) = match resolved.entry(key.stack_id) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
                 let ips = stack(key.stack_id as u32)?;
@@ -112,7 +124,12 @@ pub fn aggregate<E>(
                     .map(|ip| syms.resolve(*ip).unwrap_or("[unknown]"))
                     .collect();
                 let socket = frames.iter().any(|f| SOCKET_IO.contains(f));
-                e.insert((frames.join(";"), classify(&frames), socket))
+                e.insert((
+                    frames.join(";"),
+                    classify(&frames),
+                    scope_of(&frames),
+                    socket,
+                ))
             }
         };
         // write/read/writev/readv are traced on every fd; a sample counts only when the
@@ -122,7 +139,11 @@ pub fn aggregate<E>(
             continue;
         }
         let r = roles.of(key.tid);
-        tables.entry((r, kind)).or_default().add(*stage, *count);
+        let (table, scopes) = tables.entry((r, kind)).or_default();
+        table.add(*stage, *count);
+        if let Some(scope) = scopes.get_mut(scope.unwrap_or(usize::MAX)) {
+            scope.add(*stage, *count);
+        }
         folded
             .entry((r, kind, text.clone()))
             .or_insert((*stage, 0))
@@ -130,7 +151,12 @@ pub fn aggregate<E>(
     }
     out.breakdowns = tables
         .into_iter()
-        .map(|((role, kind), table)| StageBreakdown { role, kind, table })
+        .map(|((role, kind), (table, scopes))| StageBreakdown {
+            role,
+            kind,
+            table,
+            scopes,
+        })
         .collect();
     out.stacks = folded
         .into_iter()

@@ -242,6 +242,22 @@ pub fn classify<S: AsRef<str>>(frames: &[S]) -> Stage {
     Stage::Other
 }
 
+/// The frames that open each bracket's stretch (`netcopy_common::brackets`), in the order
+/// of `brackets::STAGES`: a sample with one of them on its stack fell inside that bracket,
+/// whatever stage its deeper frames name (a deferred copy inside the loopback receive
+/// softirq is still softirq time). `dev_hard_start_xmit` holds the transmit between
+/// `net_dev_start_xmit` and `net_dev_xmit`.
+pub const SCOPES: [&str; 3] = ["net_rx_action", "net_tx_action", "dev_hard_start_xmit"];
+
+/// The bracket (index into [`SCOPES`]) a stack, outermost frame first, fell inside: the
+/// innermost scope frame, as a transmit inside a softirq is the transmit's.
+pub fn scope_of<S: AsRef<str>>(frames: &[S]) -> Option<usize> {
+    frames
+        .iter()
+        .rev()
+        .find_map(|f| SCOPES.iter().position(|s| *s == f.as_ref()))
+}
+
 /// Samples per stage.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StageTable {
@@ -249,6 +265,10 @@ pub struct StageTable {
 }
 
 impl StageTable {
+    pub const EMPTY: StageTable = StageTable {
+        samples: [0; Stage::ALL.len()],
+    };
+
     pub fn add(&mut self, stage: Stage, count: u64) {
         self.samples[stage as usize] += count;
     }
@@ -282,6 +302,13 @@ impl StageTable {
             .into_iter()
             .map(|s| (s, self.get(s)))
             .filter(|(_, n)| *n > 0)
+    }
+
+    /// Take `o`'s samples out of these (never below 0).
+    pub fn subtract(&mut self, o: &StageTable) {
+        for (a, b) in self.samples.iter_mut().zip(o.samples) {
+            *a = a.saturating_sub(b);
+        }
     }
 
     pub fn merge(&mut self, o: &StageTable) {

@@ -57,16 +57,18 @@ pub struct StageRow {
     pub role: Role,
     pub stage: &'static str,
     pub samples: u64,
-    /// Exact where `method` says so; else this stage's share, by samples, of the on-CPU time
-    /// the exact stages leave.
+    /// The stage's share, by samples, of each bracket's exact time it was sampled inside
+    /// and of the on-CPU time outside them (fentry stages: their function's time).
     pub est_ns: u64,
     /// Of the role's samples inside traced calls.
     pub share: f64,
     /// `tracepoint`, `fentry` (exact) or `sampled`.
     pub method: &'static str,
-    /// Exact stages: their ns over the role's on-CPU ns.
+    /// A bracket's own stage (or an fentry stage): the exact stretch over the role's
+    /// on-CPU ns.
     pub exact_share: Option<f64>,
-    /// Exact stages: `share - exact_share` in points, how far sampling is off here.
+    /// Where `exact_share` is: the share of samples inside the stretch minus it, in
+    /// points, how far sampling is off here.
     pub skew_pts: Option<f64>,
 }
 

@@ -238,9 +238,10 @@ pub fn render_fallbacks(o: &mut String, fallbacks: &[String]) {
     }
 }
 
-/// The stage breakdown, one line per role: each stage's sampled share and time, exact
-/// stages marked with their method and exact share; then one line per role with the skew
-/// of sampling on the stages timed exactly.
+/// The stage breakdown, one line per role: each stage's sampled share and time, a
+/// bracket's own stage also with the bracket's exact share of the on-CPU time (which the
+/// stages sampled inside it share); then one line per role with the skew of sampling on
+/// the stretches timed exactly.
 pub fn render_stages(o: &mut String, rows: &[StageRow]) {
     for role in Role::ALL {
         let mine: Vec<&StageRow> = rows.iter().filter(|r| r.role == role).collect();
@@ -252,11 +253,15 @@ pub fn render_stages(o: &mut String, rows: &[StageRow]) {
             .iter()
             .map(|r| match r.exact_share {
                 Some(exact) => format!(
-                    "{} {:.1}% ({}, {} {:.1}%)",
+                    "{} {:.1}% ({}; {} {:.1}% of on-CPU)",
                     r.stage,
                     100.0 * r.share,
                     ns(Some(r.est_ns)),
-                    r.method,
+                    if r.method == "tracepoint" {
+                        "bracket"
+                    } else {
+                        r.method
+                    },
                     100.0 * exact
                 ),
                 None => format!(
@@ -372,7 +377,7 @@ mod tests {
         render_stages(&mut o, &rows);
         assert_eq!(
             o,
-            "  stages      server (100 samples): copy_user_to_skb 60.0% (6000.0 µs), rx_softirq 40.0% (3000.0 µs, tracepoint 33.3%)\n  \
+            "  stages      server (100 samples): copy_user_to_skb 60.0% (6000.0 µs), rx_softirq 40.0% (3000.0 µs; bracket 33.3% of on-CPU)\n  \
              skew        server sampled - exact share: rx_softirq +6.7 pts\n"
         );
     }

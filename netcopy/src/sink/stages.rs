@@ -33,14 +33,19 @@ pub fn write(
             .iter()
             .filter(|r| r.role == b.role && r.syscall == b.kind.name())
             .collect();
-        for c in combine(&b.table, OnCpu::of(&calls, period_ns), &exact_of(&calls)) {
+        for c in combine(
+            &b.table,
+            &b.scopes,
+            OnCpu::of(&calls, period_ns),
+            &exact_of(&calls),
+        ) {
             role.push(b.role.name());
             syscall.push(b.kind.name());
             stage.push(c.stage.name());
             samples.push(c.samples);
             est_ns.push(c.est_ns);
             share.push(c.share);
-            exact.push(c.exact_share.map(|_| c.est_ns));
+            exact.push(c.exact_ns);
             method.push(c.method.name());
             exact_share.push(c.exact_share);
             skew.push(c.skew_pts);
