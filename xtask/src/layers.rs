@@ -54,8 +54,8 @@ pub const CRATES: [Crate; 4] = [
         src: "netcopy-common/src",
         roots: &["lib.rs"],
         layers: Some(&[
-            &["stage", "targets", "config", "maps"],
-            &["exact"],
+            &["stage", "targets", "config", "maps", "offcpu"],
+            &["exact", "brackets"],
             &["syscalls"],
             &["call", "aggregate", "sample"],
         ]),
@@ -68,7 +68,7 @@ pub const CRATES: [Crate; 4] = [
             &["targets"],
             &["call", "records"],
             &["syscalls"],
-            &["sched", "net", "sample", "exact"],
+            &["sched", "net", "sample", "exact", "brackets"],
         ]),
     },
     Crate {

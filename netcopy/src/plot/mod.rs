@@ -5,6 +5,7 @@
 //! by copy stage, the zerocopy verdict, and the off-CPU share. A metric this machine cannot
 //! measure (cycles and cache counters without a PMU) gets a chart that says so on its face.
 
+mod chart;
 mod charts;
 mod draw;
 mod font;
