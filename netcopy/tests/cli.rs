@@ -57,7 +57,7 @@ fn json(out: &Output) -> serde_json::Value {
 
 #[test]
 fn run_json_has_the_documented_keys() {
-    for mode in ["twocopy", "onecopy", "zerocopy"] {
+    for mode in ["twocopy", "onecopy", "zerocopy", "uring", "uringzc"] {
         let out = netcopy(&[
             "run",
             "--mode",
@@ -92,11 +92,13 @@ fn run_json_has_the_documented_keys() {
                 );
             }
         }
-        if mode == "zerocopy" {
+        if mode == "zerocopy" || mode == "uringzc" {
             let z = &v["zerocopy"];
             assert!(z["sends"].as_u64().unwrap_or_default() >= messages);
             assert_eq!(z["completed"], z["sends"]);
             assert!(z["copied"].as_u64().is_some());
+            let fixed = if mode == "uringzc" { true.into() } else { serde_json::Value::Null };
+            assert_eq!(z["fixed_buffers"], fixed, "{mode}");
         } else {
             assert!(v["zerocopy"].is_null());
         }
@@ -256,6 +258,28 @@ fn bad_input_is_one_line_and_exit_2() {
         let first = err.lines().next().unwrap_or_default();
         assert!(first.starts_with("error:"), "{args:?}: {first}");
     }
+}
+
+/// A uring mode where io_uring is missing (simulated with `NETCOPY_HIDE=io_uring`) is bad
+/// setup: one line naming what is missing, exit 2, before any connection. The other modes
+/// do not need it.
+#[test]
+fn uring_modes_without_io_uring_say_what_is_missing() {
+    let run = |mode: &str| {
+        Command::new(BIN)
+            .args(["run", "--mode", mode, "--size", "1K", "--duration", "200ms"])
+            .args(["--warmup", "0", "--json"])
+            .env("NETCOPY_HIDE", "io_uring")
+            .output()
+            .unwrap_or_else(|e| panic!("spawn {BIN}: {e}"))
+    };
+    for mode in ["uring", "uringzc"] {
+        let out = run(mode);
+        assert_usage_error(&out, &format!("--mode {mode}: io_uring is hidden"));
+        assert!(out.stdout.is_empty(), "{mode} printed a result");
+    }
+    let v = json(&run("onecopy"));
+    assert_eq!(v["verified"], true);
 }
 
 /// Bad input that only the system can tell: a port in use, an address of another host, a

@@ -18,6 +18,10 @@ pub struct CallCounts {
     pub errqueue: u64,
     /// `poll` calls that wait for completions.
     pub poll: u64,
+    /// `io_uring_enter` calls (submitting and waiting) of the uring modes.
+    pub uring_enter: u64,
+    /// Send requests (IORING_OP_SEND or IORING_OP_SEND_ZC) put on the ring.
+    pub uring_sends: u64,
 }
 
 impl CallCounts {
@@ -28,6 +32,8 @@ impl CallCounts {
         self.recvmsg += o.recvmsg;
         self.errqueue += o.errqueue;
         self.poll += o.poll;
+        self.uring_enter += o.uring_enter;
+        self.uring_sends += o.uring_sends;
     }
 }
 
@@ -88,21 +94,28 @@ pub struct EndTotals {
     pub switches: Switches,
 }
 
-/// What the zerocopy sender counted on one connection (or, added up, on all of them).
+/// What a zerocopy sender counted on one connection (or, added up, on all of them): the
+/// zerocopy mode's `sendmsg(MSG_ZEROCOPY)` calls, or the uringzc mode's SEND_ZC requests.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ZerocopyStats {
-    /// Successful `sendmsg(MSG_ZEROCOPY)` calls: each has a completion id.
+    /// Successful `sendmsg(MSG_ZEROCOPY)` calls (each has a completion id), or SEND_ZC
+    /// requests whose result promised a notification (IORING_CQE_F_MORE).
     pub sends: u64,
-    /// Ids reported complete on the error queue.
+    /// Ids reported complete on the error queue, or notification CQEs (IORING_CQE_F_NOTIF).
     pub completed: u64,
-    /// Completed ids whose notification carried SO_EE_CODE_ZEROCOPY_COPIED.
+    /// Completed ids whose notification carried SO_EE_CODE_ZEROCOPY_COPIED, or notifications
+    /// whose result carried IORING_NOTIF_USAGE_ZC_COPIED.
     pub copied: u64,
-    /// `sendmsg` calls refused with ENOBUFS (socket option memory full), then retried.
+    /// `sendmsg` calls refused with ENOBUFS (socket option memory full), then retried
+    /// (always 0 for SEND_ZC, which waits instead).
     pub enobufs: u64,
     /// Times the sender had to wait for a completion to free a buffer.
     pub pool_waits: u64,
     /// Message buffers in the pool.
     pub pool: usize,
+    /// SEND_ZC read the pool from buffers registered with the ring
+    /// (IORING_RECVSEND_FIXED_BUF); null for MSG_ZEROCOPY, which has no such thing.
+    pub fixed_buffers: Option<bool>,
 }
 
 impl ZerocopyStats {
@@ -114,5 +127,6 @@ impl ZerocopyStats {
         self.enobufs += o.enobufs;
         self.pool_waits += o.pool_waits;
         self.pool = o.pool;
+        self.fixed_buffers = o.fixed_buffers;
     }
 }

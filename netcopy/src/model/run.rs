@@ -23,10 +23,24 @@ pub enum Mode {
     Onecopy = 1,
     /// SO_ZEROCOPY + sendmsg(MSG_ZEROCOPY), completions reaped; recvmsg(2) on the receiver.
     Zerocopy = 2,
+    /// io_uring IORING_OP_SEND of the serialized message, one ring per connection;
+    /// recvmsg(2) on the receiver.
+    Uring = 3,
+    /// io_uring IORING_OP_SEND_ZC of the serialized message from registered buffers, every
+    /// notification reaped; recvmsg(2) on the receiver.
+    Uringzc = 4,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Twocopy, Mode::Onecopy, Mode::Zerocopy];
+    pub const ALL: [Mode; 5] = [
+        Mode::Twocopy,
+        Mode::Onecopy,
+        Mode::Zerocopy,
+        Mode::Uring,
+        Mode::Uringzc,
+    ];
+    /// The modes that send with plain syscalls, which the syscall probes count one by one.
+    pub const SYSCALL: [Mode; 3] = [Mode::Twocopy, Mode::Onecopy, Mode::Zerocopy];
 
     pub fn from_wire(b: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|m| *m as u8 == b)
@@ -37,7 +51,19 @@ impl Mode {
             Mode::Twocopy => "twocopy",
             Mode::Onecopy => "onecopy",
             Mode::Zerocopy => "zerocopy",
+            Mode::Uring => "uring",
+            Mode::Uringzc => "uringzc",
         }
+    }
+
+    /// The sender goes through an io_uring instead of send/sendmsg calls.
+    pub fn uses_uring(self) -> bool {
+        matches!(self, Mode::Uring | Mode::Uringzc)
+    }
+
+    /// The kernel is asked not to copy the payload, and says afterwards whether it did.
+    pub fn is_zerocopy(self) -> bool {
+        matches!(self, Mode::Zerocopy | Mode::Uringzc)
     }
 }
 

@@ -117,9 +117,17 @@ fn workload(o: &mut String, s: &RunSummary) {
         );
     }
     let c = &s.send_calls;
+    let ring = if c.uring_enter > 0 {
+        format!(
+            ", {} io_uring_enter ({} send requests)",
+            c.uring_enter, c.uring_sends
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         o,
-        "  syscalls    sender: {} send, {} sendmsg, {} errqueue recvmsg, {} poll; receiver: {} recv, {} recvmsg",
+        "  syscalls    sender: {} send, {} sendmsg, {} errqueue recvmsg, {} poll{ring}; receiver: {} recv, {} recvmsg",
         c.sendto, c.sendmsg, c.errqueue, c.poll, s.recv_calls.recvfrom, s.recv_calls.recvmsg
     );
     if let Some(z) = &s.zerocopy {
@@ -128,11 +136,27 @@ fn workload(o: &mut String, s: &RunSummary) {
         } else {
             0.0
         };
-        let _ = writeln!(
-            o,
-            "  zerocopy    {} sends, {} completed, {} copied by the kernel ({pct:.1}%), {} ENOBUFS retries, {} pool waits (pool of {})",
-            z.sends, z.completed, z.copied, z.enobufs, z.pool_waits, z.pool
-        );
+        let _ = match z.fixed_buffers {
+            None => writeln!(
+                o,
+                "  zerocopy    {} sends, {} completed, {} copied by the kernel ({pct:.1}%), {} ENOBUFS retries, {} pool waits (pool of {})",
+                z.sends, z.completed, z.copied, z.enobufs, z.pool_waits, z.pool
+            ),
+            Some(fixed) => writeln!(
+                o,
+                "  zerocopy    {} SEND_ZC requests, {} notifications, {} copied by the kernel ({pct:.1}%), {} pool waits (pool of {}, {})",
+                z.sends,
+                z.completed,
+                z.copied,
+                z.pool_waits,
+                z.pool,
+                if fixed {
+                    "registered buffers"
+                } else {
+                    "buffers not registered: the ring refused them"
+                }
+            ),
+        };
         let _ = writeln!(o, "  {}", zerocopy_verdict(z, s.path));
     }
 }
@@ -289,7 +313,7 @@ pub fn render_stages(o: &mut String, rows: &[StageRow]) {
 /// What the kernel did with the zerocopy bytes, in one line.
 pub fn zerocopy_verdict(z: &ZerocopyStats, path: NetPath) -> String {
     if z.sends == 0 {
-        return "zerocopy: no MSG_ZEROCOPY send completed".into();
+        return "zerocopy: no zerocopy send (MSG_ZEROCOPY or SEND_ZC) completed".into();
     }
     let pct = |n: u64| 100.0 * n as f64 / z.sends as f64;
     let avoided = z.completed.saturating_sub(z.copied);

@@ -146,20 +146,36 @@ impl Conn {
     /// Run one syscall, time it when it starts inside the window, and turn -1 into errno.
     #[inline]
     fn timed(&mut self, call: impl FnOnce(RawFd) -> isize) -> io::Result<usize> {
+        self.timing(|fd| {
+            let r = call(fd);
+            if r < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(r as usize)
+            }
+        })
+    }
+
+    /// Run `call` and time it when it starts inside the window.
+    #[inline]
+    fn timing<T>(&mut self, call: impl FnOnce(RawFd) -> T) -> T {
         let t0 = self.clock.raw();
         self.last_start = t0;
-        let r = call(self.fd);
+        let result = call(self.fd);
         let t1 = self.clock.raw();
-        let result = if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(r as usize)
-        };
         let at = self.clock.scaled(t0);
         if at >= self.window.0 && at < self.window.1 {
             self.latency.record(self.clock.ns_between(t0, t1));
         }
         result
+    }
+
+    /// One `io_uring_enter(2)` made by `enter` (submitting, waiting, or both), counted and
+    /// timed as a data call.
+    #[inline]
+    pub fn uring_enter(&mut self, enter: impl FnOnce() -> io::Result<usize>) -> io::Result<usize> {
+        self.calls.uring_enter += 1;
+        self.timing(|_| enter())
     }
 
     /// One `send(2)`.

@@ -65,13 +65,16 @@ pub fn default_max_memory() -> u64 {
 }
 
 /// Bytes of message buffers a connection serving `hello` allocates: the message and, for
-/// twocopy, its wire copy; for zerocopy, the buffer pool.
+/// twocopy and uring, its wire copy; for zerocopy and uringzc, the buffer pool (uringzc's
+/// beside the message it serializes from).
 pub fn buffer_bytes(hello: &Hello) -> u64 {
     let size = hello.size;
     match hello.mode {
         Mode::Twocopy => 2 * size,
         Mode::Onecopy => size,
         Mode::Zerocopy => zerocopy::pool_len(size as usize) as u64 * size,
+        Mode::Uring => 2 * size,
+        Mode::Uringzc => (zerocopy::pool_len(size as usize) as u64 + 1) * size,
     }
 }
 

@@ -1,8 +1,9 @@
-//! The workload: netcopy's own server (sends) and client (receives) for the three copy modes.
+//! The workload: netcopy's own server (sends) and client (receives) for the five copy modes.
 //!
 //! - `message`: the 8-field message, its pattern and verifier.
 //! - `conn`: every syscall on a connection, counted and timed (on `clock`, the TSC).
-//! - `sender` / `receiver`: the per-mode data loops; `zerocopy`: MSG_ZEROCOPY and completions.
+//! - `sender` / `receiver`: the per-mode data loops; `zerocopy`: MSG_ZEROCOPY and completions;
+//!   `uring`: IORING_OP_SEND and SEND_ZC with their notifications.
 //! - `protocol`: the hello/ack handshake; `server` / `client`: the two ends; `run`: both at once.
 //! - `stats`: latency histograms and the common measurement window.
 //! - `affinity`: `--cpu-affinity`; `gate`: admission for `netcopy serve`; `watch`: what a
@@ -20,6 +21,7 @@ pub mod run;
 pub mod sender;
 pub mod server;
 pub mod stats;
+pub mod uring;
 pub mod watch;
 pub mod zerocopy;
 
@@ -41,6 +43,8 @@ pub enum WorkloadError {
     Protocol(#[from] protocol::ProtocolError),
     #[error("zerocopy: {0}")]
     Zerocopy(String),
+    #[error(transparent)]
+    Uring(#[from] uring::UringError),
     #[error("a workload thread panicked")]
     Panicked,
     /// A connection `netcopy serve` refused or gave up on before serving it.

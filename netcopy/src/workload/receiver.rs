@@ -43,7 +43,7 @@ pub fn receive_messages(
     let mut verifier = (verify == Verify::Yes).then(|| Verifier::new(layout));
     let mut wire = match mode {
         Mode::Twocopy => vec![0u8; layout.size()],
-        Mode::Onecopy | Mode::Zerocopy => Vec::new(),
+        Mode::Onecopy | Mode::Zerocopy | Mode::Uring | Mode::Uringzc => Vec::new(),
     };
     let mut bytes = 0u64;
     let mut messages = 0u64;
@@ -56,7 +56,7 @@ pub fn receive_messages(
             Mode::Twocopy => conn
                 .recv_exact(&mut wire, &mut on_bytes)
                 .map_err(|e| WorkloadError::io("recv", e))?,
-            Mode::Onecopy | Mode::Zerocopy => {
+            Mode::Onecopy | Mode::Zerocopy | Mode::Uring | Mode::Uringzc => {
                 let mut iov = message.iovecs();
                 conn.recvmsg_exact(&mut iov, &mut on_bytes)
                     .map_err(|e| WorkloadError::io("recvmsg", e))?

@@ -20,7 +20,7 @@ use super::{
     watch::Watch,
 };
 use crate::{
-    model::{CallCounts, ConnectionSummary, NetPath, RunSummary, ZerocopyStats},
+    model::{CallCounts, ConnectionSummary, Mode, NetPath, RunSummary, ZerocopyStats},
     testbed::netns::{self, NetnsError, Testbed},
 };
 
@@ -30,12 +30,20 @@ pub enum RunError {
     Workload(#[from] WorkloadError),
     #[error(transparent)]
     Netns(#[from] NetnsError),
+    /// A uring mode on a kernel or process without the io_uring it needs.
+    #[error("--mode {0}: {1}")]
+    Uring(Mode, super::uring::UringError),
 }
 
 impl RunError {
-    /// Bad setup the user can fix (`--netns` without the privileges it needs).
+    /// Bad setup the user can fix (`--netns` without the privileges it needs, a uring mode
+    /// where io_uring is off).
     pub fn is_usage(&self) -> bool {
-        matches!(self, RunError::Netns(e) if e.is_usage())
+        match self {
+            RunError::Netns(e) => e.is_usage(),
+            RunError::Uring(..) => true,
+            RunError::Workload(_) => false,
+        }
     }
 }
 
@@ -137,6 +145,10 @@ pub fn run_with(
     stop: &Stop,
     watch: &Watch,
 ) -> Result<RunOutcome, RunError> {
+    if cfg.mode.uses_uring() {
+        super::uring::available(cfg.mode.is_zerocopy())
+            .map_err(|e| RunError::Uring(cfg.mode, e))?;
+    }
     let path = if testbed.is_some() {
         NetPath::Netns
     } else {

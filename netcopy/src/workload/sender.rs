@@ -1,4 +1,5 @@
-//! The sending side of each copy mode, one message after another until the deadline.
+//! The sending side of each copy mode, one message after another until the deadline
+//! (MSG_ZEROCOPY in `zerocopy`, the ring modes in `uring`).
 
 use std::time::Instant;
 
@@ -7,6 +8,7 @@ use super::{
     conn::Conn,
     message::{Layout, Message},
     stats::{Latency, thread_switches},
+    uring::UringSender,
     zerocopy::{CompletionLog, ZerocopySender},
 };
 use crate::model::{EndTotals, Mode, Switches, ZerocopyStats};
@@ -70,6 +72,15 @@ pub fn send_messages(
             }
             zc.drain(&mut conn)?;
             Some(zc.stats)
+        }
+        Mode::Uring | Mode::Uringzc => {
+            let mut ring = UringSender::new(layout, mode == Mode::Uringzc)?;
+            while more(&conn) {
+                seq += 1;
+                ring.send_message(&mut conn, seq)?;
+            }
+            ring.drain(&mut conn)?;
+            ring.stats
         }
     };
     // The peer sees a clean end of stream at a message boundary.
