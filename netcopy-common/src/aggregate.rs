@@ -107,9 +107,8 @@ impl Aggregate {
         self.calls += 1;
         if r.ret < 0 {
             self.errors += 1;
-        } else {
-            self.bytes += r.ret as u64;
         }
+        self.bytes += r.bytes();
         self.wall_ns += r.wall_ns;
         self.offcpu_ns += r.offcpu_ns;
         self.voluntary_cs += r.voluntary_cs as u64;

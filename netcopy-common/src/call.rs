@@ -25,8 +25,13 @@ pub const fn thread_slot(tid: u32, i: u32) -> u32 {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExactCounts {
     pub calls: [u64; KINDS],
+    /// io_uring send requests the thread submitted (see [`crate::uring`]).
+    pub uring_sends: u64,
+    /// SEND_ZC notifications posted to the thread, and those that said the kernel copied.
+    pub uring_notifs: u64,
+    pub uring_copied: u64,
 }
-layout!(ExactCounts, 64);
+layout!(ExactCounts, 8 * KINDS + 24, uring_sends @ 8 * KINDS);
 
 /// What the net family counts inside a call, and the brackets family's exact times.
 #[repr(C)]
@@ -125,7 +130,9 @@ pub struct Inflight {
     pub active: u8,
     /// Why the thread was last switched out (`crate::offcpu::Reason`), while it is.
     pub reason: u8,
-    pub _pad: [u8; 7],
+    pub _pad: [u8; 3],
+    /// Bytes the io_uring send requests completing inside the call reported sent.
+    pub uring_bytes: u32,
     /// Off-CPU ns per kept reason (`crate::offcpu::KEPT`).
     pub offcpu_reason_ns: [u64; KEPT],
 }
@@ -140,6 +147,7 @@ layout!(
     kind @ 164,
     active @ 167,
     reason @ 168,
+    uring_bytes @ 172,
     offcpu_reason_ns @ 176,
 );
 
@@ -156,7 +164,7 @@ pub struct ThreadEntry {
     /// never traced).
     pub tid: u32,
 }
-layout!(ThreadEntry, 280, counts @ 208, tgid @ 272, tid @ 276);
+layout!(ThreadEntry, 312, counts @ 208, tgid @ 304, tid @ 308);
 
 #[cfg(feature = "user")]
 mod pod {

@@ -15,6 +15,7 @@
 //! - `aggregate`: `--aggregate`'s in-kernel totals.
 //! - `brackets`: the softirq and device-transmit tracepoints that time stages exactly.
 //! - `offcpu`: why a call left the CPU, and the kernel functions that say so.
+//! - `uring`: the io_uring tracepoints, opcodes and flags.
 //! - `sample`: stack samples; `exact`: the functions fentry/fexit time; `stage`: copy stages.
 #![no_std]
 
@@ -29,6 +30,7 @@ pub mod sample;
 pub mod stage;
 pub mod syscalls;
 pub mod targets;
+pub mod uring;
 
 /// `const` string equality (for compile-time checks of names given as literals).
 pub const fn same(a: &str, b: &str) -> bool {

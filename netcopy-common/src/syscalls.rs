@@ -4,14 +4,16 @@
 //! Hooks (see `netcopy-ebpf/src/syscalls/`): `raw_syscalls:sys_enter`/`sys_exit` as raw
 //! tracepoints, which decode the syscall number and arguments with the x86-64 layout in
 //! [`raw`]; elsewhere, or where raw_tp is refused, the classic
-//! `syscalls:sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg,write,read,writev,readv}`
+//! `syscalls:sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg,write,read,writev,readv,io_uring_enter}`
 //! tracepoints. Numbers: one [`SyscallRecord`] per call, and exact per-thread counts in
 //! `THREADS` ([`crate::call::ExactCounts`]).
 
 use crate::{exact::EXACT_FNS, layout};
 
-/// The socket syscalls traced. The last four also work on files and pipes; they are
-/// recorded only when they did socket work (see [`SyscallKind::socket_only_if_seen`]).
+/// The socket syscalls traced. write/read/writev/readv also work on files and pipes; they
+/// are recorded only when they did socket work (see [`SyscallKind::socket_only_if_seen`]).
+/// `io_uring_enter` is where a ring's requests are submitted and waited for: the sends it
+/// issues inline run inside it.
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SyscallKind {
@@ -23,10 +25,11 @@ pub enum SyscallKind {
     Read = 5,
     Writev = 6,
     Readv = 7,
+    IoUringEnter = 8,
 }
 
 /// Number of [`SyscallKind`]s.
-pub const KINDS: usize = 8;
+pub const KINDS: usize = 9;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KINDS] = [
@@ -38,13 +41,17 @@ impl SyscallKind {
         SyscallKind::Read,
         SyscallKind::Writev,
         SyscallKind::Readv,
+        SyscallKind::IoUringEnter,
     ];
 
     /// write/read/writev/readv are kept only when, inside the call, the thread filled an
     /// skb (tcp_sendmsg_locked) or copied skb data to user space: the fd was a TCP socket
     /// that moved data. Failed or empty socket reads through read(2) are not seen.
     pub fn socket_only_if_seen(self) -> bool {
-        (self as u8) >= SyscallKind::Write as u8
+        matches!(
+            self,
+            SyscallKind::Write | SyscallKind::Read | SyscallKind::Writev | SyscallKind::Readv
+        )
     }
 
     pub fn from_u8(v: u8) -> Option<Self> {
@@ -61,6 +68,22 @@ impl SyscallKind {
             SyscallKind::Read => "read",
             SyscallKind::Writev => "writev",
             SyscallKind::Readv => "readv",
+            SyscallKind::IoUringEnter => "io_uring_enter",
+        }
+    }
+}
+
+impl SyscallRecord {
+    /// Bytes the call moved: its return value, or for io_uring_enter the results of the
+    /// send requests that completed inside it; 0 for a failed call.
+    #[inline(always)]
+    pub fn bytes(&self) -> u64 {
+        if self.kind == SyscallKind::IoUringEnter as u8 {
+            u64::from(self.uring_bytes)
+        } else if self.ret >= 0 {
+            self.ret as u64
+        } else {
+            0
         }
     }
 }
@@ -80,7 +103,8 @@ pub struct SyscallRecord {
     pub wall_ns: u64,
     /// Time the thread was switched out during the call.
     pub offcpu_ns: u64,
-    /// The syscall's return value: bytes, or a negative errno.
+    /// The syscall's return value: bytes (io_uring_enter: requests submitted), or a
+    /// negative errno.
     pub ret: i64,
     /// Bytes skb_copy_datagram_iovec copied to user space inside the call.
     pub bytes_to_user: u64,
@@ -119,7 +143,9 @@ pub struct SyscallRecord {
     pub rx_softirq_ns: u32,
     pub tx_softirq_ns: u32,
     pub dev_xmit_ns: u32,
-    pub _pad: u32,
+    /// io_uring_enter: bytes its send requests that completed inside it reported sent (its
+    /// `ret` is the number of requests it submitted). 0 for the other kinds.
+    pub uring_bytes: u32,
     /// Off-CPU ns per kept reason (`crate::offcpu::Reason`: wmem, data, lock, preempt);
     /// the rest of `offcpu_ns` is `other`.
     pub offcpu_reason_ns: [u64; crate::offcpu::KEPT],
@@ -136,6 +162,7 @@ layout!(
     exact_ns @ 100,
     rx_softirq_ns @ 120,
     dev_xmit_ns @ 128,
+    uring_bytes @ 132,
     offcpu_reason_ns @ 136,
 );
 
@@ -173,6 +200,7 @@ pub mod raw {
     pub const NR_RECVFROM: u64 = 45;
     pub const NR_SENDMSG: u64 = 46;
     pub const NR_RECVMSG: u64 = 47;
+    pub const NR_IO_URING_ENTER: u64 = 426;
 
     /// Every traced syscall's number.
     pub const NUMBERS: [(u64, SyscallKind); super::KINDS] = [
@@ -184,6 +212,7 @@ pub mod raw {
         (NR_READ, SyscallKind::Read),
         (NR_WRITEV, SyscallKind::Writev),
         (NR_READV, SyscallKind::Readv),
+        (NR_IO_URING_ENTER, SyscallKind::IoUringEnter),
     ];
 
     /// The traced syscall with number `nr` (a `match`, which the verifier takes in one go).
@@ -198,12 +227,13 @@ pub mod raw {
             NR_RECVFROM => SyscallKind::Recvfrom,
             NR_SENDMSG => SyscallKind::Sendmsg,
             NR_RECVMSG => SyscallKind::Recvmsg,
+            NR_IO_URING_ENTER => SyscallKind::IoUringEnter,
             _ => return None,
         })
     }
 
     /// Offsets in `struct pt_regs`: the 1st argument (fd), the 3rd (sendmsg/recvmsg flags),
-    /// the 4th (sendto/recvfrom flags) and the syscall number.
+    /// the 4th (sendto/recvfrom/io_uring_enter flags) and the syscall number.
     pub const REG_DI: usize = 112;
     pub const REG_DX: usize = 96;
     pub const REG_R10: usize = 56;

@@ -3,7 +3,8 @@
 //! - Families (programs): `syscalls` (entry/exit, raw_tp or classic tracepoints), `sched`
 //!   (sched_switch), `net` (the tcp/skb/net tracepoints), `brackets` (softirqs and device
 //!   transmits timed exactly between tracepoints), `counters` (per-CPU cycles and
-//!   instructions), `exact` (fentry/fexit), `sample` (the CPU-clock stack sampler).
+//!   instructions), `exact` (fentry/fexit), `sample` (the CPU-clock stack sampler), `uring`
+//!   (io_uring send requests, their results and notifications).
 //! - Shared state (maps, no programs): `call` (the call in flight per thread and per CPU),
 //!   `records` (batches, ring buffer, aggregates), `targets`, `config`; `fields` reads
 //!   classic tracepoint records.
@@ -40,6 +41,8 @@ mod net;
 mod sample;
 #[cfg(target_arch = "bpf")]
 mod sched;
+#[cfg(target_arch = "bpf")]
+mod uring;
 
 #[cfg(target_arch = "bpf")]
 #[panic_handler]

@@ -54,7 +54,7 @@ pub const CRATES: [Crate; 4] = [
         src: "netcopy-common/src",
         roots: &["lib.rs"],
         layers: Some(&[
-            &["stage", "targets", "config", "maps", "offcpu"],
+            &["stage", "targets", "config", "maps", "offcpu", "uring"],
             &["exact", "brackets"],
             &["syscalls"],
             &["call", "aggregate", "sample"],
@@ -68,7 +68,7 @@ pub const CRATES: [Crate; 4] = [
             &["targets"],
             &["call", "records"],
             &["syscalls"],
-            &["sched", "net", "sample", "exact", "brackets"],
+            &["sched", "net", "sample", "exact", "brackets", "uring"],
         ]),
     },
     Crate {

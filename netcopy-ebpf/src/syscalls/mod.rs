@@ -2,7 +2,7 @@
 //!
 //! Hooks, one set attached (see the attach record): `raw_syscalls:sys_enter`/`sys_exit` as
 //! raw tracepoints ([`raw`]), or the 16 classic tracepoints
-//! `syscalls:sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg,write,read,writev,readv}`
+//! `syscalls:sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg,write,read,writev,readv,io_uring_enter}`
 //! ([`tracepoint`]). Numbers: the call in flight in `THREADS[tid].call`, opened at entry
 //! and turned at exit into a [`SyscallRecord`] (staged into `RECORDS`, or folded into
 //! `AGGREGATES`), and `THREADS[tid].counts`, the exact calls per kind.
@@ -50,7 +50,12 @@ fn enter_with(kind: SyscallKind, args: impl FnOnce() -> (u64, u64)) -> u32 {
     zero(&mut call.net);
     call.fd = fd as i32;
     call.flags = flags as u32;
-    zero!(call.voluntary_cs, call.involuntary_cs, call.reason);
+    zero!(
+        call.voluntary_cs,
+        call.involuntary_cs,
+        call.reason,
+        call.uring_bytes
+    );
     for ns in &mut call.offcpu_reason_ns {
         zero!(*ns);
     }
@@ -137,7 +142,7 @@ fn exit_with(ids: Ids, kind: Option<SyscallKind>, ret: impl FnOnce() -> i64) -> 
         r.tx_softirq_ns = call.net.tx_softirq_ns;
         r.dev_xmit_ns = call.net.dev_xmit_ns;
         r.offcpu_reason_ns = call.offcpu_reason_ns;
-        r._pad = 0;
+        r.uring_bytes = call.uring_bytes;
         if call.exact == 1 {
             r.exact_ns = call.exact_ns;
         } else {

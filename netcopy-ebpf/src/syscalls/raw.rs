@@ -2,7 +2,7 @@
 //! as BTF tracepoints (`btf_sys_enter`/`btf_sys_exit`), which read `struct pt_regs` with
 //! plain loads the verifier checks against the kernel's BTF, or as raw tracepoints
 //! (`raw_sys_enter`/`raw_sys_exit`), which read it with bpf_probe_read_kernel, a helper call
-//! per register. Both keep the eight traced syscalls by number, with numbers and register
+//! per register. Both keep the nine traced syscalls by number, with numbers and register
 //! offsets as on x86-64 (`netcopy_common::syscalls::raw`; user space attaches these programs
 //! only there), and both skip the record the classic per-syscall tracepoints build before a
 //! program runs.
@@ -56,9 +56,12 @@ fn enter(regs: impl Regs, nr: u64) {
         return;
     };
     enter_with(kind, || {
-        // sendto/recvfrom: flags are the 4th argument (r10); sendmsg/recvmsg: the 3rd (rdx).
+        // sendto/recvfrom/io_uring_enter: flags are the 4th argument (r10); sendmsg/recvmsg:
+        // the 3rd (rdx).
         let flags = match kind {
-            SyscallKind::Sendto | SyscallKind::Recvfrom => regs.reg(REG_R10),
+            SyscallKind::Sendto | SyscallKind::Recvfrom | SyscallKind::IoUringEnter => {
+                regs.reg(REG_R10)
+            }
             SyscallKind::Sendmsg | SyscallKind::Recvmsg => regs.reg(REG_DX),
             _ => 0,
         };

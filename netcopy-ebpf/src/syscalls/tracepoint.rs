@@ -1,4 +1,4 @@
-//! The classic per-syscall tracepoints `syscalls:sys_{enter,exit}_*`, 16 programs: the
+//! The classic per-syscall tracepoints `syscalls:sys_{enter,exit}_*`, 18 programs: the
 //! fallback where raw_tp is refused or the architecture is not x86-64. Arguments come from
 //! the tracepoint's record at the offsets of its format.
 
@@ -67,3 +67,10 @@ syscall!(sys_enter_write, sys_exit_write, Write, NO_FLAGS);
 syscall!(sys_enter_read, sys_exit_read, Read, NO_FLAGS);
 syscall!(sys_enter_writev, sys_exit_writev, Writev, NO_FLAGS);
 syscall!(sys_enter_readv, sys_exit_readv, Readv, NO_FLAGS);
+// io_uring_enter(fd, to_submit, min_complete, flags, ...): flags in the 4th slot, as sendto's.
+syscall!(
+    sys_enter_io_uring_enter,
+    sys_exit_io_uring_enter,
+    IoUringEnter,
+    FLAGS_SENDTO
+);

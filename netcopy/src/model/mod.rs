@@ -24,7 +24,7 @@ pub mod run;
 
 pub use attach::{CounterSource, HookRecord, Method, Outcome, Step};
 pub use cell::{CellRecord, StageShare};
-pub use check::{ProbeCheck, SwitchCheck, ThreadCheck};
+pub use check::{ProbeCheck, RequestCheck, SwitchCheck, ThreadCheck};
 pub use counts::{CallCounts, EndTotals, LatencySummary, Switches, WindowTotals, ZerocopyStats};
 pub use external::ExternalSummary;
 pub use kernel::{StageRow, SyscallSummary};

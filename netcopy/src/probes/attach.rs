@@ -7,7 +7,7 @@
 //! netcopy mounts tracefs on demand) are not attached, nothing is mounted.
 
 pub use super::Intent;
-use super::{ProbeError, Probes, brackets, counters, exact, net, sched, syscalls};
+use super::{ProbeError, Probes, brackets, counters, exact, net, sched, syscalls, uring};
 use crate::model::{CounterSource, HookRecord, Outcome, attach};
 
 /// What a trace asks for beyond the programs every trace has.
@@ -26,7 +26,7 @@ pub const MOUNTED_TRACEFS: &str =
 /// Every hook, attached.
 #[derive(Clone, Debug)]
 pub struct Attached {
-    /// syscalls, sched_switch, net, brackets, stages, cycles, in that order.
+    /// syscalls, sched_switch, net, uring, brackets, stages, cycles, in that order.
     pub hooks: Vec<HookRecord>,
     /// What fills the cycles and instructions columns; `None`: nothing, they are null.
     pub counters: Option<CounterSource>,
@@ -55,6 +55,7 @@ impl Probes {
     pub fn attach(&mut self, intent: Intent, wanted: &Wanted) -> Result<Attached, ProbeError> {
         let syscalls = self.attach_syscalls(intent)?;
         let net = self.attach_net(intent)?;
+        let uring = self.attach_uring(intent)?;
         let bracketed = self.attach_brackets(intent)?;
         let fentry = self.attach_exact(intent)?;
         let sched = self.attach_sched(intent)?;
@@ -72,6 +73,7 @@ impl Probes {
                 syscalls,
                 sched,
                 net,
+                uring,
                 brackets::record(bracketed, sampling.clone()),
                 exact::record(fentry, sampling),
                 cycles,
@@ -90,6 +92,7 @@ pub fn untried(why: &str) -> Vec<HookRecord> {
         syscalls::record(untried(), untried(), Outcome::Used),
         sched::record(untried(), Outcome::Used),
         net::record(),
+        uring::record(Outcome::Used),
         brackets::record(untried(), Outcome::Used),
         exact::record(untried(), Outcome::Used),
         counters::record(untried()),

@@ -25,6 +25,7 @@ pub mod object;
 pub mod sample;
 pub mod sched;
 pub mod syscalls;
+pub mod uring;
 
 use aya::{
     Ebpf,

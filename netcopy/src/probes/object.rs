@@ -40,6 +40,7 @@ fn expected() -> Vec<(&'static str, Kind, Option<String>)> {
     for (name, _, _) in syscalls::CLASSIC
         .iter()
         .chain(&net::PROGRAMS)
+        .chain(&netcopy_common::uring::PROGRAMS)
         .chain(&sched::CLASSIC)
     {
         v.push((*name, Kind::TracePoint, None));

@@ -4,7 +4,7 @@
 //! - tp_btf on `raw_syscalls:sys_enter`/`sys_exit`, which reads the registers with plain
 //!   loads (needs BTF; `NETCOPY_HIDE=btf` hides it);
 //! - raw_tp on the same two, which reads them through a helper (`NETCOPY_HIDE=rawtp`);
-//! - the 16 classic `syscalls:sys_{enter,exit}_*` tracepoints.
+//! - the 18 classic `syscalls:sys_{enter,exit}_*` tracepoints.
 //!
 //! The first two decode syscall numbers and registers of one architecture
 //! (`netcopy_common::syscalls::raw::ARCH`) and are tried only there. Numbers: one record per
@@ -17,7 +17,7 @@ use super::{Intent, ProbeError, Probes, program_error};
 use crate::model::{HookRecord, Method, Outcome, Step, attach::Feature};
 
 /// (program, tracepoint category, tracepoint name) of the classic programs.
-pub const CLASSIC: [(&str, &str, &str); 16] = [
+pub const CLASSIC: [(&str, &str, &str); 18] = [
     ("sys_enter_sendto", "syscalls", "sys_enter_sendto"),
     ("sys_exit_sendto", "syscalls", "sys_exit_sendto"),
     ("sys_enter_sendmsg", "syscalls", "sys_enter_sendmsg"),
@@ -34,6 +34,8 @@ pub const CLASSIC: [(&str, &str, &str); 16] = [
     ("sys_exit_writev", "syscalls", "sys_exit_writev"),
     ("sys_enter_readv", "syscalls", "sys_enter_readv"),
     ("sys_exit_readv", "syscalls", "sys_exit_readv"),
+    ("sys_enter_io_uring_enter", "syscalls", "sys_enter_io_uring_enter"),
+    ("sys_exit_io_uring_enter", "syscalls", "sys_exit_io_uring_enter"),
 ];
 
 /// (program, raw tracepoint) of the raw_tp programs.
@@ -46,7 +48,7 @@ pub const BTF: [(&str, &str); 2] = [("btf_sys_enter", "sys_enter"), ("btf_sys_ex
 pub fn record(btf: Outcome, raw: Outcome, classic: Outcome) -> HookRecord {
     HookRecord::new(
         "syscalls",
-        "enter/exit of sendto, sendmsg, recvfrom, recvmsg, write, read, writev, readv: one record per call",
+        "enter/exit of sendto, sendmsg, recvfrom, recvmsg, write, read, writev, readv, io_uring_enter: one record per call",
         vec![
             Step {
                 method: Method::Fentry,

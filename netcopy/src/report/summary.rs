@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::{
-    model::{NetPath, Role, RunSummary, StageRow, SyscallSummary, ZerocopyStats},
+    model::{NetPath, RequestCheck, Role, RunSummary, StageRow, SyscallSummary, ZerocopyStats},
     units::format_size,
 };
 
@@ -23,6 +23,7 @@ pub fn render(s: &RunSummary) -> String {
     }
     if let Some(p) = &s.probe {
         render_fallbacks(&mut o, &p.fallbacks);
+        render_requests(&mut o, &p.requests);
         let (kernel, records) = p.totals();
         let tail = p
             .tail_rows
@@ -40,6 +41,34 @@ pub fn render(s: &RunSummary) -> String {
         );
     }
     o
+}
+
+/// The io_uring requests the kernel saw per thread, beside the workload's counts.
+fn render_requests(o: &mut String, rows: &[RequestCheck]) {
+    let mut tids: Vec<u32> = rows.iter().map(|r| r.tid).collect();
+    tids.dedup();
+    for tid in tids {
+        let mine: Vec<&RequestCheck> = rows.iter().filter(|r| r.tid == tid).collect();
+        let Some(first) = mine.first() else {
+            continue;
+        };
+        let counts: Vec<String> = mine
+            .iter()
+            .map(|r| {
+                if r.kernel == r.workload {
+                    format!("{} {}", r.kernel, r.what)
+                } else {
+                    format!("{} {} (workload: {})", r.kernel, r.what, r.workload)
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "  io_uring    {} thread {tid}: {} seen by the io_uring tracepoints",
+            first.role.name(),
+            counts.join(", ")
+        );
+    }
 }
 
 /// The first line: what ran, over which path.

@@ -116,7 +116,7 @@ columns! {
     start: Utc = |row| Utc((row.r.start_ns as i64).saturating_add(row.realtime_offset_ns));
     ret: i64 = |row| row.r.ret;
     /// Bytes moved; null for a failed call.
-    bytes: Option<u64> = |row| (row.r.ret >= 0).then_some(row.r.ret as u64);
+    bytes: Option<u64> = |row| (row.r.ret >= 0).then(|| row.r.bytes());
     /// The error of a failed call; null for one that succeeded.
     errno: Option<i32> =
         |row| (row.r.ret < 0).then(|| i32::try_from(row.r.ret.unsigned_abs()).unwrap_or(i32::MAX));

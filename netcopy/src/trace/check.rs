@@ -1,7 +1,8 @@
 //! The cross-check of a traced run of the built-in workload: for every workload thread and
 //! syscall kind, the workload's own count beside the kernel's exact total (`THREADS`) and
 //! the records that reached user space; and its context switches inside traced calls beside
-//! its lifetime total (getrusage).
+//! its lifetime total (getrusage); and for the uring modes, the send requests and SEND_ZC
+//! notifications the io_uring tracepoints saw beside the workload's counts.
 
 use netcopy_common::syscalls::SyscallKind;
 
@@ -10,7 +11,7 @@ use super::{
     session::{Ended, Session},
 };
 use crate::{
-    model::{CallCounts, ProbeCheck, SwitchCheck, ThreadCheck},
+    model::{CallCounts, ProbeCheck, RequestCheck, SwitchCheck, ThreadCheck},
     workload::{run::RunOutcome, watch::Roles},
 };
 
@@ -24,6 +25,8 @@ fn workload_calls(c: &CallCounts, kind: SyscallKind) -> u64 {
         SyscallKind::Recvmsg => c.recvmsg + c.errqueue,
         // The workload never uses these on its sockets.
         SyscallKind::Write | SyscallKind::Read | SyscallKind::Writev | SyscallKind::Readv => 0,
+        // The uring modes' submits and waits.
+        SyscallKind::IoUringEnter => c.uring_enter,
     }
 }
 
@@ -33,11 +36,15 @@ pub fn probe_check(
     session: &Session,
     roles: &Roles,
 ) -> Result<ProbeCheck, TraceError> {
-    let senders = outcome.served.iter().map(|s| &s.report.end);
-    let receivers = outcome.client.receivers.iter().map(|r| &r.end);
+    let senders = outcome
+        .served
+        .iter()
+        .map(|s| (&s.report.end, s.report.zerocopy.as_ref()));
+    let receivers = outcome.client.receivers.iter().map(|r| (&r.end, None));
     let mut threads = Vec::new();
+    let mut requests = Vec::new();
     let mut switches = Vec::new();
-    for end in senders.chain(receivers) {
+    for (end, zerocopy) in senders.chain(receivers) {
         let tid = end.tid;
         let role = roles.of(tid);
         switches.push(SwitchCheck {
@@ -47,6 +54,27 @@ pub fn probe_check(
             thread: end.switches,
         });
         let kernel = session.probes.call_counts(tid)?;
+        if end.calls.uring_sends > 0 || kernel.uring_sends > 0 {
+            // SEND_ZC's notifications; MSG_ZEROCOPY's come through recvmsg, counted above.
+            let zc = zerocopy.filter(|z| z.fixed_buffers.is_some());
+            for (what, workload, kernel) in [
+                ("send requests", end.calls.uring_sends, kernel.uring_sends),
+                (
+                    "notifications",
+                    zc.map_or(0, |z| z.completed),
+                    kernel.uring_notifs,
+                ),
+                ("copied", zc.map_or(0, |z| z.copied), kernel.uring_copied),
+            ] {
+                requests.push(RequestCheck {
+                    tid,
+                    role,
+                    what,
+                    workload,
+                    kernel,
+                });
+            }
+        }
         for kind in SyscallKind::ALL {
             threads.push(ThreadCheck {
                 tid,
@@ -63,6 +91,7 @@ pub fn probe_check(
         lost: ended.lost,
         fallbacks: session.meta.fallbacks.clone(),
         threads,
+        requests,
         switches,
         tail_rows: ended.collected.rows_only.then_some(ended.collected.rows),
     })

@@ -18,6 +18,8 @@ use std::{
 };
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
+// The io-uring crate keeps its copies of these private; the probes read the same ones.
+use netcopy_common::uring::{NOTIF_USAGE_ZC_COPIED, SEND_ZC_REPORT_USAGE};
 
 use super::{
     WorkloadError,
@@ -27,11 +29,6 @@ use super::{
 };
 use crate::model::ZerocopyStats;
 
-// From include/uapi/linux/io_uring.h (the io-uring crate keeps its copies private).
-/// SEND_ZC flag: report in the notification whether the kernel copied.
-const IORING_SEND_ZC_REPORT_USAGE: u16 = 1 << 3;
-/// Set in a notification's result when the kernel copied the bytes after all.
-const IORING_NOTIF_USAGE_ZC_COPIED: u32 = 1 << 31;
 /// How long one `io_uring_enter` waits before the loop looks at the stop flag again.
 const WAIT: Duration = Duration::from_millis(200);
 /// How long the sender waits for outstanding notifications at the end, and for a free buffer.
@@ -198,7 +195,7 @@ impl UringSender {
             opcode::SendZc::new(fd, buf.as_ptr(), len)
                 .buf_index(fixed.then_some(buffer as u16))
                 .flags(SEND_FLAGS)
-                .zc_flags(IORING_SEND_ZC_REPORT_USAGE)
+                .zc_flags(SEND_ZC_REPORT_USAGE)
                 .build()
         } else {
             opcode::Send::new(fd, buf.as_ptr(), len)
@@ -284,7 +281,7 @@ impl UringSender {
                 self.owed[buffer] -= 1;
                 if let Some(s) = self.stats.as_mut() {
                     s.completed += 1;
-                    s.copied += u64::from(res as u32 & IORING_NOTIF_USAGE_ZC_COPIED != 0);
+                    s.copied += u64::from(res as u32 & NOTIF_USAGE_ZC_COPIED != 0);
                 }
                 continue;
             }

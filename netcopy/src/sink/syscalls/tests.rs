@@ -84,7 +84,7 @@ fn expected(name: &str, r: &SyscallRecord, role: Role, run_id: &str, offset: i64
         "errqueue" => Cell::B(r.flags & MSG_ERRQUEUE != 0),
         "start" => Cell::I(r.start_ns as i64 + offset),
         "ret" => Cell::I(r.ret),
-        "bytes" if r.ret >= 0 => u(r.ret as u64),
+        "bytes" if r.ret >= 0 => u(r.bytes()),
         "errno" if r.ret < 0 => Cell::I(r.ret.unsigned_abs().min(i32::MAX as u64) as i64),
         "bytes" | "errno" => Cell::Null,
         "wall_ns" => u(r.wall_ns),
