@@ -37,9 +37,12 @@ pub const STACKS: &str = "STACKS";
 /// Per-CPU array: the kernel stack read at a switch out of a call, to find why
 /// (`crate::offcpu`).
 pub const WAIT_STACK: &str = "WAIT_STACK";
+/// LRU hash map `struct io_kiocb *` -> opcode: io_uring send requests between submit and
+/// completion ([`crate::uring`]).
+pub const URING_SENDS: &str = "URING_SENDS";
 
 /// Every map of the object.
-pub const ALL: [&str; 16] = [
+pub const ALL: [&str; 17] = [
     THREADS,
     ON_CPU,
     RECORDS,
@@ -56,6 +59,7 @@ pub const ALL: [&str; 16] = [
     SAMPLES,
     STACKS,
     WAIT_STACK,
+    URING_SENDS,
 ];
 
 /// Global `u32`: the byte offset of `pid` in `struct task_struct`, which user space finds in

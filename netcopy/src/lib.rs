@@ -6,7 +6,7 @@
 //! - `units`, `privileges`: parsing and formatting; which capabilities this process has.
 //! - `model`: plain result types, no I/O; every layer may use them.
 //! - `testbed`: the two network namespaces of `--netns`.
-//! - `workload`: servers and clients for the three copy modes (the data path starts here).
+//! - `workload`: servers and clients for the five copy modes (the data path starts here).
 //! - `probes`: the eBPF programs, loaded and attached; their maps read back.
 //! - `collect`: records and samples folded into rows.
 //! - `sink`: Parquet tables.

@@ -11,12 +11,14 @@ use netcopy::{
 
 /// What does moving bytes through a TCP socket cost in the kernel?
 ///
-/// netcopy moves messages of 8 separately allocated fields through TCP in three copy modes
+/// netcopy moves messages of 8 separately allocated fields through TCP in five copy modes
 /// (twocopy: serialize + send; onecopy: sendmsg with an iovec; zerocopy: MSG_ZEROCOPY with
-/// completions reaped) and traces both ends with eBPF.
+/// completions reaped; uring: serialize + io_uring SEND; uringzc: serialize + io_uring
+/// SEND_ZC with notifications reaped) and traces both ends with eBPF.
 ///
 /// Examples:
 ///   netcopy run --mode zerocopy --size 64K --duration 5s
+///   netcopy run --mode uringzc --size 1M
 ///   netcopy run --mode onecopy --size 1M --threads 4 --netns --json
 ///   sudo netcopy trace --mode onecopy
 ///   netcopy serve                      # on one host, then on another:

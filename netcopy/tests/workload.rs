@@ -88,11 +88,17 @@ fn moves_100_mib(mode: Mode, path: NetPath) {
                 .as_ref()
                 .unwrap_or_else(|| panic!("no SEND_ZC stats"));
             assert_eq!(z.fixed_buffers, Some(true), "the pool is registered");
-            assert_eq!(z.sends, c.uring_sends, "every request promised a notification");
+            assert_eq!(
+                z.sends, c.uring_sends,
+                "every request promised a notification"
+            );
             assert_eq!(z.completed, z.sends, "every notification was reaped");
             // As with MSG_ZEROCOPY, locally looped packets are copied, and the usage report
             // says so.
-            assert_eq!(z.copied, z.completed, "loopback and veth make the kernel copy");
+            assert_eq!(
+                z.copied, z.completed,
+                "loopback and veth make the kernel copy"
+            );
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::{
 /// cell.json per cell, and DIR/summary.csv (one row per cell; the seed report's columns
 /// first). Running the same command again skips the cells already done; an interrupted cell
 /// leaves nothing behind. The defaults reproduce the seed report's matrix (3 modes x 6 sizes
-/// x 4 thread counts x 10 s), three times for medians.
+/// x 4 thread counts x 10 s), three times for medians; `--modes` adds uring and uringzc.
 ///
 /// Examples:
 ///   sudo netcopy sweep --out sweep-1
@@ -34,7 +34,7 @@ use crate::{
 #[derive(Args, Clone)]
 #[command(verbatim_doc_comment)]
 pub struct SweepArgs {
-    /// Copy modes, comma-separated.
+    /// Copy modes, comma-separated (the seed's three by default; uring, uringzc also).
     #[arg(
         long,
         value_enum,

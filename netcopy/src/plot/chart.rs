@@ -45,3 +45,7 @@ impl Chart {
         }
     }
 }
+
+/// Colors of the modes, first in the palette (in `report::sweep::MODES` order); the stages'
+/// colors follow.
+pub const MODE_COLORS: usize = crate::report::sweep::MODES.len();

@@ -3,7 +3,7 @@
 
 use netcopy_common::stage::Stage;
 
-pub use super::chart::{Chart, Kind, Layer, Series};
+pub use super::chart::{Chart, Kind, Layer, MODE_COLORS, Series};
 use crate::{
     report::sweep::{Group, MODES, Stat},
     units::format_size,
@@ -238,7 +238,7 @@ fn stacked_by_mode_size(groups: &[Group], threads: u32, spec: Stacked<'_>) -> Ch
         .map(|(i, name)| Layer {
             name: (*name).to_owned(),
             values: bars.iter().map(|g| (spec.value)(g, name)).collect(),
-            color: 3 + i,
+            color: MODE_COLORS + i,
         })
         .collect();
     let mut chart = Chart {

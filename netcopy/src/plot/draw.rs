@@ -6,15 +6,19 @@ use plotters::{coord::Shift, prelude::*};
 
 use super::{
     PlotError,
+    chart::MODE_COLORS,
     charts::{Chart, Kind},
 };
 
-/// Modes first (twocopy, onecopy, zerocopy), then one color per stage in `Stage::ALL` order
-/// (the stage chart gives stage i the color 3 + i), `other` last in light gray.
-const PALETTE: [RGBColor; 3 + netcopy_common::stage::Stage::ALL.len()] = [
+/// Modes first (twocopy, onecopy, zerocopy, uring, uringzc), then one color per stage in
+/// `Stage::ALL` order (the stage chart gives stage i the color MODE_COLORS + i), `other` last
+/// in light gray.
+const PALETTE: [RGBColor; MODE_COLORS + netcopy_common::stage::Stage::ALL.len()] = [
     RGBColor(214, 39, 40),
     RGBColor(31, 119, 180),
     RGBColor(44, 160, 44),
+    RGBColor(0, 0, 0),
+    RGBColor(255, 0, 255),
     RGBColor(255, 127, 14),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),

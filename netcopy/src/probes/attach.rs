@@ -109,7 +109,7 @@ mod tests {
         let hooks = untried("cannot try without CAP_BPF");
         assert_eq!(
             attach::methods(&hooks),
-            "syscalls=tracepoint,sched_switch=tracepoint,net=tracepoint,brackets=perf_event sampling,stages=perf_event sampling,cycles=none"
+            "syscalls=tracepoint,sched_switch=tracepoint,net=tracepoint,uring=tracepoint,brackets=perf_event sampling,stages=perf_event sampling,cycles=none"
         );
         assert!(attach::fallbacks(&hooks).is_empty());
     }

@@ -34,8 +34,16 @@ pub const CLASSIC: [(&str, &str, &str); 18] = [
     ("sys_exit_writev", "syscalls", "sys_exit_writev"),
     ("sys_enter_readv", "syscalls", "sys_enter_readv"),
     ("sys_exit_readv", "syscalls", "sys_exit_readv"),
-    ("sys_enter_io_uring_enter", "syscalls", "sys_enter_io_uring_enter"),
-    ("sys_exit_io_uring_enter", "syscalls", "sys_exit_io_uring_enter"),
+    (
+        "sys_enter_io_uring_enter",
+        "syscalls",
+        "sys_enter_io_uring_enter",
+    ),
+    (
+        "sys_exit_io_uring_enter",
+        "syscalls",
+        "sys_exit_io_uring_enter",
+    ),
 ];
 
 /// (program, raw tracepoint) of the raw_tp programs.
@@ -195,6 +203,7 @@ mod tests {
                 SyscallKind::Read => libc::SYS_read,
                 SyscallKind::Writev => libc::SYS_writev,
                 SyscallKind::Readv => libc::SYS_readv,
+                SyscallKind::IoUringEnter => libc::SYS_io_uring_enter,
             };
             assert_eq!(nr, libc_nr as u64, "{kind:?}");
         }

@@ -81,7 +81,7 @@ pub struct Group {
 }
 
 /// The order of the modes in tables and plots.
-pub const MODES: [&str; 3] = ["twocopy", "onecopy", "zerocopy"];
+pub const MODES: [&str; 5] = ["twocopy", "onecopy", "zerocopy", "uring", "uringzc"];
 
 fn mode_rank(m: &str) -> usize {
     MODES.iter().position(|x| *x == m).unwrap_or(MODES.len())

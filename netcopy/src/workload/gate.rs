@@ -299,6 +299,15 @@ fn decide(p: &mut Pending, admission: &Admission, limits: &Limits) -> Arrival {
         Ok(h) => h,
         Err(e) => return refuse(p, AckStatus::BadHello, format!("bad hello: {e}")),
     };
+    if hello.mode.uses_uring()
+        && let Err(e) = super::uring::available(hello.mode.is_zerocopy())
+    {
+        return refuse(
+            p,
+            AckStatus::Unsupported,
+            format!("refused --mode {}: {e}", hello.mode),
+        );
+    }
     match admission.admit(&hello, limits) {
         Ok(ticket) => match p.stream.try_clone().and_then(|s| {
             s.set_nonblocking(false)?;

@@ -127,7 +127,9 @@ impl std::fmt::Display for AckStatus {
             AckStatus::Ok => "ok",
             AckStatus::BadHello => "the server could not accept the hello (see the server's log)",
             AckStatus::Busy => "the server has too many connections",
-            AckStatus::Unsupported => "the server cannot use this copy mode on its socket",
+            AckStatus::Unsupported => {
+                "the server cannot use this copy mode (its log says why: io_uring off or too old?)"
+            }
         })
     }
 }
