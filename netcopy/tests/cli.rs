@@ -235,6 +235,7 @@ fn bad_input_is_one_line_and_exit_2() {
         (&["run", "--threads", "0"], "threads"),
         (&["run", "--threads", "1025"], "threads"),
         (&["run", "--mode", "fourcopy"], "fourcopy"),
+        (&["run", "--rx", "mmap"], "mmap"),
         (&["run", "--duration", "soon"], "soon"),
         (&["run", "--duration", "0s"], "duration"),
         (&["client", "--server", "not-an-ip"], "not-an-ip"),
@@ -284,6 +285,31 @@ fn uring_modes_without_io_uring_say_what_is_missing() {
     }
     let v = json(&run("onecopy"));
     assert_eq!(v["verified"], true);
+    assert!(v["rx_zerocopy"].is_null(), "--rx copy by default");
+    assert_eq!(v["rx"], "copy");
+    // The JSON of `--rx zerocopy`: mapped and copied bytes that add up to the bytes.
+    let out = netcopy(&[
+        "run",
+        "--mode",
+        "zerocopy",
+        "--rx",
+        "zerocopy",
+        "--size",
+        "64K",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "0",
+        "--json",
+    ]);
+    let v = json(&out);
+    let z = &v["rx_zerocopy"];
+    let (mapped, copied) = (z["mapped_bytes"].as_u64(), z["copied_bytes"].as_u64());
+    assert_eq!(
+        mapped.zip(copied).map(|(m, c)| m + c),
+        v["bytes"].as_u64(),
+        "{z}"
+    );
 }
 
 /// Bad input that only the system can tell: a port in use, an address of another host, a

@@ -5,7 +5,7 @@ mod common;
 
 use common::{MIB, config, require_root};
 use netcopy::{
-    model::{Mode, NetPath},
+    model::{Mode, NetPath, Rx},
     testbed::netns,
     workload::{conn::Stop, run::run},
 };
@@ -132,6 +132,59 @@ fn uringzc_loopback() {
 fn uringzc_netns() {
     require_root("the netns testbed");
     moves_100_mib(Mode::Uringzc, NetPath::Netns);
+}
+
+/// `--rx zerocopy` receives every message verified, and what it mapped and what it copied
+/// add up to what it received. Over loopback, the kernel maps pages behind a zerocopy
+/// sender (its deferred copy makes whole pages) and none behind a copying one.
+#[test]
+fn rx_zerocopy_maps_what_it_can_and_copies_the_rest() {
+    for (mode, maps) in [
+        (Mode::Onecopy, false),
+        (Mode::Zerocopy, true),
+        (Mode::Uringzc, true),
+    ] {
+        let mut cfg = config(mode, 64 * 1024, 1, 1.0);
+        cfg.rx = Rx::Zerocopy;
+        let outcome = run(&cfg, NetPath::Loopback, &Stop::default())
+            .unwrap_or_else(|e| panic!("{mode} --rx zerocopy: {e}"));
+        let s = outcome.summary();
+        assert!(s.verified, "{mode}: receivers did not verify");
+        assert!(s.bytes >= 50 * MIB, "{mode}: moved only {} bytes", s.bytes);
+        assert_eq!(
+            s.bytes,
+            s.messages * cfg.size,
+            "{mode}: whole messages only"
+        );
+        let z = s
+            .rx_zerocopy
+            .as_ref()
+            .unwrap_or_else(|| panic!("{mode}: no rx_zerocopy counts"));
+        assert_eq!(z.mapped_bytes + z.copied_bytes, s.bytes, "{mode}: {z:?}");
+        assert!(z.calls >= z.mapping_calls, "{mode}: {z:?}");
+        if maps {
+            assert!(z.mapped_bytes > s.bytes / 4, "{mode}: {z:?}");
+            assert!(z.mapping_calls > 0, "{mode}: {z:?}");
+        } else {
+            assert_eq!(z.mapped_bytes, 0, "{mode}: {z:?}");
+            // The copy path: recv(2) calls, counted.
+            assert!(
+                s.recv_calls.recvfrom > s.messages / 4,
+                "{mode}: {:?}",
+                s.recv_calls
+            );
+        }
+    }
+    let plain = run(
+        &config(Mode::Onecopy, 4096, 1, 0.3),
+        NetPath::Loopback,
+        &Stop::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        plain.summary().rx_zerocopy.is_none(),
+        "--rx copy counts nothing"
+    );
 }
 
 #[test]

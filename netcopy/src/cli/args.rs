@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::error::Error;
 use crate::{
-    model::{Mode, NetPath},
+    model::{Mode, NetPath, Rx},
     probes::{check_privileges, sample::DEFAULT_HZ},
     sink::RunDir,
     trace::TraceOptions,
@@ -38,6 +38,11 @@ pub struct WorkloadArgs {
     /// Time before the window starts, not measured.
     #[arg(long, short, default_value = "1s", value_parser = warmup_arg)]
     pub warmup: Duration,
+    /// How receivers read: copy (recv/recvmsg) or zerocopy (getsockopt TCP_ZEROCOPY_RECEIVE
+    /// maps whole pages of received data, read in place; recv copies the rest). Over
+    /// loopback and veth the kernel may map nothing: the summary says how much was mapped.
+    #[arg(long, value_enum, default_value_t = Rx::Copy)]
+    pub rx: Rx,
     /// Do not check message content (for speed runs).
     #[arg(long)]
     pub no_verify: bool,
@@ -59,6 +64,7 @@ impl WorkloadArgs {
                 Verify::Yes
             },
             affinity: self.cpu_affinity.unwrap_or_default(),
+            rx: self.rx,
             ..ClientConfig::new(
                 self.mode,
                 self.size,

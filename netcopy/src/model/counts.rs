@@ -130,3 +130,25 @@ impl ZerocopyStats {
         self.fixed_buffers = o.fixed_buffers;
     }
 }
+
+/// What a `--rx zerocopy` receiver counted (one, or added up over all of them). Mapped and
+/// copied bytes add up to the bytes received.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RxZerocopyStats {
+    /// Bytes TCP_ZEROCOPY_RECEIVE mapped into the receive area.
+    pub mapped_bytes: u64,
+    /// Bytes read with recv(2) because they could not be mapped (`recv_skip_hint`).
+    pub copied_bytes: u64,
+    /// getsockopt(TCP_ZEROCOPY_RECEIVE) calls, and those that mapped at least one page.
+    pub calls: u64,
+    pub mapping_calls: u64,
+}
+
+impl RxZerocopyStats {
+    pub fn add(&mut self, o: &RxZerocopyStats) {
+        self.mapped_bytes += o.mapped_bytes;
+        self.copied_bytes += o.copied_bytes;
+        self.calls += o.calls;
+        self.mapping_calls += o.mapping_calls;
+    }
+}

@@ -25,9 +25,11 @@ pub mod run;
 pub use attach::{CounterSource, HookRecord, Method, Outcome, Step};
 pub use cell::{CellRecord, StageShare};
 pub use check::{ProbeCheck, RequestCheck, SwitchCheck, ThreadCheck};
-pub use counts::{CallCounts, EndTotals, LatencySummary, Switches, WindowTotals, ZerocopyStats};
+pub use counts::{
+    CallCounts, EndTotals, LatencySummary, RxZerocopyStats, Switches, WindowTotals, ZerocopyStats,
+};
 pub use external::ExternalSummary;
 pub use kernel::{StageRow, SyscallSummary};
 pub use meta::RunMeta;
 pub use role::Role;
-pub use run::{Affinity, ConnectionSummary, Mode, NetPath, RunSummary};
+pub use run::{Affinity, ConnectionSummary, Mode, NetPath, RunSummary, Rx};

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{
     check::ProbeCheck,
-    counts::{CallCounts, EndTotals, LatencySummary, WindowTotals, ZerocopyStats},
+    counts::{CallCounts, EndTotals, LatencySummary, RxZerocopyStats, WindowTotals, ZerocopyStats},
     kernel::{StageRow, SyscallSummary},
 };
 
@@ -73,6 +73,27 @@ impl fmt::Display for Mode {
     }
 }
 
+/// How the receiver gets the bytes out of the socket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Rx {
+    /// recv(2)/recvmsg(2): the kernel copies into the message's buffers.
+    #[default]
+    Copy,
+    /// getsockopt(TCP_ZEROCOPY_RECEIVE) maps whole pages of received data into an mmap'd
+    /// area, read in place; recv(2) copies what cannot be mapped.
+    Zerocopy,
+}
+
+impl Rx {
+    pub fn name(self) -> &'static str {
+        match self {
+            Rx::Copy => "copy",
+            Rx::Zerocopy => "zerocopy",
+        }
+    }
+}
+
 /// Where the bytes travel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -133,6 +154,8 @@ pub struct ConnectionSummary {
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
     pub mode: Mode,
+    /// `--rx`: how the receivers read.
+    pub rx: Rx,
     pub size: u64,
     pub threads: u32,
     pub path: NetPath,
@@ -157,6 +180,8 @@ pub struct RunSummary {
     pub recv_calls: CallCounts,
     /// Zerocopy completions, summed over connections; null in the other modes.
     pub zerocopy: Option<ZerocopyStats>,
+    /// `--rx zerocopy`: bytes mapped and copied, summed over receivers; null with `--rx copy`.
+    pub rx_zerocopy: Option<RxZerocopyStats>,
     pub connections: Vec<ConnectionSummary>,
     /// `netcopy trace`: per role and syscall kind, what the kernel saw.
     pub syscalls: Option<Vec<SyscallSummary>>,

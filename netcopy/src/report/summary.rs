@@ -5,7 +5,10 @@
 use std::fmt::Write as _;
 
 use crate::{
-    model::{NetPath, RequestCheck, Role, RunSummary, StageRow, SyscallSummary, ZerocopyStats},
+    model::{
+        Mode, NetPath, RequestCheck, Role, RunSummary, RxZerocopyStats, StageRow, SyscallSummary,
+        ZerocopyStats,
+    },
     units::format_size,
 };
 
@@ -188,6 +191,29 @@ fn workload(o: &mut String, s: &RunSummary) {
         };
         let _ = writeln!(o, "  {}", zerocopy_verdict(z, s.path));
     }
+    if let Some(z) = &s.rx_zerocopy {
+        let _ = writeln!(o, "  {}", rx_zerocopy_line(z, s.mode, s.path));
+    }
+}
+
+/// What `--rx zerocopy` mapped and copied, and why nothing was mapped where nothing was.
+pub fn rx_zerocopy_line(z: &RxZerocopyStats, mode: Mode, path: NetPath) -> String {
+    let total = z.mapped_bytes + z.copied_bytes;
+    let pct = if total > 0 {
+        100.0 * z.mapped_bytes as f64 / total as f64
+    } else {
+        0.0
+    };
+    let why = if z.mapped_bytes == 0 && path != NetPath::Network && !mode.is_zerocopy() {
+        " (loopback/veth with a copying sender: nothing arrives in whole pages at offset 0, \
+         which mapping needs; docs/methodology.md)"
+    } else {
+        ""
+    };
+    format!(
+        "rx zerocopy {} B mapped ({pct:.1}%), {} B copied, in {} TCP_ZEROCOPY_RECEIVE calls ({} of them mapped){why}",
+        z.mapped_bytes, z.copied_bytes, z.calls, z.mapping_calls
+    )
 }
 
 /// The kernel's view per role and syscall kind, one line each.

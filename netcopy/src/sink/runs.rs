@@ -161,6 +161,14 @@ pub fn write(
         true,
         u64_(zc.map(|z| z.copied)),
     );
+    col("rx", DataType::Utf8, false, text(s.rx.name()));
+    let rx = s.rx_zerocopy.as_ref();
+    for (name, v) in [
+        ("rx_mapped_bytes", rx.map(|z| z.mapped_bytes)),
+        ("rx_copied_bytes", rx.map(|z| z.copied_bytes)),
+    ] {
+        col(name, DataType::UInt64, true, u64_(v));
+    }
     col("lost_records", DataType::UInt64, true, u64_(lost));
     col(
         "attach_methods",

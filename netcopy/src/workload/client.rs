@@ -19,7 +19,7 @@ use super::{
     stats::{Progress, Window, thread_switches, window_totals},
     watch::Roles,
 };
-use crate::model::{Affinity, Mode, Role, WindowTotals};
+use crate::model::{Affinity, Mode, Role, Rx, WindowTotals};
 
 /// How long the server keeps sending after the client's window ends, so that the window is
 /// full on every connection even though each server thread starts at its own hello.
@@ -35,6 +35,8 @@ pub struct ClientConfig {
     pub warmup: Duration,
     pub duration: Duration,
     pub verify: Verify,
+    /// How the receivers read (`--rx`).
+    pub rx: Rx,
     /// CPUs for the connection threads: the receivers here, the senders in `netcopy run`.
     pub affinity: Affinity,
 }
@@ -52,6 +54,7 @@ impl ClientConfig {
             warmup,
             duration,
             verify: Verify::Yes,
+            rx: Rx::Copy,
             affinity: Affinity::default(),
         }
     }
@@ -116,7 +119,7 @@ pub fn run_client(
                         setup()?;
                     }
                     let conn = connect(&cfg, &hello, window, stop.clone())?;
-                    receive_messages(conn, cfg.mode, &layout, cfg.verify, &p, started)
+                    receive_messages(conn, cfg.mode, cfg.rx, &layout, cfg.verify, &p, started)
                 })();
                 if r.is_err() {
                     stop.request();

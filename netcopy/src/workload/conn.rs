@@ -156,9 +156,9 @@ impl Conn {
         })
     }
 
-    /// Run `call` and time it when it starts inside the window.
+    /// Run `call` (a data call on the socket) and time it when it starts inside the window.
     #[inline]
-    fn timing<T>(&mut self, call: impl FnOnce(RawFd) -> T) -> T {
+    pub fn timing<T>(&mut self, call: impl FnOnce(RawFd) -> T) -> T {
         let t0 = self.clock.raw();
         self.last_start = t0;
         let result = call(self.fd);

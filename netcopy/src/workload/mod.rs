@@ -3,7 +3,8 @@
 //! - `message`: the 8-field message, its pattern and verifier.
 //! - `conn`: every syscall on a connection, counted and timed (on `clock`, the TSC).
 //! - `sender` / `receiver`: the per-mode data loops; `zerocopy`: MSG_ZEROCOPY and completions;
-//!   `uring`: IORING_OP_SEND and SEND_ZC with their notifications.
+//!   `uring`: IORING_OP_SEND and SEND_ZC with their notifications; `rxzc`: the receiver that
+//!   maps pages with TCP_ZEROCOPY_RECEIVE.
 //! - `protocol`: the hello/ack handshake; `server` / `client`: the two ends; `run`: both at once.
 //! - `stats`: latency histograms and the common measurement window.
 //! - `affinity`: `--cpu-affinity`; `gate`: admission for `netcopy serve`; `watch`: what a
@@ -18,6 +19,7 @@ pub mod message;
 pub mod protocol;
 pub mod receiver;
 pub mod run;
+pub mod rxzc;
 pub mod sender;
 pub mod server;
 pub mod stats;

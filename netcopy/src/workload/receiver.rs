@@ -8,7 +8,7 @@ use super::{
     message::{Layout, Message, Verifier},
     stats::{Latency, Progress, thread_switches},
 };
-use crate::model::{EndTotals, Mode, Switches};
+use crate::model::{EndTotals, Mode, Rx, RxZerocopyStats, Switches};
 
 /// What one receiving thread did.
 pub struct ReceiverReport {
@@ -19,6 +19,8 @@ pub struct ReceiverReport {
     pub latency: Latency,
     /// Every message was checked byte for byte.
     pub verified: bool,
+    /// `--rx zerocopy`: what was mapped and what was copied.
+    pub rx_zerocopy: Option<RxZerocopyStats>,
 }
 
 /// Whether receivers check message content.
@@ -33,11 +35,15 @@ pub enum Verify {
 pub fn receive_messages(
     mut conn: Conn,
     mode: Mode,
+    rx: Rx,
     layout: &Layout,
     verify: Verify,
     progress: &Progress,
     started: Switches,
 ) -> Result<ReceiverReport, WorkloadError> {
+    if rx == Rx::Zerocopy {
+        return super::rxzc::receive_mapped(conn, layout, verify, progress, started);
+    }
     let tid = super::gettid();
     let mut message = Message::zeroed(layout);
     let mut verifier = (verify == Verify::Yes).then(|| Verifier::new(layout));
@@ -84,5 +90,6 @@ pub fn receive_messages(
         },
         latency: conn.latency,
         verified: verifier.is_some(),
+        rx_zerocopy: None,
     })
 }

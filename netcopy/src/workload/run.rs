@@ -20,7 +20,9 @@ use super::{
     watch::Watch,
 };
 use crate::{
-    model::{CallCounts, ConnectionSummary, Mode, NetPath, RunSummary, ZerocopyStats},
+    model::{
+        CallCounts, ConnectionSummary, Mode, NetPath, RunSummary, RxZerocopyStats, ZerocopyStats,
+    },
     testbed::netns::{self, NetnsError, Testbed},
 };
 
@@ -73,9 +75,13 @@ impl RunOutcome {
             }
         }
         let receivers = &self.client.receivers;
+        let mut rx_zerocopy: Option<RxZerocopyStats> = None;
         for r in receivers {
             recv_latency.add(&r.latency);
             recv_calls.add(&r.end.calls);
+            if let Some(z) = &r.rx_zerocopy {
+                rx_zerocopy.get_or_insert_with(Default::default).add(z);
+            }
         }
         // Pair the ends by the index the client put in each hello.
         let connections = receivers
@@ -92,6 +98,7 @@ impl RunOutcome {
             .collect();
         RunSummary {
             mode: cfg.mode,
+            rx: cfg.rx,
             size: cfg.size,
             threads: cfg.threads,
             path: self.path,
@@ -109,6 +116,7 @@ impl RunOutcome {
             send_calls,
             recv_calls,
             zerocopy,
+            rx_zerocopy,
             connections,
             syscalls: None,
             stages: None,
