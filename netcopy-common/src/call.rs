@@ -30,8 +30,10 @@ pub struct ExactCounts {
     /// SEND_ZC notifications posted to the thread, and those that said the kernel copied.
     pub uring_notifs: u64,
     pub uring_copied: u64,
+    /// Of those, results and notifications the `URING_EVENTS` ring had no room for.
+    pub uring_lost: u64,
 }
-layout!(ExactCounts, 8 * KINDS + 24, uring_sends @ 8 * KINDS);
+layout!(ExactCounts, 8 * KINDS + 32, uring_sends @ 8 * KINDS);
 
 /// What the net family counts inside a call, and the brackets family's exact times.
 #[repr(C)]
@@ -164,7 +166,7 @@ pub struct ThreadEntry {
     /// never traced).
     pub tid: u32,
 }
-layout!(ThreadEntry, 312, counts @ 208, tgid @ 304, tid @ 308);
+layout!(ThreadEntry, 320, counts @ 208, tgid @ 312, tid @ 316);
 
 #[cfg(feature = "user")]
 mod pod {

@@ -37,12 +37,14 @@ pub const STACKS: &str = "STACKS";
 /// Per-CPU array: the kernel stack read at a switch out of a call, to find why
 /// (`crate::offcpu`).
 pub const WAIT_STACK: &str = "WAIT_STACK";
-/// LRU hash map `struct io_kiocb *` -> opcode: io_uring send requests between submit and
+/// LRU hash map `struct io_kiocb *` -> [`crate::uring::SendInFlight`]: io_uring send requests between submit and
 /// completion ([`crate::uring`]).
 pub const URING_SENDS: &str = "URING_SENDS";
+/// Ring buffer of [`crate::uring::UringEvent`]s.
+pub const URING_EVENTS: &str = "URING_EVENTS";
 
 /// Every map of the object.
-pub const ALL: [&str; 17] = [
+pub const ALL: [&str; 18] = [
     THREADS,
     ON_CPU,
     RECORDS,
@@ -60,6 +62,7 @@ pub const ALL: [&str; 17] = [
     STACKS,
     WAIT_STACK,
     URING_SENDS,
+    URING_EVENTS,
 ];
 
 /// Global `u32`: the byte offset of `pid` in `struct task_struct`, which user space finds in

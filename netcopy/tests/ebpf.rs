@@ -147,15 +147,19 @@ fn kernel_records_match_the_workload_for_every_mode() {
         } else {
             assert_eq!(data_send.zerocopy_calls, 0);
         }
-        check_requests(mode, &s, p);
+        check_requests(mode, &s, p, &dir);
     }
 }
 
 /// The io_uring tracepoints' counts per sending thread: every send request, notification
 /// and copied notification the workload counted, and nothing outside the uring modes.
-fn check_requests(mode: Mode, s: &RunSummary, p: &ProbeCheck) {
+fn check_requests(mode: Mode, s: &RunSummary, p: &ProbeCheck, dir: &RunDir) {
+    use arrow_array::{Array, cast::AsArray, types::UInt64Type};
+    let table = dir.table_path("uring");
     if !mode.uses_uring() {
         assert!(p.requests.is_empty(), "{mode}: {:?}", p.requests);
+        assert_eq!(p.request_rows, 0, "{mode}");
+        assert!(!table.exists(), "{mode}: a uring table without io_uring");
         return;
     }
     let of = |what: &str| -> u64 {
@@ -173,6 +177,32 @@ fn check_requests(mode: Mode, s: &RunSummary, p: &ProbeCheck) {
         (of("send requests"), of("notifications"), of("copied"));
     assert_eq!(requests, s.send_calls.uring_sends, "{mode}");
     assert!(requests >= s.messages, "{mode}: a request per message");
+    // uring.parquet: a row per request, their bytes those the receivers got (the acks went
+    // through send(2)), and each SEND_ZC row with its notification.
+    assert_eq!(p.request_events_lost, 0, "{mode}");
+    assert_eq!(p.request_rows, requests, "{mode}");
+    assert_eq!(p.unnotified, 0, "{mode}");
+    let (mut rows, mut bytes, mut notified, mut copied_rows) = (0u64, 0u64, 0u64, 0u64);
+    for batch in common::read_parquet(&table) {
+        rows += batch.num_rows() as u64;
+        let b = common::column(&batch, "bytes").as_primitive::<UInt64Type>();
+        let n = common::column(&batch, "notified").as_boolean();
+        let c = common::column(&batch, "copied").as_boolean();
+        let lat = common::column(&batch, "latency_ns").as_primitive::<UInt64Type>();
+        for i in 0..batch.num_rows() {
+            bytes += b.value(i);
+            notified += u64::from(n.value(i));
+            copied_rows += u64::from(c.is_valid(i) && c.value(i));
+            assert!(
+                lat.value(i) > 0,
+                "{mode}: a request completed before its submit"
+            );
+        }
+    }
+    assert_eq!(rows, requests, "{mode}: rows in uring.parquet");
+    assert_eq!(bytes, s.bytes, "{mode}: bytes in uring.parquet");
+    assert_eq!(notified, notifications, "{mode}: notified rows");
+    assert_eq!(copied_rows, copied, "{mode}: copied rows");
     if mode == Mode::Uringzc {
         assert_eq!(
             notifications, requests,

@@ -18,6 +18,9 @@ pub struct ThreadCheck {
     pub records: u64,
 }
 
+/// [`RequestCheck::what`] of the send requests.
+pub const SEND_REQUESTS: &str = "send requests";
+
 /// One thread's io_uring requests of one sort (`what`: send requests, notifications,
 /// copied): the workload's count and the kernel's (the io_uring tracepoints).
 #[derive(Clone, Debug, Serialize)]
@@ -52,6 +55,11 @@ pub struct ProbeCheck {
     pub threads: Vec<ThreadCheck>,
     /// Threads that put requests on an io_uring (none outside the uring modes).
     pub requests: Vec<RequestCheck>,
+    /// Request rows of the checked threads read from the io_uring events (uring.parquet),
+    /// rows whose promised notification never came, and events the ring had no room for.
+    pub request_rows: u64,
+    pub unnotified: u64,
+    pub request_events_lost: u64,
     pub switches: Vec<SwitchCheck>,
     /// With `--records tail`: the rows written, one per call of the tail (the records
     /// counted above are then the kernel's totals).
@@ -66,6 +74,16 @@ impl ProbeCheck {
             .iter()
             .all(|t| t.kernel == t.workload && (self.lost > 0 || t.records == t.kernel))
             && self.requests.iter().all(|r| r.kernel == r.workload)
+            && (self.request_events_lost > 0 || self.request_rows == self.sent_requests())
+    }
+
+    /// Send requests the io_uring tracepoints counted, over all threads.
+    pub fn sent_requests(&self) -> u64 {
+        self.requests
+            .iter()
+            .filter(|r| r.what == SEND_REQUESTS)
+            .map(|r| r.kernel)
+            .sum()
     }
 
     /// Calls in the kernel's totals and records that reached user space, over all threads.

@@ -84,3 +84,25 @@ impl StageRow {
         (!cells.is_empty()).then(|| format!("sampled - exact share: {}", cells.join(", ")))
     }
 }
+
+/// One io_uring send request of a traced thread, from its submit to its result and, for
+/// SEND_ZC, its notification (uring.parquet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRow {
+    pub tid: u32,
+    pub role: Role,
+    /// send, send_zc, sendmsg or sendmsg_zc.
+    pub opcode: &'static str,
+    pub user_data: u64,
+    /// CLOCK_MONOTONIC ns of io_uring_submit_req and of the result's io_uring_complete.
+    pub submit_ns: u64,
+    pub complete_ns: u64,
+    /// Bytes sent, or -errno.
+    pub res: i32,
+    /// The result promised a notification (IORING_CQE_F_MORE).
+    pub more: bool,
+    /// When the notification came (null: none promised, or none seen before the end).
+    pub notif_ns: Option<u64>,
+    /// The notification said the kernel copied (null without a notification).
+    pub copied: Option<bool>,
+}

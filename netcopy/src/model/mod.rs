@@ -29,7 +29,7 @@ pub use counts::{
     CallCounts, EndTotals, LatencySummary, RxZerocopyStats, Switches, WindowTotals, ZerocopyStats,
 };
 pub use external::ExternalSummary;
-pub use kernel::{StageRow, SyscallSummary};
+pub use kernel::{RequestRow, StageRow, SyscallSummary};
 pub use meta::RunMeta;
 pub use role::Role;
 pub use run::{Affinity, ConnectionSummary, Mode, NetPath, RunSummary, Rx};

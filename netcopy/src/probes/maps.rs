@@ -142,6 +142,16 @@ impl Probes {
             .collect())
     }
 
+    /// The io_uring event ring buffer, handed to its reader (once).
+    pub fn take_uring_events(&mut self) -> Result<RingBuf<MapData>, ProbeError> {
+        let name = netcopy_common::maps::URING_EVENTS;
+        let map = self
+            .ebpf
+            .take_map(name)
+            .ok_or(ProbeError::Missing { kind: "map", name })?;
+        RingBuf::try_from(map).map_err(map_error(name))
+    }
+
     /// The record ring buffer, handed to the collector (once).
     pub fn take_records(&mut self) -> Result<RingBuf<MapData>, ProbeError> {
         let map = self.ebpf.take_map(RECORDS).ok_or(ProbeError::Missing {

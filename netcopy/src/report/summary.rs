@@ -27,6 +27,13 @@ pub fn render(s: &RunSummary) -> String {
     if let Some(p) = &s.probe {
         render_fallbacks(&mut o, &p.fallbacks);
         render_requests(&mut o, &p.requests);
+        if !p.requests.is_empty() {
+            let _ = writeln!(
+                o,
+                "  io_uring    {} request rows from the io_uring events, {} still waiting for a notification at the end, {} events lost",
+                p.request_rows, p.unnotified, p.request_events_lost
+            );
+        }
         let (kernel, records) = p.totals();
         let tail = p
             .tail_rows

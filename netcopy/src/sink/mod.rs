@@ -1,5 +1,5 @@
 //! Writing runs to Parquet: one file per table in a run directory (`runs`, `syscalls`,
-//! `stages` and `stacks`, `zerocopy`; docs/schema.md documents every column).
+//! `stages` and `stacks`, `zerocopy`, `uring`; docs/schema.md documents every column).
 //!
 //! Every table is written with the same explicit [`WriterProperties`] (ZSTD, dictionary
 //! encoding, bounded row groups) and carries its metadata keys in the footer. A table is
@@ -9,6 +9,7 @@
 pub mod runs;
 pub mod stages;
 pub mod syscalls;
+pub mod uring;
 pub mod zerocopy;
 
 mod background;

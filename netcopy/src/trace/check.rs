@@ -11,7 +11,7 @@ use super::{
     session::{Ended, Session},
 };
 use crate::{
-    model::{CallCounts, ProbeCheck, RequestCheck, SwitchCheck, ThreadCheck},
+    model::{CallCounts, ProbeCheck, RequestCheck, SwitchCheck, ThreadCheck, check::SEND_REQUESTS},
     workload::{run::RunOutcome, watch::Roles},
 };
 
@@ -44,6 +44,8 @@ pub fn probe_check(
     let mut threads = Vec::new();
     let mut requests = Vec::new();
     let mut switches = Vec::new();
+    let mut request_events_lost = 0;
+    let (mut request_rows, mut unnotified) = (0, 0);
     for (end, zerocopy) in senders.chain(receivers) {
         let tid = end.tid;
         let role = roles.of(tid);
@@ -54,11 +56,15 @@ pub fn probe_check(
             thread: end.switches,
         });
         let kernel = session.probes.call_counts(tid)?;
+        request_events_lost += kernel.uring_lost;
+        let of = |m: &std::collections::BTreeMap<u32, u64>| m.get(&tid).copied().unwrap_or(0);
+        request_rows += of(&ended.requests.rows);
+        unnotified += of(&ended.requests.unnotified);
         if end.calls.uring_sends > 0 || kernel.uring_sends > 0 {
             // SEND_ZC's notifications; MSG_ZEROCOPY's come through recvmsg, counted above.
             let zc = zerocopy.filter(|z| z.fixed_buffers.is_some());
             for (what, workload, kernel) in [
-                ("send requests", end.calls.uring_sends, kernel.uring_sends),
+                (SEND_REQUESTS, end.calls.uring_sends, kernel.uring_sends),
                 (
                     "notifications",
                     zc.map_or(0, |z| z.completed),
@@ -92,6 +98,9 @@ pub fn probe_check(
         fallbacks: session.meta.fallbacks.clone(),
         threads,
         requests,
+        request_rows,
+        unnotified,
+        request_events_lost,
         switches,
         tail_rows: ended.collected.rows_only.then_some(ended.collected.rows),
     })

@@ -125,6 +125,10 @@ pub fn trace_outcome(
         // Only a zerocopy run has completions.
         let _ = std::fs::remove_file(dir.table_path("zerocopy"));
     }
+    if let (Some(dir), true) = (&opts.out, ended.requests.rows.is_empty()) {
+        // Only a run with io_uring sends has request rows.
+        let _ = std::fs::remove_file(dir.table_path(crate::sink::uring::TABLE));
+    }
     let roles = &watch.roles;
     let probe = check::probe_check(&outcome, &ended, &session, roles)?;
     let sampled = session.sampled(opts.sample_hz, roles)?;

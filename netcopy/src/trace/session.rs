@@ -7,6 +7,7 @@ use crate::{
     collect::{
         kallsyms::Kallsyms,
         records::{Collected, Collector, RecordWriter},
+        requests::{RequestReader, RequestWriter, RequestsRead},
         samples::{Sampled, aggregate},
     },
     model::RunMeta,
@@ -16,7 +17,7 @@ use crate::{
         counters,
         sample::DEFAULT_HZ,
     },
-    sink::{runs, syscalls::SyscallsWriter},
+    sink::{runs, syscalls::SyscallsWriter, uring::UringWriter},
     workload::watch::Roles,
 };
 
@@ -24,6 +25,7 @@ use crate::{
 pub struct Session {
     pub probes: Probes,
     collector: Option<Collector>,
+    requests: Option<RequestReader>,
     /// How the probes were attached, for runs.parquet.
     pub meta: RunMeta,
 }
@@ -33,6 +35,8 @@ pub struct Ended {
     pub collected: Collected,
     /// Records the ring buffer had no room for, and any that did not decode.
     pub lost: u64,
+    /// The io_uring send requests read from their events (uring.parquet's rows).
+    pub requests: RequestsRead,
 }
 
 /// The sampling period in ns of `hz` (the default rate's when not sampling).
@@ -76,9 +80,15 @@ impl Session {
             roles.clone(),
             opts.tail.is_some(),
         )?;
+        let uring: Option<Box<dyn RequestWriter>> = match &opts.out {
+            Some(dir) => Some(Box::new(UringWriter::create(dir)?)),
+            None => None,
+        };
+        let requests = RequestReader::start(probes.take_uring_events()?, uring, roles.clone())?;
         Ok(Self {
             probes,
             collector: Some(collector),
+            requests: Some(requests),
             meta,
         })
     }
@@ -94,7 +104,15 @@ impl Session {
         };
         collected.add_aggregates(&self.probes.aggregates()?);
         let lost = self.probes.lost()? + collected.malformed;
-        Ok(Ended { collected, lost })
+        let requests = match self.requests.take() {
+            Some(r) => r.finish()?,
+            None => RequestsRead::default(),
+        };
+        Ok(Ended {
+            collected,
+            lost,
+            requests,
+        })
     }
 
     /// The sampled stacks, symbolized and classified, when sampling ran.

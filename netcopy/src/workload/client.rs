@@ -16,6 +16,7 @@ use super::{
     message::Layout,
     protocol::{ACK_LEN, HELLO_LEN, Hello, decode_ack},
     receiver::{ReceiverReport, Verify, receive_messages},
+    rxzc::receive_mapped,
     stats::{Progress, Window, thread_switches, window_totals},
     watch::Roles,
 };
@@ -119,7 +120,12 @@ pub fn run_client(
                         setup()?;
                     }
                     let conn = connect(&cfg, &hello, window, stop.clone())?;
-                    receive_messages(conn, cfg.mode, cfg.rx, &layout, cfg.verify, &p, started)
+                    match cfg.rx {
+                        Rx::Copy => {
+                            receive_messages(conn, cfg.mode, &layout, cfg.verify, &p, started)
+                        }
+                        Rx::Zerocopy => receive_mapped(conn, &layout, cfg.verify, &p, started),
+                    }
                 })();
                 if r.is_err() {
                     stop.request();

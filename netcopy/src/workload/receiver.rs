@@ -8,7 +8,7 @@ use super::{
     message::{Layout, Message, Verifier},
     stats::{Latency, Progress, thread_switches},
 };
-use crate::model::{EndTotals, Mode, Rx, RxZerocopyStats, Switches};
+use crate::model::{EndTotals, Mode, RxZerocopyStats, Switches};
 
 /// What one receiving thread did.
 pub struct ReceiverReport {
@@ -35,15 +35,11 @@ pub enum Verify {
 pub fn receive_messages(
     mut conn: Conn,
     mode: Mode,
-    rx: Rx,
     layout: &Layout,
     verify: Verify,
     progress: &Progress,
     started: Switches,
 ) -> Result<ReceiverReport, WorkloadError> {
-    if rx == Rx::Zerocopy {
-        return super::rxzc::receive_mapped(conn, layout, verify, progress, started);
-    }
     let tid = super::gettid();
     let mut message = Message::zeroed(layout);
     let mut verifier = (verify == Verify::Yes).then(|| Verifier::new(layout));

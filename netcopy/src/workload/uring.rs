@@ -72,11 +72,20 @@ pub fn available(zerocopy: bool) -> Result<(), UringError> {
     Ok(())
 }
 
+/// A ring for the calling thread only. IORING_SETUP_DEFER_TASKRUN (with SINGLE_ISSUER, Linux
+/// 6.1 and later) runs the ring's task work (retried sends, notifications) inside
+/// io_uring_enter when it waits, instead of on the way back to user space after the
+/// syscall has ended: so the traced io_uring_enter calls hold all of it, and its stages are
+/// the call's. Where the kernel refuses the flags, the ring is made without them.
 fn new_ring(entries: u32) -> Result<IoUring, UringError> {
+    // Room for a notification of every pool buffer besides the send results.
+    let cq = 2 * entries + 2 * pool_len(1) as u32;
     IoUring::builder()
-        // Room for a notification of every pool buffer besides the send results.
-        .setup_cqsize(2 * entries + 2 * pool_len(1) as u32)
+        .setup_cqsize(cq)
+        .setup_single_issuer()
+        .setup_defer_taskrun()
         .build(entries)
+        .or_else(|_| IoUring::builder().setup_cqsize(cq).build(entries))
         .map_err(|e| {
             let sysctl = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
                 .map_or_else(|_| "unknown".into(), |s| s.trim().to_owned());
