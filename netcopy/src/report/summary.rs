@@ -197,6 +197,8 @@ fn workload(o: &mut String, s: &RunSummary) {
             ),
         };
         let _ = writeln!(o, "  {}", zerocopy_verdict(z, s.path));
+    } else if s.mode == Mode::Uring {
+        let _ = writeln!(o, "  {}", uring_verdict(s.send_calls.uring_sends));
     }
     if let Some(z) = &s.rx_zerocopy {
         let _ = writeln!(o, "  {}", rx_zerocopy_line(z, s.mode, s.path));
@@ -385,8 +387,13 @@ pub fn zerocopy_verdict(z: &ZerocopyStats, path: NetPath) -> String {
         }
         NetPath::Network => "",
     };
+    // SEND_ZC (uringzc) has registered-buffer counts; MSG_ZEROCOPY does not.
+    let (label, what) = match z.fixed_buffers {
+        Some(_) => ("uringzc", "SEND_ZC requests"),
+        None => ("zerocopy", "sends"),
+    };
     let mut parts = vec![format!(
-        "{:.0}% of {} sends completed with a deferred copy{why}",
+        "{:.0}% of {} {what} completed with a deferred copy{why}",
         pct(z.copied),
         z.sends
     )];
@@ -396,7 +403,15 @@ pub fn zerocopy_verdict(z: &ZerocopyStats, path: NetPath) -> String {
     if z.completed < z.sends {
         parts.push(format!("{} never completed", z.sends - z.completed));
     }
-    format!("zerocopy: {}", parts.join(", "))
+    format!("{label}: {}", parts.join(", "))
+}
+
+/// The copying uring mode's line: every byte is copied inside the call, as send(2) does.
+pub fn uring_verdict(requests: u64) -> String {
+    format!(
+        "uring: 100% of {requests} IORING_OP_SEND requests copied in the call (the kernel copies \
+         from user memory into skbs, as send(2) does; the ring saves syscalls, not the copy)"
+    )
 }
 
 /// Nanoseconds in a readable unit; `-` for a value that was not measured.
@@ -436,6 +451,16 @@ mod tests {
             zerocopy_verdict(&z, NetPath::Network),
             "zerocopy: 30% of 100 sends completed with a deferred copy, 60% avoided the copy, 10 never completed"
         );
+        let z = ZerocopyStats {
+            sends: 7,
+            completed: 7,
+            copied: 7,
+            fixed_buffers: Some(true),
+            ..Default::default()
+        };
+        assert!(zerocopy_verdict(&z, NetPath::Netns).starts_with(
+            "uringzc: 100% of 7 SEND_ZC requests completed with a deferred copy (loopback/veth"
+        ));
     }
 
     #[test]
