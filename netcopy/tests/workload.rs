@@ -29,6 +29,7 @@ fn moves_100_mib(mode: Mode, path: NetPath) {
         assert_eq!(c.sender.bytes, c.receiver.bytes);
         assert_eq!(c.sender.messages, c.receiver.messages);
         assert_ne!(c.sender.tid, c.receiver.tid);
+        assert!(c.sender.cpu_ns > 0 && c.receiver.cpu_ns > 0, "{c:?}");
     }
     assert!(s.window.bytes > 0 && s.window.bytes <= s.bytes);
     assert!(s.throughput_gbps > 0.0);

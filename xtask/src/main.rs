@@ -145,6 +145,10 @@ enum Command {
     /// --against OLD adds a section comparing this build with another netcopy binary (an
     /// earlier commit's, e.g. built in a clone), the two alternated run by run: untraced and
     /// traced throughput, the traced 1-byte send and each program's ns per run (bpf_stats).
+    ///
+    /// The copy modes side by side (uring / onecopy, uringzc / zerocopy, --rx zerocopy /
+    /// copy at 1K, 64K, 1M, with each end's CPU per KiB) close the table; --modes-only runs
+    /// just them and rewrites their section.
     Bench {
         /// The reduced CI setting.
         #[arg(long)]
@@ -152,6 +156,10 @@ enum Command {
         /// Another netcopy binary to compare this build with.
         #[arg(long, value_name = "NETCOPY")]
         against: Option<PathBuf>,
+        /// Only the copy-mode comparison (uring, uringzc, --rx zerocopy, their trace
+        /// overhead), rewriting its section of BENCHMARKS.md and leaving the rest.
+        #[arg(long, conflicts_with = "against")]
+        modes_only: bool,
     },
 
     #[command(verbatim_doc_comment)]
@@ -245,14 +253,22 @@ fn main() -> ExitCode {
         Command::Test { args } => test::test(&args),
         Command::Layers => layers::check(&cmd::workspace_root()).map(|()| ExitCode::SUCCESS),
         Command::Install { prefix } => install::install(&prefix),
-        Command::Bench { quick, against } => {
+        Command::Bench {
+            quick,
+            against,
+            modes_only,
+        } => {
             let root = cmd::workspace_root();
             let opts = if quick {
                 bench::Opts::quick(&root)
             } else {
                 Ok(bench::Opts::full(&root))
             };
-            let opts = opts.map(|o| bench::Opts { against, ..o });
+            let opts = opts.map(|o| bench::Opts {
+                against,
+                modes_only,
+                ..o
+            });
             opts.and_then(|o| {
                 setup::setup(setup::Mode::Install)?;
                 bench::bench(&o)

@@ -92,6 +92,9 @@ pub struct EndTotals {
     pub calls: CallCounts,
     /// The thread's context switches over its whole life (getrusage).
     pub switches: Switches,
+    /// CPU time (user and system) the thread spent in its data loop
+    /// (CLOCK_THREAD_CPUTIME_ID): over `bytes`, the end's CPU cost per byte.
+    pub cpu_ns: u64,
 }
 
 /// What a zerocopy sender counted on one connection (or, added up, on all of them): the

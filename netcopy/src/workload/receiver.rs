@@ -6,7 +6,7 @@ use super::{
     WorkloadError,
     conn::{Conn, Filled},
     message::{Layout, Message, Verifier},
-    stats::{Latency, Progress, thread_switches},
+    stats::{Latency, Progress, thread_cpu_ns, thread_switches},
 };
 use crate::model::{EndTotals, Mode, RxZerocopyStats, Switches};
 
@@ -41,6 +41,7 @@ pub fn receive_messages(
     started: Switches,
 ) -> Result<ReceiverReport, WorkloadError> {
     let tid = super::gettid();
+    let cpu_start = thread_cpu_ns();
     let mut message = Message::zeroed(layout);
     let mut verifier = (verify == Verify::Yes).then(|| Verifier::new(layout));
     let mut wire = match mode {
@@ -83,6 +84,7 @@ pub fn receive_messages(
             messages,
             calls: conn.calls,
             switches: thread_switches().since(started),
+            cpu_ns: thread_cpu_ns().saturating_sub(cpu_start),
         },
         latency: conn.latency,
         verified: verifier.is_some(),

@@ -12,7 +12,7 @@ use super::{
     conn::{Conn, PEER_STALL, POLL_INTERVAL},
     message::{Layout, StreamCheck},
     receiver::{ReceiverReport, Verify},
-    stats::{Progress, thread_switches},
+    stats::{Progress, thread_cpu_ns, thread_switches},
 };
 use crate::model::{EndTotals, RxZerocopyStats, Switches};
 
@@ -151,6 +151,7 @@ pub fn receive_mapped(
     started: Switches,
 ) -> Result<ReceiverReport, WorkloadError> {
     let tid = super::gettid();
+    let cpu_start = thread_cpu_ns();
     let area = Area::map(conn.fd())
         .map_err(|e| WorkloadError::io("mmap the receive area (TCP_ZEROCOPY_RECEIVE)", e))?;
     let mut got = Received {
@@ -221,6 +222,7 @@ pub fn receive_mapped(
             messages: got.messages,
             calls: conn.calls,
             switches: thread_switches().since(started),
+            cpu_ns: thread_cpu_ns().saturating_sub(cpu_start),
         },
         latency: conn.latency,
         verified: verify == Verify::Yes,

@@ -7,7 +7,7 @@ use super::{
     WorkloadError,
     conn::Conn,
     message::{Layout, Message},
-    stats::{Latency, thread_switches},
+    stats::{Latency, thread_cpu_ns, thread_switches},
     uring::UringSender,
     zerocopy::{CompletionLog, ZerocopySender},
 };
@@ -35,6 +35,7 @@ pub fn send_messages(
     started: Switches,
 ) -> Result<SenderReport, WorkloadError> {
     let tid = super::gettid();
+    let cpu_start = thread_cpu_ns();
     let mut seq = 0u64;
     // The clock read of the latest call's timing, not one of its own: about 1 µs stale.
     let deadline = conn.clock().from_std(deadline);
@@ -92,6 +93,7 @@ pub fn send_messages(
             messages: seq,
             calls: conn.calls,
             switches: thread_switches().since(started),
+            cpu_ns: thread_cpu_ns().saturating_sub(cpu_start),
         },
         latency: conn.latency,
         zerocopy,

@@ -103,6 +103,14 @@ pub fn thread_switches() -> Switches {
     }
 }
 
+/// CPU time (user and system) of the calling thread so far, in ns
+/// (CLOCK_THREAD_CPUTIME_ID).
+pub fn thread_cpu_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(0, |t| {
+        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+    })
+}
+
 /// Counters a receiving thread publishes while it runs, so the window can be cut from
 /// outside without stopping it. One writer per counter: plain stores, no contention.
 #[derive(Debug, Default)]

@@ -12,6 +12,7 @@ mod against;
 mod bpftrace;
 mod cprogs;
 pub mod loops;
+mod modes;
 mod neighbour;
 mod overhead;
 mod progs;
@@ -51,6 +52,8 @@ pub struct Opts {
     pub out: PathBuf,
     /// Another netcopy binary to compare this build with (`--against`).
     pub against: Option<PathBuf>,
+    /// Only the copy-mode comparison, rewriting its section of `out` (`--modes-only`).
+    pub modes_only: bool,
 }
 
 impl Opts {
@@ -61,6 +64,7 @@ impl Opts {
             rss_seconds: 60,
             out: root.join("BENCHMARKS.md"),
             against: None,
+            modes_only: false,
         }
     }
 
@@ -80,6 +84,7 @@ impl Opts {
                 .unwrap_or_else(|_| root.join("target"))
                 .join("bench-smoke.md"),
             against: None,
+            modes_only: false,
         })
     }
 }
@@ -120,6 +125,17 @@ pub fn bench(opts: &Opts) -> anyhow::Result<ExitCode> {
         say(&r);
         rows.push(r);
     };
+    if opts.modes_only {
+        let section = modes::compare(&t, opts, &mut push)?;
+        let _ = std::fs::remove_dir_all(&t.tmp);
+        let old = std::fs::read_to_string(&opts.out).unwrap_or_default();
+        std::fs::write(&opts.out, modes::replace_section(&old, &section))?;
+        println!(
+            "bench: rewrote the copy-mode section of {}",
+            opts.out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     iperf3(&t, opts, &mut push)?;
     let c = cprogs::CProgs::build(&t.tmp)?;
     minimal_loops(&t, &c, opts, &mut push)?;
@@ -129,10 +145,10 @@ pub fn bench(opts: &Opts) -> anyhow::Result<ExitCode> {
     encode(&root, &mut push)?;
     peak_rss(&t, opts, &mut push)?;
     let costs = program_costs(&t, opts, &mut push)?;
-    let sections = match &opts.against {
-        Some(old) => against::compare(&t, old, opts)?,
-        None => String::new(),
-    };
+    let mut sections = modes::compare(&t, opts, &mut push)?;
+    if let Some(old) = &opts.against {
+        sections.push_str(&against::compare(&t, old, opts)?);
+    }
     let _ = std::fs::remove_dir_all(&t.tmp);
     write_table(opts, &rows, &split, &costs, &sections)?;
     println!("bench: wrote {}", opts.out.display());
