@@ -158,6 +158,28 @@ impl HookRecord {
         }
     }
 
+    /// A hook built only as classic tracepoints (`outcome` is theirs): the other methods
+    /// are not built for it.
+    pub fn tracepoint_only(hook: &'static str, measures: &'static str, outcome: Outcome) -> Self {
+        let not_built = |method| Step {
+            method,
+            outcome: Outcome::NotBuilt,
+        };
+        Self::new(
+            hook,
+            measures,
+            vec![
+                not_built(Method::Fentry),
+                not_built(Method::TpBtf),
+                not_built(Method::RawTp),
+                Step {
+                    method: Method::Tracepoint,
+                    outcome,
+                },
+            ],
+        )
+    }
+
     /// What fell back and why: the first step with a fallback reason, and what was used
     /// instead (`null` when nothing was).
     pub fn fallback(&self) -> Option<String> {

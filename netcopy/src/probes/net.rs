@@ -7,7 +7,7 @@
 //! user, per call (the records' `skbs_*` and `bytes_to_user`).
 
 use super::{Intent, ProbeError, Probes};
-use crate::model::{HookRecord, Method, Outcome, Step};
+use crate::model::{HookRecord, Outcome};
 
 /// (program, tracepoint category, tracepoint name).
 pub const PROGRAMS: [(&str, &str, &str); 4] = [
@@ -19,22 +19,10 @@ pub const PROGRAMS: [(&str, &str, &str); 4] = [
 
 /// The net hook: classic tracepoints, always there (netcopy mounts tracefs on demand).
 pub fn record() -> HookRecord {
-    let not_built = |method| Step {
-        method,
-        outcome: Outcome::NotBuilt,
-    };
-    HookRecord::new(
+    HookRecord::tracepoint_only(
         "net",
         "skbs built, sent, received and bytes copied to user inside a call",
-        vec![
-            not_built(Method::Fentry),
-            not_built(Method::TpBtf),
-            not_built(Method::RawTp),
-            Step {
-                method: Method::Tracepoint,
-                outcome: Outcome::Used,
-            },
-        ],
+        Outcome::Used,
     )
 }
 

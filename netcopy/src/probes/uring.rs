@@ -8,26 +8,14 @@
 use netcopy_common::uring::PROGRAMS;
 
 use super::{Intent, ProbeError, Probes};
-use crate::model::{HookRecord, Method, Outcome, Step};
+use crate::model::{HookRecord, Outcome};
 
 /// The io_uring hook: classic tracepoints, there wherever io_uring is built in.
 pub fn record(outcome: Outcome) -> HookRecord {
-    let not_built = |method| Step {
-        method,
-        outcome: Outcome::NotBuilt,
-    };
-    HookRecord::new(
+    HookRecord::tracepoint_only(
         "uring",
         "io_uring send requests, their bytes and SEND_ZC notifications per thread",
-        vec![
-            not_built(Method::Fentry),
-            not_built(Method::TpBtf),
-            not_built(Method::RawTp),
-            Step {
-                method: Method::Tracepoint,
-                outcome,
-            },
-        ],
+        outcome,
     )
 }
 

@@ -170,6 +170,21 @@ impl Message {
     }
 }
 
+/// The first byte where `got` (at message offset `offset`) differs from `want`.
+fn mismatch(seq: u64, offset: usize, got: &[u8], want: &[u8]) -> MessageError {
+    let i = got
+        .iter()
+        .zip(want)
+        .position(|(g, w)| g != w)
+        .unwrap_or_default();
+    MessageError::Content {
+        seq,
+        offset: offset + i,
+        got: got[i],
+        want: want[i],
+    }
+}
+
 /// Checks received messages against the pattern, with a precomputed copy of the expected
 /// bytes so the check is a memory compare.
 pub struct Verifier {
@@ -200,17 +215,7 @@ impl Verifier {
             let got = &field[skip..];
             let want = &self.expected[at + skip..at + field.len()];
             if got != want {
-                let i = got
-                    .iter()
-                    .zip(want)
-                    .position(|(g, w)| g != w)
-                    .unwrap_or_default();
-                return Err(MessageError::Content {
-                    seq,
-                    offset: at + skip + i,
-                    got: got[i],
-                    want: want[i],
-                });
+                return Err(mismatch(seq, at + skip, got, want));
             }
             at += field.len();
         }
@@ -265,17 +270,7 @@ impl StreamCheck {
                 let got = &chunk[from - self.at..];
                 let want = &self.expected[from..end];
                 if got != want {
-                    let i = got
-                        .iter()
-                        .zip(want)
-                        .position(|(g, w)| g != w)
-                        .unwrap_or_default();
-                    return Err(MessageError::Content {
-                        seq: self.next_seq,
-                        offset: from + i,
-                        got: got[i],
-                        want: want[i],
-                    });
+                    return Err(mismatch(self.next_seq, from, got, want));
                 }
             }
             self.at = end;
