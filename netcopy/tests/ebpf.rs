@@ -117,11 +117,14 @@ fn kernel_records_match_the_workload_for_every_mode() {
         check_tables(&dir, &s, p);
         for c in &p.switches {
             // Threads sleep almost only inside the traced calls: in-call voluntary switches
-            // match getrusage's count within 5% (zerocopy senders also sleep in poll).
+            // match getrusage's count within 5% (zerocopy senders also sleep in poll, and a
+            // uring sender in its ring's teardown: bpftrace found close(2) of the ring and
+            // munmap(2) of its queues sleeping, outside any traced call).
             let (inside, all) = (c.in_calls.voluntary, c.thread.voluntary);
+            let teardown = if mode.uses_uring() { 4 } else { 0 };
             assert!(inside <= all, "{mode}: {c:?}");
             assert!(
-                all - inside <= all / 20 + s.send_calls.poll + 3,
+                all - inside <= all / 20 + s.send_calls.poll + 3 + teardown,
                 "{mode}: {c:?}"
             );
             // Preemption happens on the way back to user space on this kernel
