@@ -109,6 +109,76 @@ fn run_json_has_the_documented_keys() {
     }
 }
 
+/// A uringzc client of a separate server, receiving with `--rx zerocopy`; and a server
+/// without io_uring (`NETCOPY_HIDE=io_uring`) turns a uring client away with a reason the
+/// client prints on one line.
+#[test]
+fn uringzc_between_processes_and_a_server_without_io_uring() {
+    let serve = |hide: &str, port: &str| {
+        Command::new(BIN)
+            .args(["serve", "--bind", "127.0.0.1", "--port", port, "--json"])
+            .env("NETCOPY_HIDE", hide)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn server: {e}"))
+    };
+    let client = |port: &str| {
+        netcopy(&[
+            "client",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--mode",
+            "uringzc",
+            "--rx",
+            "zerocopy",
+            "--size",
+            "64K",
+            "--duration",
+            "500ms",
+            "--warmup",
+            "100ms",
+            "--json",
+        ])
+    };
+    let port = free_port();
+    let mut server = serve("", &port);
+    std::thread::sleep(Duration::from_millis(300));
+    let out = client(&port);
+    // The server prints its connection's line once its sender has ended.
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = server.kill();
+    let served = server.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let v = json(&out);
+    let z = &v["rx_zerocopy"];
+    let (mapped, copied) = (z["mapped_bytes"].as_u64(), z["copied_bytes"].as_u64());
+    assert_eq!(
+        mapped.zip(copied).map(|(m, c)| m + c),
+        v["bytes"].as_u64(),
+        "{z}"
+    );
+    assert!(mapped > Some(0), "loopback maps behind SEND_ZC: {z}");
+    let line = String::from_utf8_lossy(&served.stdout);
+    let line: serde_json::Value = serde_json::from_str(line.lines().next().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(line["mode"], "uringzc");
+    assert_eq!(line["zerocopy"]["completed"], line["zerocopy"]["sends"]);
+    assert_eq!(line["zerocopy"]["fixed_buffers"], true);
+
+    let port = free_port();
+    let mut server = serve("io_uring", &port);
+    std::thread::sleep(Duration::from_millis(300));
+    let out = client(&port);
+    let _ = server.kill();
+    let _ = server.wait();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("cannot use this copy mode"), "{err}");
+}
+
 #[test]
 fn serve_and_client_in_separate_processes() {
     let port = free_port();

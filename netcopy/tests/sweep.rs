@@ -273,3 +273,57 @@ fn report_and_plot_refuse_what_is_not_a_sweep() {
     }
     let _ = std::fs::remove_dir_all(&empty);
 }
+
+/// The uring modes in a traced sweep: each cell has its uring.parquet (and no
+/// zerocopy.parquet, which is MSG_ZEROCOPY's), and report and plot show both modes.
+#[test]
+fn a_sweep_of_the_uring_modes_reports_and_plots_them() {
+    require_root("tracing");
+    let dir = std::env::temp_dir().join(format!("netcopy-sweep-uring-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = dir.to_string_lossy().into_owned();
+    let swept = netcopy(&[
+        "sweep",
+        "--modes",
+        "uring,uringzc",
+        "--sizes",
+        "64K",
+        "--threads",
+        "1",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "0",
+        "--repeat",
+        "1",
+        "--out",
+        &out,
+    ]);
+    assert!(swept.status.success(), "{}", stderr(&swept));
+    let cells = cell_dirs(&dir);
+    assert_eq!(cells.len(), 2, "{cells:?}");
+    for (cell, done) in &cells {
+        assert!(done, "{cell:?}");
+        assert!(cell.join("uring.parquet").is_file(), "{cell:?}");
+        assert!(!cell.join("zerocopy.parquet").exists(), "{cell:?}");
+    }
+    let report = netcopy(&["report", &out, "--json"]);
+    let groups: serde_json::Value =
+        serde_json::from_slice(&report.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let modes: Vec<&str> = groups
+        .as_array()
+        .unwrap_or_else(|| panic!("{groups}"))
+        .iter()
+        .filter_map(|g| g["mode"].as_str())
+        .collect();
+    assert_eq!(modes, ["uring", "uringzc"], "in the modes' order");
+    let plotted = netcopy(&["plot", &out]);
+    assert!(plotted.status.success(), "{}", stderr(&plotted));
+    let svg = std::fs::read_to_string(dir.join("plots").join("throughput_vs_size.svg"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        svg.contains("uringzc") && svg.contains("uring"),
+        "the legend names both"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
