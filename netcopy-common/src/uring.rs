@@ -22,6 +22,8 @@ pub const fn is_send(opcode: u8) -> bool {
     matches!(opcode, OP_SENDMSG | OP_SEND | OP_SEND_ZC | OP_SENDMSG_ZC)
 }
 
+/// IORING_CQE_F_MORE: a notification will follow this result.
+pub const CQE_F_MORE: u32 = 1 << 1;
 /// IORING_CQE_F_NOTIF: the completion is a zerocopy notification, not a request's result.
 pub const CQE_F_NOTIF: u32 = 1 << 3;
 /// IORING_NOTIF_USAGE_ZC_COPIED: set in a notification's result when the kernel copied.

@@ -20,7 +20,8 @@ use std::{
 
 use aya::maps::{MapData, RingBuf};
 use netcopy_common::uring::{
-    EVENT_NOTIF, NOTIF_USAGE_ZC_COPIED, OP_SEND, OP_SEND_ZC, OP_SENDMSG, OP_SENDMSG_ZC, UringEvent,
+    CQE_F_MORE, EVENT_NOTIF, NOTIF_USAGE_ZC_COPIED, OP_SEND, OP_SEND_ZC, OP_SENDMSG, OP_SENDMSG_ZC,
+    UringEvent,
 };
 
 use super::records::{CollectError, WriterError};
@@ -28,8 +29,6 @@ use crate::{model::RequestRow, workload::watch::Roles};
 
 /// How often the reader looks at the ring.
 const POLL: Duration = Duration::from_millis(5);
-/// IORING_CQE_F_MORE: a notification will follow this result.
-const CQE_F_MORE: u32 = 1 << 1;
 
 /// Where each finished request row goes.
 pub trait RequestWriter: Send {

@@ -33,23 +33,7 @@ struct Sample {
 }
 
 fn one(t: &Tools, mode: &str, rx: &str, size: &str, secs: f64) -> anyhow::Result<Sample> {
-    let d = format!("{secs}s");
-    let v = t.netcopy(&[
-        "run",
-        "--mode",
-        mode,
-        "--rx",
-        rx,
-        "--size",
-        size,
-        "--duration",
-        &d,
-        "--warmup",
-        "1s",
-        "--json",
-        PIN[0],
-        PIN[1],
-    ])?;
+    let v = t.netcopy_json("run", mode, size, secs, &["--rx", rx, PIN[0], PIN[1]])?;
     let c = &v["connections"][0];
     let per_kib = |end: &str| -> anyhow::Result<f64> {
         let cpu = c[end]["cpu_ns"].as_f64().context("no cpu_ns")?;

@@ -59,6 +59,20 @@ impl Tools {
         secs: f64,
         extra: &[&str],
     ) -> anyhow::Result<f64> {
+        let v = self.netcopy_json(verb, mode, size, secs, extra)?;
+        v["throughput_gbps"].as_f64().context("no throughput_gbps")
+    }
+
+    /// The JSON of one `netcopy run` (or `trace`, whose lost records are added up) of
+    /// `secs` after 1 s of warmup.
+    pub fn netcopy_json(
+        &self,
+        verb: &str,
+        mode: &str,
+        size: &str,
+        secs: f64,
+        extra: &[&str],
+    ) -> anyhow::Result<Value> {
         let d = format!("{secs}s");
         let out = self.tmp.join("trace");
         let out = out.to_string_lossy();
@@ -84,7 +98,7 @@ impl Tools {
             let more = v["probe"]["lost"].as_u64().context("no probe.lost")?;
             self.lost.set((lost + more, runs + 1));
         }
-        v["throughput_gbps"].as_f64().context("no throughput_gbps")
+        Ok(v)
     }
 
     pub fn iperf3_gbps(&self, secs: f64) -> anyhow::Result<f64> {
