@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-TABLES = ("runs", "syscalls", "stages", "stacks", "zerocopy")
+TABLES = ("runs", "syscalls", "stages", "stacks", "offcpu_stacks", "zerocopy", "uring")
 
 
 def shards_duckdb(*shards: str | Path) -> duckdb.DuckDBPyConnection:
@@ -33,7 +33,7 @@ WITH sender AS (
     SELECT run_id, count(*) AS send_calls, sum(bytes) AS sent_bytes,
            sum(oncpu_ns) / nullif(sum(bytes), 0) AS send_oncpu_ns_per_byte,
            any_value(shard) AS sender_shard
-    FROM syscalls WHERE role = 'server' AND syscall IN ('sendto', 'sendmsg')
+    FROM syscalls WHERE role = 'server' AND syscall IN ('sendto', 'sendmsg', 'io_uring_enter')
     GROUP BY run_id
 ), receiver AS (
     SELECT run_id, count(*) AS recv_calls, sum(bytes) AS received_bytes,

@@ -1,21 +1,23 @@
-"""This machine's sweep beside the seed report's published table (analysis/seed/)."""
+"""This machine's sweep beside the seed report's published table (seed/seed_report.csv,
+inside the package)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib import resources
 
 import pandas as pd
 
 from .sweep import medians
 
-SEED_CSV = Path(__file__).resolve().parents[1] / "seed" / "seed_report.csv"
+SEED_CSV = resources.files(__package__) / "seed" / "seed_report.csv"
 KEY = ["Mode", "MessageSize", "Threads"]
 COMPARED = ["Throughput_Gbps", "Latency_us", "CyclesPerByte", "ContextSwitches"]
 
 
 def load_seed() -> pd.DataFrame:
     """The seed report's 72 rows (3 modes x 6 sizes x 4 thread counts)."""
-    return pd.read_csv(SEED_CSV, comment="#")
+    with resources.as_file(SEED_CSV) as path:
+        return pd.read_csv(path, comment="#")
 
 
 def beside_seed(cells: pd.DataFrame) -> pd.DataFrame:

@@ -42,9 +42,10 @@ def two_namespaces():
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
-def test_shards_of_two_hosts_join_on_the_run_id(two_namespaces, tmp_path):
+@pytest.mark.parametrize("mode", ["onecopy", "uringzc"])
+def test_shards_of_two_hosts_join_on_the_run_id(two_namespaces, tmp_path, mode):
     srv_ns, cli_ns = two_namespaces
-    run_id = f"two-hosts-{os.getpid()}"
+    run_id = f"two-hosts-{mode}-{os.getpid()}"
     server_dir, client_dir = tmp_path / "server", tmp_path / "client"
     server = subprocess.Popen(
         ["ip", "netns", "exec", srv_ns, netcopy_bin(), "serve", "--bind", SERVER_IP,
@@ -57,7 +58,7 @@ def test_shards_of_two_hosts_join_on_the_run_id(two_namespaces, tmp_path):
         assert "serving one client run" in line, line
         client = subprocess.run(
             ["ip", "netns", "exec", cli_ns, netcopy_bin(), "client", "--server", SERVER_IP,
-             "--mode", "onecopy", "--size", "16K", "--threads", "2", "--duration", "1s",
+             "--mode", mode, "--size", "16K", "--threads", "2", "--duration", "1s",
              "--warmup", "0", "--trace", "--run-id", run_id, "--out", client_dir],
             capture_output=True, text=True, timeout=120,
         )
@@ -83,3 +84,15 @@ def test_shards_of_two_hosts_join_on_the_run_id(two_namespaces, tmp_path):
     assert row.sent_bytes > 1 << 20
     assert row.sender_shard == str(server_dir) and row.receiver_shard == str(client_dir)
     assert row.send_oncpu_ns_per_byte > 0 and row.recv_oncpu_ns_per_byte > 0
+    if mode == "uringzc":
+        # The sends went through the ring: the server's shard has a row per SEND_ZC
+        # request, each notified, and their bytes are what the receiver got (less the
+        # 8-byte handshake reply each connection sent with send(2)).
+        reqs = con.execute(
+            "SELECT count(*), sum(bytes), count(*) FILTER (WHERE notified) FROM uring"
+        ).fetchone()
+        assert reqs[0] > 0 and reqs[2] == reqs[0], reqs
+        handshakes = con.execute(
+            "SELECT sum(bytes) FROM syscalls WHERE role = 'server' AND syscall = 'sendto'"
+        ).fetchone()[0]
+        assert reqs[1] + handshakes == row.received_bytes

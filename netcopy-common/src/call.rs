@@ -137,10 +137,14 @@ pub struct Inflight {
     pub uring_bytes: u32,
     /// Off-CPU ns per kept reason (`crate::offcpu::KEPT`).
     pub offcpu_reason_ns: [u64; KEPT],
+    /// The hash of the stack the thread was last switched out at (a key of
+    /// `crate::maps::OFFCPU_STACKS`), 0 when none was read, while it is out.
+    pub wait_stack: u32,
+    pub _pad2: u32,
 }
 layout!(
     Inflight,
-    208,
+    216,
     net @ 24,
     cycles @ 56,
     exact_start @ 88,
@@ -151,6 +155,7 @@ layout!(
     reason @ 168,
     uring_bytes @ 172,
     offcpu_reason_ns @ 176,
+    wait_stack @ 208,
 );
 
 /// One target thread: its call in flight and the calls it completed.
@@ -166,7 +171,7 @@ pub struct ThreadEntry {
     /// never traced).
     pub tid: u32,
 }
-layout!(ThreadEntry, 320, counts @ 208, tgid @ 312, tid @ 316);
+layout!(ThreadEntry, 328, counts @ 216, tgid @ 320, tid @ 324);
 
 #[cfg(feature = "user")]
 mod pod {

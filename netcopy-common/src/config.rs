@@ -20,6 +20,8 @@ pub const TAIL: u32 = 64;
 /// The bracket programs (softirq and device-transmit tracepoints) are attached: the records'
 /// bracketed times are measured (see [`crate::call::NetCounts`]).
 pub const BRACKETS: u32 = 128;
+/// Every process is a target (`netcopy top` without --pid/--comm/--cgroup).
+pub const ALL_TASKS: u32 = 256;
 
 /// Index of the config word in `CONFIG`.
 pub const WORD: u32 = 0;

@@ -37,6 +37,11 @@ pub const STACKS: &str = "STACKS";
 /// Per-CPU array: the kernel stack read at a switch out of a call, to find why
 /// (`crate::offcpu`).
 pub const WAIT_STACK: &str = "WAIT_STACK";
+/// Hash map stack hash -> [`crate::offcpu::WaitFrames`]: the stacks calls were switched
+/// out at (voluntary switches).
+pub const OFFCPU_STACKS: &str = "OFFCPU_STACKS";
+/// Hash map [`crate::offcpu::OffcpuKey`] -> ns switched out.
+pub const OFFCPU: &str = "OFFCPU";
 /// LRU hash map `struct io_kiocb *` -> [`crate::uring::SendInFlight`]: io_uring send requests between submit and
 /// completion ([`crate::uring`]).
 pub const URING_SENDS: &str = "URING_SENDS";
@@ -44,7 +49,7 @@ pub const URING_SENDS: &str = "URING_SENDS";
 pub const URING_EVENTS: &str = "URING_EVENTS";
 
 /// Every map of the object.
-pub const ALL: [&str; 18] = [
+pub const ALL: [&str; 20] = [
     THREADS,
     ON_CPU,
     RECORDS,
@@ -63,6 +68,8 @@ pub const ALL: [&str; 18] = [
     WAIT_STACK,
     URING_SENDS,
     URING_EVENTS,
+    OFFCPU_STACKS,
+    OFFCPU,
 ];
 
 /// Global `u32`: the byte offset of `pid` in `struct task_struct`, which user space finds in

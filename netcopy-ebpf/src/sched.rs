@@ -11,16 +11,22 @@
 //! (`netcopy_common::offcpu`: a voluntary switch reads the kernel stack to find the wait). Involuntary means the thread
 //! was still runnable: it was preempted, or it yielded while running (state 0). It also
 //! hands this CPU's `ON_CPU` slot (the net family's counts) from the call switched out to
-//! the call switched in, and pauses and resumes the call's counters.
+//! the call switched in, and pauses and resumes the call's counters. A voluntary switch's
+//! stack goes to `OFFCPU_STACKS` and the time out to `OFFCPU[{tid, stack, kind, reason}]`,
+//! the off-CPU flame graph's data.
 
 use aya_ebpf::{
     EbpfContext as _,
+    bindings::BPF_NOEXIST,
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel},
     macros::{btf_tracepoint, map, tracepoint},
-    maps::PerCpuArray,
+    maps::{HashMap, PerCpuArray},
     programs::{BtfTracePointContext, TracePointContext},
 };
-use netcopy_common::offcpu::{KEPT, Reason, STACK_DEPTH, WAITERS};
+use netcopy_common::offcpu::{
+    KEPT, MAX_OFFCPU_KEYS, MAX_WAIT_STACKS, OffcpuKey, Reason, STACK_DEPTH, WAITERS, WaitFrames,
+    stack_hash,
+};
 
 use crate::{
     call::{inflight, leave_cpu, run_on_cpu},
@@ -37,26 +43,47 @@ static WAIT_RANGES: [[u64; 2]; WAITERS.len()] = [[0; 2]; WAITERS.len()];
 #[map]
 static WAIT_STACK: PerCpuArray<[u64; STACK_DEPTH]> = PerCpuArray::with_max_entries(1, 0);
 
+/// The switch-out stacks, by [`stack_hash`] (for the off-CPU flame graph).
+#[map]
+static OFFCPU_STACKS: HashMap<u32, WaitFrames> = HashMap::with_max_entries(MAX_WAIT_STACKS, 0);
+
+/// Off-CPU ns by thread, call kind, reason and switch-out stack.
+#[map]
+static OFFCPU: HashMap<OffcpuKey, u64> = HashMap::with_max_entries(MAX_OFFCPU_KEYS, 0);
+
 /// Why the current thread is being switched out: preempted when still runnable, else the
-/// first waiter whose function holds a frame of its kernel stack.
+/// first waiter whose function holds a frame of its kernel stack; with the hash of that
+/// stack, kept in `OFFCPU_STACKS` (0: no stack was read).
 #[inline(always)]
-fn reason(ctx: *mut core::ffi::c_void, involuntary: bool) -> Reason {
+fn reason(ctx: *mut core::ffi::c_void, involuntary: bool) -> (Reason, u32) {
     if involuntary {
-        return Reason::Preempt;
+        return (Reason::Preempt, 0);
     }
     let Some(buf) = WAIT_STACK.get_ptr_mut(0) else {
-        return Reason::Other;
+        return (Reason::Other, 0);
     };
-    // SAFETY: the helper writes at most the buffer's size into this CPU's slot.
+    // SAFETY: the helper writes at most the buffer's size into this CPU's slot, and zeroes
+    // what the stack does not fill, so a stack hashes and compares the same every time.
     let n = unsafe {
         aya_ebpf::helpers::generated::bpf_get_stack(ctx, buf.cast(), (8 * STACK_DEPTH) as u32, 0)
     };
     if n <= 0 {
-        return Reason::Other;
+        return (Reason::Other, 0);
     }
     let frames = n as usize / 8;
     // SAFETY: this CPU's slot, just filled.
     let buf = unsafe { &*buf };
+    let hash = stack_hash(buf, STACK_DEPTH);
+    if OFFCPU_STACKS.get_ptr(&hash).is_none() {
+        // A full map drops the stack; its time still counts in the reasons.
+        let _ = OFFCPU_STACKS.insert(&hash, buf, u64::from(BPF_NOEXIST));
+    }
+    (waiter(buf, frames), hash)
+}
+
+/// The first waiter whose function holds one of the first `frames` of `buf`.
+#[inline(always)]
+fn waiter(buf: &WaitFrames, frames: usize) -> Reason {
     for (w, &(_, why)) in WAITERS.iter().enumerate() {
         // SAFETY: a global written once by the loader; volatile so the load is kept.
         let [start, end] = unsafe { core::ptr::read_volatile(&raw const WAIT_RANGES[w]) };
@@ -122,12 +149,31 @@ pub fn sched_switch_btf(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
+/// Add `off` ns to the thread's time out at `stack`.
+#[inline(always)]
+fn add_offcpu(tid: u32, stack: u32, kind: u8, reason: u8, off: u64) {
+    let key = OffcpuKey {
+        tid,
+        stack,
+        kind,
+        reason,
+        _pad: [0; 6],
+    };
+    match OFFCPU.get_ptr_mut(&key) {
+        // SAFETY: pointer from the lookup; only the CPU switching this thread in adds to it.
+        Some(ns) => unsafe { *ns += off },
+        None => {
+            let _ = OFFCPU.insert(&key, &off, 0);
+        }
+    }
+}
+
 /// Account one switch from `prev` to `next` for whichever of them is inside a call (`ctx`:
 /// the program's context, for reading `prev`'s stack).
 #[inline(always)]
 fn switch(ctx: *mut core::ffi::c_void, prev: u32, involuntary: bool, next: u32) {
     if let Some(call) = inflight(prev) {
-        let why = reason(ctx, involuntary);
+        let (why, stack) = reason(ctx, involuntary);
         // SAFETY: pointer from the map lookup; only this CPU switches this thread now.
         unsafe {
             // Counters and clock are read back to back, so both see the same stretch.
@@ -135,6 +181,7 @@ fn switch(ctx: *mut core::ffi::c_void, prev: u32, involuntary: bool, next: u32) 
             leave_cpu(prev, &mut (*call).net);
             (*call).switched_out_ns = bpf_ktime_get_ns();
             (*call).reason = why as u8;
+            (*call).wait_stack = stack;
             if involuntary {
                 (*call).involuntary_cs += 1;
             } else {
@@ -161,6 +208,11 @@ fn switch(ctx: *mut core::ffi::c_void, prev: u32, involuntary: bool, next: u32) 
                 if let Some(ns) = (*call).offcpu_reason_ns.get_mut(why) {
                     *ns += off;
                 }
+            }
+            let stack = (*call).wait_stack;
+            if stack != 0 {
+                add_offcpu(next, stack, (*call).kind, (*call).reason, off);
+                (*call).wait_stack = 0;
             }
         }
         counters::resume(&mut *call);

@@ -1,6 +1,6 @@
 //! The processes traced: by tgid, by command name or by cgroup (v2 id), in the `TARGET_*`
 //! maps that user space fills before tracing starts. A thread is a target if any map names
-//! it; the comm and cgroup maps are looked up only when the config word says they have
+//! it, or the config word says every process is; the comm and cgroup maps are looked up only when the config word says they have
 //! entries. Also the current thread's ids, read with one helper call and passed on.
 
 use aya_ebpf::{
@@ -9,7 +9,7 @@ use aya_ebpf::{
     maps::HashMap,
 };
 use netcopy_common::{
-    config::{BY_CGROUP, BY_COMM},
+    config::{ALL_TASKS, BY_CGROUP, BY_COMM},
     maps::MAX_TARGETS,
     targets::COMM_LEN,
 };
@@ -51,6 +51,9 @@ pub fn is_target(ids: Ids) -> bool {
     // Every process's socket and read/write calls come through here: skip the lookups
     // no target asked for.
     let config = config();
+    if config & ALL_TASKS != 0 {
+        return true;
+    }
     if config & BY_COMM != 0
         && let Ok(comm) = bpf_get_current_comm()
         && unsafe { TARGET_COMMS.get(&comm) }.is_some()

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use netcopy::{
     cli::{self, error::Error, signals},
     workload::conn::Stop,
@@ -57,6 +57,22 @@ enum Command {
     Serve(cli::serve::ServeArgs),
     /// Connect to a `netcopy serve`, receive for the given time and print a summary.
     Client(cli::client::ClientArgs),
+    /// A live view of socket calls per process and thread (needs root).
+    Top(cli::top::TopArgs),
+    /// Flame graphs (SVG or PNG) of a traced run's kernel stacks, on-CPU and off-CPU.
+    Flamegraph(cli::flamegraph::FlamegraphArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    ///
+    /// `cargo xtask install` puts them where the shells look. By hand:
+    ///   netcopy completions bash > /usr/local/share/bash-completion/completions/netcopy
+    ///   netcopy completions zsh > /usr/local/share/zsh/site-functions/_netcopy
+    ///   netcopy completions fish > /usr/local/share/fish/vendor_completions.d/netcopy.fish
+    #[command(verbatim_doc_comment)]
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages (netcopy.1 and one per command) into DIR.
+    ///
+    /// `cargo xtask install` puts them in PREFIX/share/man/man1.
+    Manpages { dir: std::path::PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -64,7 +80,12 @@ fn main() -> ExitCode {
     let command = Cli::parse().command;
     if matches!(
         command,
-        Command::Report(_) | Command::Plot(_) | Command::Doctor(_)
+        Command::Report(_)
+            | Command::Plot(_)
+            | Command::Doctor(_)
+            | Command::Flamegraph(_)
+            | Command::Completions { .. }
+            | Command::Manpages { .. }
     ) {
         signals::default_signals();
     }
@@ -78,6 +99,12 @@ fn main() -> ExitCode {
         Command::Plot(args) => cli::plot::execute(args),
         Command::Serve(args) => cli::serve::execute(args, &stop),
         Command::Client(args) => cli::client::execute(args, &stop),
+        Command::Flamegraph(args) => cli::flamegraph::execute(args),
+        Command::Top(args) => cli::top::execute(args, &stop),
+        Command::Completions { shell } => {
+            cli::docs::completions(shell, &mut Cli::command(), &mut std::io::stdout())
+        }
+        Command::Manpages { dir } => cli::docs::manpages(&Cli::command(), &dir),
     };
     result.unwrap_or_else(|e| {
         eprintln!("netcopy: {}", e.one_line());

@@ -4,7 +4,7 @@
 use std::{
     net::TcpListener,
     process::{Command, Output, Stdio},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 mod common;
@@ -579,6 +579,7 @@ fn trace_without_privileges_names_the_missing_capabilities() {
     for how in [&nobody[..], &capless[..]] {
         for (args, also) in [
             (vec!["trace", "--duration", "1s"], "sudo"),
+            (vec!["top"], "sudo"),
             (vec!["sweep", "--out", &sweep_out], "--no-trace"),
         ] {
             let out = setpriv(how, &args);
@@ -1111,4 +1112,270 @@ fn missing_kernel_features_fall_back_and_are_saved() {
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn flamegraph_of_a_trace_by_role_and_syscall_and_its_bad_input() {
+    require_root("tracing");
+    let (dir, dir_s) = fresh_dir("flame");
+    let traced = netcopy(&[
+        "trace",
+        "--mode",
+        "onecopy",
+        "--size",
+        "64K",
+        "--duration",
+        "1s",
+        "--warmup",
+        "0",
+        "--out",
+        &dir_s,
+    ]);
+    assert!(
+        traced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&traced.stderr)
+    );
+    let all = netcopy(&["flamegraph", &dir_s]);
+    assert!(
+        all.status.success(),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    let svg = std::fs::read_to_string(dir.join("flamegraph.svg")).unwrap_or_else(|e| panic!("{e}"));
+    for needle in [
+        "[copy_user_to_skb]",
+        "[copy_skb_to_user]",
+        "id=\"netcopy-legend\"",
+        ">copy_skb_to_user</text>",
+    ] {
+        assert!(svg.contains(needle), "{needle} not in the graph");
+    }
+    // Off-CPU: the receiver waiting in recvmsg for data, coloured by that reason.
+    let off = std::fs::read_to_string(dir.join("flamegraph-offcpu.svg"))
+        .unwrap_or_else(|e| panic!("no off-CPU graph: {e}"));
+    for needle in ["[data]", "recvmsg", "sk_wait_data", ">data</text>"] {
+        assert!(off.contains(needle), "{needle} not in the off-CPU graph");
+    }
+    // Narrowed to the receiver's recvmsg: its copy, not the sender's; and as a PNG.
+    let recv = dir.join("recv.svg");
+    let png = dir.join("recv.png");
+    for out in [&recv, &png] {
+        let o = netcopy(&[
+            "flamegraph",
+            &dir_s,
+            "--role",
+            "client",
+            "--syscall",
+            "recvmsg",
+            "--out",
+            &out.to_string_lossy(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let recv = std::fs::read_to_string(&recv).unwrap_or_else(|e| panic!("{e}"));
+    assert!(recv.contains("[copy_skb_to_user]") && !recv.contains("[copy_user_to_skb]"));
+    let png = std::fs::read(&png).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+    // Bad input: one line, exit 2, saying what the run has.
+    assert_usage_error(
+        &netcopy(&["flamegraph", &dir_s, "--role", "nobody"]),
+        "this run has: client, server",
+    );
+    assert_usage_error(
+        &netcopy(&["flamegraph", &dir_s, "--syscall", "sendfile"]),
+        "--syscall sendfile",
+    );
+    assert_usage_error(
+        &netcopy(&["flamegraph", &dir_s, "--out", "x.txt"]),
+        ".svg or .png",
+    );
+    let (empty, empty_s) = fresh_dir("flame-empty");
+    std::fs::create_dir_all(&empty).unwrap_or_else(|e| panic!("{e}"));
+    assert_usage_error(&netcopy(&["flamegraph", &empty_s]), "no stacks.parquet");
+    assert_usage_error(
+        &netcopy(&["flamegraph", &format!("{empty_s}/none")]),
+        "no such directory",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&empty);
+}
+
+#[test]
+fn completions_and_man_pages_cover_every_command() {
+    let bash = netcopy(&["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = String::from_utf8_lossy(&bash.stdout);
+    for word in ["flamegraph", "trace", "uringzc", "--sample-hz"] {
+        assert!(script.contains(word), "{word} not in the bash completions");
+    }
+    let (dir, dir_s) = fresh_dir("completions");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.join("netcopy.bash");
+    std::fs::write(&file, bash.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let syntax = Command::new("bash").arg("-n").arg(&file).status();
+    assert!(
+        syntax.is_ok_and(|s| s.success()),
+        "bash -n rejects the script"
+    );
+    for shell in ["zsh", "fish"] {
+        let out = netcopy(&["completions", shell]);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("flamegraph"),
+            "{shell}"
+        );
+    }
+    assert_eq!(netcopy(&["completions", "nushell"]).status.code(), Some(2));
+    let man = dir.join("man1");
+    assert!(
+        netcopy(&["manpages", &man.to_string_lossy()])
+            .status
+            .success()
+    );
+    let page =
+        std::fs::read_to_string(man.join("netcopy-flamegraph.1")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH netcopy-flamegraph"),
+        "{page}"
+    );
+    assert!(page.contains("\\-\\-syscall"), "{page}");
+    let commands = [
+        "run",
+        "trace",
+        "doctor",
+        "sweep",
+        "report",
+        "plot",
+        "serve",
+        "client",
+        "top",
+        "flamegraph",
+        "completions",
+        "manpages",
+    ];
+    for c in commands {
+        assert!(
+            man.join(format!("netcopy-{c}.1")).is_file(),
+            "no page for {c}"
+        );
+    }
+    let pages = std::fs::read_dir(&man).map_or(0, |d| d.count());
+    assert_eq!(pages, 1 + commands.len(), "netcopy.1 and one per command");
+    assert_usage_error(
+        &netcopy(&["manpages", &file.to_string_lossy()]),
+        "not a directory",
+    );
+    let _ = std::fs::remove_dir_all(&dir_s);
+}
+
+/// `netcopy top` in tmux against a real flow: the flow's process appears with non-zero
+/// rates and its threads under it, `s` changes the sort, `q` quits with status 0 and gives
+/// the terminal back.
+#[test]
+fn top_shows_a_live_flow_and_quits_on_q() {
+    require_root("tracing");
+    let session = format!("netcopy-top-{}", std::process::id());
+    let exit_file = std::env::temp_dir().join(format!("{session}.exit"));
+    let _ = std::fs::remove_file(&exit_file);
+    let mut flow = Command::new(BIN)
+        .args([
+            "run",
+            "--mode",
+            "onecopy",
+            "--size",
+            "64K",
+            "--duration",
+            "8s",
+            "--warmup",
+            "0",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let flow_pid = flow.id().to_string();
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("tmux (cargo xtask setup installs it): {e}"))
+    };
+    let shell = format!(
+        "{BIN} top --pid {flow_pid} --interval 500ms; echo $? > {}; sleep 30",
+        exit_file.display()
+    );
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "160",
+        "-y",
+        "30",
+        &shell,
+    ]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let capture = || {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned()
+    };
+    // Up to 6 s for the first rows with bytes moving.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let mut screen = capture();
+    let moving = |screen: &str| {
+        screen.lines().any(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.first() == Some(&flow_pid.as_str())
+                && cols.get(1) == Some(&"-")
+                && l.contains("netcopy")
+                && !l.contains(" 0 B ")
+                && (l.contains("GB") || l.contains("MB"))
+        })
+    };
+    while !moving(&screen) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+        screen = capture();
+    }
+    assert!(
+        moving(&screen),
+        "no row of pid {flow_pid} with bytes moving:\n{screen}"
+    );
+    assert!(screen.contains("netcopy top: 1 target(s)"), "{screen}");
+    assert!(screen.contains("sorted by Bytes"), "{screen}");
+    // Its two threads, each a row under the process.
+    let threads = screen
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(flow_pid.as_str()))
+        .count();
+    assert!(
+        threads >= 3,
+        "the process and its sender and receiver:\n{screen}"
+    );
+    tmux(&["send-keys", "-t", &session, "s"]);
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(capture().contains("sorted by P50"), "s moves the sort on");
+    tmux(&["send-keys", "-t", &session, "q"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !exit_file.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = std::fs::read_to_string(&exit_file).unwrap_or_default();
+    let after = capture();
+    tmux(&["kill-session", "-t", &session]);
+    let _ = flow.kill();
+    let _ = flow.wait();
+    let _ = std::fs::remove_file(&exit_file);
+    assert_eq!(status.trim(), "0", "q exits 0");
+    // The alternate screen is gone: the table is no longer on the pane.
+    assert!(
+        !after.contains("CALLS/s"),
+        "the terminal was not restored:\n{after}"
+    );
 }

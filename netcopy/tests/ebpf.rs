@@ -539,28 +539,39 @@ fn comm_traces_iperf3_writes_on_its_sockets() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     let stop = Stop::default();
     let client = std::sync::Mutex::new(None);
+    let dir = common::run_dir("iperf3");
+    let opts = TraceOptions {
+        out: Some(dir.clone()),
+        sample_hz: Some(DEFAULT_HZ),
+        ..Default::default()
+    };
     let summary = trace_targets(
         &[Target::Comm("iperf3".into())],
         std::time::Duration::from_secs(30),
-        &TraceOptions::default(),
+        &opts,
         &stop,
         || {
             let (stop, port) = (stop.clone(), port.clone());
+            let child = Command::new("iperf3")
+                .args(["-c", "127.0.0.1", "-p", &port, "-t", "1", "-l", "64K", "-J"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("iperf3 -c: {e}"));
+            let pid = child.id();
             let handle = std::thread::spawn(move || {
-                let out = Command::new("iperf3")
-                    .args(["-c", "127.0.0.1", "-p", &port, "-t", "1", "-l", "64K", "-J"])
-                    .output();
+                let out = child.wait_with_output();
                 stop.request();
                 out
             });
-            *client.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+            *client.lock().unwrap_or_else(|e| e.into_inner()) = Some((pid, handle));
         },
     )
     .unwrap_or_else(|e| panic!("{e}"));
+    let server_pid = server.id();
     let _ = server.wait();
-    let handle = client.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let taken = client.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let (client_pid, handle) = taken.unwrap_or_else(|| panic!("client never started"));
     let out = handle
-        .unwrap_or_else(|| panic!("client never started"))
         .join()
         .unwrap_or_else(|_| panic!("client thread"))
         .unwrap_or_else(|e| panic!("iperf3 -c: {e}"));
@@ -569,27 +580,83 @@ fn comm_traces_iperf3_writes_on_its_sockets() {
     let sent = report["end"]["sum_sent"]["bytes"]
         .as_u64()
         .unwrap_or_else(|| panic!("{report}"));
-    let write = summary
-        .syscalls
-        .iter()
-        .find(|r| r.syscall == "write")
-        .unwrap_or_else(|| panic!("no write rows: {:?}", summary.syscalls));
-    // iperf3 writes its data with write(2); the control connection adds a little JSON.
+    // One row per process and syscall: the two iperf3 processes apart.
+    let row = |pid: u32, syscall: &str| {
+        summary
+            .syscalls
+            .iter()
+            .find(|r| r.syscall == syscall && r.process.as_ref().is_some_and(|p| p.pid == pid))
+            .unwrap_or_else(|| panic!("no {syscall} row of pid {pid}: {:?}", summary.syscalls))
+    };
+    for r in &summary.syscalls {
+        let p = r
+            .process
+            .as_ref()
+            .unwrap_or_else(|| panic!("no process: {r:?}"));
+        assert_eq!(p.comm, "iperf3");
+        assert!([server_pid, client_pid].contains(&p.pid), "{p:?}");
+    }
+    // The client writes the data with write(2); its control connection adds a little JSON.
+    let write = row(client_pid, "write");
     assert!(
         write.bytes >= sent && write.bytes - sent < 64 * 1024,
-        "write {} vs iperf3 {sent}",
+        "client write {} vs iperf3 {sent}",
         write.bytes
     );
-    let read = summary
-        .syscalls
-        .iter()
-        .find(|r| r.syscall == "read")
-        .unwrap_or_else(|| panic!("no read rows"));
-    assert_eq!(
-        read.bytes_to_user, read.bytes,
-        "every traced read copied from skbs"
+    // The server reads what iperf3 says it received (it may stop reading the data stream
+    // before the last bytes sent arrive), and every traced read copied from skbs.
+    let received = report["end"]["sum_received"]["bytes"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{report}"));
+    let read = row(server_pid, "read");
+    assert!(
+        read.bytes >= received && read.bytes - received < 64 * 1024,
+        "server read {} vs iperf3 {received} received",
+        read.bytes
     );
+    assert_eq!(read.bytes_to_user, read.bytes);
     assert_eq!(summary.lost, 0);
+    let text = netcopy::report::external::render(&summary);
+    for pid in [server_pid, client_pid] {
+        assert!(text.contains(&format!("iperf3[{pid}]")), "{text}");
+    }
+    // syscalls.parquet names each row's process.
+    let batches = common::read_parquet(&dir.table_path("syscalls"));
+    let mut seen = std::collections::BTreeSet::new();
+    for b in &batches {
+        use arrow_array::{cast::AsArray, types::Int32Type};
+        let comm = common::column(b, "comm").as_dictionary::<Int32Type>();
+        let names = comm.values().as_string::<i32>();
+        let tgid = b
+            .column_by_name("tgid")
+            .and_then(|c| c.as_any().downcast_ref::<arrow_array::UInt32Array>())
+            .unwrap_or_else(|| panic!("no tgid"));
+        for i in 0..b.num_rows() {
+            let key = comm.keys().value(i) as usize;
+            seen.insert((tgid.value(i), names.value(key).to_owned()));
+        }
+    }
+    let expected: std::collections::BTreeSet<_> = [server_pid, client_pid]
+        .into_iter()
+        .map(|p| (p, "iperf3".to_owned()))
+        .collect();
+    assert_eq!(seen, expected);
+    // A flame graph of the external trace, narrowed to the server's reads.
+    let svg = dir.path.join("server-read.svg");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_netcopy"))
+        .arg("flamegraph")
+        .arg(&dir.path)
+        .args(["--role", "other", "--syscall", "read", "--out"])
+        .arg(&svg)
+        .status()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success());
+    let svg = std::fs::read_to_string(&svg).unwrap_or_else(|e| panic!("{e}"));
+    assert!(svg.contains("[copy_skb_to_user]"), "the reads copy to user");
+    assert!(
+        !svg.contains("[copy_user_to_skb]"),
+        "no send stage in reads"
+    );
 }
 
 /// The sum of a UInt64 column over batches.

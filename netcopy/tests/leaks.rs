@@ -15,29 +15,11 @@ use common::require_root;
 
 const BIN: &str = env!("CARGO_BIN_EXE_netcopy");
 
-/// netcopy's program names (bpftool shows the full name from BTF, or the kernel's 15 bytes).
-const OURS: [&str; 17] = [
-    "raw_sys_enter",
-    "raw_sys_exit",
-    "sys_enter_sendto",
-    "sys_exit_sendto",
-    "sys_enter_sendmsg",
-    "sys_exit_sendmsg",
-    "sys_enter_recvfrom",
-    "sys_exit_recvfrom",
-    "sys_enter_recvmsg",
-    "sys_exit_recvmsg",
-    "sched_switch",
-    "sched_switch_btf",
-    "tcp_sendmsg_locked",
-    "skb_copy_datagram_iovec",
-    "net_dev_xmit",
-    "netif_receive_skb",
-    "sample_stack",
-];
-
+/// One of netcopy's program names (bpftool shows the full name from BTF, or the kernel's 15
+/// bytes).
 fn is_ours(name: &str) -> bool {
-    OURS.iter()
+    netcopy::probes::object::program_names()
+        .iter()
         .any(|o| *o == name || (name.len() == 15 && o.starts_with(name)))
 }
 
@@ -332,4 +314,71 @@ fn a_signal_at_any_moment_stops_a_trace_cleanly() {
     );
     assert!(ours().is_empty(), "the next run removes them: {:?}", ours());
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Two traces at once, of two built-in workloads in different modes: each counts exactly
+/// its own threads' calls (workload == kernel == records for every thread, nothing lost,
+/// none of the other's threads in its tables), and nothing is left when both are done.
+#[test]
+fn two_traces_at_once_count_only_their_own_and_leave_nothing() {
+    require_root("loading eBPF programs");
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let base = std::env::temp_dir().join(format!("netcopy-two-{}", std::process::id()));
+    let spawn = |mode: &str, size: &str, out: &std::path::Path| {
+        Command::new(BIN)
+            .args(["trace", "--mode", mode, "--size", size, "--duration", "2s"])
+            .args(["--warmup", "0", "--json", "--force", "--out"])
+            .arg(out)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (a_dir, b_dir) = (base.join("a"), base.join("b"));
+    let a = spawn("onecopy", "4K", &a_dir);
+    let b = spawn("twocopy", "1K", &b_dir);
+    let (a_pid, b_pid) = (a.id(), b.id());
+    let mut tgids = Vec::new();
+    for (child, dir, pid) in [(a, &a_dir, a_pid), (b, &b_dir, b_pid)] {
+        let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v["probe"]["lost"], 0, "pid {pid}");
+        let threads = v["probe"]["threads"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let calls: u64 = threads.iter().filter_map(|t| t["kernel"].as_u64()).sum();
+        assert!(calls > 1000, "pid {pid}: {calls} calls traced");
+        for t in &threads {
+            assert_eq!(t["workload"], t["kernel"], "pid {pid}: {t}");
+            assert_eq!(t["kernel"], t["records"], "pid {pid}: {t}");
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for batch in common::read_parquet(&dir.join("syscalls.parquet")) {
+            let tgid = common::column(&batch, "tgid")
+                .as_any()
+                .downcast_ref::<arrow_array::UInt32Array>()
+                .unwrap_or_else(|| panic!("tgid"));
+            seen.extend(tgid.values().iter().copied());
+        }
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            [pid],
+            "only its own calls"
+        );
+        tgids.push(pid);
+    }
+    assert_ne!(tgids[0], tgids[1]);
+    let _ = std::fs::remove_dir_all(&base);
+    assert_eq!(
+        nothing_left(),
+        (vec![], 0),
+        "programs and links left in the kernel"
+    );
 }

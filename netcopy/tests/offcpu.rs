@@ -1,6 +1,7 @@
 //! Why traced calls leave the CPU (netcopy_common::offcpu): a receiver fed slowly waits for
-//! data, a sender whose peer stops reading waits for send-buffer memory, and in every row
-//! of syscalls.parquet the five reasons add up to the call's off-CPU time.
+//! data, a sender whose peer stops reading waits for send-buffer memory, in every row of
+//! syscalls.parquet the five reasons add up to the call's off-CPU time, and the switch-out
+//! stacks' time (offcpu_stacks.parquet) adds up to the records' time for each reason.
 
 mod common;
 
@@ -169,4 +170,47 @@ fn the_reasons_add_up_to_the_off_cpu_time_in_every_row() {
     let syscalls = s.syscalls.as_deref().unwrap_or_default();
     let (_, total) = share(syscalls, "other");
     assert!(total > 0);
+    // offcpu_stacks.parquet: the time out at each switch-out stack, by reason, adds up to
+    // the records' time for the reasons a stack names (a voluntary switch's stack is read
+    // once, so wmem, data and lock come only from stacks).
+    let mut by_reason = std::collections::BTreeMap::<String, u64>::new();
+    for b in common::read_parquet(&dir.path.join("offcpu_stacks.parquet")) {
+        let reason = common::column(&b, "reason").as_string::<i32>().clone();
+        let stack = common::column(&b, "stack").as_string::<i32>().clone();
+        let ns = common::column(&b, "offcpu_ns")
+            .as_primitive::<UInt64Type>()
+            .clone();
+        for i in 0..b.num_rows() {
+            assert!(
+                stack.value(i).ends_with(";schedule;__schedule"),
+                "{}",
+                stack.value(i)
+            );
+            *by_reason.entry(reason.value(i).to_owned()).or_default() += ns.value(i);
+        }
+    }
+    let in_records = |reason: &str| -> u64 {
+        common::read_parquet(&dir.table_path("syscalls"))
+            .iter()
+            .map(|b| {
+                let c = common::column(b, &format!("offcpu_{reason}_ns"));
+                c.as_primitive::<UInt64Type>().values().iter().sum::<u64>()
+            })
+            .sum()
+    };
+    for reason in ["wmem", "data", "lock"] {
+        assert_eq!(
+            by_reason.get(reason).copied().unwrap_or(0),
+            in_records(reason),
+            "{reason}: stacks vs records ({by_reason:?})"
+        );
+    }
+    assert!(
+        by_reason.get("data").is_some_and(|ns| *ns > 0),
+        "{by_reason:?}"
+    );
+    assert!(
+        !by_reason.contains_key("preempt"),
+        "a preempted call's stack is not read"
+    );
 }

@@ -325,5 +325,29 @@ fn a_sweep_of_the_uring_modes_reports_and_plots_them() {
         svg.contains("uringzc") && svg.contains("uring"),
         "the legend names both"
     );
+    // A flame graph per mode at the largest size, the io_uring sends under io_uring_enter.
+    for mode in ["uring", "uringzc"] {
+        let flame = std::fs::read_to_string(dir.join("plots").join(format!("flame_{mode}.svg")))
+            .unwrap_or_else(|e| panic!("flame_{mode}.svg: {e}"));
+        assert!(flame.contains(&format!("{mode} 64K x 1")), "{mode}: title");
+        assert!(
+            flame.contains("io_uring_enter"),
+            "{mode}: the ring's syscall"
+        );
+        assert!(flame.contains("id=\"netcopy-legend\""), "{mode}: legend");
+    }
+    // And `netcopy flamegraph` reads a cell as it reads a trace.
+    let (cell, _) = &cells[0];
+    let cell_svg = cell.join("cell.svg");
+    let drawn = netcopy(&[
+        "flamegraph",
+        &cell.to_string_lossy(),
+        "--role",
+        "server",
+        "--out",
+        &cell_svg.to_string_lossy(),
+    ]);
+    assert!(drawn.status.success(), "{}", stderr(&drawn));
+    assert!(std::fs::read_to_string(&cell_svg).is_ok_and(|s| s.contains("[copy_user_to_skb]")));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -59,8 +59,10 @@ enum Command {
     /// (the plots' font) and python3-venv; installed with
     /// apt-get, through sudo when not root.
     ///
-    /// The Python venv analysis/.venv with analysis/requirements.txt installed; reinstalled
-    /// when that file changes (a copy of it is kept in analysis/.venv/.netcopy-requirements).
+    /// The Python venv analysis/.venv: the packages pinned in analysis/requirements.lock,
+    /// hash-checked, then netcopy_analysis itself (analysis/pyproject.toml, editable). Made
+    /// anew when either file changes (a copy of both is kept in
+    /// analysis/.venv/.netcopy-installed-from).
     ///
     /// cargo-fuzz 0.13.2, for the fuzz targets in fuzz/ (`cargo xtask fuzz`).
     Setup {
@@ -160,6 +162,10 @@ enum Command {
         /// overhead), rewriting its section of BENCHMARKS.md and leaving the rest.
         #[arg(long, conflicts_with = "against")]
         modes_only: bool,
+        /// Only the 10-minute trace at the highest call rate, its RSS every 10 s (not part
+        /// of the full bench or CI), rewriting its section of BENCHMARKS.md.
+        #[arg(long, conflicts_with_all = ["against", "modes_only", "quick"])]
+        soak: bool,
     },
 
     #[command(verbatim_doc_comment)]
@@ -257,6 +263,7 @@ fn main() -> ExitCode {
             quick,
             against,
             modes_only,
+            soak,
         } => {
             let root = cmd::workspace_root();
             let opts = if quick {
@@ -267,6 +274,7 @@ fn main() -> ExitCode {
             let opts = opts.map(|o| bench::Opts {
                 against,
                 modes_only,
+                soak,
                 ..o
             });
             opts.and_then(|o| {

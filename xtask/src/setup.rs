@@ -25,8 +25,8 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 /// benchmarks), bpftool (inspecting loaded programs and maps), linux-perf (`perf stat`, the
 /// independent count the context-switch test compares with), fonts-dejavu-core (the font of
 /// `netcopy plot`), python3-venv (analysis/.venv), bpftrace (the peer and the floor of the
-/// observer-effect benchmark).
-const DEBIAN_PACKAGES: [&str; 7] = [
+/// observer-effect benchmark), tmux (the test that drives `netcopy top`).
+const DEBIAN_PACKAGES: [&str; 8] = [
     "iproute2",
     "iperf3",
     "bpftrace",
@@ -34,6 +34,7 @@ const DEBIAN_PACKAGES: [&str; 7] = [
     "linux-perf",
     "fonts-dejavu-core",
     "python3-venv",
+    "tmux",
 ];
 
 /// One thing setup provides.
@@ -315,49 +316,95 @@ fn install_packages() -> anyhow::Result<()> {
     cmd::run(apt(&["install", "-y", "-q", "--no-install-recommends"]).args(&missing))
 }
 
-// ---- the Python venv for analysis/ ----
+// ---- the Python venv for analysis/: the locked packages, then netcopy_analysis ----
 
 fn venv() -> PathBuf {
     workspace_root().join("analysis/.venv")
 }
 
-/// Holds a copy of the requirements file the venv was last installed from.
+/// Holds a copy of what the venv was last installed from: the lock, then pyproject.toml.
 fn stamp() -> PathBuf {
-    venv().join(".netcopy-requirements")
+    venv().join(".netcopy-installed-from")
 }
 
-fn requirements() -> PathBuf {
-    workspace_root().join("analysis/requirements.txt")
+/// Every package the venv holds, pinned with its hashes: the analysis's, the tests' and the
+/// build backend's (regenerated with the command at its top).
+fn lock() -> PathBuf {
+    workspace_root().join("analysis/requirements.lock")
+}
+
+/// netcopy_analysis's own metadata: its package, built with the locked backend.
+fn pyproject() -> PathBuf {
+    workspace_root().join("analysis/pyproject.toml")
+}
+
+/// What the stamp holds once the venv is installed; `None` when there is no lock (nothing
+/// to install into the venv).
+fn wanted() -> anyhow::Result<Option<String>> {
+    let lock = match std::fs::read_to_string(lock()) {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", lock().display())),
+    };
+    let pyproject = std::fs::read_to_string(pyproject())
+        .with_context(|| format!("reading {}", pyproject().display()))?;
+    Ok(Some(format!(
+        "{lock}\n# ---- analysis/pyproject.toml ----\n{pyproject}"
+    )))
 }
 
 fn check_venv() -> Option<String> {
     if !venv().join("bin/python").exists() {
         return Some("no analysis/.venv".into());
     }
-    // No requirements file: nothing to install into the venv.
-    let wanted = std::fs::read_to_string(requirements()).ok()?;
+    let wanted = match wanted() {
+        Ok(Some(w)) => w,
+        Ok(None) => return None,
+        Err(e) => return Some(format!("{e:#}")),
+    };
     match std::fs::read_to_string(stamp()) {
         Ok(done) if done == wanted => None,
-        Ok(_) => Some("analysis/requirements.txt changed".into()),
-        Err(_) => Some("analysis/requirements.txt not installed".into()),
+        Ok(_) => Some("analysis/requirements.lock or analysis/pyproject.toml changed".into()),
+        Err(_) => Some("analysis/requirements.lock not installed".into()),
     }
 }
 
+/// Each install makes the venv anew, so that nothing from an older lock stays behind; then
+/// come the locked packages, hash-checked, and netcopy_analysis itself: editable, without
+/// its dependencies (the lock has them), and built with the locked flit_core rather than
+/// one fetched unpinned into an isolated build environment.
 fn install_venv() -> anyhow::Result<()> {
     let venv = venv();
     let python = venv.join("bin/python");
-    if !python.exists() {
-        cmd::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    }
-    let wanted = match std::fs::read_to_string(requirements()) {
-        Ok(w) => w,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", requirements().display())),
+    let Some(wanted) = wanted()? else {
+        if !python.exists() {
+            cmd::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        }
+        return Ok(());
     };
+    // --clear also removes the stamp, so an install that fails half way is redone.
+    cmd::run(
+        Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
+    )?;
     cmd::run(
         Command::new(&python)
-            .args(["-m", "pip", "install", "-q", "-r"])
-            .arg(requirements()),
+            .args(["-m", "pip", "install", "-q", "--require-hashes", "-r"])
+            .arg(lock()),
+    )?;
+    cmd::run(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-deps",
+                "--no-build-isolation",
+                "-e",
+            ])
+            .arg(workspace_root().join("analysis")),
     )?;
     std::fs::write(stamp(), wanted).with_context(|| format!("writing {}", stamp().display()))
 }

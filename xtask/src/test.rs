@@ -95,6 +95,13 @@ pub fn test(cargo_args: &[String]) -> anyhow::Result<ExitCode> {
         bail!("step `analysis tests` failed ({status})");
     }
     println!("xtask test: cargo tests and analysis tests passed");
+    // Step 3b: `cargo xtask install` into a scratch prefix: the binary, its man pages and
+    // the three shells' completions where those look, each file checked for its content.
+    if let Err(e) = crate::install::check_into_scratch(&root) {
+        println!("{}", tally.line());
+        bail!("step `install smoke` failed: {e:#}");
+    }
+    println!("xtask test: install smoke placed the binary, man pages and completions");
     // Step 4: the benchmark suite on its reduced setting, to show every bench still runs
     // (no timing is judged here; BENCHMARKS.md comes from `cargo xtask bench`).
     let smoke = crate::bench::Opts::quick(&root)?;

@@ -10,7 +10,7 @@ use crate::{
     model::{Mode, NetPath, Rx},
     probes::{check_privileges, sample::DEFAULT_HZ},
     sink::RunDir,
-    trace::TraceOptions,
+    trace::{TraceOptions, external::Target},
     units::{MAX_SIZE, parse_duration, parse_size},
     workload::{affinity, client::ClientConfig, receiver::Verify},
 };
@@ -73,6 +73,29 @@ impl WorkloadArgs {
                 self.duration,
             )
         }
+    }
+}
+
+/// Other programs to trace (`trace`, `top`), by pid, command name or cgroup; repeatable.
+#[derive(Args, Clone, Default)]
+pub struct TargetArgs {
+    /// A process, by pid.
+    #[arg(long, short)]
+    pub pid: Vec<u32>,
+    /// Every process with this command name (the kernel keeps its first 15 bytes).
+    #[arg(long)]
+    pub comm: Vec<String>,
+    /// A cgroup v2 (path, absolute or under /sys/fs/cgroup).
+    #[arg(long)]
+    pub cgroup: Vec<PathBuf>,
+}
+
+impl TargetArgs {
+    pub fn targets(&self) -> Vec<Target> {
+        let pids = self.pid.iter().map(|p| Target::Pid(*p));
+        let comms = self.comm.iter().map(|c| Target::Comm(c.clone()));
+        let cgroups = self.cgroup.iter().map(|c| Target::Cgroup(c.clone()));
+        pids.chain(comms).chain(cgroups).collect()
     }
 }
 

@@ -5,8 +5,10 @@
 
 pub mod args;
 pub mod client;
+pub mod docs;
 pub mod doctor;
 pub mod error;
+pub mod flamegraph;
 pub mod output;
 pub mod plot;
 pub mod report;
@@ -14,4 +16,5 @@ pub mod run;
 pub mod serve;
 pub mod signals;
 pub mod sweep;
+pub mod top;
 pub mod trace;

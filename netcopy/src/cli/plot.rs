@@ -1,15 +1,23 @@
 //! `netcopy plot`: the command line around [`crate::plot`].
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use clap::Args;
 
+use super::flamegraph::draw;
 use super::{
     args::size_arg,
     error::{Error, Usage},
     report::load_groups,
 };
-use crate::plot::{Options, default_out, plot};
+use crate::{
+    plot::{Options, default_out, plot, stage_rgb},
+    report::sweep::Group,
+    sink::stages::read_stacks,
+};
 
 /// PNG and SVG charts of a sweep (no Python needed).
 ///
@@ -57,7 +65,8 @@ pub fn execute(args: PlotArgs) -> Result<ExitCode, Error> {
             return Err(Usage(format!("--size {s}: the sweep has no cells of that size")).into());
         }
     }
-    let files = plot(&groups, &opts)?;
+    let mut files = plot(&groups, &opts)?;
+    files.extend(flames(&args.dir, &groups, &opts.out)?);
     eprintln!(
         "netcopy plot: wrote {} files into {}",
         files.len(),
@@ -74,5 +83,49 @@ pub fn plot_sweep(dir: &std::path::Path) -> Result<Vec<PathBuf>, Error> {
         size: None,
         out: default_out(dir),
     };
-    Ok(plot(&groups, &opts)?)
+    let mut files = plot(&groups, &opts)?;
+    files.extend(flames(dir, &groups, &opts.out)?);
+    Ok(files)
+}
+
+/// One on-CPU flame graph per mode, of its first repeat at the sweep's largest size and
+/// fewest connections (`flame_<mode>.svg`); a mode whose cell has no stacks (untraced, or
+/// sampling off) gets none.
+fn flames(dir: &Path, groups: &[Group], out: &Path) -> Result<Vec<PathBuf>, Error> {
+    let (Some(size), Some(threads)) = (
+        groups.iter().map(|g| g.size).max(),
+        groups.iter().map(|g| g.threads).min(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let mut written = Vec::new();
+    for g in groups
+        .iter()
+        .filter(|g| g.size == size && g.threads == threads)
+    {
+        let cell = dir.join(format!(
+            "mode={}/size={size}/threads={threads}/rep=1",
+            g.mode
+        ));
+        let stacks = cell.join("stacks.parquet");
+        if !stacks.is_file() {
+            continue;
+        }
+        let rows = read_stacks(&stacks, "stage", "samples")?;
+        if rows.iter().all(|r| r.weight == 0) {
+            continue;
+        }
+        written.push(draw(
+            &rows,
+            format!(
+                "{} {} x {threads}: on-CPU kernel stacks by copy stage",
+                g.mode,
+                crate::units::format_size(size)
+            ),
+            "samples",
+            &out.join(format!("flame_{}.svg", g.mode)),
+            &stage_rgb,
+        )?);
+    }
+    Ok(written)
 }

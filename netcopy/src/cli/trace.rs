@@ -6,7 +6,7 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::Args;
 
 use super::{
-    args::{LocalArgs, ring_arg},
+    args::{LocalArgs, TargetArgs, ring_arg},
     error::{EXIT_LOST, Error},
     output::{print, print_summary},
     signals::with_signals,
@@ -60,25 +60,12 @@ pub struct TraceArgs {
     /// Exit with status 3 when any record was lost (the run still completes and is saved).
     #[arg(long)]
     strict: bool,
-    /// Trace this process instead of the built-in workload (repeatable).
-    #[arg(long, short)]
-    pid: Vec<u32>,
-    /// Trace every process with this command name instead of the built-in workload.
-    #[arg(long)]
-    comm: Vec<String>,
-    /// Trace a cgroup v2 (path, absolute or under /sys/fs/cgroup) instead of the workload.
-    #[arg(long)]
-    cgroup: Vec<PathBuf>,
+    /// Other programs to trace instead of the built-in workload.
+    #[command(flatten)]
+    targets: TargetArgs,
 }
 
 impl TraceArgs {
-    fn targets(&self) -> Vec<Target> {
-        let pids = self.pid.iter().map(|p| Target::Pid(*p));
-        let comms = self.comm.iter().map(|c| Target::Comm(c.clone()));
-        let cgroups = self.cgroup.iter().map(|c| Target::Cgroup(c.clone()));
-        pids.chain(comms).chain(cgroups).collect()
-    }
-
     fn options(&self, dir: &RunDir) -> TraceOptions {
         TraceOptions {
             out: Some(dir.clone()),
@@ -118,7 +105,7 @@ fn tail_slow_arg(s: &str) -> Result<u32, String> {
 
 pub fn execute(args: TraceArgs, stop: &Stop) -> Result<ExitCode, Error> {
     let (cfg, path) = args.local.local_run();
-    let targets = args.targets();
+    let targets = args.targets.targets();
     // Say what is missing before anything is created.
     check_privileges()?;
     external::validate(&targets)?;

@@ -73,6 +73,16 @@ impl Kallsyms {
         self.names.get(at as usize..(at + len) as usize)
     }
 
+    /// The frames of a stack stored innermost first, outermost first, `[unknown]` where no
+    /// symbol holds the address.
+    pub fn outer_first(&self, innermost_first: &[u64]) -> Vec<&str> {
+        innermost_first
+            .iter()
+            .rev()
+            .map(|ip| self.resolve(*ip).unwrap_or("[unknown]"))
+            .collect()
+    }
+
     /// The address of `name` (the first text symbol so named).
     pub fn address_of(&self, name: &str) -> Option<u64> {
         self.symbols

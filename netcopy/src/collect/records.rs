@@ -8,7 +8,7 @@
 //! kernel has written records, and it drains the buffer completely after the stop request.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, btree_map::Entry},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -27,8 +27,9 @@ use netcopy_common::{
 use thiserror::Error;
 use tokio::io::{Interest, unix::AsyncFd};
 
+use super::procs::Processes;
 use crate::{
-    model::{Role, SyscallSummary},
+    model::{Process, Role, SyscallSummary},
     workload::{stats::Latency, watch::Roles},
 };
 
@@ -87,6 +88,7 @@ impl CallStats {
         };
         SyscallSummary {
             role,
+            process: None,
             syscall: kind.name(),
             calls: s.calls,
             errors: s.errors,
@@ -140,6 +142,8 @@ impl CallStats {
 #[derive(Default)]
 pub struct Collected {
     pub by_thread: BTreeMap<(u32, SyscallKind), CallStats>,
+    /// The process of every thread seen, named when first seen (`procs`).
+    pub processes: Processes,
     /// Records whose bytes did not form a record (never expected; counted, not hidden).
     pub malformed: u64,
     /// Records received (rows of syscalls.parquet).
@@ -169,7 +173,13 @@ impl Collected {
         };
         self.rows += 1;
         if !self.rows_only {
-            self.by_thread.entry((r.tid, kind)).or_default().add(&r);
+            match self.by_thread.entry((r.tid, kind)) {
+                Entry::Occupied(mut e) => e.get_mut().add(&r),
+                Entry::Vacant(e) => {
+                    self.processes.see(r.tid, Some(r.tgid));
+                    e.insert(CallStats::default()).add(&r);
+                }
+            }
         }
         Some((r, kind))
     }
@@ -182,6 +192,7 @@ impl Collected {
                 self.malformed += 1;
                 continue;
             };
+            self.processes.see(key.tid, None);
             let s = self.by_thread.entry((key.tid, kind)).or_default();
             s.totals.merge(a);
             for (bucket, n) in a.hist.iter().enumerate() {
@@ -208,6 +219,29 @@ impl Collected {
             }
         }
         in_calls
+    }
+
+    /// Per-(role, process, kind) rows for the roles in `keep`: a row per traced program's
+    /// process and syscall, for `trace --pid/--comm/--cgroup`.
+    pub fn summarize_processes(&self, roles: &Roles, keep: &[Role]) -> Vec<SyscallSummary> {
+        let mut totals: BTreeMap<(Role, Process, SyscallKind), CallStats> = BTreeMap::new();
+        for ((tid, kind), stats) in &self.by_thread {
+            let role = roles.of(*tid);
+            if keep.contains(&role) {
+                let process = self.processes.of(*tid);
+                totals
+                    .entry((role, process, *kind))
+                    .or_default()
+                    .merge(stats);
+            }
+        }
+        totals
+            .into_iter()
+            .map(|((role, process, kind), total)| SyscallSummary {
+                process: Some(process),
+                ..total.summary(role, kind)
+            })
+            .collect()
     }
 
     /// Per-(role, kind) rows for the roles in `keep`, of the kinds that had calls.

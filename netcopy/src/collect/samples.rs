@@ -118,11 +118,7 @@ pub fn aggregate<E>(
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
                 let ips = stack(key.stack_id as u32)?;
-                let frames: Vec<&str> = ips
-                    .iter()
-                    .rev()
-                    .map(|ip| syms.resolve(*ip).unwrap_or("[unknown]"))
-                    .collect();
+                let frames = syms.outer_first(&ips);
                 let socket = frames.iter().any(|f| SOCKET_IO.contains(f));
                 e.insert((
                     frames.join(";"),

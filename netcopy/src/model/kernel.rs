@@ -8,10 +8,22 @@ use serde::Serialize;
 
 use super::role::Role;
 
-/// Per role and syscall kind, what the kernel saw.
+/// A traced program's process: its pid (the kernel's tgid) and command name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Process {
+    pub pid: u32,
+    /// From /proc/PID/comm when netcopy first saw the process; `?` when it had gone.
+    pub comm: String,
+}
+
+/// Per role and syscall kind (and per process, for `trace --pid/--comm/--cgroup`), what the
+/// kernel saw.
 #[derive(Clone, Debug, Serialize)]
 pub struct SyscallSummary {
     pub role: Role,
+    /// The process these calls were made by; null for the built-in workload's ends, which
+    /// the role names.
+    pub process: Option<Process>,
     pub syscall: &'static str,
     pub calls: u64,
     pub errors: u64,
@@ -105,4 +117,17 @@ pub struct RequestRow {
     pub notif_ns: Option<u64>,
     /// The notification said the kernel copied (null without a notification).
     pub copied: Option<bool>,
+}
+
+/// One row of stacks.parquet: a folded kernel stack sampled inside a traced call (on-CPU),
+/// or the stack a call was switched out at (off-CPU), and how much it weighs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StackRow {
+    pub role: String,
+    pub syscall: String,
+    pub stage: String,
+    /// `outermost;...;innermost`.
+    pub stack: String,
+    /// On-CPU: samples. Off-CPU: ns switched out.
+    pub weight: u64,
 }

@@ -11,6 +11,7 @@
 //! - `meta`: facts about a traced run that are not in its summary.
 //! - `external`: the summary of tracing other programs.
 //! - `cell`: one finished cell of a sweep.
+//! - `top`: the rows of `netcopy top`.
 
 pub mod attach;
 pub mod cell;
@@ -21,6 +22,7 @@ pub mod kernel;
 pub mod meta;
 pub mod role;
 pub mod run;
+pub mod top;
 
 pub use attach::{CounterSource, HookRecord, Method, Outcome, Step};
 pub use cell::{CellRecord, StageShare};
@@ -29,7 +31,8 @@ pub use counts::{
     CallCounts, EndTotals, LatencySummary, RxZerocopyStats, Switches, WindowTotals, ZerocopyStats,
 };
 pub use external::ExternalSummary;
-pub use kernel::{RequestRow, StageRow, SyscallSummary};
+pub use kernel::{Process, RequestRow, StackRow, StageRow, SyscallSummary};
 pub use meta::RunMeta;
 pub use role::Role;
 pub use run::{Affinity, ConnectionSummary, Mode, NetPath, RunSummary, Rx};
+pub use top::TopRow;

@@ -40,6 +40,16 @@ fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// The colour a stage has in the stage chart, by its name; a name of no stage gets `other`'s.
+pub fn stage_rgb(name: &str) -> (u8, u8, u8) {
+    let i = netcopy_common::stage::Stage::ALL
+        .iter()
+        .position(|s| s.name() == name)
+        .unwrap_or(netcopy_common::stage::Stage::ALL.len() - 1);
+    let RGBColor(r, g, b) = color(MODE_COLORS + i);
+    (r, g, b)
+}
+
 const SIZE: (u32, u32) = (1000, 650);
 const GRID: (u32, u32) = (2400, 1300);
 

@@ -8,11 +8,14 @@
 mod chart;
 mod charts;
 mod draw;
+pub mod flame;
 mod font;
 
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
+
+pub use draw::stage_rgb;
 
 use crate::report::sweep::Group;
 

@@ -7,7 +7,9 @@ use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuValues, RingBuf};
 use netcopy_common::{
     aggregate::{AggKey, Aggregate},
     call::{ExactCounts, PROBES, ThreadEntry, thread_slot},
-    config::{AGGREGATE, BY_CGROUP, BY_COMM, PAUSED, TAIL, TAIL_EVERY, TAIL_SLOW_NS, WORD},
+    config::{
+        AGGREGATE, ALL_TASKS, BY_CGROUP, BY_COMM, PAUSED, TAIL, TAIL_EVERY, TAIL_SLOW_NS, WORD,
+    },
     maps::{
         AGGREGATES, CONFIG, LOST, RECORDS, STAGING, TARGET_CGROUPS, TARGET_COMMS, TARGET_TGIDS,
         THREADS,
@@ -32,6 +34,11 @@ impl Probes {
         key[..n].copy_from_slice(&bytes[..n]);
         self.mark(TARGET_COMMS, key)?;
         self.update_config(|word| word | BY_COMM)
+    }
+
+    /// Trace every process (`netcopy top` without targets).
+    pub fn add_all(&mut self) -> Result<(), ProbeError> {
+        self.update_config(|word| word | ALL_TASKS)
     }
 
     /// Trace every thread in the cgroup (v2) whose directory has inode `id`.

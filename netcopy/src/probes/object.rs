@@ -67,6 +67,11 @@ fn expected() -> Vec<(&'static str, Kind, Option<String>)> {
     v
 }
 
+/// The names of every program user space may attach (a test looks for them in the kernel).
+pub fn program_names() -> Vec<&'static str> {
+    expected().into_iter().map(|(name, _, _)| name).collect()
+}
+
 /// What differs between the object and the names user space uses; empty when they agree.
 pub fn problems(bytes: &[u8]) -> Vec<String> {
     let obj = match Object::parse(bytes) {

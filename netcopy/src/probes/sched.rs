@@ -4,11 +4,18 @@
 //! Hooks (`netcopy-ebpf/src/sched.rs`): `tp_btf/sched_switch` (needs `task_struct.pid`'s
 //! offset from BTF, set as the object's `TASK_PID_OFFSET`), else
 //! `tracepoint/sched/sched_switch`. Numbers: off-CPU time and voluntary/involuntary switches
-//! inside each call.
+//! inside each call, and the time out by switch-out stack ([`Probes::offcpu`]).
 
-use aya::programs::BtfTracePoint;
+use aya::{
+    maps::{HashMap, MapData},
+    programs::BtfTracePoint,
+};
+use netcopy_common::{
+    maps::{OFFCPU, OFFCPU_STACKS},
+    offcpu::{OffcpuKey, WaitFrames},
+};
 
-use super::{Intent, ProbeError, Probes};
+use super::{Intent, ProbeError, Probes, map_error};
 use crate::model::{HookRecord, Method, Outcome, Step};
 
 /// The programs: the BTF one, and the classic (program, category, name).
@@ -55,4 +62,31 @@ impl Probes {
             BtfTracePoint::unload,
         )
     }
+}
+
+impl Probes {
+    /// The off-CPU time by (thread, kind, reason, switch-out stack), and the stacks by
+    /// hash (frames innermost first, 0 after the last).
+    pub fn offcpu(&self) -> Result<OffcpuRead, ProbeError> {
+        let times: HashMap<&MapData, OffcpuKey, u64> =
+            HashMap::try_from(self.map(OFFCPU)?).map_err(map_error(OFFCPU))?;
+        let stacks: HashMap<&MapData, u32, WaitFrames> =
+            HashMap::try_from(self.map(OFFCPU_STACKS)?).map_err(map_error(OFFCPU_STACKS))?;
+        Ok(OffcpuRead {
+            times: times
+                .iter()
+                .map(|kv| kv.map_err(map_error(OFFCPU)))
+                .collect::<Result<_, _>>()?,
+            stacks: stacks
+                .iter()
+                .map(|kv| kv.map_err(map_error(OFFCPU_STACKS)))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// What the off-CPU maps held at the end of a trace.
+pub struct OffcpuRead {
+    pub times: Vec<(OffcpuKey, u64)>,
+    pub stacks: std::collections::HashMap<u32, WaitFrames>,
 }

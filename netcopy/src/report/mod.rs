@@ -1,8 +1,9 @@
 //! What the user sees, rendered from the plain results of `model` (their JSON is the results
 //! themselves): a run's terminal table (`summary`), tracing other programs (`external`),
-//! `netcopy doctor` (`doctor`), a served connection (`served`), and a sweep's tables
+//! the kernel's rows both share (`calls`), `netcopy doctor` (`doctor`), a served connection (`served`), and a sweep's tables
 //! (`sweep`: medians, spreads, A/B).
 
+pub mod calls;
 pub mod doctor;
 pub mod external;
 pub mod served;

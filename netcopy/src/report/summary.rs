@@ -4,10 +4,11 @@
 
 use std::fmt::Write as _;
 
+pub use super::calls::{ns, render_offcpu, render_syscalls, who};
+
 use crate::{
     model::{
-        Mode, NetPath, RequestCheck, Role, RunSummary, RxZerocopyStats, StageRow, SyscallSummary,
-        ZerocopyStats,
+        Mode, NetPath, RequestCheck, Role, RunSummary, RxZerocopyStats, StageRow, ZerocopyStats,
     },
     units::format_size,
 };
@@ -226,99 +227,6 @@ pub fn rx_zerocopy_line(z: &RxZerocopyStats, mode: Mode, path: NetPath) -> Strin
 }
 
 /// The kernel's view per role and syscall kind, one line each.
-pub fn render_syscalls(o: &mut String, rows: &[SyscallSummary]) {
-    let _ = writeln!(
-        o,
-        "  kernel      {:<7} {:<9} {:>9} {:>12} {:>10} {:>10} {:>12} {:>10}",
-        "role", "syscall", "calls", "bytes", "p50", "p99", "on-CPU/KiB", "cs/1000"
-    );
-    for r in rows {
-        let _ = writeln!(
-            o,
-            "              {:<7} {:<9} {:>9} {:>12} {:>10} {:>10} {:>12} {:>10.1}",
-            r.role.name(),
-            r.syscall,
-            r.calls,
-            r.bytes,
-            ns(r.p50_ns),
-            ns(r.p99_ns),
-            r.oncpu_ns_per_kib
-                .map_or("-".into(), |v| format!("{v:.0} ns")),
-            r.cs_per_1000_calls
-        );
-    }
-    for r in rows {
-        let Some(exact) = &r.exact_ns else { continue };
-        let cells: Vec<String> = exact
-            .iter()
-            .filter(|(_, t)| **t > 0)
-            .map(|(f, t)| format!("{f} {}", ns(Some(*t))))
-            .collect();
-        let _ = writeln!(
-            o,
-            "  exact       {:<7} {:<9} {}",
-            r.role.name(),
-            r.syscall,
-            if cells.is_empty() {
-                "none of the timed functions ran".to_owned()
-            } else {
-                cells.join(", ")
-            }
-        );
-    }
-    let counted: Vec<&SyscallSummary> = rows.iter().filter(|r| r.cycles.is_some()).collect();
-    if counted.is_empty() {
-        let _ = writeln!(
-            o,
-            "              cycles, instructions: null (no counters here; `netcopy doctor` says why)"
-        );
-    }
-    for r in counted {
-        let ipc = match (r.cycles, r.instructions) {
-            (Some(c), Some(i)) if c > 0 => format!("{:.2}", i as f64 / c as f64),
-            _ => "-".into(),
-        };
-        let _ = writeln!(
-            o,
-            "  counters    {:<7} {:<9} {:>14} cycles {:>14} instructions  {:>8} cycles/B  IPC {ipc}",
-            r.role.name(),
-            r.syscall,
-            r.cycles.unwrap_or_default(),
-            r.instructions.unwrap_or_default(),
-            r.cycles_per_byte.map_or("-".into(), |v| format!("{v:.2}")),
-        );
-    }
-}
-
-/// Off-CPU time inside the calls by why the threads left the CPU, one line per role that
-/// left it at all.
-pub fn render_offcpu(o: &mut String, rows: &[SyscallSummary]) {
-    for role in Role::ALL {
-        let mine: Vec<&SyscallSummary> = rows.iter().filter(|r| r.role == role).collect();
-        let total: u64 = mine.iter().map(|r| r.offcpu_ns).sum();
-        if total == 0 {
-            continue;
-        }
-        let cells: Vec<String> = netcopy_common::offcpu::Reason::ALL
-            .iter()
-            .map(|reason| {
-                let ns: u64 = mine
-                    .iter()
-                    .filter_map(|r| r.offcpu_by_reason.get(reason.name()))
-                    .sum();
-                format!("{} {:.1}%", reason.name(), 100.0 * ns as f64 / total as f64)
-            })
-            .collect();
-        let _ = writeln!(
-            o,
-            "  off-CPU     {} {} in calls: {}",
-            role.name(),
-            ns(Some(total)),
-            cells.join(", ")
-        );
-    }
-}
-
 /// One line per fallback: what was refused, why, and what was used instead.
 pub fn render_fallbacks(o: &mut String, fallbacks: &[String]) {
     for f in fallbacks {
@@ -412,16 +320,6 @@ pub fn uring_verdict(requests: u64) -> String {
         "uring: 100% of {requests} IORING_OP_SEND requests copied in the call (the kernel copies \
          from user memory into skbs, as send(2) does; the ring saves syscalls, not the copy)"
     )
-}
-
-/// Nanoseconds in a readable unit; `-` for a value that was not measured.
-pub fn ns(v: Option<u64>) -> String {
-    match v {
-        None => "-".into(),
-        Some(v) if v < 10_000 => format!("{v} ns"),
-        Some(v) if v < 10_000_000 => format!("{:.1} µs", v as f64 / 1e3),
-        Some(v) => format!("{:.1} ms", v as f64 / 1e6),
-    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use parquet::{
     basic::{Compression, Encoding, ZstdLevel},
     errors::ParquetError,
     file::metadata::KeyValue,
-    file::properties::WriterProperties,
+    file::properties::{EnabledStatistics, WriterProperties},
     schema::types::ColumnPath,
 };
 use thiserror::Error;
@@ -262,6 +262,12 @@ fn properties(
     builder
         .set_compression(Compression::ZSTD(zstd))
         .set_dictionary_enabled(true)
+        // Statistics per column chunk (row group), not per page: the writer keeps every
+        // page's index entries in memory until the footer, which grew a 10-minute twocopy
+        // 1K trace by about 1.7 MiB every 10 s. Readers still skip row groups by their
+        // min/max.
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_offset_index_disabled(true)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_key_value_metadata(Some(
             metadata

@@ -1,18 +1,20 @@
 //! `stages.parquet` and `stacks.parquet`: where sampled kernel time went, by copy stage, and
 //! the folded stacks behind it (for flame graphs).
 
-use std::sync::Arc;
+use std::{fs::File, path::Path, sync::Arc};
 
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_schema::{ArrowError, DataType, Field, Schema};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{RunDir, SinkError, TableWriter};
 use crate::{
     collect::{
         combine::{OnCpu, combine, exact_of},
+        offcpu::OffcpuStack,
         samples::Sampled,
     },
-    model::SyscallSummary,
+    model::{StackRow, SyscallSummary},
 };
 
 /// Write both tables. `syscalls` gives each role's and syscall's on-CPU time and the exact
@@ -109,6 +111,86 @@ pub fn write(
         ],
     )?;
     write_one(dir, "stacks", &stacks)
+}
+
+/// offcpu_stacks.parquet: the stacks traced calls were switched out at (voluntary
+/// switches; the sched family reads `STACK_DEPTH` frames), with the time out at each, by
+/// role, syscall and reason. Not written when there are none.
+pub fn write_offcpu(dir: &RunDir, stacks: &[OffcpuStack]) -> Result<(), SinkError> {
+    if stacks.is_empty() {
+        return Ok(());
+    }
+    let text = |v: Vec<&str>| Arc::new(StringArray::from(v)) as ArrayRef;
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("run_id", DataType::Utf8, false),
+            Field::new("role", DataType::Utf8, false),
+            Field::new("syscall", DataType::Utf8, false),
+            Field::new("reason", DataType::Utf8, false),
+            Field::new("stack", DataType::Utf8, false),
+            Field::new("offcpu_ns", DataType::UInt64, false),
+        ])),
+        vec![
+            text(vec![dir.run_id.as_str(); stacks.len()]),
+            text(stacks.iter().map(|s| s.role.name()).collect()),
+            text(stacks.iter().map(|s| s.kind.name()).collect()),
+            text(stacks.iter().map(|s| s.reason.name()).collect()),
+            text(stacks.iter().map(|s| s.folded.as_str()).collect()),
+            Arc::new(UInt64Array::from(
+                stacks.iter().map(|s| s.ns).collect::<Vec<_>>(),
+            )),
+        ],
+    )?;
+    write_one(dir, OFFCPU_TABLE, &batch)
+}
+
+/// The off-CPU stacks' table.
+pub const OFFCPU_TABLE: &str = "offcpu_stacks";
+
+/// The rows of a stacks table, as the flame graphs read them: stacks.parquet (grouped by
+/// `stage`, weighed by `samples`) or offcpu_stacks.parquet (`reason`, `offcpu_ns`).
+pub fn read_stacks(path: &Path, group: &str, weight: &str) -> Result<Vec<StackRow>, SinkError> {
+    let file = File::open(path).map_err(|source| SinkError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut rows = Vec::new();
+    for batch in ParquetRecordBatchReaderBuilder::try_new(file)?.build()? {
+        let batch = batch?;
+        let text = |name: &str| -> Result<&StringArray, SinkError> {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                .ok_or_else(|| missing(path, name))
+        };
+        let (role, syscall, stage, stack) = (
+            text("role")?,
+            text("syscall")?,
+            text(group)?,
+            text("stack")?,
+        );
+        let weights = batch
+            .column_by_name(weight)
+            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+            .ok_or_else(|| missing(path, weight))?;
+        for i in 0..batch.num_rows() {
+            rows.push(StackRow {
+                role: role.value(i).to_owned(),
+                syscall: syscall.value(i).to_owned(),
+                stage: stage.value(i).to_owned(),
+                stack: stack.value(i).to_owned(),
+                weight: weights.value(i),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+fn missing(path: &Path, column: &str) -> SinkError {
+    SinkError::Arrow(ArrowError::SchemaError(format!(
+        "{}: no column {column} of the expected type",
+        path.display()
+    )))
 }
 
 fn write_one(dir: &RunDir, table: &str, batch: &RecordBatch) -> Result<(), SinkError> {

@@ -34,6 +34,8 @@ pub struct Row<'a> {
     pub r: &'a SyscallRecord,
     pub kind: SyscallKind,
     pub role: Role,
+    /// The key of the process's command name in the `comm` column's values.
+    pub comm: i32,
     /// CLOCK_REALTIME minus CLOCK_MONOTONIC, to turn bpf_ktime_get_ns() into wall time.
     pub realtime_offset_ns: i64,
 }
@@ -43,6 +45,14 @@ pub struct RunIds;
 impl Values for RunIds {
     fn values(batch: &Batch<'_>) -> Vec<String> {
         vec![batch.run_id.to_owned()]
+    }
+}
+
+/// Command names of the processes seen, keyed in order of first sight.
+pub struct Comms;
+impl Values for Comms {
+    fn values(batch: &Batch<'_>) -> Vec<String> {
+        batch.comms.to_vec()
     }
 }
 
@@ -108,6 +118,9 @@ columns! {
     role: Key<Roles> = |row| Key::of(row.role as i32);
     syscall: Key<Kinds> = |row| Key::of(row.kind as i32);
     tgid: u32 = |row| row.r.tgid;
+    /// The process's command name (/proc/PID/comm when its first call was written; `?`
+    /// when it had already gone).
+    comm: Key<Comms> = |row| Key::of(row.comm);
     tid: u32 = |row| row.r.tid;
     fd: i32 = |row| row.r.fd;
     flags: u32 = |row| row.r.flags;
@@ -191,6 +204,40 @@ pub struct SyscallsWriter {
     realtime_offset_ns: i64,
     rows: usize,
     b: Builders,
+    comms: CommKeys,
+}
+
+/// Each process's key into the `comm` column's values, looked up once per process (and
+/// not at all while the same process's calls follow each other).
+#[derive(Default)]
+struct CommKeys {
+    last: Option<(u32, i32)>,
+    keys: std::collections::HashMap<u32, i32>,
+    names: Vec<String>,
+}
+
+impl CommKeys {
+    #[inline(always)]
+    fn key(&mut self, pid: u32) -> i32 {
+        if let Some((p, k)) = self.last {
+            if p == pid {
+                return k;
+            }
+        }
+        let names = &mut self.names;
+        let k = *self.keys.entry(pid).or_insert_with(|| {
+            let name = crate::collect::procs::comm_of(pid);
+            match names.iter().position(|n| *n == name) {
+                Some(i) => i as i32,
+                None => {
+                    names.push(name);
+                    names.len() as i32 - 1
+                }
+            }
+        });
+        self.last = Some((pid, k));
+        k
+    }
 }
 
 impl SyscallsWriter {
@@ -207,6 +254,7 @@ impl SyscallsWriter {
             schema,
             realtime_offset_ns: realtime_offset_ns(),
             rows: 0,
+            comms: CommKeys::default(),
             b: {
                 let mut b = Builders::default();
                 b.reserve(BATCH_ROWS);
@@ -222,10 +270,12 @@ impl SyscallsWriter {
         kind: SyscallKind,
         role: Role,
     ) -> Result<(), SinkError> {
+        let comm = self.comms.key(r.tgid);
         self.b.push(&Row {
             r,
             kind,
             role,
+            comm,
             realtime_offset_ns: self.realtime_offset_ns,
         });
         self.rows += 1;
@@ -241,6 +291,7 @@ impl SyscallsWriter {
         }
         let columns = self.b.finish(&Batch {
             run_id: &self.run_id,
+            comms: &self.comms.names,
         })?;
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
         // Finishing hands the builders' buffers to the batch: room for the next one now,

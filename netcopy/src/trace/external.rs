@@ -75,6 +75,19 @@ fn cgroup_id(c: &Path) -> Option<u64> {
         .map(|m| m.ino())
 }
 
+impl Session {
+    /// Trace `t` from now on.
+    pub fn add_target(&mut self, t: &Target) -> Result<(), TraceError> {
+        let probes = &mut self.probes;
+        match t {
+            Target::Pid(p) => probes.add_target(*p)?,
+            Target::Comm(c) => probes.add_comm(c)?,
+            Target::Cgroup(c) => probes.add_cgroup(cgroup_id(c).unwrap_or_default())?,
+        }
+        Ok(())
+    }
+}
+
 /// The process exists and is not a zombie waiting to be reaped.
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -100,12 +113,7 @@ pub fn trace_targets(
     let other = Roles::default();
     let mut session = Session::start(opts, &other)?;
     for t in targets {
-        let probes = &mut session.probes;
-        match t {
-            Target::Pid(p) => probes.add_target(*p)?,
-            Target::Comm(c) => probes.add_comm(c)?,
-            Target::Cgroup(c) => probes.add_cgroup(cgroup_id(c).unwrap_or_default())?,
-        }
+        session.add_target(t)?;
     }
     ready();
     let start = Instant::now();
@@ -129,9 +137,12 @@ pub fn trace_targets(
     let seconds = start.elapsed().as_secs_f64();
     let ended = session.finish()?;
     let sampled = session.sampled(opts.sample_hz, &other)?;
-    let syscalls = ended.collected.summarize(&other, &[Role::Other]);
+    let syscalls = ended.collected.summarize_processes(&other, &[Role::Other]);
     if let (Some(dir), Some(s)) = (&opts.out, &sampled) {
         stages::write(dir, s, &syscalls, period_ns(opts.sample_hz))?;
+    }
+    if let Some(dir) = &opts.out {
+        stages::write_offcpu(dir, &session.offcpu_stacks(&other)?)?;
     }
     let stages = sampled
         .as_ref()

@@ -4,6 +4,7 @@
 
 mod check;
 pub mod external;
+pub mod live;
 mod session;
 
 use thiserror::Error;
@@ -143,6 +144,7 @@ pub fn trace_outcome(
     if let Some(dir) = &opts.out {
         let sampled = sampled.as_ref().map(|s| (s, period_ns));
         write_tables(dir, &summary, &session.meta, ended.lost, sampled)?;
+        stages::write_offcpu(dir, &session.offcpu_stacks(roles)?)?;
     }
     Ok(summary)
 }

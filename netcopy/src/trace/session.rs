@@ -6,6 +6,7 @@ use super::{TraceError, TraceOptions};
 use crate::{
     collect::{
         kallsyms::Kallsyms,
+        offcpu::{self, OffcpuStack},
         records::{Collected, Collector, RecordWriter},
         requests::{RequestReader, RequestWriter, RequestsRead},
         samples::{Sampled, aggregate},
@@ -113,6 +114,16 @@ impl Session {
             lost,
             requests,
         })
+    }
+
+    /// The switch-out stacks of the traced calls with their time out, symbolized.
+    pub fn offcpu_stacks(&self, roles: &Roles) -> Result<Vec<OffcpuStack>, TraceError> {
+        let read = self.probes.offcpu()?;
+        if read.times.is_empty() {
+            return Ok(Vec::new());
+        }
+        let syms = Kallsyms::load()?;
+        Ok(offcpu::fold(&read.times, &read.stacks, &syms, roles))
     }
 
     /// The sampled stacks, symbolized and classified, when sampling ran.

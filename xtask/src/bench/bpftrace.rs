@@ -43,6 +43,19 @@ pub const FLOOR: &str =
 pub const CLOCK_FLOOR: &str = "tracepoint:raw_syscalls:sys_enter { $t = nsecs; } \
      tracepoint:raw_syscalls:sys_exit { $t = nsecs; }";
 
+/// The hook floor: programs that do nothing on every event a default trace hooks (the
+/// attach plan `netcopy doctor` prints): syscall entry and exit, sched_switch, the four net
+/// tracepoints, the two io_uring ones, the brackets' softirq and transmit events, and a
+/// 4999 Hz clock on every CPU for the stack sampler. bpftrace 0.17 has no raw tracepoints, so
+/// the hooks netcopy attaches as tp_btf or raw_tp are classic tracepoints here, which cost
+/// more to fire: a floor on the pessimistic side.
+pub const HOOKS_FLOOR: &str = "tracepoint:raw_syscalls:sys_enter, tracepoint:raw_syscalls:sys_exit, \
+     tracepoint:sched:sched_switch, tracepoint:tcp:tcp_sendmsg_locked, \
+     tracepoint:skb:skb_copy_datagram_iovec, tracepoint:net:net_dev_xmit, \
+     tracepoint:net:netif_receive_skb, tracepoint:io_uring:io_uring_submit_req, \
+     tracepoint:io_uring:io_uring_complete, tracepoint:irq:softirq_entry, \
+     tracepoint:irq:softirq_exit, tracepoint:net:net_dev_start_xmit, profile:hz:4999 { }";
+
 /// A bpftrace program running until dropped (then stopped with SIGINT and reaped).
 pub struct Running(Child);
 

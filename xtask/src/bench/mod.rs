@@ -16,6 +16,7 @@ mod modes;
 mod neighbour;
 mod overhead;
 mod progs;
+mod soak;
 mod table;
 mod targets;
 mod tools;
@@ -54,6 +55,8 @@ pub struct Opts {
     pub against: Option<PathBuf>,
     /// Only the copy-mode comparison, rewriting its section of `out` (`--modes-only`).
     pub modes_only: bool,
+    /// Only the 10-minute trace, rewriting its section of `out` (`--soak`).
+    pub soak: bool,
 }
 
 impl Opts {
@@ -65,6 +68,7 @@ impl Opts {
             out: root.join("BENCHMARKS.md"),
             against: None,
             modes_only: false,
+            soak: false,
         }
     }
 
@@ -85,6 +89,7 @@ impl Opts {
                 .join("bench-smoke.md"),
             against: None,
             modes_only: false,
+            soak: false,
         })
     }
 }
@@ -125,6 +130,17 @@ pub fn bench(opts: &Opts) -> anyhow::Result<ExitCode> {
         say(&r);
         rows.push(r);
     };
+    if opts.soak {
+        let section = soak::soak(&t)?;
+        let _ = std::fs::remove_dir_all(&t.tmp);
+        let old = std::fs::read_to_string(&opts.out).unwrap_or_default();
+        std::fs::write(
+            &opts.out,
+            modes::replace_between(&old, &section, soak::START, soak::END),
+        )?;
+        println!("bench: rewrote the soak section of {}", opts.out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     if opts.modes_only {
         let section = modes::compare(&t, opts, &mut push)?;
         let _ = std::fs::remove_dir_all(&t.tmp);

@@ -13,7 +13,7 @@ use std::{cell::RefCell, fmt::Write as _};
 use anyhow::{Context, bail};
 
 use super::{
-    Opts, PIN,
+    Opts, PIN, bpftrace,
     table::{Row, alternate, median, ratio_row},
     targets,
     tools::Tools,
@@ -137,39 +137,87 @@ pub fn compare(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::Re
             &mut [
                 &mut || t.netcopy_gbps("run", mode, "64K", secs, &PIN),
                 &mut || t.netcopy_gbps("trace", mode, "64K", secs, &PIN),
+                &mut || {
+                    bpftrace::under(bpftrace::HOOKS_FLOOR, || {
+                        t.netcopy_gbps("run", mode, "64K", secs, &PIN)
+                    })
+                },
             ],
         )?;
-        let [run, traced] = &v[..] else {
-            bail!("two sides");
+        let [run, traced, floor] = &v[..] else {
+            bail!("three sides");
         };
-        let row = ratio_row(
-            format!("trace overhead: traced / untraced, {mode} 64K"),
-            targets::TRACE_64K_RATIO,
-            "run",
-            run,
-            "trace",
-            traced,
-        );
-        let _ = writeln!(
-            o,
-            "\n{}: {:.3} ({}; target {}).",
-            row.measure,
-            row.value.unwrap_or(f64::NAN),
-            row.detail,
-            row.target
-        );
-        push(row);
+        let rows = [
+            ratio_row(
+                format!("trace overhead: traced / untraced, {mode} 64K"),
+                targets::TRACE_64K_RATIO,
+                "run",
+                run,
+                "trace",
+                traced,
+            ),
+            Row {
+                target: "-".into(),
+                met: None,
+                ..ratio_row(
+                    format!(
+                        "hook floor: empty bpftrace programs on every hook a trace uses / untraced, {mode} 64K"
+                    ),
+                    0.0,
+                    "run",
+                    run,
+                    "floor",
+                    floor,
+                )
+            },
+            near_floor(mode, run, traced, floor),
+        ];
+        for row in rows {
+            let _ = writeln!(
+                o,
+                "\n{}: {:.3} ({}; target {}).",
+                row.measure,
+                row.value.unwrap_or(f64::NAN),
+                row.detail,
+                row.target
+            );
+            push(row);
+        }
     }
     let _ = writeln!(o, "\n{END}");
     Ok(o)
 }
 
+/// The next-best target where the floor itself is below [`targets::TRACE_64K_RATIO`]:
+/// traced / untraced within [`targets::FLOOR_POINTS`] of floor / untraced, same alternation.
+fn near_floor(mode: &str, run: &[f64], traced: &[f64], floor: &[f64]) -> Row {
+    let ours = median(traced) / median(run);
+    let base = median(floor) / median(run);
+    let below = (base - ours).max(0.0) * 100.0;
+    Row::at_most(
+        format!("trace overhead beyond the hook floor, {mode} 64K"),
+        targets::FLOOR_POINTS,
+        "points",
+        format!(
+            "traced {ours:.3}, floor {base:.3} of untraced; points below the floor (0 when above)"
+        ),
+        Some(below),
+        "points",
+    )
+}
+
 /// Put `section` in place of the one between [`START`] and [`END`] in `text`, or at the end.
 pub fn replace_section(text: &str, section: &str) -> String {
-    match (text.find(START), text.find(END)) {
+    replace_between(text, section, START, END)
+}
+
+/// Put `section` in place of the one between the markers `start` and `end` in `text`, or at
+/// the end.
+pub fn replace_between(text: &str, section: &str, start: &str, end: &str) -> String {
+    match (text.find(start), text.find(end)) {
         (Some(a), Some(b)) if b > a => {
-            let end = b + END.len();
-            let rest = text[end..].strip_prefix('\n').unwrap_or(&text[end..]);
+            let after = b + end.len();
+            let rest = text[after..].strip_prefix('\n').unwrap_or(&text[after..]);
             format!("{}{section}{rest}", &text[..a])
         }
         _ => format!("{}\n{section}", text.trim_end()),

@@ -9,6 +9,9 @@ pub const LOOP_RATIO: f64 = 0.95;
 pub const C_LOOP_RATIO: f64 = 1.00;
 /// Traced over untraced throughput at 64K.
 pub const TRACE_64K_RATIO: f64 = 0.97;
+/// Where even empty programs on a trace's hooks fall below [`TRACE_64K_RATIO`]: the most
+/// points traced / untraced may fall below that floor's ratio (the issues' next-best target).
+pub const FLOOR_POINTS: f64 = 5.0;
 /// Traced over untraced throughput at 1K, default trace (per-call records and sampling).
 pub const TRACE_1K_RATIO: f64 = 0.77;
 /// netcopy's 1K overhead (1 - traced/untraced) over bpftrace's latency one-liner's.
@@ -31,3 +34,5 @@ pub const ENCODE_ROWS_PER_S: f64 = 5e6;
 pub const BYTES_PER_ROW: f64 = 16.0;
 /// Peak RSS of a 60 s trace at the highest call rate, MiB.
 pub const PEAK_RSS_MIB: f64 = 200.0;
+/// RSS growth of a 10-minute trace at the highest call rate, after its first minute.
+pub const SOAK_GROWTH: f64 = 0.05;

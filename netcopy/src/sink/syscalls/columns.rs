@@ -19,6 +19,8 @@ use crate::sink::SinkError;
 /// What finishing a batch's columns needs besides their values.
 pub struct Batch<'a> {
     pub run_id: &'a str,
+    /// The `comm` column's values so far, keyed by first sight.
+    pub comms: &'a [String],
 }
 
 /// A value type of one column (or, for [`Exact`], a group of columns).

@@ -77,6 +77,8 @@ fn expected(name: &str, r: &SyscallRecord, role: Role, run_id: &str, offset: i64
         "role" => Cell::S(role.name().into()),
         "syscall" => Cell::S(SyscallKind::from_u8(r.kind).unwrap().name().into()),
         "tgid" => u(r.tgid.into()),
+        // The name /proc gives the tgid now (`?` for the made-up ones no process has).
+        "comm" => Cell::S(crate::collect::procs::comm_of(r.tgid)),
         "tid" => u(r.tid.into()),
         "fd" => Cell::I(r.fd.into()),
         "flags" => u(r.flags.into()),
