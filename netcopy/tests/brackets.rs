@@ -243,19 +243,45 @@ fn bracket_totals_agree_with_bpftrace_on_the_same_tracepoints() {
         io::{BufRead, BufReader, Read},
         process::{Command, Stdio},
     };
-    let mut bt = Command::new("bpftrace")
-        .args([
-            "-e",
-            &OBSERVER.replace("PID", &std::process::id().to_string()),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("bpftrace (cargo xtask setup installs it): {e}"));
-    let mut out = BufReader::new(bt.stdout.take().unwrap_or_else(|| panic!("no stdout")));
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap_or_else(|e| panic!("{e}"));
-    assert!(line.starts_with("Attaching"), "bpftrace said {line:?}");
+    let script = OBSERVER.replace("PID", &std::process::id().to_string());
+    // bpftrace says "Attaching N probes..." on stdout once it has loaded its programs. A
+    // start that never got there (it happened once: the first test run on a fresh machine,
+    // right after setup; the rerun passed) is tried once more, and a second failure shows
+    // what bpftrace wrote to stderr.
+    let start = || {
+        let mut bt = Command::new("bpftrace")
+            .args(["-e", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("bpftrace (cargo xtask setup installs it): {e}"));
+        let mut out = BufReader::new(bt.stdout.take().unwrap_or_else(|| panic!("no stdout")));
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap_or_else(|e| panic!("{e}"));
+        if line.starts_with("Attaching") {
+            // Drained so that warnings can never fill the pipe and stall bpftrace.
+            if let Some(mut e) = bt.stderr.take() {
+                std::thread::spawn(move || std::io::copy(&mut e, &mut std::io::sink()));
+            }
+            Ok((bt, out))
+        } else {
+            let _ = bt.kill();
+            let mut err = String::new();
+            if let Some(mut e) = bt.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            let _ = bt.wait();
+            Err(format!(
+                "bpftrace said {line:?} on stdout and {err:?} on stderr"
+            ))
+        }
+    };
+    let (mut bt, mut out) = start()
+        .or_else(|first| {
+            eprintln!("{first}; starting it again");
+            start()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
     // It attaches right after saying so.
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let (_, s) = traced(Mode::Twocopy, "brackets-observer");
