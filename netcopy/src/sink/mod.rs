@@ -4,7 +4,8 @@
 //! Every table is written with the same explicit [`WriterProperties`] (ZSTD, dictionary
 //! encoding, bounded row groups) and carries its metadata keys in the footer. A table is
 //! written to `NAME.parquet.partial` and renamed when its footer is written, so a reader
-//! never sees a half-written `NAME.parquet`. docs/schema.md documents every column.
+//! never sees a half-written `NAME.parquet`; a long one goes on in parts that are joined when
+//! it is closed ([`parts`]). docs/schema.md documents every column.
 
 pub mod runs;
 pub mod stages;
@@ -13,6 +14,9 @@ pub mod uring;
 pub mod zerocopy;
 
 mod background;
+mod parts;
+
+use parts::Layout;
 
 pub use background::BackgroundTable;
 
@@ -40,8 +44,6 @@ use crate::units::utc_stamp;
 /// that a batch's columns stay in the CPU caches while they are encoded (8192 encoded about
 /// 8% faster than 65536 in the `sink` bench).
 pub const BATCH_ROWS: usize = 8192;
-/// Rows per row group.
-const ROW_GROUP_ROWS: usize = 1 << 20;
 
 /// Footer metadata keys, the same in every table.
 pub mod keys {
@@ -175,8 +177,13 @@ pub fn writable_dir(path: &Path) -> Result<(), SinkError> {
 /// One Parquet file being written.
 pub struct TableWriter {
     writer: ArrowWriter<File>,
+    schema: Arc<Schema>,
+    props: WriterProperties,
+    layout: Layout,
     partial: PathBuf,
     path: PathBuf,
+    /// Parts closed so far (see [`parts`]), in order.
+    parts: Vec<PathBuf>,
 }
 
 impl TableWriter {
@@ -192,12 +199,18 @@ impl TableWriter {
         schema: Arc<Schema>,
         no_dictionary: &[&str],
     ) -> Result<Self, SinkError> {
+        Self::create_laid_out(dir, table, schema, no_dictionary, Layout::DEFAULT)
+    }
+
+    fn create_laid_out(
+        dir: &RunDir,
+        table: &str,
+        schema: Arc<Schema>,
+        no_dictionary: &[&str],
+        layout: Layout,
+    ) -> Result<Self, SinkError> {
         let path = dir.table_path(table);
         let partial = path.with_extension("parquet.partial");
-        let file = File::create(&partial).map_err(|source| SinkError::Io {
-            path: partial.clone(),
-            source,
-        })?;
         let props = properties(
             &[
                 (keys::RUN_ID, &dir.run_id),
@@ -206,29 +219,77 @@ impl TableWriter {
             ],
             &schema,
             no_dictionary,
+            layout.group_rows,
         );
-        let writer = ArrowWriter::try_new(file, schema, Some(props))?;
+        let writer = Self::open(&partial, &schema, &props)?;
         Ok(Self {
             writer,
+            schema,
+            props,
+            layout,
             partial,
             path,
+            parts: Vec::new(),
         })
+    }
+
+    fn open(
+        partial: &Path,
+        schema: &Arc<Schema>,
+        props: &WriterProperties,
+    ) -> Result<ArrowWriter<File>, SinkError> {
+        let file = File::create(partial).map_err(|source| SinkError::Io {
+            path: partial.to_owned(),
+            source,
+        })?;
+        Ok(ArrowWriter::try_new(
+            file,
+            schema.clone(),
+            Some(props.clone()),
+        )?)
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
         self.writer.write(batch)?;
+        if self.writer.flushed_row_groups().len() >= self.layout.part_groups {
+            // Close this part under its own name and go on in a new file. The open file
+            // is renamed first: creating the new one under the same name would truncate it.
+            let part = parts::part_path(&self.partial, self.parts.len() + 1);
+            rename(&self.partial, &part)?;
+            self.parts.push(part);
+            let next = Self::open(&self.partial, &self.schema, &self.props)?;
+            std::mem::replace(&mut self.writer, next).close()?;
+        }
         Ok(())
     }
 
-    /// Write the footer and move the file to its final name.
+    /// Write the footer and move the file to its final name (joining the parts, when the
+    /// table was long enough to have any).
     pub fn close(self) -> Result<PathBuf, SinkError> {
-        self.writer.close()?;
-        std::fs::rename(&self.partial, &self.path).map_err(|source| SinkError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        Ok(self.path)
+        let Self {
+            writer,
+            partial,
+            path,
+            parts: mut done,
+            ..
+        } = self;
+        writer.close()?;
+        if !done.is_empty() {
+            let last = parts::part_path(&partial, done.len() + 1);
+            rename(&partial, &last)?;
+            done.push(last);
+            parts::join(&done, &partial)?;
+        }
+        rename(&partial, &path)?;
+        Ok(path)
     }
+}
+
+fn rename(from: &Path, to: &Path) -> Result<(), SinkError> {
+    std::fs::rename(from, to).map_err(|source| SinkError::Io {
+        path: to.to_owned(),
+        source,
+    })
 }
 
 /// Integer columns: DELTA_BINARY_PACKED leaves ZSTD a fraction of the bytes of plain
@@ -246,6 +307,7 @@ fn properties(
     metadata: &[(&str, &str)],
     schema: &Schema,
     no_dictionary: &[&str],
+    group_rows: usize,
 ) -> WriterProperties {
     let zstd = ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default();
     let mut builder = WriterProperties::builder();
@@ -268,7 +330,7 @@ fn properties(
         // min/max.
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_offset_index_disabled(true)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_row_count(Some(group_rows))
         .set_key_value_metadata(Some(
             metadata
                 .iter()

@@ -29,7 +29,14 @@ pub struct Session {
     requests: Option<RequestReader>,
     /// How the probes were attached, for runs.parquet.
     pub meta: RunMeta,
+    /// When the records started, if they go to syscalls.parquet and notes may be printed.
+    noted_table: Option<std::time::Instant>,
 }
+
+/// A trace longer than this says that it is writing its tables: at the highest call rate
+/// syscalls.parquet then has parts to join, about 3 s per minute traced (29 s after a
+/// 10-minute soak).
+const SAY_WRITING_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What the records said once the trace ended.
 pub struct Ended {
@@ -86,11 +93,14 @@ impl Session {
             None => None,
         };
         let requests = RequestReader::start(probes.take_uring_events()?, uring, roles.clone())?;
+        let noted_table =
+            (!opts.quiet && opts.out.is_some() && !opts.aggregate).then(std::time::Instant::now);
         Ok(Self {
             probes,
             collector: Some(collector),
             requests: Some(requests),
             meta,
+            noted_table,
         })
     }
 
@@ -99,6 +109,12 @@ impl Session {
     pub fn finish(&mut self) -> Result<Ended, TraceError> {
         self.probes.pause()?;
         let staged = self.probes.staged()?;
+        if self
+            .noted_table
+            .is_some_and(|t| t.elapsed() >= SAY_WRITING_AFTER)
+        {
+            eprintln!("netcopy: writing the tables (a long syscalls.parquet is joined from parts)");
+        }
         let mut collected = match self.collector.take() {
             Some(c) => c.finish(staged)?,
             None => Collected::default(),

@@ -81,6 +81,7 @@ pub fn soak(t: &Tools) -> anyhow::Result<String> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    let ended = started.elapsed().as_secs_f64();
     let out = child.wait_with_output()?;
     let _ = std::fs::remove_dir_all(&dir);
     if !out.status.success() {
@@ -95,8 +96,9 @@ pub fn soak(t: &Tools) -> anyhow::Result<String> {
     let _ = writeln!(o, "{START}\n\n## A long trace (this sitting)\n");
     let _ = writeln!(
         o,
-        "`netcopy trace --mode twocopy --size 1K --duration {secs} --cpu-affinity {PINNED_CPUS}` (the highest call rate), VmRSS read every {} s. {} calls traced, {} records lost.\n",
+        "`netcopy trace --mode twocopy --size 1K --duration {secs} --cpu-affinity {PINNED_CPUS}` (the highest call rate), VmRSS read every {} s until it exited, {:.0} s after its {secs} (writing the footers, and joining syscalls.parquet's parts: docs/schema.md). {} calls traced, {} records lost.\n",
         STEP.as_secs(),
+        ended - TRACE.as_secs_f64(),
         v["send_calls"]["sendto"].as_u64().unwrap_or(0)
             + v["recv_calls"]["recvfrom"].as_u64().unwrap_or(0),
         v["probe"]["lost"],
