@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 
 use super::{
     Opts, PIN, bpftrace,
-    table::{Row, alternate, median, ratio_row},
+    table::{Row, alternate, median, near_floor, ratio_row},
     targets,
     tools::Tools,
 };
@@ -170,7 +170,7 @@ pub fn compare(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::Re
                     floor,
                 )
             },
-            near_floor(mode, run, traced, floor),
+            near_floor(&format!("{mode} 64K"), "hook floor", run, traced, floor),
         ];
         for row in rows {
             let _ = writeln!(
@@ -186,24 +186,6 @@ pub fn compare(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::Re
     }
     let _ = writeln!(o, "\n{END}");
     Ok(o)
-}
-
-/// The next-best target where the floor itself is below [`targets::TRACE_64K_RATIO`]:
-/// traced / untraced within [`targets::FLOOR_POINTS`] of floor / untraced, same alternation.
-fn near_floor(mode: &str, run: &[f64], traced: &[f64], floor: &[f64]) -> Row {
-    let ours = median(traced) / median(run);
-    let base = median(floor) / median(run);
-    let below = (base - ours).max(0.0) * 100.0;
-    Row::at_most(
-        format!("trace overhead beyond the hook floor, {mode} 64K"),
-        targets::FLOOR_POINTS,
-        "points",
-        format!(
-            "traced {ours:.3}, floor {base:.3} of untraced; points below the floor (0 when above)"
-        ),
-        Some(below),
-        "points",
-    )
 }
 
 /// Put `section` in place of the one between [`START`] and [`END`] in `text`, or at the end.

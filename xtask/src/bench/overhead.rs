@@ -1,13 +1,15 @@
 //! The observer effect: traced over untraced throughput per mode and size, alternated with
 //! the sides that say where the overhead goes (no sampler; at 1K also `--aggregate` and
-//! `--records tail`) and, at 1K, with bpftrace's latency one-liner (the peer) and empty
-//! bpftrace programs on raw_syscalls (the floor), all pinned alike.
+//! `--records tail`) and with floors: at 1K bpftrace's latency one-liner (the peer) and empty
+//! bpftrace programs on raw_syscalls (the floor), at 64K empty bpftrace programs on
+//! every hook a trace attaches (`bpftrace::HOOKS_FLOOR`), all pinned alike. Where a floor is
+//! below the ratio target, the next-best target is judged: within a few points of it.
 
 use anyhow::bail;
 
 use super::{
     Opts, PIN, bpftrace,
-    table::{Row, Split, alternate, median, ratio_row, spread},
+    table::{Row, Split, alternate, median, near_floor, ratio_row, spread},
     targets,
     tools::Tools,
 };
@@ -33,10 +35,15 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
                 &mut || t.netcopy_gbps("trace", mode, "64K", secs, &PIN),
                 &mut || t.netcopy_gbps("trace", mode, "64K", secs, &unsampled),
                 &mut || u.netcopy_gbps("trace", mode, "64K", secs, &PIN),
+                &mut || {
+                    bpftrace::under(bpftrace::HOOKS_FLOOR, || {
+                        t.netcopy_gbps("run", mode, "64K", secs, &PIN)
+                    })
+                },
             ],
         )?;
-        let [run, traced, nosample, nobrackets] = &v[..] else {
-            bail!("four sides");
+        let [run, traced, nosample, nobrackets, floor] = &v[..] else {
+            bail!("five sides");
         };
         push(ratio_row(
             format!("trace overhead: traced / untraced, {mode} 64K"),
@@ -46,8 +53,16 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
             "trace",
             traced,
         ));
+        push(near_floor(
+            &format!("{mode} 64K"),
+            "hook floor",
+            run,
+            traced,
+            floor,
+        ));
         let mut s = Split::new(format!("{mode} 64K"), run, traced, nosample);
         s.unbracketed = Some(median(nobrackets));
+        s.floor = Some(median(floor));
         split.push(s);
     }
     for mode in ["twocopy", "onecopy"] {
@@ -79,6 +94,13 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
             run,
             "trace",
             traced,
+        ));
+        push(near_floor(
+            &format!("{mode} 1K"),
+            "raw_syscalls floor",
+            run,
+            traced,
+            floor,
         ));
         push(against_peer(mode, run, traced, bt));
         push(ratio_row(

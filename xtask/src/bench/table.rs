@@ -235,7 +235,7 @@ pub fn write_table(
     );
     let _ = writeln!(
         o,
-        "\n## Where the trace overhead goes (this sitting)\n\nThe same alternation with the sides that split it: `trace --sample-hz 0` (per-call records, no stack sampler), `trace --aggregate` (in-kernel totals, sampler on), `trace --records tail` (in-kernel totals and rows for the tail), the default trace without the bracket programs (`NETCOPY_HIDE=brackets`: their cost is its distance from the default trace) and, at 1K, bpftrace's latency one-liner and empty bpftrace programs on raw_syscalls:sys_enter/sys_exit. Medians in Gbit/s, and of untraced.\n"
+        "\n## Where the trace overhead goes (this sitting)\n\nThe same alternation with the sides that split it: `trace --sample-hz 0` (per-call records, no stack sampler), `trace --aggregate` (in-kernel totals, sampler on), `trace --records tail` (in-kernel totals and rows for the tail), the default trace without the bracket programs (`NETCOPY_HIDE=brackets`: their cost is its distance from the default trace) bpftrace's latency one-liner (1K), and the bpftrace floor: empty programs on raw_syscalls:sys_enter/sys_exit at 1K, on every hook a trace attaches (`HOOKS_FLOOR` in xtask/src/bench/bpftrace.rs) at 64K. Medians in Gbit/s, and of untraced.\n"
     );
     let _ = writeln!(
         o,
@@ -285,6 +285,25 @@ fn notes(path: &Path) -> Option<String> {
     Some(old[i..].to_owned())
 }
 
+/// The next-best target where a floor itself is below a ratio target: traced / untraced
+/// within [`super::targets::FLOOR_POINTS`] of floor / untraced, `what` (mode and size) in
+/// one alternation; `floor_name` says which floor.
+pub fn near_floor(what: &str, floor_name: &str, run: &[f64], traced: &[f64], floor: &[f64]) -> Row {
+    let ours = median(traced) / median(run);
+    let base = median(floor) / median(run);
+    let below = (base - ours).max(0.0) * 100.0;
+    Row::at_most(
+        format!("trace overhead beyond the {floor_name}, {what}"),
+        super::targets::FLOOR_POINTS,
+        "points",
+        format!(
+            "traced {ours:.3}, floor {base:.3} of untraced; points below the floor (0 when above)"
+        ),
+        Some(below),
+        "points",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,5 +335,22 @@ mod tests {
             "{}",
             r.detail
         );
+    }
+
+    #[test]
+    fn near_floor_counts_only_the_points_below_the_floor() {
+        let run = [10.0, 10.0, 10.0];
+        let floor = [6.0, 6.1, 5.9];
+        // 0.55 of untraced against a floor of 0.60: 5 points below, met at <= 5.
+        let below = near_floor("twocopy 1K", "floor", &run, &[5.5, 5.4, 5.6], &floor);
+        let v = below.value.unwrap();
+        assert!((v - 5.0).abs() < 1e-9, "{v}");
+        assert_eq!(below.met, Some(true));
+        let far = near_floor("twocopy 1K", "floor", &run, &[5.0, 5.0, 5.0], &floor);
+        assert_eq!(far.met, Some(false));
+        // Above the floor is 0 points, not a negative credit.
+        let above = near_floor("twocopy 1K", "floor", &run, &[7.0, 7.0, 7.0], &floor);
+        assert_eq!(above.value, Some(0.0));
+        assert!(above.measure.contains("beyond the floor, twocopy 1K"));
     }
 }
