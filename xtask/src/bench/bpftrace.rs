@@ -48,13 +48,33 @@ pub const CLOCK_FLOOR: &str = "tracepoint:raw_syscalls:sys_enter { $t = nsecs; }
 /// tracepoints, the two io_uring ones, the brackets' softirq and transmit events, and a
 /// 4999 Hz clock on every CPU for the stack sampler. bpftrace 0.17 has no raw tracepoints, so
 /// the hooks netcopy attaches as tp_btf or raw_tp are classic tracepoints here, which cost
-/// more to fire: a floor on the pessimistic side.
-pub const HOOKS_FLOOR: &str = "tracepoint:raw_syscalls:sys_enter, tracepoint:raw_syscalls:sys_exit, \
-     tracepoint:sched:sched_switch, tracepoint:tcp:tcp_sendmsg_locked, \
-     tracepoint:skb:skb_copy_datagram_iovec, tracepoint:net:net_dev_xmit, \
-     tracepoint:net:netif_receive_skb, tracepoint:io_uring:io_uring_submit_req, \
-     tracepoint:io_uring:io_uring_complete, tracepoint:irq:softirq_entry, \
-     tracepoint:irq:softirq_exit, tracepoint:net:net_dev_start_xmit, profile:hz:4999 { }";
+/// more to fire: a floor on the pessimistic side. The clock runs at [`SAMPLE_HZ`], the
+/// default trace's rate.
+pub fn hooks_floor() -> String {
+    format!(
+        "tracepoint:raw_syscalls:sys_enter, tracepoint:raw_syscalls:sys_exit, \
+         tracepoint:sched:sched_switch, tracepoint:tcp:tcp_sendmsg_locked, \
+         tracepoint:skb:skb_copy_datagram_iovec, tracepoint:net:net_dev_xmit, \
+         tracepoint:net:netif_receive_skb, tracepoint:io_uring:io_uring_submit_req, \
+         tracepoint:io_uring:io_uring_complete, tracepoint:irq:softirq_entry, \
+         tracepoint:irq:softirq_exit, tracepoint:net:net_dev_start_xmit, profile:hz:{SAMPLE_HZ} {{ }}"
+    )
+}
+
+/// netcopy trace's default stack sampling rate per CPU (`DEFAULT_HZ` in
+/// netcopy/src/probes/sample.rs; a test checks they agree).
+pub const SAMPLE_HZ: u32 = 999;
+
+/// bpftrace sampling the bench loop's threads (`xtask bench-loop`: `xtask` sends,
+/// `bl-recv` receives) at [`SAMPLE_HZ`]: with `stack`, counting their kernel stacks, as
+/// netcopy's sampler does (the peer); without, counting samples per thread only (what a
+/// sample costs before any stack is walked).
+pub fn sampler(stack: bool) -> String {
+    let key = if stack { "kstack" } else { "tid" };
+    format!(
+        "profile:hz:{SAMPLE_HZ} /comm == \"xtask\" || comm == \"bl-recv\"/ {{ @[{key}] = count(); }}"
+    )
+}
 
 /// A bpftrace program running until dropped (then stopped with SIGINT and reaped).
 pub struct Running(Child);
@@ -127,5 +147,19 @@ mod tests {
         assert!(!two.contains("sendmsg"));
         let tiny = peer("tiny");
         assert!(tiny.contains("sys_enter_sendto,tracepoint:syscalls:sys_enter_read "));
+    }
+
+    #[test]
+    fn the_sampling_rate_is_netcopys_default() {
+        let source = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../netcopy/src/probes/sample.rs"
+        );
+        let text = std::fs::read_to_string(source).unwrap();
+        let line = format!("pub const DEFAULT_HZ: u64 = {SAMPLE_HZ};");
+        assert!(text.contains(&line), "{source} does not say `{line}`");
+        assert!(hooks_floor().ends_with(&format!("profile:hz:{SAMPLE_HZ} {{ }}")));
+        assert!(sampler(true).contains("@[kstack] = count()"));
+        assert!(!sampler(false).contains("kstack"));
     }
 }

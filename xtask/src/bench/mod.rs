@@ -429,13 +429,39 @@ fn program_costs(
         "x",
     ));
     let sample = ns(&["sample_stack"]);
+    // bpftrace sampling the same loop's threads at the same rate: with their kernel stacks
+    // (the peer), and counting samples only (a sample's cost before any stack walk).
+    let sampled = |stack: bool| -> anyhow::Result<Option<f64>> {
+        let _stats = progs::StatsOn::new()?;
+        bpftrace::under(&bpftrace::sampler(stack), || {
+            t.bench_loop("tiny", "1", secs)?;
+            progs::bpftrace_per_sample()
+        })
+    };
+    let (peer_sample, bare_sample) = (sampled(true)?, sampled(false)?);
     push(Row::at_most(
         "stack sampler: ns per sample".into(),
         targets::SAMPLE_NS,
         " ns",
-        "bpf_stats of sample_stack in the same loop, sampled at the default rate".into(),
+        format!(
+            "bpf_stats of sample_stack in the same loop, sampled at the default rate; bpftrace on the same threads and rate: {} ns per sample with `@[kstack] = count()`, {} ns with `@[tid] = count()` (no stack walk)",
+            fmt(peer_sample),
+            fmt(bare_sample)
+        ),
         sample,
         "ns",
+    ));
+    push(Row::at_most(
+        "stack sampler: ns per sample, over bpftrace's kernel-stack sampler's".into(),
+        targets::PEER_SAMPLE_SHARE,
+        "x",
+        format!(
+            "the same loop and rate: netcopy {} ns, bpftrace `@[kstack] = count()` {} ns per sample",
+            fmt(sample),
+            fmt(peer_sample)
+        ),
+        sample.zip(peer_sample).map(|(a, b)| a / b),
+        "x",
     ));
     Ok(costs)
 }

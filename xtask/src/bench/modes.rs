@@ -138,7 +138,7 @@ pub fn compare(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::Re
                 &mut || t.netcopy_gbps("run", mode, "64K", secs, &PIN),
                 &mut || t.netcopy_gbps("trace", mode, "64K", secs, &PIN),
                 &mut || {
-                    bpftrace::under(bpftrace::HOOKS_FLOOR, || {
+                    bpftrace::under(&bpftrace::hooks_floor(), || {
                         t.netcopy_gbps("run", mode, "64K", secs, &PIN)
                     })
                 },

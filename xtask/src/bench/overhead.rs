@@ -2,7 +2,7 @@
 //! the sides that say where the overhead goes (no sampler; at 1K also `--aggregate` and
 //! `--records tail`) and with floors: at 1K bpftrace's latency one-liner (the peer) and empty
 //! bpftrace programs on raw_syscalls (the floor), at 64K empty bpftrace programs on
-//! every hook a trace attaches (`bpftrace::HOOKS_FLOOR`), all pinned alike. Where a floor is
+//! every hook a trace attaches (`bpftrace::hooks_floor`), all pinned alike. Where a floor is
 //! below the ratio target, the next-best target is judged: within a few points of it.
 
 use anyhow::bail;
@@ -36,7 +36,7 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
                 &mut || t.netcopy_gbps("trace", mode, "64K", secs, &unsampled),
                 &mut || u.netcopy_gbps("trace", mode, "64K", secs, &PIN),
                 &mut || {
-                    bpftrace::under(bpftrace::HOOKS_FLOOR, || {
+                    bpftrace::under(&bpftrace::hooks_floor(), || {
                         t.netcopy_gbps("run", mode, "64K", secs, &PIN)
                     })
                 },
@@ -103,6 +103,8 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
             floor,
         ));
         push(against_peer(mode, run, traced, bt));
+        push(floor_against_peer(mode, run, floor, bt));
+        push(sampler_share(mode, run, traced, nosample));
         push(ratio_row(
             format!("trace overhead: `--aggregate` / untraced, {mode} 1K"),
             targets::TRACE_1K_AGGREGATE_RATIO,
@@ -110,6 +112,13 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
             run,
             "trace --aggregate",
             agg,
+        ));
+        push(near_floor(
+            &format!("{mode} 1K, `--aggregate`"),
+            "raw_syscalls floor",
+            run,
+            agg,
+            floor,
         ));
         push(info_row(
             format!("trace `--records tail` / untraced, {mode} 1K"),
@@ -183,6 +192,46 @@ fn against_peer(mode: &str, run: &[f64], traced: &[f64], bt: &[f64]) -> Row {
         ),
         Some(r),
         "x",
+    )
+}
+
+/// The floor's overhead over the peer's: the least [`against_peer`] can be, since netcopy
+/// hooks the same raw_syscalls tracepoints.
+fn floor_against_peer(mode: &str, run: &[f64], floor: &[f64], bt: &[f64]) -> Row {
+    let floor_cost = 1.0 - median(floor) / median(run);
+    let peer_cost = 1.0 - median(bt) / median(run);
+    Row {
+        measure: format!(
+            "the raw_syscalls floor's overhead over the one-liner's, {mode} 1K (the least the row above can be)"
+        ),
+        target: "-".into(),
+        detail: format!(
+            "empty programs cost {:.1}% of untraced throughput, bpftrace's one-liner {:.1}%",
+            floor_cost * 100.0,
+            peer_cost * 100.0
+        ),
+        value: Some(floor_cost / peer_cost),
+        unit: "x",
+        met: None,
+    }
+}
+
+/// The stack sampler's share of the overhead: the default trace against `--sample-hz 0`,
+/// in points of untraced throughput (0 when sampling came out faster).
+fn sampler_share(mode: &str, run: &[f64], traced: &[f64], nosample: &[f64]) -> Row {
+    let points = ((median(nosample) - median(traced)) / median(run)).max(0.0) * 100.0;
+    Row::at_most(
+        format!("stack sampler's share of the trace overhead, {mode} 1K"),
+        targets::SAMPLER_POINTS,
+        "points",
+        format!(
+            "trace --sample-hz 0 {} / trace {} / run {} Gbit/s",
+            spread(nosample),
+            spread(traced),
+            spread(run)
+        ),
+        Some(points),
+        "points",
     )
 }
 

@@ -79,6 +79,23 @@ pub fn bpftrace_per_call() -> anyhow::Result<Option<f64>> {
     Ok(per_call(&show()?))
 }
 
+/// bpftrace's perf_event programs (its `profile` probes) that have run: ns per run, all of
+/// them together.
+pub fn bpftrace_per_sample() -> anyhow::Result<Option<f64>> {
+    Ok(per_run_of_type(&show()?, "perf_event"))
+}
+
+fn per_run_of_type(progs: &Value, kind: &str) -> Option<f64> {
+    let (ns, runs) = progs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["type"] == kind)
+        .filter_map(|p| Some((p["run_time_ns"].as_u64()?, p["run_cnt"].as_u64()?)))
+        .fold((0, 0), |(a, b), (ns, runs)| (a + ns, b + runs));
+    (runs > 0).then(|| ns as f64 / runs as f64)
+}
+
 fn per_call(progs: &Value) -> Option<f64> {
     let mean = |prefix: &str| {
         let (ns, runs) = progs
@@ -152,5 +169,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(per_call(&no_exit), None);
+    }
+
+    #[test]
+    fn a_bpftrace_sample_is_the_mean_run_of_its_perf_event_programs() {
+        let v: Value = serde_json::from_str(
+            r#"[{"type":"perf_event","name":"999","run_cnt":100,"run_time_ns":300000},
+                {"type":"perf_event","name":"99","run_cnt":300,"run_time_ns":100000},
+                {"type":"tracepoint","name":"sys_enter","run_cnt":100,"run_time_ns":9999999}]"#,
+        )
+        .unwrap();
+        assert_eq!(per_run_of_type(&v, "perf_event"), Some(1000.0));
+        assert_eq!(per_run_of_type(&v, "kprobe"), None);
     }
 }

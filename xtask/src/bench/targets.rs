@@ -24,6 +24,12 @@ pub const SYSCALL_PROGRAMS_NS: f64 = 250.0;
 pub const PEER_PROGRAMS_SHARE: f64 = 0.5;
 /// The stack sampler's program, ns per sample (bpf_stats).
 pub const SAMPLE_NS: f64 = 1000.0;
+/// Where a kernel stack walk alone costs more than [`SAMPLE_NS`]: netcopy's sampler over
+/// bpftrace's kernel-stack sampler on the same threads, loop and rate.
+pub const PEER_SAMPLE_SHARE: f64 = 1.0;
+/// The stack sampler's share of the 1K trace overhead, points of untraced throughput (the
+/// default trace against `--sample-hz 0`, same alternation).
+pub const SAMPLER_POINTS: f64 = 3.0;
 /// Added ns per traced 1-byte send.
 pub const PROBE_NS: f64 = 150.0;
 /// Traced calls per second with per-call records, none lost.
