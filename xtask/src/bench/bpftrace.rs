@@ -46,7 +46,7 @@ pub const CLOCK_FLOOR: &str = "tracepoint:raw_syscalls:sys_enter { $t = nsecs; }
 /// The hook floor: programs that do nothing on every event a default trace hooks (the
 /// attach plan `netcopy doctor` prints): syscall entry and exit, sched_switch, the four net
 /// tracepoints, the two io_uring ones, the brackets' softirq and transmit events, and a
-/// 4999 Hz clock on every CPU for the stack sampler. bpftrace 0.17 has no raw tracepoints, so
+/// clock on every CPU for the stack sampler. bpftrace 0.17 has no raw tracepoints, so
 /// the hooks netcopy attaches as tp_btf or raw_tp are classic tracepoints here, which cost
 /// more to fire: a floor on the pessimistic side. The clock runs at [`SAMPLE_HZ`], the
 /// default trace's rate.

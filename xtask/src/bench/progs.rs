@@ -82,32 +82,25 @@ pub fn bpftrace_per_call() -> anyhow::Result<Option<f64>> {
 /// bpftrace's perf_event programs (its `profile` probes) that have run: ns per run, all of
 /// them together.
 pub fn bpftrace_per_sample() -> anyhow::Result<Option<f64>> {
-    Ok(per_run_of_type(&show()?, "perf_event"))
+    Ok(per_run_of_type(&show()?, "perf_event", ""))
 }
 
-fn per_run_of_type(progs: &Value, kind: &str) -> Option<f64> {
+/// ns per run over every program of type `kind` whose name starts with `prefix`, weighted
+/// by their runs; `None` when none ran.
+fn per_run_of_type(progs: &Value, kind: &str, prefix: &str) -> Option<f64> {
     let (ns, runs) = progs
         .as_array()
         .into_iter()
         .flatten()
         .filter(|p| p["type"] == kind)
+        .filter(|p| p["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
         .filter_map(|p| Some((p["run_time_ns"].as_u64()?, p["run_cnt"].as_u64()?)))
         .fold((0, 0), |(a, b), (ns, runs)| (a + ns, b + runs));
     (runs > 0).then(|| ns as f64 / runs as f64)
 }
 
 fn per_call(progs: &Value) -> Option<f64> {
-    let mean = |prefix: &str| {
-        let (ns, runs) = progs
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|p| p["type"] == "tracepoint")
-            .filter(|p| p["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
-            .filter_map(|p| Some((p["run_time_ns"].as_u64()?, p["run_cnt"].as_u64()?)))
-            .fold((0, 0), |(a, b), (ns, runs)| (a + ns, b + runs));
-        (runs > 0).then(|| ns as f64 / runs as f64)
-    };
+    let mean = |prefix: &str| per_run_of_type(progs, "tracepoint", prefix);
     Some(mean("sys_enter")? + mean("sys_exit")?)
 }
 
@@ -179,7 +172,7 @@ mod tests {
                 {"type":"tracepoint","name":"sys_enter","run_cnt":100,"run_time_ns":9999999}]"#,
         )
         .unwrap();
-        assert_eq!(per_run_of_type(&v, "perf_event"), Some(1000.0));
-        assert_eq!(per_run_of_type(&v, "kprobe"), None);
+        assert_eq!(per_run_of_type(&v, "perf_event", ""), Some(1000.0));
+        assert_eq!(per_run_of_type(&v, "kprobe", ""), None);
     }
 }

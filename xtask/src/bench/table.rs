@@ -235,7 +235,7 @@ pub fn write_table(
     );
     let _ = writeln!(
         o,
-        "\n## Where the trace overhead goes (this sitting)\n\nThe same alternation with the sides that split it: `trace --sample-hz 0` (per-call records, no stack sampler), `trace --aggregate` (in-kernel totals, sampler on), `trace --records tail` (in-kernel totals and rows for the tail), the default trace without the bracket programs (`NETCOPY_HIDE=brackets`: their cost is its distance from the default trace) bpftrace's latency one-liner (1K), and the bpftrace floor: empty programs on raw_syscalls:sys_enter/sys_exit at 1K, on every hook a trace attaches (`hooks_floor` in xtask/src/bench/bpftrace.rs) at 64K. Medians in Gbit/s, and of untraced.\n"
+        "\n## Where the trace overhead goes (this sitting)\n\nThe same alternation with the sides that split it: `trace --sample-hz 0` (per-call records, no stack sampler), `trace --aggregate` (in-kernel totals, sampler on), `trace --records tail` (in-kernel totals and rows for the tail), the default trace without the bracket programs (`NETCOPY_HIDE=brackets`: their cost is its distance from the default trace), bpftrace's latency one-liner (1K), and the bpftrace floor: empty programs on raw_syscalls:sys_enter/sys_exit at 1K, on every hook a trace attaches (`hooks_floor` in xtask/src/bench/bpftrace.rs) at 64K. Medians in Gbit/s, and of untraced.\n"
     );
     let _ = writeln!(
         o,
