@@ -29,7 +29,7 @@ pub struct Session {
     requests: Option<RequestReader>,
     /// How the probes were attached, for runs.parquet.
     pub meta: RunMeta,
-    /// When the records started, if they go to syscalls.parquet and notes may be printed.
+    /// When the records started, if they go to syscalls.parquet.
     noted_table: Option<std::time::Instant>,
 }
 
@@ -93,8 +93,9 @@ impl Session {
             None => None,
         };
         let requests = RequestReader::start(probes.take_uring_events()?, uring, roles.clone())?;
-        let noted_table =
-            (!opts.quiet && opts.out.is_some() && !opts.aggregate).then(std::time::Instant::now);
+        // Not tied to `quiet`, which only keeps the fallbacks line for the summary: the CLI
+        // always sets it, and a long trace would end in silence.
+        let noted_table = (opts.out.is_some() && !opts.aggregate).then(std::time::Instant::now);
         Ok(Self {
             probes,
             collector: Some(collector),
