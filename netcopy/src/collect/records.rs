@@ -155,18 +155,19 @@ pub struct Collected {
 
 impl Collected {
     /// Decode one record's bytes; `None` (and a count) for bytes that are not a record.
-    pub fn decode(&mut self, bytes: &[u8]) -> Option<(SyscallRecord, SyscallKind)> {
+    pub fn decode(&mut self, bytes: &[u8]) -> Option<SyscallRecord> {
         if bytes.len() < std::mem::size_of::<SyscallRecord>() {
             self.malformed += 1;
             return None;
         }
         // SAFETY: the length was checked; SyscallRecord is plain data valid for any bytes.
-        let r: SyscallRecord = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
-        self.add(r)
+        Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) })
     }
 
     /// Count one record into its thread's statistics; `None` when its kind is unknown.
-    fn add(&mut self, r: SyscallRecord) -> Option<(SyscallRecord, SyscallKind)> {
+    /// Records are passed by reference from here on: at a million a second, each copy of
+    /// one showed in the collector's profile.
+    fn add(&mut self, r: &SyscallRecord) -> Option<SyscallKind> {
         let Some(kind) = SyscallKind::from_u8(r.kind) else {
             self.malformed += 1;
             return None;
@@ -174,14 +175,14 @@ impl Collected {
         self.rows += 1;
         if !self.rows_only {
             match self.by_thread.entry((r.tid, kind)) {
-                Entry::Occupied(mut e) => e.get_mut().add(&r),
+                Entry::Occupied(mut e) => e.get_mut().add(r),
                 Entry::Vacant(e) => {
                     self.processes.see(r.tid, Some(r.tgid));
-                    e.insert(CallStats::default()).add(&r);
+                    e.insert(CallStats::default()).add(r);
                 }
             }
         }
-        Some((r, kind))
+        Some(kind)
     }
 
     /// Add the kernel's `--aggregate` totals. Latency comes from log2 buckets: each call is
@@ -347,12 +348,15 @@ impl Sink {
     }
 
     fn take_one(&mut self, bytes: &[u8]) -> Result<(), CollectError> {
-        let decoded = self.collected.decode(bytes);
-        self.write(decoded)
+        match self.collected.decode(bytes) {
+            Some(r) => self.write(&r),
+            None => Ok(()),
+        }
     }
 
-    fn write(&mut self, decoded: Option<(SyscallRecord, SyscallKind)>) -> Result<(), CollectError> {
-        if let Some((r, kind)) = decoded
+    /// Count `r` into the statistics, and give it to the writer.
+    fn write(&mut self, r: &SyscallRecord) -> Result<(), CollectError> {
+        if let Some(kind) = self.collected.add(r)
             && let Some(w) = self.writer.as_mut()
         {
             // A batch comes from one CPU, mostly one thread: ask the map only on a change.
@@ -367,7 +371,7 @@ impl Sink {
                     role
                 }
             };
-            w.push(&r, kind, role).map_err(CollectError::Writer)?;
+            w.push(r, kind, role).map_err(CollectError::Writer)?;
         }
         Ok(())
     }
@@ -415,9 +419,8 @@ fn read_all(
                 // ones still waiting in the per-CPU batches.
                 sink.drain(fd.get_mut())?;
                 let tail = std::mem::take(&mut *staged.lock().map_err(|_| CollectError::Panicked)?);
-                for r in tail {
-                    let decoded = sink.collected.add(r);
-                    sink.write(decoded)?;
+                for r in &tail {
+                    sink.write(r)?;
                 }
                 if let Some(w) = sink.writer.take() {
                     w.close().map_err(CollectError::Writer)?;
