@@ -51,10 +51,21 @@ impl CProgs {
         })
     }
 
-    /// The C loop's Gbit/s for `mode` ("twocopy"/"onecopy") and `size` bytes.
-    pub fn loop_gbps(&self, mode: &str, size: u64, secs: f64) -> anyhow::Result<f64> {
+    /// The C loop's Gbit/s for `mode` ("twocopy"/"onecopy") and `size` bytes; `pin`: the
+    /// sender's and the receiver's CPU, as `netcopy run --cpu-affinity S,R` pins its ends.
+    pub fn loop_gbps(
+        &self,
+        mode: &str,
+        size: u64,
+        secs: f64,
+        pin: Option<(u32, u32)>,
+    ) -> anyhow::Result<f64> {
+        let mut args = vec![mode.to_owned(), size.to_string(), secs.to_string()];
+        if let Some((s, r)) = pin {
+            args.extend([s.to_string(), r.to_string()]);
+        }
         let out = Command::new(&self.looped)
-            .args([mode, &size.to_string(), &secs.to_string()])
+            .args(&args)
             .output()
             .context("run the C loop")?;
         let v: Value = json_of(&out, "C loop")?;
@@ -86,5 +97,43 @@ impl Neighbour {
         text.trim()
             .parse()
             .with_context(|| format!("getpid neighbour printed {text:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progs() -> (PathBuf, CProgs) {
+        let dir = std::env::temp_dir().join(format!("xtask-cprogs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let progs = CProgs::build(&dir).unwrap();
+        (dir, progs)
+    }
+
+    #[test]
+    fn the_c_loop_moves_whole_messages_pinned_and_refuses_a_cpu_it_cannot_have() {
+        let (dir, c) = progs();
+        for mode in ["twocopy", "onecopy"] {
+            let gbps = c.loop_gbps(mode, 1024, 0.3, Some((0, 0))).unwrap();
+            assert!(gbps > 0.0, "{mode}: {gbps}");
+        }
+        let out = Command::new(&c.looped)
+            .args(["onecopy", "1024", "0.3", "0", "0"])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (bytes, sends) = (
+            v["bytes"].as_u64().unwrap(),
+            v["send_calls"].as_u64().unwrap(),
+        );
+        assert_eq!(bytes % 1024, 0, "whole messages only");
+        assert!(sends >= bytes / 1024, "{sends} sends for {bytes} bytes");
+        // A CPU no machine here has: pinning fails and says so, instead of running unpinned.
+        let err = c
+            .loop_gbps("onecopy", 1024, 0.3, Some((1000, 0)))
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("setaffinity"), "{err:#}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -195,7 +195,10 @@ fn iperf3(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::Result<
 
 /// The framework against the minimal loops, 1K: the Rust loop of `cargo xtask bench-loop`
 /// and the C loop of `c/loop.c`, alternated with `netcopy run --no-verify`; the C loop is
-/// judged within a few points, so these get [`Opts::close_runs`].
+/// judged within a few points, so these get [`Opts::close_runs`]. The C loop runs twice:
+/// pinned as netcopy is with [`PIN`] (the judged row: where the two ends run moves 1K
+/// throughput by about 10% here, and both sides must get the same placement), and unpinned,
+/// as the Rust loop runs.
 fn minimal_loops(
     t: &Tools,
     c: &cprogs::CProgs,
@@ -203,6 +206,7 @@ fn minimal_loops(
     push: &mut impl FnMut(Row),
 ) -> anyhow::Result<()> {
     let secs = opts.seconds;
+    let pinned = pinned_cpus()?;
     for mode in ["twocopy", "onecopy"] {
         let v = table::alternate(
             opts.close_runs(),
@@ -213,11 +217,16 @@ fn minimal_loops(
                         .context("no gbps")
                 },
                 &mut || t.netcopy_gbps("run", mode, "1K", secs, &["--no-verify"]),
-                &mut || c.loop_gbps(mode, 1024, secs),
+                &mut || c.loop_gbps(mode, 1024, secs, None),
+                &mut || {
+                    let args = ["--no-verify", PIN[0], PIN[1]];
+                    t.netcopy_gbps("run", mode, "1K", secs, &args)
+                },
+                &mut || c.loop_gbps(mode, 1024, secs, Some(pinned)),
             ],
         )?;
-        let [rust, netcopy, cloop] = &v[..] else {
-            bail!("three sides");
+        let [rust, netcopy, cloop, netcopy_pinned, cloop_pinned] = &v[..] else {
+            bail!("five sides");
         };
         push(ratio_row(
             format!("`netcopy run --no-verify` {mode} 1K vs a minimal loop"),
@@ -228,15 +237,35 @@ fn minimal_loops(
             netcopy,
         ));
         push(ratio_row(
-            format!("`netcopy run --no-verify` {mode} 1K vs a C loop (`cc -O2`, c/loop.c)"),
+            format!(
+                "`netcopy run --no-verify --cpu-affinity {PINNED_CPUS}` {mode} 1K vs a C loop (`cc -O2`, c/loop.c) pinned alike"
+            ),
             targets::C_LOOP_RATIO,
             "C",
-            cloop,
+            cloop_pinned,
             "netcopy",
-            netcopy,
+            netcopy_pinned,
         ));
+        push(Row {
+            target: "-".into(),
+            met: None,
+            ..ratio_row(
+                format!("`netcopy run --no-verify` {mode} 1K vs the C loop, both unpinned"),
+                0.0,
+                "C",
+                cloop,
+                "netcopy",
+                netcopy,
+            )
+        });
     }
     Ok(())
+}
+
+/// [`PINNED_CPUS`] as the sender's and the receiver's CPU.
+fn pinned_cpus() -> anyhow::Result<(u32, u32)> {
+    let (s, r) = PINNED_CPUS.split_once(',').context("PINNED_CPUS: S,R")?;
+    Ok((s.parse()?, r.parse()?))
 }
 
 /// Per-call probe cost and traced call rate, with 1-byte sends.

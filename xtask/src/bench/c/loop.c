@@ -1,13 +1,14 @@
 /* The C reference of `cargo xtask bench`: the calls netcopy's workload makes per message,
  * and nothing else, built with `cc -O2` by the bench (xtask/src/bench/cprogs.rs).
  *
- *   loop twocopy|onecopy SIZE SECONDS
+ *   loop twocopy|onecopy SIZE SECONDS [SENDER_CPU RECEIVER_CPU]
  *
  * A sender thread and a receiver thread over TCP on loopback, one connection. The message
  * is 8 separately allocated fields of SIZE/8 bytes. twocopy: the sender copies the fields
  * into one buffer and send()s it; the receiver recv()s into one buffer and copies it back
  * into the fields. onecopy: sendmsg()/recvmsg() with an 8-entry iovec over the fields.
- * Partial calls are continued where they stopped. Prints one JSON object: bytes received
+ * Partial calls are continued where they stopped. With the two CPUs, each thread is pinned
+ * to its own, as `netcopy run --cpu-affinity S,R` pins its ends. Prints one JSON object: bytes received
  * in the window, seconds, Gbit/s, and send and receive calls. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -40,6 +41,18 @@ static void die(const char *what) {
     exit(1);
 }
 
+static void pin(int cpu) {
+    if (cpu < 0)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof set, &set))
+        die("pthread_setaffinity_np");
+}
+
+static int sender_cpu = -1;
+
 static char **fields_new(void) {
     char **f = malloc(FIELDS * sizeof *f);
     for (int i = 0; i < FIELDS; i++) {
@@ -67,6 +80,7 @@ static int iov_from(char **f, size_t done, struct iovec *iov) {
 
 static void *sender(void *arg) {
     int fd = *(int *)arg;
+    pin(sender_cpu);
     char **f = fields_new();
     char *buf = malloc(size);
     struct iovec iov[FIELDS];
@@ -95,9 +109,14 @@ static void *sender(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4 || (strcmp(argv[1], "twocopy") && strcmp(argv[1], "onecopy"))) {
-        fprintf(stderr, "usage: loop twocopy|onecopy SIZE SECONDS\n");
+    if ((argc != 4 && argc != 6) || (strcmp(argv[1], "twocopy") && strcmp(argv[1], "onecopy"))) {
+        fprintf(stderr, "usage: loop twocopy|onecopy SIZE SECONDS [SENDER_CPU RECEIVER_CPU]\n");
         return 2;
+    }
+    int receiver_cpu = -1;
+    if (argc == 6) {
+        sender_cpu = atoi(argv[4]);
+        receiver_cpu = atoi(argv[5]);
     }
     twocopy = !strcmp(argv[1], "twocopy");
     size = strtoul(argv[2], NULL, 10);
@@ -120,6 +139,7 @@ int main(int argc, char **argv) {
     if (r < 0)
         die("accept");
 
+    pin(receiver_cpu);
     pthread_t t;
     pthread_create(&t, NULL, sender, &c);
     char **f = fields_new();
