@@ -188,25 +188,24 @@ pub struct TableWriter {
 
 impl TableWriter {
     pub fn create(dir: &RunDir, table: &str, schema: Arc<Schema>) -> Result<Self, SinkError> {
-        Self::create_with(dir, table, schema, &[])
+        Self::create_with(dir, table, schema, ColumnSettings::default())
     }
 
-    /// [`TableWriter::create`], with Parquet dictionary encoding off for `no_dictionary`;
-    /// those of them that hold integers are delta-encoded instead.
+    /// [`TableWriter::create`], with the column settings `columns`.
     pub fn create_with(
         dir: &RunDir,
         table: &str,
         schema: Arc<Schema>,
-        no_dictionary: &[&str],
+        columns: ColumnSettings<'_>,
     ) -> Result<Self, SinkError> {
-        Self::create_laid_out(dir, table, schema, no_dictionary, Layout::DEFAULT)
+        Self::create_laid_out(dir, table, schema, columns, Layout::DEFAULT)
     }
 
     fn create_laid_out(
         dir: &RunDir,
         table: &str,
         schema: Arc<Schema>,
-        no_dictionary: &[&str],
+        columns: ColumnSettings<'_>,
         layout: Layout,
     ) -> Result<Self, SinkError> {
         let path = dir.table_path(table);
@@ -218,7 +217,7 @@ impl TableWriter {
                 (keys::TABLE, table),
             ],
             &schema,
-            no_dictionary,
+            columns,
             layout.group_rows,
         );
         let writer = Self::open(&partial, &schema, &props)?;
@@ -299,6 +298,17 @@ fn delta_encodable(t: &DataType) -> bool {
     t.is_integer() || matches!(t, DataType::Timestamp(..))
 }
 
+/// Settings of some of a table's columns, where they differ from the defaults.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ColumnSettings<'a> {
+    /// Parquet dictionary encoding off; those of them that hold integers are delta-encoded
+    /// instead.
+    pub no_dictionary: &'a [&'a str],
+    /// When given, min/max statistics are kept for these columns only (for every column
+    /// otherwise).
+    pub statistics_only: Option<&'a [&'a str]>,
+}
+
 /// The writer settings of every table.
 /// ZSTD level: 1 encodes about twice as fast as 3 here for a few % more bytes.
 const ZSTD_LEVEL: i32 = 1;
@@ -306,12 +316,12 @@ const ZSTD_LEVEL: i32 = 1;
 fn properties(
     metadata: &[(&str, &str)],
     schema: &Schema,
-    no_dictionary: &[&str],
+    columns: ColumnSettings<'_>,
     group_rows: usize,
 ) -> WriterProperties {
     let zstd = ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default();
     let mut builder = WriterProperties::builder();
-    for column in no_dictionary {
+    for column in columns.no_dictionary {
         let path = ColumnPath::from(*column);
         builder = builder.set_column_dictionary_enabled(path.clone(), false);
         if schema
@@ -319,6 +329,14 @@ fn properties(
             .is_ok_and(|f| delta_encodable(f.data_type()))
         {
             builder = builder.set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+        }
+    }
+    if let Some(keep) = columns.statistics_only {
+        for field in schema.fields() {
+            if !keep.contains(&field.name().as_str()) {
+                let path = ColumnPath::from(field.name().as_str());
+                builder = builder.set_column_statistics_enabled(path, EnabledStatistics::None);
+            }
         }
     }
     builder

@@ -121,7 +121,7 @@ mod tests {
     };
 
     use super::{
-        super::{RunDir, TableWriter, keys},
+        super::{ColumnSettings, RunDir, TableWriter, keys},
         Layout,
     };
 
@@ -158,8 +158,17 @@ mod tests {
             group_rows: 100,
             part_groups: 3,
         };
-        let mut w = TableWriter::create_laid_out(&run, "t", schema.clone(), &["n"], layout)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut w = TableWriter::create_laid_out(
+            &run,
+            "t",
+            schema.clone(),
+            ColumnSettings {
+                no_dictionary: &["n"],
+                statistics_only: None,
+            },
+            layout,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         // 15 batches of 70 rows: a part closes after every 5 (350 rows, 3 full row groups
         // and the rest), the last one right at the end.
         let mut parts_seen = Vec::new();

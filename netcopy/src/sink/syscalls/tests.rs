@@ -208,6 +208,48 @@ fn every_column_round_trips_with_nulls_where_unmeasured() {
 }
 
 #[test]
+fn only_the_columns_readers_filter_on_keep_statistics() {
+    let tmp = std::env::temp_dir().join(format!("netcopy-sink-stats-{}", std::process::id()));
+    let dir = RunDir::create(&tmp, "run-stats".into(), true).unwrap();
+    let mut w = SyscallsWriter::create(&dir).unwrap();
+    for i in 0..100u64 {
+        let r = SyscallRecord {
+            start_ns: 1_000 + i,
+            wall_ns: 50 + i,
+            ret: 10,
+            tgid: 7,
+            tid: 8,
+            fd: 3 + i as i32,
+            kind: SyscallKind::Sendto as u8,
+            ..Default::default()
+        };
+        w.push(&r, SyscallKind::Sendto, Role::Client).unwrap();
+    }
+    let path = w.close().unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+    let group = reader.metadata().row_group(0);
+    for column in group.columns() {
+        let name = column.column_path().string();
+        let kept = STATISTICS.contains(&name.as_str());
+        assert_eq!(column.statistics().is_some(), kept, "{name}");
+    }
+    let wall = group
+        .columns()
+        .iter()
+        .find(|c| c.column_path().string() == "wall_ns")
+        .and_then(|c| c.statistics())
+        .unwrap();
+    assert_eq!(
+        (wall.min_bytes_opt(), wall.max_bytes_opt()),
+        (
+            Some(&50u64.to_le_bytes()[..]),
+            Some(&149u64.to_le_bytes()[..])
+        )
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
 fn roles_are_keyed_in_their_declared_order() {
     for (i, role) in Role::ALL.iter().enumerate() {
         assert_eq!(*role as usize, i);
