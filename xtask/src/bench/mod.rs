@@ -196,8 +196,8 @@ fn iperf3(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::Result<
 /// The framework against the minimal loops, 1K: the Rust loop of `cargo xtask bench-loop`
 /// and the C loop of `c/loop.c`, alternated with `netcopy run --no-verify`; the C loop is
 /// judged within a few points, so these get [`Opts::close_runs`]. The C loop runs twice:
-/// pinned as netcopy is with [`PIN`] (the judged row: where the two ends run moves 1K
-/// throughput by about 10% here, and both sides must get the same placement), and unpinned,
+/// pinned as netcopy is with [`PIN`] (the judged row: unpinned, the C loop's onecopy 1K ran
+/// 15% faster than pinned here, so both sides must get the same placement), and unpinned,
 /// as the Rust loop runs.
 fn minimal_loops(
     t: &Tools,

@@ -212,7 +212,11 @@ pub fn write_table(
     );
     let _ = writeln!(
         o,
-        "- netcopy: `netcopy run|trace --mode M --size S --duration Ns --warmup 1s --json --cpu-affinity {PINNED_CPUS}` (`throughput_gbps`; the minimal-loop comparison runs unpinned, like its loops)"
+        "- netcopy: `netcopy run|trace --mode M --size S --duration Ns --warmup 1s --json --cpu-affinity {PINNED_CPUS}` (`throughput_gbps`; the minimal-loop comparison runs unpinned, like its loops, and so does the unjudged C-loop row)"
+    );
+    let _ = writeln!(
+        o,
+        "- C loop: `loop twocopy|onecopy 1024 N` (xtask/src/bench/c/loop.c, built with `cc -O2`), and pinned alike for the judged row, `loop twocopy|onecopy 1024 N 0 1` (sender on CPU 0, receiver on CPU 1, as `--cpu-affinity {PINNED_CPUS}`)"
     );
     let _ = writeln!(
         o,
