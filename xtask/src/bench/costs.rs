@@ -3,7 +3,13 @@
 //! bpftrace's empty, clock-only and one-liner programs, and the stack sampler against
 //! bpftrace's kernel-stack sampler on the same threads and rate.
 
-use super::{Opts, bpftrace, progs, table::Row, targets, tools::Tools};
+use super::{
+    Opts, bpftrace,
+    progs::{self, ProgCost},
+    table::{Row, median},
+    targets,
+    tools::Tools,
+};
 
 /// What each program costs per run, in a traced loop of its own (the accounting adds to
 /// every run, so it stays out of the runs above), with the stack sampler on; judged: the
@@ -13,7 +19,27 @@ pub fn program_costs(
     opts: &Opts,
     push: &mut impl FnMut(Row),
 ) -> anyhow::Result<Vec<progs::ProgCost>> {
-    let (_, _, costs) = t.traced_loop("tiny", "1", opts.seconds.max(2.0), true)?;
+    let secs = opts.seconds.max(2.0);
+    // bpftrace sampling the same loop's threads at the same rate: with their kernel stacks
+    // (the peer), and counting samples only (a sample's cost before any stack walk).
+    let sampled = |stack: bool| -> anyhow::Result<Option<f64>> {
+        let _stats = progs::StatsOn::new()?;
+        bpftrace::under(&bpftrace::sampler(stack), || {
+            t.bench_loop("tiny", "1", secs)?;
+            progs::bpftrace_per_sample()
+        })
+    };
+    // A sample's cost follows the stacks that happen to be sampled (it moved by half between
+    // two sittings of a few thousand samples each), so netcopy's traced loop and bpftrace's
+    // kernel-stack sampler alternate, and each program's cost is the median of the rounds.
+    let mut rounds = Vec::new();
+    let mut peer_samples = Vec::new();
+    for _ in 0..opts.runs.max(1) {
+        rounds.push(t.traced_loop("tiny", "1", secs, true)?.2);
+        peer_samples.extend(sampled(true)?);
+    }
+    let costs = median_costs(&rounds);
+    let peer_sample = (!peer_samples.is_empty()).then(|| median(&peer_samples));
     for c in &costs {
         println!(
             "bench: program {:<24} {:>7.1} ns/run ({} runs)",
@@ -31,7 +57,6 @@ pub fn program_costs(
     let both = enter.zip(exit).map(|(a, b)| a + b);
     // The same loop untraced under bpftrace, with the accounting on: its empty programs on
     // the same hooks, its programs that only read the clock, and the peer one-liner.
-    let secs = opts.seconds.max(2.0);
     let under = |program: &str| -> anyhow::Result<Option<f64>> {
         let _stats = progs::StatsOn::new()?;
         bpftrace::under(program, || {
@@ -77,22 +102,14 @@ pub fn program_costs(
         "x",
     ));
     let sample = ns(&["sample_stack"]);
-    // bpftrace sampling the same loop's threads at the same rate: with their kernel stacks
-    // (the peer), and counting samples only (a sample's cost before any stack walk).
-    let sampled = |stack: bool| -> anyhow::Result<Option<f64>> {
-        let _stats = progs::StatsOn::new()?;
-        bpftrace::under(&bpftrace::sampler(stack), || {
-            t.bench_loop("tiny", "1", secs)?;
-            progs::bpftrace_per_sample()
-        })
-    };
-    let (peer_sample, bare_sample) = (sampled(true)?, sampled(false)?);
+    let bare_sample = sampled(false)?;
     push(Row::at_most(
         "stack sampler: ns per sample".into(),
         targets::SAMPLE_NS,
         " ns",
         format!(
-            "bpf_stats of sample_stack in the same loop, sampled at the default rate; bpftrace on the same threads and rate: {} ns per sample with `@[kstack] = count()`, {} ns with `@[tid] = count()` (no stack walk)",
+            "bpf_stats of sample_stack in the same loop, sampled at the default rate, median of {} rounds; bpftrace on the same threads and rate, alternated with it: {} ns per sample with `@[kstack] = count()`, {} ns with `@[tid] = count()` (no stack walk)",
+            rounds.len(),
             fmt(peer_sample),
             fmt(bare_sample)
         ),
@@ -104,12 +121,81 @@ pub fn program_costs(
         targets::PEER_SAMPLE_SHARE,
         "x",
         format!(
-            "the same loop and rate: netcopy {} ns, bpftrace `@[kstack] = count()` {} ns per sample",
+            "the same loop and rate, {} alternated rounds: netcopy {} ns, bpftrace `@[kstack] = count()` {} ns per sample (medians; each round's netcopy {} / bpftrace {})",
+            rounds.len(),
             fmt(sample),
-            fmt(peer_sample)
+            fmt(peer_sample),
+            rounds
+                .iter()
+                .map(|r| fmt(r
+                    .iter()
+                    .find(|c| c.name == "sample_stack")
+                    .map(|c| c.ns_per_run)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            peer_samples
+                .iter()
+                .map(|v| format!("{v:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         sample.zip(peer_sample).map(|(a, b)| a / b),
         "x",
     ));
     Ok(costs)
+}
+
+/// Each program's median ns per run over `rounds` (a program missing from a round is left
+/// out of that round), with its runs added up.
+fn median_costs(rounds: &[Vec<ProgCost>]) -> Vec<ProgCost> {
+    let mut names: Vec<&str> = Vec::new();
+    for c in rounds.iter().flatten() {
+        if !names.contains(&c.name.as_str()) {
+            names.push(&c.name);
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let of = || rounds.iter().flatten().filter(move |c| c.name == name);
+            ProgCost {
+                name: name.to_owned(),
+                ns_per_run: median(&of().map(|c| c.ns_per_run).collect::<Vec<_>>()),
+                runs: of().map(|c| c.runs).sum(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cost(name: &str, ns: f64, runs: u64) -> ProgCost {
+        ProgCost {
+            name: name.into(),
+            ns_per_run: ns,
+            runs,
+        }
+    }
+
+    #[test]
+    fn each_program_gets_the_median_of_the_rounds_it_ran_in() {
+        let rounds = vec![
+            vec![cost("a", 100.0, 10), cost("s", 4000.0, 3)],
+            vec![cost("a", 300.0, 10)],
+            vec![cost("a", 200.0, 10), cost("s", 2000.0, 5)],
+        ];
+        let m = median_costs(&rounds);
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            (m[0].name.as_str(), m[0].ns_per_run, m[0].runs),
+            ("a", 200.0, 30)
+        );
+        // Two rounds: the median is their mean.
+        assert_eq!(
+            (m[1].name.as_str(), m[1].ns_per_run, m[1].runs),
+            ("s", 3000.0, 8)
+        );
+    }
 }
