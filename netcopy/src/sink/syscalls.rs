@@ -2,7 +2,7 @@
 //!
 //! [`columns!`] below is the one table of the file's columns: each line names a column, its
 //! Rust type (which says its Arrow type, nullability and encoding, see `columns`) and its
-//! value from the row. The schema, the builders, the batches and the encodings are all
+//! value from the row. The schema, the batches' arrays and the encodings are all
 //! made from it, so no two lists can drift apart.
 
 mod columns;
@@ -212,7 +212,7 @@ fn no_dictionary() -> Vec<String> {
 }
 
 /// The columns whose row groups keep min/max statistics, for readers that skip row groups
-/// by time, thread or call duration. Statistics on every column took about 15% of the
+/// by time, process, thread, call duration or size. Statistics on every column took about 15% of the
 /// encoder's CPU in a twocopy 1K trace (its ticks, 3 alternated pairs: 62-71 without
 /// against 76-81 with).
 pub const STATISTICS: [&str; 5] = ["start", "tgid", "tid", "wall_ns", "bytes"];

@@ -1,12 +1,11 @@
-//! The kinds of column syscalls.parquet has: how each Rust value type becomes Arrow fields,
-//! builders and arrays. The table itself, one line per column, is in `super`.
+//! The kinds of column syscalls.parquet has: how each Rust value type becomes Arrow fields
+//! and arrays, a column at a time. The table itself, one line per column, is in `super`.
 
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, ArrowPrimitiveType, BooleanArray, DictionaryArray, Int32Array, Int64Array,
-    PrimitiveArray, StringArray, TimestampNanosecondArray, UInt32Array, UInt64Array,
-    types::{Int32Type, UInt64Type},
+    ArrayRef, ArrowPrimitiveType, BooleanArray, DictionaryArray, PrimitiveArray, StringArray,
+    types::{Int32Type, Int64Type, TimestampNanosecondType, UInt32Type, UInt64Type},
 };
 use arrow_schema::{DataType, Field, TimeUnit};
 use netcopy_common::exact::{EXACT_FNS, TIMED};
@@ -39,12 +38,12 @@ pub trait Column: Sized {
     ) -> Result<(), SinkError>;
 }
 
-/// Plain Arrow primitives: Rust type => array, data type.
+/// Arrow primitives: Rust type => data type, nullable, what makes a batch's array.
 macro_rules! primitive {
-    ($($t:ty => $array:ty, $dt:expr;)+) => {$(
+    ($($t:ty => $dt:expr, $nullable:expr, $array:expr;)+) => {$(
         impl Column for $t {
             fn fields(name: &'static str) -> Vec<Field> {
-                vec![Field::new(name, $dt, false)]
+                vec![Field::new(name, $dt, $nullable)]
             }
             fn arrays(
                 rows: usize,
@@ -52,7 +51,7 @@ macro_rules! primitive {
                 _: &Batch<'_>,
                 out: &mut Vec<ArrayRef>,
             ) -> Result<(), SinkError> {
-                out.push(Arc::new(<$array>::from_iter_values((0..rows).map(value))));
+                out.push(Arc::new($array(rows, value)));
                 Ok(())
             }
         }
@@ -60,35 +59,21 @@ macro_rules! primitive {
 }
 
 primitive! {
-    u32 => UInt32Array, DataType::UInt32;
-    u64 => UInt64Array, DataType::UInt64;
-    i32 => Int32Array, DataType::Int32;
-    i64 => Int64Array, DataType::Int64;
+    u32 => DataType::UInt32, false, values::<UInt32Type>;
+    u64 => DataType::UInt64, false, values::<UInt64Type>;
+    i32 => DataType::Int32, false, values::<Int32Type>;
+    i64 => DataType::Int64, false, values::<Int64Type>;
+    Option<u64> => DataType::UInt64, true, nullable::<UInt64Type>;
+    Option<i32> => DataType::Int32, true, nullable::<Int32Type>;
 }
 
-/// Nullable primitives: Rust type => Arrow type, data type.
-macro_rules! nullable {
-    ($($t:ty => $array:ty, $dt:expr;)+) => {$(
-        impl Column for Option<$t> {
-            fn fields(name: &'static str) -> Vec<Field> {
-                vec![Field::new(name, $dt, true)]
-            }
-            fn arrays(
-                rows: usize,
-                value: impl Fn(usize) -> Self,
-                _: &Batch<'_>,
-                out: &mut Vec<ArrayRef>,
-            ) -> Result<(), SinkError> {
-                out.push(Arc::new(nullable::<$array>(rows, value)));
-                Ok(())
-            }
-        }
-    )+};
-}
-
-nullable! {
-    u64 => UInt64Type, DataType::UInt64;
-    i32 => Int32Type, DataType::Int32;
+/// A column of `rows` values, none of them null.
+#[inline(always)]
+fn values<P: ArrowPrimitiveType>(
+    rows: usize,
+    value: impl Fn(usize) -> P::Native,
+) -> PrimitiveArray<P> {
+    PrimitiveArray::from_iter_values((0..rows).map(value))
 }
 
 /// A nullable column of `rows` values, built the cheapest way its batch allows: most of
@@ -102,7 +87,7 @@ fn nullable<P: ArrowPrimitiveType>(
     if nulls == rows {
         PrimitiveArray::new_null(rows)
     } else if nulls == 0 {
-        PrimitiveArray::from_iter_values((0..rows).map(|i| value(i).unwrap_or_default()))
+        values(rows, |i| value(i).unwrap_or_default())
     } else {
         PrimitiveArray::from_iter((0..rows).map(value))
     }
@@ -138,7 +123,7 @@ impl Column for Utc {
         _: &Batch<'_>,
         out: &mut Vec<ArrayRef>,
     ) -> Result<(), SinkError> {
-        let ns = TimestampNanosecondArray::from_iter_values((0..rows).map(|i| value(i).0));
+        let ns = values::<TimestampNanosecondType>(rows, |i| value(i).0);
         out.push(Arc::new(ns.with_timezone("UTC")));
         Ok(())
     }
@@ -173,7 +158,7 @@ impl<V: Values> Column for Key<V> {
         out: &mut Vec<ArrayRef>,
     ) -> Result<(), SinkError> {
         let array = DictionaryArray::<Int32Type>::try_new(
-            Int32Array::from_iter_values((0..rows).map(|i| value(i).0)),
+            values::<Int32Type>(rows, |i| value(i).0),
             Arc::new(StringArray::from(V::values(batch))),
         )?;
         out.push(Arc::new(array));
