@@ -38,7 +38,7 @@ pub trait Column: Sized {
     ) -> Result<(), SinkError>;
 }
 
-/// Arrow primitives: Rust type => data type, nullable, what makes a batch's array.
+/// Plain columns: Rust type => data type, nullable, what makes a batch's array.
 macro_rules! primitive {
     ($($t:ty => $dt:expr, $nullable:expr, $array:expr;)+) => {$(
         impl Column for $t {
@@ -65,6 +65,8 @@ primitive! {
     i64 => DataType::Int64, false, values::<Int64Type>;
     Option<u64> => DataType::UInt64, true, nullable::<UInt64Type>;
     Option<i32> => DataType::Int32, true, nullable::<Int32Type>;
+    bool => DataType::Boolean, false, booleans;
+    Utc => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false, utc;
 }
 
 /// A column of `rows` values, none of them null.
@@ -93,40 +95,19 @@ fn nullable<P: ArrowPrimitiveType>(
     }
 }
 
-impl Column for bool {
-    fn fields(name: &'static str) -> Vec<Field> {
-        vec![Field::new(name, DataType::Boolean, false)]
-    }
-    fn arrays(
-        rows: usize,
-        value: impl Fn(usize) -> Self,
-        _: &Batch<'_>,
-        out: &mut Vec<ArrayRef>,
-    ) -> Result<(), SinkError> {
-        let bits: Vec<bool> = (0..rows).map(value).collect();
-        out.push(Arc::new(BooleanArray::from(bits)));
-        Ok(())
-    }
+/// A column of `rows` booleans.
+#[inline(always)]
+fn booleans(rows: usize, value: impl Fn(usize) -> bool) -> BooleanArray {
+    BooleanArray::from((0..rows).map(value).collect::<Vec<bool>>())
 }
 
 /// Wall-clock ns since the epoch, a UTC timestamp column.
 pub struct Utc(pub i64);
 
-impl Column for Utc {
-    fn fields(name: &'static str) -> Vec<Field> {
-        let utc = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
-        vec![Field::new(name, utc, false)]
-    }
-    fn arrays(
-        rows: usize,
-        value: impl Fn(usize) -> Self,
-        _: &Batch<'_>,
-        out: &mut Vec<ArrayRef>,
-    ) -> Result<(), SinkError> {
-        let ns = values::<TimestampNanosecondType>(rows, |i| value(i).0);
-        out.push(Arc::new(ns.with_timezone("UTC")));
-        Ok(())
-    }
+/// A column of `rows` wall-clock times.
+#[inline(always)]
+fn utc(rows: usize, value: impl Fn(usize) -> Utc) -> PrimitiveArray<TimestampNanosecondType> {
+    values(rows, |i| value(i).0).with_timezone("UTC")
 }
 
 /// The strings a dictionary column takes its values from.
