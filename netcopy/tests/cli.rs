@@ -164,6 +164,7 @@ fn uringzc_between_processes_and_a_server_without_io_uring() {
     let line: serde_json::Value = serde_json::from_str(line.lines().next().unwrap_or_default())
         .unwrap_or_else(|e| panic!("{e}: {line}"));
     assert_eq!(line["mode"], "uringzc");
+    assert!(line["send_latency_ns"]["p50"].as_u64().is_some(), "{line}");
     assert_eq!(line["zerocopy"]["completed"], line["zerocopy"]["sends"]);
     assert_eq!(line["zerocopy"]["fixed_buffers"], true);
 
@@ -214,6 +215,7 @@ fn serve_and_client_in_separate_processes() {
         "500ms",
         "--warmup",
         "100ms",
+        "--no-latency",
         "--json",
     ]);
     let v = json(&out);
@@ -240,8 +242,35 @@ fn serve_and_client_in_separate_processes() {
     for l in &lines {
         assert_eq!(l["mode"], "zerocopy");
         assert_eq!(l["zerocopy"]["completed"], l["zerocopy"]["sends"]);
+        // The client's --no-latency reached the server in the hello.
+        assert!(l["send_latency_ns"].is_null(), "{l}");
+        assert!(l["calls"]["sendmsg"].as_u64() >= l["messages"].as_u64(), "{l}");
     }
+    assert!(v["recv_latency_ns"].is_null(), "{}", v["recv_latency_ns"]);
     assert_eq!(v["path"], "network");
+}
+
+/// `run --no-latency`: no call is timed, so both latency rows are null (not zero) in the
+/// JSON and say so in the table, while calls, bytes and the window are counted as always.
+#[test]
+fn no_latency_leaves_latency_null_and_counts_everything() {
+    let args = ["run", "--mode", "onecopy", "--size", "1K", "--no-latency"];
+    let args = [&args[..], &["--duration", "300ms", "--warmup", "0"]].concat();
+    let v = json(&netcopy(&[&args[..], &["--json"]].concat()));
+    assert!(v["send_latency_ns"].is_null(), "{}", v["send_latency_ns"]);
+    assert!(v["recv_latency_ns"].is_null(), "{}", v["recv_latency_ns"]);
+    let messages = v["messages"].as_u64().unwrap_or_default();
+    assert!(messages > 0, "{v}");
+    assert_eq!(v["bytes"].as_u64(), Some(messages * 1024));
+    assert!(v["send_calls"]["sendmsg"].as_u64() >= Some(messages), "{v}");
+    assert!(v["recv_calls"]["recvmsg"].as_u64() >= Some(messages), "{v}");
+    assert!(v["window"]["bytes"].as_u64() > Some(0), "{v}");
+    assert_eq!(v["verified"], true);
+
+    let out = netcopy(&args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.matches("not timed (--no-latency)").count(), 2, "{text}");
 }
 
 /// `--cpu-affinity S,R`: while the run goes, the kernel lets each sending thread run only

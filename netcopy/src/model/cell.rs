@@ -163,6 +163,8 @@ impl CellRecord {
             .iter()
             .map(|c| c.sender.switches.total() + c.receiver.switches.total())
             .sum();
+        // Null where the calls were not timed (`--no-latency`).
+        let (send_l, recv_l) = (s.send_latency_ns.as_ref(), s.recv_latency_ns.as_ref());
         Self {
             mode: s.mode.name().to_owned(),
             size: s.size,
@@ -174,11 +176,11 @@ impl CellRecord {
             throughput_gbps: s.throughput_gbps,
             window_bytes: s.window.bytes,
             total_bytes: s.bytes,
-            recv_mean_us: s.recv_latency_ns.mean.map(|v| v / 1e3),
-            recv_p50_us: us(s.recv_latency_ns.p50),
-            recv_p99_us: us(s.recv_latency_ns.p99),
-            send_p50_us: us(s.send_latency_ns.p50),
-            send_p99_us: us(s.send_latency_ns.p99),
+            recv_mean_us: recv_l.and_then(|l| l.mean).map(|v| v / 1e3),
+            recv_p50_us: us(recv_l.and_then(|l| l.p50)),
+            recv_p99_us: us(recv_l.and_then(|l| l.p99)),
+            send_p50_us: us(send_l.and_then(|l| l.p50)),
+            send_p99_us: us(send_l.and_then(|l| l.p99)),
             context_switches,
             traced,
             send_oncpu_ns_per_byte: traced.then(|| per(send.oncpu_ns, send.bytes)).flatten(),

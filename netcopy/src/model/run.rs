@@ -174,8 +174,9 @@ pub struct RunSummary {
     /// Every received message was checked byte for byte.
     pub verified: bool,
     pub interrupted: bool,
-    pub send_latency_ns: LatencySummary,
-    pub recv_latency_ns: LatencySummary,
+    /// Null when the calls were not timed (`--no-latency`).
+    pub send_latency_ns: Option<LatencySummary>,
+    pub recv_latency_ns: Option<LatencySummary>,
     pub send_calls: CallCounts,
     pub recv_calls: CallCounts,
     /// Zerocopy completions, summed over connections; null in the other modes.

@@ -5,7 +5,11 @@ use crate::{units::format_size, workload::server::Served};
 pub fn line(s: &Served, json: bool) -> String {
     let h = &s.hello;
     let r = &s.report;
-    let latency = r.latency.summary();
+    // Null when the client asked for --no-latency.
+    let latency = r.latency.as_ref().map(|l| l.summary());
+    let q = |p: fn(&crate::model::LatencySummary) -> Option<u64>| {
+        latency.as_ref().and_then(p).map_or("-".into(), |v| v.to_string())
+    };
     if json {
         return serde_json::json!({
             "session": h.session, "connection": h.index, "mode": h.mode, "size": h.size,
@@ -28,7 +32,7 @@ pub fn line(s: &Served, json: bool) -> String {
         h.conns,
         r.end.messages,
         r.end.bytes,
-        latency.p50.map_or("-".into(), |v| v.to_string()),
-        latency.p99.map_or("-".into(), |v| v.to_string()),
+        q(|l| l.p50),
+        q(|l| l.p99),
     )
 }

@@ -112,7 +112,8 @@ fn header(o: &mut String, s: &RunSummary) {
 
 /// The workload's own numbers: window, bytes, latency, calls, zerocopy completions.
 fn workload(o: &mut String, s: &RunSummary) {
-    if s.recv_latency_ns.count == 0 && s.window.seconds == 0.0 {
+    let received = s.recv_latency_ns.as_ref().is_some_and(|l| l.count > 0);
+    if !received && s.window.seconds == 0.0 {
         // The sending end of a two-host run: the receiver measures the window.
         let _ = writeln!(
             o,
@@ -145,6 +146,10 @@ fn workload(o: &mut String, s: &RunSummary) {
         ("send call", &s.send_latency_ns),
         ("recv call", &s.recv_latency_ns),
     ] {
+        let Some(l) = l else {
+            let _ = writeln!(o, "  {name:<11} not timed (--no-latency)");
+            continue;
+        };
         let _ = writeln!(
             o,
             "  {name:<11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",

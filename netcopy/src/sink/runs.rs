@@ -132,12 +132,13 @@ pub fn write(
         bool_(s.interrupted),
     );
     for (end, l) in [("send", &s.send_latency_ns), ("recv", &s.recv_latency_ns)] {
+        let l = l.as_ref();
         for (q, v) in [
-            ("p50", l.p50),
-            ("p90", l.p90),
-            ("p99", l.p99),
-            ("p999", l.p999),
-            ("max", l.max),
+            ("p50", l.and_then(|l| l.p50)),
+            ("p90", l.and_then(|l| l.p90)),
+            ("p99", l.and_then(|l| l.p99)),
+            ("p999", l.and_then(|l| l.p999)),
+            ("max", l.and_then(|l| l.max)),
         ] {
             col(&format!("{end}_{q}_ns"), DataType::UInt64, true, u64_(v));
         }

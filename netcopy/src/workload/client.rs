@@ -40,6 +40,9 @@ pub struct ClientConfig {
     pub rx: Rx,
     /// CPUs for the connection threads: the receivers here, the senders in `netcopy run`.
     pub affinity: Affinity,
+    /// Time each data call on both ends (`--no-latency` turns it off; the hello tells the
+    /// server).
+    pub time_calls: bool,
 }
 
 impl ClientConfig {
@@ -57,6 +60,7 @@ impl ClientConfig {
             verify: Verify::Yes,
             rx: Rx::Copy,
             affinity: Affinity::default(),
+            time_calls: true,
         }
     }
 
@@ -64,6 +68,7 @@ impl ClientConfig {
     pub fn from_hello(hello: &Hello, server: SocketAddr) -> Self {
         Self {
             server,
+            time_calls: hello.time_calls,
             ..Self::new(
                 hello.mode,
                 hello.size,
@@ -109,6 +114,7 @@ pub fn run_client(
             conns: cfg.threads,
             index,
             session,
+            time_calls: cfg.time_calls,
         };
         let (cfg, layout, stop, setup) = (cfg.clone(), layout.clone(), stop.clone(), setup.clone());
         let handle = roles
@@ -209,6 +215,7 @@ fn connect(
         Err(e) => return Err(WorkloadError::io("read ack", e)),
     }
     conn.set_stop(stop);
+    conn.set_call_timing(cfg.time_calls);
     Ok(conn)
 }
 

@@ -65,13 +65,15 @@ pub struct Conn {
     stop: Stop,
     clock: Clock,
     /// When the latest data call started (raw `clock` reading): the loops read this instead
-    /// of a clock of their own.
+    /// of a clock of their own. Only kept while calls are timed.
     last_start: u64,
+    /// Whether each data call is timed into `latency` (`--no-latency` turns it off).
+    time_calls: bool,
 }
 
 /// Where a loop that must finish a message stands: stalled since when, if it is. The clock
 /// is not read for this on the way through: a failed call takes the start of the first
-/// failed call since the last progress from [`Conn::last_start`], which the call's own
+/// failed call since the last progress from [`Conn::call_start`], which the call's own
 /// timing has read anyway.
 #[derive(Default)]
 pub struct Stall(Option<u64>);
@@ -85,7 +87,7 @@ impl Stall {
 
     /// A call failed: since when the loop has made no progress.
     pub fn since(&mut self, conn: &Conn) -> Instant {
-        let raw = *self.0.get_or_insert(conn.last_start);
+        let raw = *self.0.get_or_insert_with(|| conn.call_start());
         conn.clock.to_std(conn.clock.scaled(raw))
     }
 }
@@ -106,6 +108,7 @@ impl Conn {
             stop,
             last_start: clock.raw(),
             clock,
+            time_calls: true,
         })
     }
 
@@ -121,10 +124,34 @@ impl Conn {
         &self.stop
     }
 
-    /// Whether the latest data call (or, before any, the connection) started before `t`.
+    /// Whether the latest data call (or, before any, the connection) started before `t`;
+    /// with calls untimed, whether now is before `t`.
     #[inline]
     pub fn started_before(&self, t: clock::Instant) -> bool {
-        self.clock.scaled(self.last_start) < t
+        self.clock.scaled(self.call_start()) < t
+    }
+
+    /// The start of the latest data call as a raw clock reading, or the clock now when calls
+    /// are not timed.
+    #[inline]
+    fn call_start(&self) -> u64 {
+        if self.time_calls {
+            self.last_start
+        } else {
+            self.clock.raw()
+        }
+    }
+
+    /// Time each data call from now on (the default), or not: two clock reads a call.
+    pub fn set_call_timing(&mut self, on: bool) {
+        self.time_calls = on;
+    }
+
+    /// The latency of the timed calls so far, taken out; `None` when calls are not timed
+    /// (nothing was measured, which is not the same as no calls).
+    pub fn take_latency(&mut self) -> Option<Latency> {
+        self.time_calls
+            .then(|| std::mem::replace(&mut self.latency, Latency::new()))
     }
 
     /// The connection's clock.
@@ -156,9 +183,13 @@ impl Conn {
         })
     }
 
-    /// Run `call` (a data call on the socket) and time it when it starts inside the window.
+    /// Run `call` (a data call on the socket) and time it when it starts inside the window
+    /// and calls are timed.
     #[inline]
     pub fn timing<T>(&mut self, call: impl FnOnce(RawFd) -> T) -> T {
+        if !self.time_calls {
+            return call(self.fd);
+        }
         let t0 = self.clock.raw();
         self.last_start = t0;
         let result = call(self.fd);

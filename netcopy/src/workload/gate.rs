@@ -343,6 +343,7 @@ mod tests {
             duration: Duration::from_secs(1),
             tail: Duration::ZERO,
             session: 1,
+            time_calls: true,
             index: 0,
             conns: 1,
         }

@@ -17,6 +17,9 @@ const VERSION: u16 = 1;
 const MAX_RUN: Duration = Duration::from_secs(24 * 3600);
 
 pub const HELLO_LEN: usize = 48;
+/// Byte 7 of the hello, bit 0: the client asked for `--no-latency`, so the server does not
+/// time its calls either. A peer from before the flag leaves the byte 0 (calls timed).
+const UNTIMED: u8 = 1;
 pub const ACK_LEN: usize = 8;
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -51,6 +54,8 @@ pub struct Hello {
     pub index: u32,
     /// Random id shared by the connections of one client run.
     pub session: u64,
+    /// Whether the server times each of its data calls (`--no-latency` clears it).
+    pub time_calls: bool,
 }
 
 impl Hello {
@@ -64,6 +69,7 @@ impl Hello {
         b[0..4].copy_from_slice(&MAGIC.to_le_bytes());
         b[4..6].copy_from_slice(&VERSION.to_le_bytes());
         b[6] = self.mode as u8;
+        b[7] = if self.time_calls { 0 } else { UNTIMED };
         b[8..16].copy_from_slice(&self.size.to_le_bytes());
         b[16..24].copy_from_slice(&millis(self.warmup).to_le_bytes());
         b[24..32].copy_from_slice(&millis(self.duration).to_le_bytes());
@@ -107,6 +113,7 @@ impl Hello {
             conns: u32::from(u16::from_le_bytes([b[36], b[37]])),
             index: u32::from(u16::from_le_bytes([b[38], b[39]])),
             session: u64_at(b, 40),
+            time_calls: b[7] & UNTIMED == 0,
         })
     }
 }
@@ -178,6 +185,7 @@ mod tests {
             conns: 4,
             index: 3,
             session: 0xdead_beef_1234,
+            time_calls: true,
         }
     }
 
@@ -186,6 +194,15 @@ mod tests {
         let h = hello();
         assert_eq!(Hello::decode(&h.encode()), Ok(h.clone()));
         assert_eq!(h.send_time(), Duration::from_millis(11_300));
+        let untimed = Hello {
+            time_calls: false,
+            ..hello()
+        };
+        let b = untimed.encode();
+        assert_eq!(b[7], UNTIMED);
+        assert_eq!(Hello::decode(&b), Ok(untimed));
+        // A hello from a build without the flag (byte 7 zero) asks for timed calls.
+        assert_eq!(hello().encode()[7], 0);
     }
 
     #[test]

@@ -15,8 +15,9 @@ pub struct ReceiverReport {
     /// Its thread, what it received, its calls, and its context switches over its whole
     /// life (getrusage, handshake included).
     pub end: EndTotals,
-    /// Latency of the data receive calls that started inside the window.
-    pub latency: Latency,
+    /// Latency of the data receive calls that started inside the window; `None` when the
+    /// calls were not timed (`--no-latency`).
+    pub latency: Option<Latency>,
     /// Every message was checked byte for byte.
     pub verified: bool,
     /// `--rx zerocopy`: what was mapped and what was copied.
@@ -86,7 +87,7 @@ pub fn receive_messages(
             switches: thread_switches().since(started),
             cpu_ns: thread_cpu_ns().saturating_sub(cpu_start),
         },
-        latency: conn.latency,
+        latency: conn.take_latency(),
         verified: verifier.is_some(),
         rx_zerocopy: None,
     })

@@ -62,13 +62,14 @@ impl RunOutcome {
     /// Both ends' own numbers, as the run's summary (no kernel view yet).
     pub fn summary(&self) -> RunSummary {
         let cfg = &self.config;
-        let mut send_latency = Latency::new();
-        let mut recv_latency = Latency::new();
+        // Null where no end timed its calls (`--no-latency`).
+        let mut send_latency: Option<Latency> = None;
+        let mut recv_latency: Option<Latency> = None;
         let mut send_calls = CallCounts::default();
         let mut recv_calls = CallCounts::default();
         let mut zerocopy: Option<ZerocopyStats> = None;
         for s in &self.served {
-            send_latency.add(&s.report.latency);
+            merge(&mut send_latency, s.report.latency.as_ref());
             send_calls.add(&s.report.end.calls);
             if let Some(z) = &s.report.zerocopy {
                 zerocopy.get_or_insert_with(Default::default).add(z);
@@ -77,7 +78,7 @@ impl RunOutcome {
         let receivers = &self.client.receivers;
         let mut rx_zerocopy: Option<RxZerocopyStats> = None;
         for r in receivers {
-            recv_latency.add(&r.latency);
+            merge(&mut recv_latency, r.latency.as_ref());
             recv_calls.add(&r.end.calls);
             if let Some(z) = &r.rx_zerocopy {
                 rx_zerocopy.get_or_insert_with(Default::default).add(z);
@@ -111,8 +112,8 @@ impl RunOutcome {
             window: self.client.window.clone(),
             verified: receivers.iter().all(|r| r.verified),
             interrupted: self.client.interrupted,
-            send_latency_ns: send_latency.summary(),
-            recv_latency_ns: recv_latency.summary(),
+            send_latency_ns: send_latency.map(|l| l.summary()),
+            recv_latency_ns: recv_latency.map(|l| l.summary()),
             send_calls,
             recv_calls,
             zerocopy,
@@ -122,6 +123,13 @@ impl RunOutcome {
             stages: None,
             probe: None,
         }
+    }
+}
+
+/// Add one end's latency, if it timed its calls, into `into`.
+fn merge(into: &mut Option<Latency>, one: Option<&Latency>) {
+    if let Some(one) = one {
+        into.get_or_insert_with(Latency::new).add(one);
     }
 }
 

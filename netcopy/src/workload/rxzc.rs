@@ -224,7 +224,7 @@ pub fn receive_mapped(
             switches: thread_switches().since(started),
             cpu_ns: thread_cpu_ns().saturating_sub(cpu_start),
         },
-        latency: conn.latency,
+        latency: conn.take_latency(),
         verified: verify == Verify::Yes,
         rx_zerocopy: Some(stats),
     })

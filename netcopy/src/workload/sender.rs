@@ -18,8 +18,9 @@ pub struct SenderReport {
     /// Its thread, what it sent, its calls, and its context switches over its whole life
     /// (getrusage, handshake included).
     pub end: EndTotals,
-    /// Latency of the data send calls that started inside the window.
-    pub latency: Latency,
+    /// Latency of the data send calls that started inside the window; `None` when the calls
+    /// were not timed (`--no-latency`).
+    pub latency: Option<Latency>,
     pub zerocopy: Option<ZerocopyStats>,
 }
 
@@ -95,7 +96,7 @@ pub fn send_messages(
             switches: thread_switches().since(started),
             cpu_ns: thread_cpu_ns().saturating_sub(cpu_start),
         },
-        latency: conn.latency,
+        latency: conn.take_latency(),
         zerocopy,
     })
 }
