@@ -244,7 +244,10 @@ fn serve_and_client_in_separate_processes() {
         assert_eq!(l["zerocopy"]["completed"], l["zerocopy"]["sends"]);
         // The client's --no-latency reached the server in the hello.
         assert!(l["send_latency_ns"].is_null(), "{l}");
-        assert!(l["calls"]["sendmsg"].as_u64() >= l["messages"].as_u64(), "{l}");
+        assert!(
+            l["calls"]["sendmsg"].as_u64() >= l["messages"].as_u64(),
+            "{l}"
+        );
     }
     assert!(v["recv_latency_ns"].is_null(), "{}", v["recv_latency_ns"]);
     assert_eq!(v["path"], "network");
@@ -270,7 +273,11 @@ fn no_latency_leaves_latency_null_and_counts_everything() {
     let out = netcopy(&args);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert_eq!(text.matches("not timed (--no-latency)").count(), 2, "{text}");
+    assert_eq!(
+        text.matches("not timed (--no-latency)").count(),
+        2,
+        "{text}"
+    );
 }
 
 /// `--cpu-affinity S,R`: while the run goes, the kernel lets each sending thread run only

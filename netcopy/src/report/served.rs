@@ -8,7 +8,10 @@ pub fn line(s: &Served, json: bool) -> String {
     // Null when the client asked for --no-latency.
     let latency = r.latency.as_ref().map(|l| l.summary());
     let q = |p: fn(&crate::model::LatencySummary) -> Option<u64>| {
-        latency.as_ref().and_then(p).map_or("-".into(), |v| v.to_string())
+        latency
+            .as_ref()
+            .and_then(p)
+            .map_or("-".into(), |v| v.to_string())
     };
     if json {
         return serde_json::json!({

@@ -124,11 +124,10 @@ impl Conn {
         &self.stop
     }
 
-    /// Whether the latest data call (or, before any, the connection) started before `t`;
-    /// with calls untimed, whether now is before `t`.
+    /// The start of the latest data call as a raw clock reading, when calls are timed.
     #[inline]
-    pub fn started_before(&self, t: clock::Instant) -> bool {
-        self.clock.scaled(self.call_start()) < t
+    pub(super) fn latest_start(&self) -> Option<u64> {
+        self.time_calls.then_some(self.last_start)
     }
 
     /// The start of the latest data call as a raw clock reading, or the clock now when calls
@@ -434,8 +433,18 @@ pub fn advance(iov: &mut [libc::iovec], mut first: usize, mut n: usize) -> usize
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// One end of a loopback connection, as a `Conn`, and the other end.
+    pub(in crate::workload) fn conn() -> (Conn, TcpStream) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let a = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        let (b, _) = l.accept().expect("accept");
+        let now = Instant::now();
+        let window = Window::after(now, Duration::ZERO, Duration::from_secs(1));
+        (Conn::new(a, window, Stop::default()).expect("conn"), b)
+    }
 
     #[test]
     fn advance_walks_across_entries() {

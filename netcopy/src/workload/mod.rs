@@ -1,7 +1,8 @@
 //! The workload: netcopy's own server (sends) and client (receives) for the five copy modes.
 //!
 //! - `message`: the 8-field message, its pattern and verifier.
-//! - `conn`: every syscall on a connection, counted and timed (on `clock`, the TSC).
+//! - `conn`: every syscall on a connection, counted and timed (on `clock`, the TSC) unless
+//!   `--no-latency`; `deadline`: when a sender stops.
 //! - `sender` / `receiver`: the per-mode data loops; `zerocopy`: MSG_ZEROCOPY and completions;
 //!   `uring`: IORING_OP_SEND and SEND_ZC with their notifications; `rxzc`: the receiver that
 //!   maps pages with TCP_ZEROCOPY_RECEIVE.
@@ -14,6 +15,7 @@ pub mod affinity;
 pub mod client;
 pub mod clock;
 pub mod conn;
+pub mod deadline;
 pub mod gate;
 pub mod message;
 pub mod protocol;

@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::{
     WorkloadError,
     conn::Conn,
+    deadline::Deadline,
     message::{Layout, Message},
     stats::{Latency, thread_cpu_ns, thread_switches},
     uring::UringSender,
@@ -38,9 +39,8 @@ pub fn send_messages(
     let tid = super::gettid();
     let cpu_start = thread_cpu_ns();
     let mut seq = 0u64;
-    // The clock read of the latest call's timing, not one of its own: about 1 µs stale.
-    let deadline = conn.clock().from_std(deadline);
-    let more = |conn: &Conn| conn.started_before(deadline) && !conn.stop().requested();
+    let mut deadline = Deadline::new(&conn, deadline, layout.size());
+    let mut more = |conn: &Conn| !deadline.passed(conn) && !conn.stop().requested();
     let zerocopy = match mode {
         Mode::Twocopy => {
             let mut message = Message::new(layout);
