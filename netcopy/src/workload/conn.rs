@@ -149,8 +149,7 @@ impl Conn {
     /// The latency of the timed calls so far, taken out; `None` when calls are not timed
     /// (nothing was measured, which is not the same as no calls).
     pub fn take_latency(&mut self) -> Option<Latency> {
-        self.time_calls
-            .then(|| std::mem::replace(&mut self.latency, Latency::new()))
+        self.time_calls.then(|| std::mem::take(&mut self.latency))
     }
 
     /// The connection's clock.
