@@ -198,7 +198,8 @@ fn iperf3(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::Result<
 /// judged within a few points, so these get [`Opts::close_runs`]. The C loop runs twice:
 /// pinned as netcopy is with [`PIN`] (the judged row: unpinned, the C loop's onecopy 1K ran
 /// 15% faster than pinned here, so both sides must get the same placement), and unpinned,
-/// as the Rust loop runs.
+/// as the Rust loop runs. A sixth side is the pinned run with `--no-latency`: what the
+/// per-call timing (two TSC reads a call) costs against the C loop, which times nothing.
 fn minimal_loops(
     t: &Tools,
     c: &cprogs::CProgs,
@@ -223,10 +224,14 @@ fn minimal_loops(
                     t.netcopy_gbps("run", mode, "1K", secs, &args)
                 },
                 &mut || c.loop_gbps(mode, 1024, secs, Some(pinned)),
+                &mut || {
+                    let args = ["--no-verify", "--no-latency", PIN[0], PIN[1]];
+                    t.netcopy_gbps("run", mode, "1K", secs, &args)
+                },
             ],
         )?;
-        let [rust, netcopy, cloop, netcopy_pinned, cloop_pinned] = &v[..] else {
-            bail!("five sides");
+        let [rust, netcopy, cloop, netcopy_pinned, cloop_pinned, untimed] = &v[..] else {
+            bail!("six sides");
         };
         push(ratio_row(
             format!("`netcopy run --no-verify` {mode} 1K vs a minimal loop"),
@@ -245,6 +250,18 @@ fn minimal_loops(
             cloop_pinned,
             "netcopy",
             netcopy_pinned,
+        ));
+        // The part of the gap that is the per-call timing: the same run with no call timed,
+        // in the same alternation.
+        push(ratio_row(
+            format!(
+                "`netcopy run --no-verify --no-latency --cpu-affinity {PINNED_CPUS}` {mode} 1K vs the C loop pinned alike"
+            ),
+            targets::C_LOOP_RATIO,
+            "C",
+            cloop_pinned,
+            "netcopy",
+            untimed,
         ));
         push(Row {
             target: "-".into(),
