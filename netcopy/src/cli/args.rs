@@ -47,7 +47,7 @@ pub struct WorkloadArgs {
     #[arg(long)]
     pub no_verify: bool,
     /// Do not time each send and receive call. Timing a call reads the CPU's time-stamp
-    /// counter twice, about 3% of a 1K call on a 2-CPU EPYC VM; the latency rows are then
+    /// counter twice, 2-5% of a 1K run's throughput on a 2-CPU EPYC VM; the latency rows are
     /// null. Calls, bytes and the window are counted as always (`client` tells the server).
     #[arg(long)]
     pub no_latency: bool,
