@@ -83,6 +83,7 @@ fn run_json_has_the_documented_keys() {
             "{bytes} {messages}"
         );
         assert!(v["throughput_gbps"].as_f64().unwrap_or_default() > 0.0);
+        assert_eq!(v["calls_timed"], true, "{mode}");
         for key in ["send_latency_ns", "recv_latency_ns"] {
             for q in ["p50", "p90", "p99", "p999", "max"] {
                 assert!(
@@ -250,6 +251,7 @@ fn serve_and_client_in_separate_processes() {
         );
     }
     assert!(v["recv_latency_ns"].is_null(), "{}", v["recv_latency_ns"]);
+    assert_eq!(v["calls_timed"], false);
     assert_eq!(v["path"], "network");
 }
 
@@ -262,6 +264,7 @@ fn no_latency_leaves_latency_null_and_counts_everything() {
     let v = json(&netcopy(&[&args[..], &["--json"]].concat()));
     assert!(v["send_latency_ns"].is_null(), "{}", v["send_latency_ns"]);
     assert!(v["recv_latency_ns"].is_null(), "{}", v["recv_latency_ns"]);
+    assert_eq!(v["calls_timed"], false);
     let messages = v["messages"].as_u64().unwrap_or_default();
     assert!(messages > 0, "{v}");
     assert_eq!(v["bytes"].as_u64(), Some(messages * 1024));
@@ -275,8 +278,12 @@ fn no_latency_leaves_latency_null_and_counts_everything() {
     assert!(out.status.success(), "{text}");
     assert_eq!(
         text.matches("not timed (--no-latency)").count(),
-        2,
+        1,
         "{text}"
+    );
+    assert!(
+        !text.contains("p99.9"),
+        "no latency table without timed calls: {text}"
     );
 }
 

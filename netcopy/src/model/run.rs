@@ -174,7 +174,10 @@ pub struct RunSummary {
     /// Every received message was checked byte for byte.
     pub verified: bool,
     pub interrupted: bool,
-    /// Null when the calls were not timed (`--no-latency`).
+    /// Whether this process timed its data calls: false with `--no-latency`.
+    pub calls_timed: bool,
+    /// Null when the calls were not timed (`--no-latency`), and for the end that ran in the
+    /// other process (`serve` and `client`).
     pub send_latency_ns: Option<LatencySummary>,
     pub recv_latency_ns: Option<LatencySummary>,
     pub send_calls: CallCounts,

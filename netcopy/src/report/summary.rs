@@ -137,17 +137,23 @@ fn workload(o: &mut String, s: &RunSummary) {
             }
         );
     }
-    let _ = writeln!(
-        o,
-        "  latency     {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
-        "p50", "p90", "p99", "p99.9", "max", "calls"
-    );
+    if s.calls_timed {
+        let _ = writeln!(
+            o,
+            "  latency     {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
+            "p50", "p90", "p99", "p99.9", "max", "calls"
+        );
+    } else {
+        let _ = writeln!(o, "  latency     calls not timed (--no-latency)");
+    }
     for (name, l) in [
         ("send call", &s.send_latency_ns),
         ("recv call", &s.recv_latency_ns),
     ] {
         let Some(l) = l else {
-            let _ = writeln!(o, "  {name:<11} not timed (--no-latency)");
+            if s.calls_timed {
+                let _ = writeln!(o, "  {name:<11} timed by the other end's process, not here");
+            }
             continue;
         };
         let _ = writeln!(
