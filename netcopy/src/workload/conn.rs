@@ -134,11 +134,7 @@ impl Conn {
     /// are not timed.
     #[inline]
     fn call_start(&self) -> u64 {
-        if self.time_calls {
-            self.last_start
-        } else {
-            self.clock.raw()
-        }
+        self.latest_start().unwrap_or_else(|| self.clock.raw())
     }
 
     /// Time each data call from now on (the default), or not: two clock reads a call.
