@@ -31,9 +31,14 @@ def _flatten(run: dict, source: Path) -> dict:
     row["window_seconds"] = run["window"]["seconds"]
     row["window_bytes"] = run["window"]["bytes"]
     row["window_messages"] = run["window"]["messages"]
+    # One call in this many was timed (null: --no-latency, and then every latency is null;
+    # absent in files from before sampling, which timed every call).
+    row["calls_timed_one_in"] = run.get("calls_timed_one_in", 1)
     for end in ("send", "recv"):
+        latency = run[f"{end}_latency_ns"] or {}
+        row[f"{end}_latency_count"] = latency.get("count")
         for q in QUANTILES:
-            row[f"{end}_{q}_ns"] = run[f"{end}_latency_ns"][q]
+            row[f"{end}_{q}_ns"] = latency.get(q)
     for name, count in run["send_calls"].items():
         row[f"send_calls_{name}"] = count
     for name, count in run["recv_calls"].items():
@@ -50,7 +55,9 @@ def load_runs(source: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     """One row per run summary file (a file, a directory of *.json, or a list of files)."""
     rows = [_flatten(json.loads(p.read_text()), p) for p in _paths(source)]
     frame = pd.DataFrame(rows)
-    for col in [c for c in frame.columns if c.startswith("zerocopy_")]:
+    ints = ("zerocopy_", "calls_timed_one_in", "send_latency_count", "recv_latency_count")
+    ints += tuple(f"{end}_{q}_ns" for end in ("send", "recv") for q in QUANTILES)
+    for col in [c for c in frame.columns if c.startswith(ints)]:
         frame[col] = frame[col].astype("Int64")
     return frame
 

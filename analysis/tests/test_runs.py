@@ -32,14 +32,27 @@ def runs_dir(tmp_path_factory) -> Path:
                 check=True, capture_output=True, text=True, timeout=60,
             )
             (out / f"{mode}-{size}.json").write_text(result.stdout)
+    result = subprocess.run(
+        [netcopy_bin(), "run", "--mode", "twocopy", "--size", "1K", "--no-latency",
+         "--duration", "300ms", "--warmup", "0", "--json"],
+        check=True, capture_output=True, text=True, timeout=60,
+    )
+    (out / "twocopy-1K-untimed.json").write_text(result.stdout)
     return out
 
 
 def test_pandas_has_one_row_per_run(runs_dir):
     frame = load_runs(runs_dir)
-    assert len(frame) == 4
+    assert len(frame) == 5
+    untimed = frame[frame["mode"] == "twocopy"]
+    # --no-latency: null latency, not 0, and no sampling rate.
+    assert untimed["send_p50_ns"].isna().all() and untimed["calls_timed_one_in"].isna().all()
+    frame = frame[frame["mode"] != "twocopy"]
     assert set(frame["mode"]) == {"onecopy", "zerocopy"}
     assert set(frame["size"]) == {1024, 65536}
+    # One call in 16 timed under 16K by default, every call at 64K.
+    by_size = frame.groupby("size")["calls_timed_one_in"].unique()
+    assert list(by_size[1024]) == [16] and list(by_size[65536]) == [1]
     assert (frame["bytes"] == frame["messages"] * frame["size"]).all()
     assert frame["verified"].all()
     assert (frame["throughput_gbps"] > 0).all()

@@ -83,7 +83,8 @@ fn run_json_has_the_documented_keys() {
             "{bytes} {messages}"
         );
         assert!(v["throughput_gbps"].as_f64().unwrap_or_default() > 0.0);
-        assert_eq!(v["calls_timed"], true, "{mode}");
+        // 1K messages: one call in 16 timed by default.
+        assert_eq!(v["calls_timed_one_in"], 16, "{mode}");
         for key in ["send_latency_ns", "recv_latency_ns"] {
             for q in ["p50", "p90", "p99", "p999", "max"] {
                 assert!(
@@ -166,6 +167,8 @@ fn uringzc_between_processes_and_a_server_without_io_uring() {
         .unwrap_or_else(|e| panic!("{e}: {line}"));
     assert_eq!(line["mode"], "uringzc");
     assert!(line["send_latency_ns"]["p50"].as_u64().is_some(), "{line}");
+    // 64K: the client's default, every call, reached the server in the hello.
+    assert_eq!(line["calls_timed_one_in"], 1, "{line}");
     assert_eq!(line["zerocopy"]["completed"], line["zerocopy"]["sends"]);
     assert_eq!(line["zerocopy"]["fixed_buffers"], true);
 
@@ -245,13 +248,14 @@ fn serve_and_client_in_separate_processes() {
         assert_eq!(l["zerocopy"]["completed"], l["zerocopy"]["sends"]);
         // The client's --no-latency reached the server in the hello.
         assert!(l["send_latency_ns"].is_null(), "{l}");
+        assert!(l["calls_timed_one_in"].is_null(), "{l}");
         assert!(
             l["calls"]["sendmsg"].as_u64() >= l["messages"].as_u64(),
             "{l}"
         );
     }
     assert!(v["recv_latency_ns"].is_null(), "{}", v["recv_latency_ns"]);
-    assert_eq!(v["calls_timed"], false);
+    assert!(v["calls_timed_one_in"].is_null(), "{v}");
     assert_eq!(v["path"], "network");
 }
 
@@ -264,7 +268,7 @@ fn no_latency_leaves_latency_null_and_counts_everything() {
     let v = json(&netcopy(&[&args[..], &["--json"]].concat()));
     assert!(v["send_latency_ns"].is_null(), "{}", v["send_latency_ns"]);
     assert!(v["recv_latency_ns"].is_null(), "{}", v["recv_latency_ns"]);
-    assert_eq!(v["calls_timed"], false);
+    assert!(v["calls_timed_one_in"].is_null(), "{v}");
     let messages = v["messages"].as_u64().unwrap_or_default();
     assert!(messages > 0, "{v}");
     assert_eq!(v["bytes"].as_u64(), Some(messages * 1024));
@@ -285,6 +289,77 @@ fn no_latency_leaves_latency_null_and_counts_everything() {
         !text.contains("p99.9"),
         "no latency table without timed calls: {text}"
     );
+}
+
+/// Which calls are timed: one in 16 by default under 16K, picked at random, so the timed
+/// calls are about a sixteenth of the window's; every call with `--latency-sample 1` and by
+/// default from 16K up. The table says when calls are sampled.
+#[test]
+fn latency_sample_times_one_call_in_n() {
+    let timed = |extra: &[&str], size: &str| {
+        let args = [
+            "run",
+            "--mode",
+            "twocopy",
+            "--size",
+            size,
+            "--duration",
+            "300ms",
+        ];
+        let args = [&args[..], &["--warmup", "0"], extra].concat();
+        let v = json(&netcopy(&[&args[..], &["--json"]].concat()));
+        let count = v["send_latency_ns"]["count"].as_u64().unwrap_or_default();
+        let messages = v["window"]["messages"].as_u64().unwrap_or_default();
+        assert!(messages > 1000, "{v}");
+        (
+            v["calls_timed_one_in"].clone(),
+            count as f64 / messages as f64,
+        )
+    };
+    // Send calls in the window per message received in it: 1 (twocopy sends a message in
+    // one call), give or take what the socket buffers hold at the window's two edges.
+    let (n, per_message) = timed(&[], "1K");
+    assert_eq!(n, 16);
+    assert!(
+        (0.8 / 16.0..1.25 / 16.0).contains(&per_message),
+        "{per_message}"
+    );
+    let (n, per_message) = timed(&["--latency-sample", "1"], "1K");
+    assert_eq!(n, 1);
+    assert!((0.8..1.25).contains(&per_message), "{per_message}");
+    let (n, per_message) = timed(&["--latency-sample", "4"], "1K");
+    assert_eq!(n, 4);
+    assert!(
+        (0.8 / 4.0..1.25 / 4.0).contains(&per_message),
+        "{per_message}"
+    );
+    let (n, per_message) = timed(&[], "16K");
+    assert_eq!(n, 1);
+    assert!((0.8..1.25).contains(&per_message), "{per_message}");
+
+    let text = |size| {
+        let args = [
+            "run",
+            "--size",
+            size,
+            "--duration",
+            "200ms",
+            "--warmup",
+            "0",
+        ];
+        let out = netcopy(&args);
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(text("1K").contains("one call in 16 timed, at random"));
+    assert!(!text("64K").contains("one call in"));
+
+    for bad in ["3", "0", "4096"] {
+        let out = netcopy(&["run", "--latency-sample", bad]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("power of two"), "{err}");
+    }
 }
 
 /// `--cpu-affinity S,R`: while the run goes, the kernel lets each sending thread run only

@@ -156,7 +156,7 @@ fn hello(mode: Mode, size: u64, secs: u64) -> Hello {
         conns: 1,
         index: 0,
         session: 7,
-        time_calls: true,
+        timing: netcopy::workload::timing::CallTiming::EVERY_CALL,
     }
 }
 

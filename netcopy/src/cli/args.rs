@@ -12,7 +12,7 @@ use crate::{
     sink::RunDir,
     trace::{TraceOptions, external::Target},
     units::{MAX_SIZE, parse_duration, parse_size},
-    workload::{affinity, client::ClientConfig, receiver::Verify},
+    workload::{affinity, client::ClientConfig, receiver::Verify, timing::CallTiming},
 };
 
 /// Default TCP port of `netcopy serve`.
@@ -46,9 +46,15 @@ pub struct WorkloadArgs {
     /// Do not check message content (for speed runs).
     #[arg(long)]
     pub no_verify: bool,
-    /// Do not time each send and receive call. Timing a call reads the CPU's time-stamp
-    /// counter twice, 2-5% of a 1K run's throughput on a 2-CPU EPYC VM; the latency rows are
-    /// null. Calls, bytes and the window are counted as always (`client` tells the server).
+    /// Time one send or receive call in N, picked at random, into the latency rows (N a
+    /// power of two up to 1024; 1: every call). Timing a call reads the CPU's time-stamp
+    /// counter twice, about 2.5% of a 1K run's throughput on a 2-CPU EPYC VM, so messages
+    /// under 16K time one call in 16 by default and larger ones every call. The JSON says
+    /// which (`calls_timed_one_in`); `client` tells the server.
+    #[arg(long, value_name = "N", value_parser = CallTiming::parse_one_in, conflicts_with = "no_latency")]
+    pub latency_sample: Option<CallTiming>,
+    /// Time no call: the latency rows are null. Calls, bytes and the window are counted as
+    /// always.
     #[arg(long)]
     pub no_latency: bool,
     /// Pin the connection threads: N puts both ends on CPU N, S,R the senders on CPU S and
@@ -70,7 +76,12 @@ impl WorkloadArgs {
             },
             affinity: self.cpu_affinity.unwrap_or_default(),
             rx: self.rx,
-            time_calls: !self.no_latency,
+            timing: if self.no_latency {
+                CallTiming::Off
+            } else {
+                self.latency_sample
+                    .unwrap_or(CallTiming::default_for(self.size))
+            },
             ..ClientConfig::new(
                 self.mode,
                 self.size,

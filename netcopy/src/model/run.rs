@@ -174,8 +174,9 @@ pub struct RunSummary {
     /// Every received message was checked byte for byte.
     pub verified: bool,
     pub interrupted: bool,
-    /// Whether this process timed its data calls: false with `--no-latency`.
-    pub calls_timed: bool,
+    /// One data call in this many was timed into the latency rows, picked at random (1: every
+    /// call; `--latency-sample`); null with `--no-latency`.
+    pub calls_timed_one_in: Option<u32>,
     /// Null when the calls were not timed (`--no-latency`), and for the end that ran in the
     /// other process (`serve` and `client`).
     pub send_latency_ns: Option<LatencySummary>,

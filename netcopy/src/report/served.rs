@@ -5,7 +5,8 @@ use crate::{units::format_size, workload::server::Served};
 pub fn line(s: &Served, json: bool) -> String {
     let h = &s.hello;
     let r = &s.report;
-    // Null when the client asked for --no-latency.
+    // Null when the client asked for --no-latency; one call in `one_in` timed.
+    let one_in = h.timing.one_in();
     let latency = r.latency.as_ref().map(|l| l.summary());
     let q = |p: fn(&crate::model::LatencySummary) -> Option<u64>| {
         latency
@@ -17,7 +18,7 @@ pub fn line(s: &Served, json: bool) -> String {
         return serde_json::json!({
             "session": h.session, "connection": h.index, "mode": h.mode, "size": h.size,
             "bytes": r.end.bytes, "messages": r.end.messages, "calls": r.end.calls,
-            "send_latency_ns": latency, "zerocopy": r.zerocopy,
+            "send_latency_ns": latency, "calls_timed_one_in": one_in, "zerocopy": r.zerocopy,
         })
         .to_string();
     }

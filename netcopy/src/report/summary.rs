@@ -137,11 +137,11 @@ fn workload(o: &mut String, s: &RunSummary) {
             }
         );
     }
-    if s.calls_timed {
+    if s.calls_timed_one_in.is_some() {
         let _ = writeln!(
             o,
             "  latency     {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
-            "p50", "p90", "p99", "p99.9", "max", "calls"
+            "p50", "p90", "p99", "p99.9", "max", "timed calls"
         );
     } else {
         let _ = writeln!(o, "  latency     calls not timed (--no-latency)");
@@ -151,7 +151,7 @@ fn workload(o: &mut String, s: &RunSummary) {
         ("recv call", &s.recv_latency_ns),
     ] {
         let Some(l) = l else {
-            if s.calls_timed {
+            if s.calls_timed_one_in.is_some() {
                 let _ = writeln!(o, "  {name:<11} timed by the other end's process, not here");
             }
             continue;
@@ -165,6 +165,12 @@ fn workload(o: &mut String, s: &RunSummary) {
             ns(l.p999),
             ns(l.max),
             l.count
+        );
+    }
+    if let Some(n) = s.calls_timed_one_in.filter(|&n| n > 1) {
+        let _ = writeln!(
+            o,
+            "              one call in {n} timed, at random (--latency-sample 1 times every call)"
         );
     }
     let c = &s.send_calls;

@@ -18,6 +18,7 @@ use super::{
     receiver::{ReceiverReport, Verify, receive_messages},
     rxzc::receive_mapped,
     stats::{Progress, Window, thread_switches, window_totals},
+    timing::CallTiming,
     watch::Roles,
 };
 use crate::model::{Affinity, Mode, Role, Rx, WindowTotals};
@@ -40,9 +41,9 @@ pub struct ClientConfig {
     pub rx: Rx,
     /// CPUs for the connection threads: the receivers here, the senders in `netcopy run`.
     pub affinity: Affinity,
-    /// Time each data call on both ends (`--no-latency` turns it off; the hello tells the
-    /// server).
-    pub time_calls: bool,
+    /// Which data calls both ends time (`--latency-sample`, `--no-latency`; the hello tells
+    /// the server).
+    pub timing: CallTiming,
 }
 
 impl ClientConfig {
@@ -60,7 +61,7 @@ impl ClientConfig {
             verify: Verify::Yes,
             rx: Rx::Copy,
             affinity: Affinity::default(),
-            time_calls: true,
+            timing: CallTiming::default_for(size),
         }
     }
 
@@ -68,7 +69,7 @@ impl ClientConfig {
     pub fn from_hello(hello: &Hello, server: SocketAddr) -> Self {
         Self {
             server,
-            time_calls: hello.time_calls,
+            timing: hello.timing,
             ..Self::new(
                 hello.mode,
                 hello.size,
@@ -114,7 +115,7 @@ pub fn run_client(
             conns: cfg.threads,
             index,
             session,
-            time_calls: cfg.time_calls,
+            timing: cfg.timing,
         };
         let (cfg, layout, stop, setup) = (cfg.clone(), layout.clone(), stop.clone(), setup.clone());
         let handle = roles
@@ -215,7 +216,7 @@ fn connect(
         Err(e) => return Err(WorkloadError::io("read ack", e)),
     }
     conn.set_stop(stop);
-    conn.set_call_timing(cfg.time_calls);
+    conn.set_call_timing(cfg.timing);
     Ok(conn)
 }
 

@@ -16,6 +16,7 @@ use std::{
 use super::{
     clock::{self, Clock},
     stats::{Latency, Window},
+    timing::{CallTiming, Picker},
 };
 use crate::model::CallCounts;
 
@@ -64,11 +65,11 @@ pub struct Conn {
     window: (clock::Instant, clock::Instant),
     stop: Stop,
     clock: Clock,
-    /// When the latest data call started (raw `clock` reading): the loops read this instead
-    /// of a clock of their own. Only kept while calls are timed.
+    /// When the latest timed data call started (raw `clock` reading): where every call is
+    /// timed, the loops read this instead of a clock of their own.
     last_start: u64,
-    /// Whether each data call is timed into `latency` (`--no-latency` turns it off).
-    time_calls: bool,
+    /// Which data calls are timed into `latency` (`--latency-sample`, `--no-latency`).
+    picker: Picker,
 }
 
 /// Where a loop that must finish a message stands: stalled since when, if it is. The clock
@@ -107,8 +108,8 @@ impl Conn {
             window: on(&clock, window),
             stop,
             last_start: clock.raw(),
+            picker: Picker::new(CallTiming::EVERY_CALL, clock.raw()),
             clock,
-            time_calls: true,
         })
     }
 
@@ -124,28 +125,30 @@ impl Conn {
         &self.stop
     }
 
-    /// The start of the latest data call as a raw clock reading, when calls are timed.
+    /// The start of the latest data call as a raw clock reading, when every call is timed.
     #[inline]
     pub(super) fn latest_start(&self) -> Option<u64> {
-        self.time_calls.then_some(self.last_start)
+        self.picker.timing().every_call().then_some(self.last_start)
     }
 
-    /// The start of the latest data call as a raw clock reading, or the clock now when calls
-    /// are not timed.
+    /// The start of the latest data call as a raw clock reading, or the clock now when not
+    /// every call is timed.
     #[inline]
     fn call_start(&self) -> u64 {
         self.latest_start().unwrap_or_else(|| self.clock.raw())
     }
 
-    /// Time each data call from now on (the default), or not: two clock reads a call.
-    pub fn set_call_timing(&mut self, on: bool) {
-        self.time_calls = on;
+    /// Which data calls to time from now on (every call until this is called): two clock
+    /// reads a timed call.
+    pub fn set_call_timing(&mut self, timing: CallTiming) {
+        self.picker = Picker::new(timing, self.clock.raw() ^ u64::from(self.fd as u32));
     }
 
-    /// The latency of the timed calls so far, taken out; `None` when calls are not timed
+    /// The latency of the timed calls so far, taken out; `None` when no call is timed
     /// (nothing was measured, which is not the same as no calls).
     pub fn take_latency(&mut self) -> Option<Latency> {
-        self.time_calls.then(|| std::mem::take(&mut self.latency))
+        let timed = self.picker.timing() != CallTiming::Off;
+        timed.then(|| std::mem::take(&mut self.latency))
     }
 
     /// The connection's clock.
@@ -177,11 +180,11 @@ impl Conn {
         })
     }
 
-    /// Run `call` (a data call on the socket) and time it when it starts inside the window
-    /// and calls are timed.
+    /// Run `call` (a data call on the socket) and time it when the picker picks it and it
+    /// starts inside the window.
     #[inline]
     pub fn timing<T>(&mut self, call: impl FnOnce(RawFd) -> T) -> T {
-        if !self.time_calls {
+        if !self.picker.time_next() {
             return call(self.fd);
         }
         let t0 = self.clock.raw();

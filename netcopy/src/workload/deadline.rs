@@ -1,14 +1,15 @@
 //! When a sender stops: its deadline, looked at once per message without a clock read of its
-//! own where the calls are timed.
+//! own where every call is timed.
 
 use std::time::Instant;
 
 use super::{clock, conn::Conn};
 
-/// A sender's deadline, looked at once per message. Timed calls leave their start behind,
-/// so the look reads no clock: the deadline has passed once the latest call started at or
-/// after it. Untimed, the clock is read once every `every` messages, about 64 KiB of data
-/// (the C loop of the bench reads its clock once every 64 messages).
+/// A sender's deadline, looked at once per message. Where every call is timed, the calls
+/// leave their start behind, so the look reads no clock: the deadline has passed once the
+/// latest call started at or after it. Otherwise (calls sampled or untimed) the clock is read
+/// once every `every` messages, about 64 KiB of data (the C loop of the bench reads its clock
+/// once every 64 messages).
 pub struct Deadline {
     at: clock::Instant,
     every: u32,
@@ -53,24 +54,27 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::workload::conn::tests::conn;
+    use crate::workload::{conn::tests::conn, timing::CallTiming};
 
     #[test]
     fn untimed_deadline_reads_the_clock_once_every_64_kib_of_messages() {
-        let (mut c, _peer) = conn();
-        c.set_call_timing(false);
-        let mut d = Deadline::new(&c, Instant::now() + Duration::from_millis(30), 1024);
-        assert!(!d.passed(&c), "read before the deadline");
-        std::thread::sleep(Duration::from_millis(40));
-        // 64 one-KiB messages per read: the 63 looks left still go by the first read.
-        let late = (0..64).filter(|_| !d.passed(&c)).count();
-        assert_eq!(late, 63);
-        assert!(d.passed(&c) && d.passed(&c), "passed stays passed");
-        // 64 KiB messages: every look reads the clock.
-        let mut d = Deadline::new(&c, Instant::now() + Duration::from_millis(30), 65536);
-        assert!(!d.passed(&c));
-        std::thread::sleep(Duration::from_millis(40));
-        assert!(d.passed(&c));
+        // Sampled calls leave no start of the latest call behind either.
+        for timing in [CallTiming::Off, CallTiming::OneIn(16)] {
+            let (mut c, _peer) = conn();
+            c.set_call_timing(timing);
+            let mut d = Deadline::new(&c, Instant::now() + Duration::from_millis(30), 1024);
+            assert!(!d.passed(&c), "read before the deadline");
+            std::thread::sleep(Duration::from_millis(40));
+            // 64 one-KiB messages per read: the 63 looks left still go by the first read.
+            let late = (0..64).filter(|_| !d.passed(&c)).count();
+            assert_eq!(late, 63, "{timing:?}");
+            assert!(d.passed(&c) && d.passed(&c), "passed stays passed");
+            // 64 KiB messages: every look reads the clock.
+            let mut d = Deadline::new(&c, Instant::now() + Duration::from_millis(30), 65536);
+            assert!(!d.passed(&c));
+            std::thread::sleep(Duration::from_millis(40));
+            assert!(d.passed(&c), "{timing:?}");
+        }
     }
 
     #[test]
@@ -86,7 +90,7 @@ mod tests {
         std::io::Read::read_exact(&mut peer, &mut got).expect("read");
         assert_eq!(c.calls.sendto, 1);
         assert!(c.take_latency().is_some());
-        c.set_call_timing(false);
+        c.set_call_timing(CallTiming::Off);
         assert!(
             c.take_latency().is_none(),
             "untimed: no latency, not an empty one"

@@ -343,7 +343,7 @@ mod tests {
             duration: Duration::from_secs(1),
             tail: Duration::ZERO,
             session: 1,
-            time_calls: true,
+            timing: crate::workload::timing::CallTiming::EVERY_CALL,
             index: 0,
             conns: 1,
         }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::timing::CallTiming;
 use crate::{model::Mode, units::MAX_SIZE};
 
 const MAGIC: u32 = u32::from_le_bytes(*b"NCPY");
@@ -17,9 +18,6 @@ const VERSION: u16 = 1;
 const MAX_RUN: Duration = Duration::from_secs(24 * 3600);
 
 pub const HELLO_LEN: usize = 48;
-/// Byte 7 of the hello, bit 0: the client asked for `--no-latency`, so the server does not
-/// time its calls either. A peer from before the flag leaves the byte 0 (calls timed).
-const UNTIMED: u8 = 1;
 pub const ACK_LEN: usize = 8;
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -34,6 +32,8 @@ pub enum ProtocolError {
     Size(u64),
     #[error("hello asks for a run longer than 24 h")]
     TooLong,
+    #[error("unknown call timing {0:#04x} in hello")]
+    Timing(u8),
     #[error("server refused the hello: {0}")]
     Refused(AckStatus),
 }
@@ -54,8 +54,9 @@ pub struct Hello {
     pub index: u32,
     /// Random id shared by the connections of one client run.
     pub session: u64,
-    /// Whether the server times each of its data calls (`--no-latency` clears it).
-    pub time_calls: bool,
+    /// Which of its data calls the server times (byte 7, [`CallTiming::to_wire`]: a client
+    /// from before sampling sends 0 for every call and 1 for `--no-latency`).
+    pub timing: CallTiming,
 }
 
 impl Hello {
@@ -69,7 +70,7 @@ impl Hello {
         b[0..4].copy_from_slice(&MAGIC.to_le_bytes());
         b[4..6].copy_from_slice(&VERSION.to_le_bytes());
         b[6] = self.mode as u8;
-        b[7] = if self.time_calls { 0 } else { UNTIMED };
+        b[7] = self.timing.to_wire();
         b[8..16].copy_from_slice(&self.size.to_le_bytes());
         b[16..24].copy_from_slice(&millis(self.warmup).to_le_bytes());
         b[24..32].copy_from_slice(&millis(self.duration).to_le_bytes());
@@ -94,6 +95,7 @@ impl Hello {
         if !(8..=MAX_SIZE).contains(&size) {
             return Err(ProtocolError::Size(size));
         }
+        let timing = CallTiming::from_wire(b[7]).ok_or(ProtocolError::Timing(b[7]))?;
         let warmup = Duration::from_millis(u64_at(b, 16));
         let duration = Duration::from_millis(u64_at(b, 24));
         let tail =
@@ -113,7 +115,7 @@ impl Hello {
             conns: u32::from(u16::from_le_bytes([b[36], b[37]])),
             index: u32::from(u16::from_le_bytes([b[38], b[39]])),
             session: u64_at(b, 40),
-            time_calls: b[7] & UNTIMED == 0,
+            timing,
         })
     }
 }
@@ -185,7 +187,7 @@ mod tests {
             conns: 4,
             index: 3,
             session: 0xdead_beef_1234,
-            time_calls: true,
+            timing: CallTiming::EVERY_CALL,
         }
     }
 
@@ -194,15 +196,21 @@ mod tests {
         let h = hello();
         assert_eq!(Hello::decode(&h.encode()), Ok(h.clone()));
         assert_eq!(h.send_time(), Duration::from_millis(11_300));
-        let untimed = Hello {
-            time_calls: false,
+        for timing in [
+            CallTiming::Off,
+            CallTiming::OneIn(16),
+            CallTiming::OneIn(1024),
+        ] {
+            let h = Hello { timing, ..hello() };
+            assert_eq!(Hello::decode(&h.encode()), Ok(h));
+        }
+        // Builds from before sampling: 0 asked for every call, 1 for none.
+        assert_eq!(hello().encode()[7], 0);
+        let h = Hello {
+            timing: CallTiming::Off,
             ..hello()
         };
-        let b = untimed.encode();
-        assert_eq!(b[7], UNTIMED);
-        assert_eq!(Hello::decode(&b), Ok(untimed));
-        // A hello from a build without the flag (byte 7 zero) asks for timed calls.
-        assert_eq!(hello().encode()[7], 0);
+        assert_eq!(h.encode()[7], 1);
     }
 
     #[test]
@@ -222,6 +230,10 @@ mod tests {
         let mut b = hello().encode();
         b[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
         assert_eq!(Hello::decode(&b), Err(ProtocolError::TooLong));
+
+        let mut b = hello().encode();
+        b[7] = 0xff;
+        assert_eq!(Hello::decode(&b), Err(ProtocolError::Timing(0xff)));
 
         let mut b = hello().encode();
         b[4] = 2;

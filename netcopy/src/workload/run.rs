@@ -112,7 +112,7 @@ impl RunOutcome {
             window: self.client.window.clone(),
             verified: receivers.iter().all(|r| r.verified),
             interrupted: self.client.interrupted,
-            calls_timed: cfg.time_calls,
+            calls_timed_one_in: cfg.timing.one_in(),
             send_latency_ns: send_latency.map(|l| l.summary()),
             recv_latency_ns: recv_latency.map(|l| l.summary()),
             send_calls,

@@ -86,7 +86,7 @@ fn serve_hello(
         .map_err(|e| WorkloadError::io("send ack", e))?;
     let start = Instant::now();
     conn.set_window(Window::after(start, hello.warmup, hello.duration));
-    conn.set_call_timing(hello.time_calls);
+    conn.set_call_timing(hello.timing);
     let report = send_messages(
         conn,
         hello.mode,
