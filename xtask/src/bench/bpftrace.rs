@@ -65,12 +65,26 @@ pub fn hooks_floor() -> String {
 /// netcopy/src/probes/sample.rs; a test checks they agree).
 pub const SAMPLE_HZ: u32 = 999;
 
+/// What bpftrace's sampler counts each sample under.
+#[derive(Clone, Copy)]
+pub enum SampleKey {
+    /// The whole kernel stack, as netcopy's sampler reads it (the peer).
+    Stack,
+    /// The kernel stack cut at its first frame: the least any sampler that walks the
+    /// kernel stack at all pays per sample.
+    OneFrame,
+    /// The thread only: what a sample costs before any stack is walked.
+    Thread,
+}
+
 /// bpftrace sampling the bench loop's threads (`xtask bench-loop`: `xtask` sends,
-/// `bl-recv` receives) at [`SAMPLE_HZ`]: with `stack`, counting their kernel stacks, as
-/// netcopy's sampler does (the peer); without, counting samples per thread only (what a
-/// sample costs before any stack is walked).
-pub fn sampler(stack: bool) -> String {
-    let key = if stack { "kstack" } else { "tid" };
+/// `bl-recv` receives) at [`SAMPLE_HZ`], counting samples by `key`.
+pub fn sampler(key: SampleKey) -> String {
+    let key = match key {
+        SampleKey::Stack => "kstack",
+        SampleKey::OneFrame => "kstack(1)",
+        SampleKey::Thread => "tid",
+    };
     format!(
         "profile:hz:{SAMPLE_HZ} /comm == \"xtask\" || comm == \"bl-recv\"/ {{ @[{key}] = count(); }}"
     )
@@ -159,7 +173,8 @@ mod tests {
         let line = format!("pub const DEFAULT_HZ: u64 = {SAMPLE_HZ};");
         assert!(text.contains(&line), "{source} does not say `{line}`");
         assert!(hooks_floor().ends_with(&format!("profile:hz:{SAMPLE_HZ} {{ }}")));
-        assert!(sampler(true).contains("@[kstack] = count()"));
-        assert!(!sampler(false).contains("kstack"));
+        assert!(sampler(SampleKey::Stack).contains("@[kstack] = count()"));
+        assert!(sampler(SampleKey::OneFrame).contains("@[kstack(1)] = count()"));
+        assert!(!sampler(SampleKey::Thread).contains("kstack"));
     }
 }

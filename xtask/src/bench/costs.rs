@@ -1,10 +1,12 @@
 //! What netcopy's eBPF programs cost per run (bpf_stats, `progs`), judged beside bpftrace's
 //! programs in the same 1-byte send loop: the syscall entry and exit programs against
 //! bpftrace's empty, clock-only and one-liner programs, and the stack sampler against
-//! bpftrace's kernel-stack sampler on the same threads and rate.
+//! bpftrace's kernel-stack sampler on the same threads and rate, and against what walking
+//! one frame of the kernel stack costs there.
 
 use super::{
-    Opts, bpftrace,
+    Opts,
+    bpftrace::{self, SampleKey},
     progs::{self, ProgCost},
     table::{Row, median},
     targets,
@@ -21,25 +23,29 @@ pub fn program_costs(
 ) -> anyhow::Result<Vec<progs::ProgCost>> {
     let secs = opts.seconds.max(2.0);
     // bpftrace sampling the same loop's threads at the same rate: with their kernel stacks
-    // (the peer), and counting samples only (a sample's cost before any stack walk).
-    let sampled = |stack: bool| -> anyhow::Result<Option<f64>> {
+    // (the peer), their first frame only (the least a stack walk costs), and counting
+    // samples only (a sample's cost before any stack walk).
+    let sampled = |key: SampleKey| -> anyhow::Result<Option<f64>> {
         let _stats = progs::StatsOn::new()?;
-        bpftrace::under(&bpftrace::sampler(stack), || {
+        bpftrace::under(&bpftrace::sampler(key), || {
             t.bench_loop("tiny", "1", secs)?;
             progs::bpftrace_per_sample()
         })
     };
     // A sample's cost follows the stacks that happen to be sampled (it moved by half between
     // two sittings of a few thousand samples each), so netcopy's traced loop and bpftrace's
-    // kernel-stack sampler alternate, and each program's cost is the median of the rounds.
+    // kernel-stack samplers alternate, and each program's cost is the median of the rounds.
     let mut rounds = Vec::new();
     let mut peer_samples = Vec::new();
+    let mut walk_floors = Vec::new();
     for _ in 0..opts.runs.max(1) {
         rounds.push(t.traced_loop("tiny", "1", secs, true)?.2);
-        peer_samples.extend(sampled(true)?);
+        peer_samples.extend(sampled(SampleKey::Stack)?);
+        walk_floors.extend(sampled(SampleKey::OneFrame)?);
     }
     let costs = median_costs(&rounds);
     let peer_sample = (!peer_samples.is_empty()).then(|| median(&peer_samples));
+    let walk_floor = (!walk_floors.is_empty()).then(|| median(&walk_floors));
     for c in &costs {
         println!(
             "bench: program {:<24} {:>7.1} ns/run ({} runs)",
@@ -102,20 +108,36 @@ pub fn program_costs(
         "x",
     ));
     let sample = ns(&["sample_stack"]);
-    let bare_sample = sampled(false)?;
+    let bare_sample = sampled(SampleKey::Thread)?;
     push(Row::at_most(
         "stack sampler: ns per sample".into(),
         targets::SAMPLE_NS,
         " ns",
         format!(
-            "bpf_stats of sample_stack in the same loop, sampled at the default rate, median of {} rounds; bpftrace on the same threads and rate, alternated with it: {} ns per sample with `@[kstack] = count()`, {} ns with `@[tid] = count()` (no stack walk)",
+            "bpf_stats of sample_stack in the same loop, sampled at the default rate, median of {} rounds; bpftrace on the same threads and rate, alternated with it: {} ns per sample with `@[kstack] = count()`, {} with `@[kstack(1)] = count()` (one frame), {} ns with `@[tid] = count()` (no stack walk)",
             rounds.len(),
             fmt(peer_sample),
+            fmt(walk_floor),
             fmt(bare_sample)
         ),
         sample,
         "ns",
     ));
+    push(Row {
+        measure: "the walk floor: bpftrace sampling one frame of the kernel stack, ns per sample (the least any sampler that reads kernel stacks costs here)".into(),
+        target: "-".into(),
+        detail: format!(
+            "`@[kstack(1)] = count()`, the same loop and rate, alternated with the rows above: each round {} ns",
+            walk_floors
+                .iter()
+                .map(|v| format!("{v:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        value: walk_floor,
+        unit: "ns",
+        met: None,
+    });
     push(Row::at_most(
         "stack sampler: ns per sample, over bpftrace's kernel-stack sampler's".into(),
         targets::PEER_SAMPLE_SHARE,
