@@ -316,26 +316,24 @@ fn latency_sample_times_one_call_in_n() {
             count as f64 / messages as f64,
         )
     };
-    // Send calls in the window per message received in it: 1 (twocopy sends a message in
-    // one call), give or take what the socket buffers hold at the window's two edges.
-    let (n, per_message) = timed(&[], "1K");
-    assert_eq!(n, 16);
-    assert!(
-        (0.8 / 16.0..1.25 / 16.0).contains(&per_message),
-        "{per_message}"
-    );
-    let (n, per_message) = timed(&["--latency-sample", "1"], "1K");
-    assert_eq!(n, 1);
-    assert!((0.8..1.25).contains(&per_message), "{per_message}");
-    let (n, per_message) = timed(&["--latency-sample", "4"], "1K");
-    assert_eq!(n, 4);
-    assert!(
-        (0.8 / 4.0..1.25 / 4.0).contains(&per_message),
-        "{per_message}"
-    );
-    let (n, per_message) = timed(&[], "16K");
-    assert_eq!(n, 1);
-    assert!((0.8..1.25).contains(&per_message), "{per_message}");
+    // Send calls in the window per message received in it: about 1 (twocopy sends a message
+    // in one call), more where a send timed out part-way on a busy machine, give or take what
+    // the socket buffers hold at the window's two edges. Bounds of half and twice keep one
+    // N apart from the next one tried (a factor of 4).
+    let within = |per_message: f64, n: f64| (0.5 / n..2.0 / n).contains(&per_message);
+    for (extra, size, want) in [
+        (&[][..], "1K", 16),
+        (&["--latency-sample", "1"][..], "1K", 1),
+        (&["--latency-sample", "4"][..], "1K", 4),
+        (&[][..], "16K", 1),
+    ] {
+        let (n, per_message) = timed(extra, size);
+        assert_eq!(n, want, "{extra:?} {size}");
+        assert!(
+            within(per_message, f64::from(want)),
+            "{extra:?} {size}: {per_message} timed calls per message"
+        );
+    }
 
     let text = |size| {
         let args = [

@@ -212,7 +212,15 @@ impl Conn {
         self.calls.sendto += 1;
         // SAFETY: buf is a valid readable slice for its length.
         self.timed(|fd| unsafe {
-            libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL)
+            libc::syscall(
+                libc::SYS_sendto,
+                fd,
+                buf.as_ptr(),
+                buf.len(),
+                libc::MSG_NOSIGNAL,
+                std::ptr::null::<libc::sockaddr>(),
+                0,
+            ) as isize
         })
     }
 
@@ -222,7 +230,9 @@ impl Conn {
         self.calls.sendmsg += 1;
         let msg = msghdr(iov.as_ptr().cast_mut(), iov.len());
         // SAFETY: msg points at iovecs describing live buffers owned by the caller.
-        self.timed(|fd| unsafe { libc::sendmsg(fd, &msg, flags | libc::MSG_NOSIGNAL) })
+        self.timed(|fd| unsafe {
+            libc::syscall(libc::SYS_sendmsg, fd, &msg, flags | libc::MSG_NOSIGNAL) as isize
+        })
     }
 
     /// One `recv(2)`.
@@ -230,7 +240,17 @@ impl Conn {
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.calls.recvfrom += 1;
         // SAFETY: buf is a valid writable slice for its length.
-        self.timed(|fd| unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) })
+        self.timed(|fd| unsafe {
+            libc::syscall(
+                libc::SYS_recvfrom,
+                fd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                0,
+                std::ptr::null_mut::<libc::sockaddr>(),
+                std::ptr::null_mut::<libc::socklen_t>(),
+            ) as isize
+        })
     }
 
     /// One `recvmsg(2)` into `iov`.
@@ -239,7 +259,7 @@ impl Conn {
         self.calls.recvmsg += 1;
         let mut msg = msghdr(iov.as_mut_ptr(), iov.len());
         // SAFETY: msg points at iovecs describing live writable buffers owned by the caller.
-        self.timed(|fd| unsafe { libc::recvmsg(fd, &mut msg, 0) })
+        self.timed(|fd| unsafe { libc::syscall(libc::SYS_recvmsg, fd, &mut msg, 0) as isize })
     }
 
     /// Decide what to do after a failed call in a loop that must finish a message:
