@@ -16,6 +16,7 @@ use std::{
 use super::{
     clock::{self, Clock},
     stats::{Latency, Window},
+    sys,
     timing::{CallTiming, Picker},
 };
 use crate::model::CallCounts;
@@ -147,7 +148,7 @@ impl Conn {
     /// The latency of the timed calls so far, taken out; `None` when no call is timed
     /// (nothing was measured, which is not the same as no calls).
     pub fn take_latency(&mut self) -> Option<Latency> {
-        let timed = self.picker.timing() != CallTiming::Off;
+        let timed = self.picker.timing().one_in().is_some();
         timed.then(|| std::mem::take(&mut self.latency))
     }
 
@@ -206,22 +207,12 @@ impl Conn {
         self.timing(|_| enter())
     }
 
-    /// One `send(2)`.
+    /// One `send(2)` (the data calls are raw syscalls: [`sys`]).
     #[inline]
     pub fn send(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.calls.sendto += 1;
         // SAFETY: buf is a valid readable slice for its length.
-        self.timed(|fd| unsafe {
-            libc::syscall(
-                libc::SYS_sendto,
-                fd,
-                buf.as_ptr(),
-                buf.len(),
-                libc::MSG_NOSIGNAL,
-                std::ptr::null::<libc::sockaddr>(),
-                0,
-            ) as isize
-        })
+        self.timed(|fd| unsafe { sys::send(fd, buf.as_ptr(), buf.len(), libc::MSG_NOSIGNAL) })
     }
 
     /// One `sendmsg(2)` over `iov`.
@@ -230,9 +221,7 @@ impl Conn {
         self.calls.sendmsg += 1;
         let msg = msghdr(iov.as_ptr().cast_mut(), iov.len());
         // SAFETY: msg points at iovecs describing live buffers owned by the caller.
-        self.timed(|fd| unsafe {
-            libc::syscall(libc::SYS_sendmsg, fd, &msg, flags | libc::MSG_NOSIGNAL) as isize
-        })
+        self.timed(|fd| unsafe { sys::sendmsg(fd, &msg, flags | libc::MSG_NOSIGNAL) })
     }
 
     /// One `recv(2)`.
@@ -240,17 +229,7 @@ impl Conn {
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.calls.recvfrom += 1;
         // SAFETY: buf is a valid writable slice for its length.
-        self.timed(|fd| unsafe {
-            libc::syscall(
-                libc::SYS_recvfrom,
-                fd,
-                buf.as_mut_ptr(),
-                buf.len(),
-                0,
-                std::ptr::null_mut::<libc::sockaddr>(),
-                std::ptr::null_mut::<libc::socklen_t>(),
-            ) as isize
-        })
+        self.timed(|fd| unsafe { sys::recv(fd, buf.as_mut_ptr(), buf.len(), 0) })
     }
 
     /// One `recvmsg(2)` into `iov`.
@@ -259,7 +238,7 @@ impl Conn {
         self.calls.recvmsg += 1;
         let mut msg = msghdr(iov.as_mut_ptr(), iov.len());
         // SAFETY: msg points at iovecs describing live writable buffers owned by the caller.
-        self.timed(|fd| unsafe { libc::syscall(libc::SYS_recvmsg, fd, &mut msg, 0) as isize })
+        self.timed(|fd| unsafe { sys::recvmsg(fd, &mut msg, 0) })
     }
 
     /// Decide what to do after a failed call in a loop that must finish a message:

@@ -2,7 +2,8 @@
 //!
 //! - `message`: the 8-field message, its pattern and verifier.
 //! - `conn`: every syscall on a connection, counted, and the calls `timing` picks timed (on
-//!   `clock`, the TSC); `deadline`: when a sender stops.
+//!   `clock`, the TSC); `sys`: the data calls as raw syscalls; `deadline`: when a sender
+//!   stops.
 //! - `sender` / `receiver`: the per-mode data loops; `zerocopy`: MSG_ZEROCOPY and completions;
 //!   `uring`: IORING_OP_SEND and SEND_ZC with their notifications; `rxzc`: the receiver that
 //!   maps pages with TCP_ZEROCOPY_RECEIVE.
@@ -25,6 +26,7 @@ pub mod rxzc;
 pub mod sender;
 pub mod server;
 pub mod stats;
+pub mod sys;
 pub mod timing;
 pub mod uring;
 pub mod watch;

@@ -4,9 +4,9 @@
 //! A timed call reads the TSC twice. On a 2-CPU EPYC VM that is about 2.5% of a 1K twocopy
 //! run's throughput (docs/methodology.md, "What timing every call costs the workload") and
 //! nothing measurable from 16 KiB up, so small messages time one call in 16 by default. The
-//! percentiles of a random sample of that size (hundreds of thousands of calls in a few
-//! seconds at 1K) are those of all calls within the histogram's own 3 digits up to p99.9;
-//! the max is the max of the timed calls.
+//! percentiles of a random sample of that size (hundreds of thousands of calls in 10 s at
+//! 1K) estimate those of all calls; the rarest tail rests on fewer calls (p99.9 on some
+//! hundreds), and the max is the max of the timed calls.
 
 /// Which data calls are timed (`--latency-sample N`, `--no-latency`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
