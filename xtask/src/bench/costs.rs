@@ -128,11 +128,7 @@ pub fn program_costs(
         target: "-".into(),
         detail: format!(
             "`@[kstack(1)] = count()`, the same loop and rate, alternated with the rows above: each round {} ns",
-            walk_floors
-                .iter()
-                .map(|v| format!("{v:.0}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            rounded(&walk_floors)
         ),
         value: walk_floor,
         unit: "ns",
@@ -155,16 +151,18 @@ pub fn program_costs(
                     .map(|c| c.ns_per_run)))
                 .collect::<Vec<_>>()
                 .join(", "),
-            peer_samples
-                .iter()
-                .map(|v| format!("{v:.0}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            rounded(&peer_samples)
         ),
         sample.zip(peer_sample).map(|(a, b)| a / b),
         "x",
     ));
     Ok(costs)
+}
+
+/// Each round's ns, rounded, as a list.
+fn rounded(rounds: &[f64]) -> String {
+    let each: Vec<String> = rounds.iter().map(|v| format!("{v:.0}")).collect();
+    each.join(", ")
 }
 
 /// Each program's median ns per run over `rounds` (a program missing from a round is left
