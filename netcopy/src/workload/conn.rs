@@ -285,13 +285,18 @@ impl Conn {
         Ok(())
     }
 
-    /// Send everything `iov` describes with `sendmsg(2)`; `iov` is consumed as it goes.
+    /// Send everything `iov` describes with `sendmsg(2)`; a partial call consumes what it
+    /// sent from `iov`.
     pub fn sendmsg_all(&mut self, iov: &mut [libc::iovec]) -> io::Result<()> {
+        let mut left: usize = iov.iter().map(|v| v.iov_len).sum();
         let mut first = skip_empty(iov, 0);
         let mut stall = Stall::default();
-        while first < iov.len() {
+        while left > 0 {
             match self.sendmsg(&iov[first..], 0) {
+                // The common case: one call took the rest, so no entry needs walking.
+                Ok(n) if n >= left => return Ok(()),
                 Ok(n) => {
+                    left -= n;
                     first = advance(iov, first, n);
                     stall.progress();
                 }
@@ -311,7 +316,8 @@ impl Conn {
         self.fill(total, |conn, at| conn.recv(&mut buf[at..]), on_bytes)
     }
 
-    /// Fill everything `iov` describes with `recvmsg(2)`; `iov` is consumed as it goes.
+    /// Fill everything `iov` describes with `recvmsg(2)`; a partial call consumes what it
+    /// filled from `iov`.
     /// `on_bytes` sees the bytes of every call.
     pub fn recvmsg_exact(
         &mut self,
@@ -320,9 +326,12 @@ impl Conn {
     ) -> io::Result<Filled> {
         let total = iov.iter().map(|v| v.iov_len).sum();
         let mut first = skip_empty(iov, 0);
-        let call = |conn: &mut Self, _at| {
+        let call = |conn: &mut Self, at| {
             let n = conn.recvmsg(&mut iov[first..])?;
-            first = advance(iov, first, n);
+            // A call that filled the rest leaves nothing to walk.
+            if at + n < total {
+                first = advance(iov, first, n);
+            }
             Ok(n)
         };
         self.fill(total, call, on_bytes)
@@ -468,5 +477,81 @@ pub(super) mod tests {
         assert_eq!((first, iov[2].iov_len), (2, 5));
         assert_eq!(iov[2].iov_base as usize, c.as_ptr() as usize + 1);
         assert_eq!(advance(&mut iov, first, 5), 3);
+    }
+
+    /// `len` bytes per field, 8 fields, each field a different run of bytes.
+    fn fields(len: usize) -> Vec<Vec<u8>> {
+        (0..8u8)
+            .map(|f| (0..len).map(|i| (i as u8).wrapping_mul(7) ^ f).collect())
+            .collect()
+    }
+
+    fn iovecs(fields: &mut [Vec<u8>]) -> Vec<libc::iovec> {
+        fields
+            .iter_mut()
+            .map(|f| libc::iovec {
+                iov_base: f.as_mut_ptr().cast(),
+                iov_len: f.len(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sendmsg_all_sends_every_byte_in_one_call_or_in_many() {
+        use std::io::Read;
+        // 1 KiB fits the socket buffer: one call. 8 MiB does not, and the reader stops for
+        // longer than the send timeout after its first read, so a call comes back partial and
+        // the rest is sent from where it stopped.
+        for (len, one_call) in [(128, true), (1 << 20, false)] {
+            let (mut conn, mut peer) = conn();
+            let mut data = fields(len);
+            let want: Vec<u8> = data.concat();
+            peer.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            let reader = std::thread::spawn(move || {
+                let mut got = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while got.len() < 8 * len {
+                    let n = peer.read(&mut chunk).expect("read");
+                    assert!(n > 0, "closed early");
+                    if got.is_empty() {
+                        std::thread::sleep(POLL_INTERVAL * 2);
+                    }
+                    got.extend_from_slice(&chunk[..n]);
+                }
+                got
+            });
+            conn.sendmsg_all(&mut iovecs(&mut data))
+                .expect("sendmsg_all");
+            assert_eq!(reader.join().expect("reader"), want, "{len}-byte fields");
+            assert_eq!(conn.calls.sendmsg == 1, one_call, "{:?}", conn.calls);
+        }
+    }
+
+    #[test]
+    fn recvmsg_exact_fills_every_field_from_one_call_or_many() {
+        use std::io::Write;
+        for (len, pieces) in [(128, 1), (1000, 16)] {
+            let (mut conn, mut peer) = conn();
+            let want: Vec<u8> = fields(len).concat();
+            let sent = want.clone();
+            // Pieces written 20 ms apart arrive as separate calls' worth.
+            let writer = std::thread::spawn(move || {
+                for piece in sent.chunks(sent.len().div_ceil(pieces)) {
+                    peer.write_all(piece).expect("write");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                peer
+            });
+            let mut got = vec![vec![0u8; len]; 8];
+            let mut seen = 0;
+            let filled = conn
+                .recvmsg_exact(&mut iovecs(&mut got), |n| seen += n)
+                .expect("recvmsg_exact");
+            let _peer = writer.join().expect("writer");
+            assert_eq!(filled, Filled::Full);
+            assert_eq!((got.concat(), seen), (want, 8 * len), "{len}-byte fields");
+            assert!(conn.calls.recvmsg >= pieces as u64, "{:?}", conn.calls);
+        }
     }
 }
