@@ -60,16 +60,29 @@ impl CProgs {
         secs: f64,
         pin: Option<(u32, u32)>,
     ) -> anyhow::Result<f64> {
+        let v = self.loop_start(mode, size, secs, pin)?.json()?;
+        v["gbps"].as_f64().context("C loop: no gbps")
+    }
+
+    /// Start the C loop (as [`Self::loop_gbps`] runs it) without waiting for it.
+    pub fn loop_start(
+        &self,
+        mode: &str,
+        size: u64,
+        secs: f64,
+        pin: Option<(u32, u32)>,
+    ) -> anyhow::Result<Running> {
         let mut args = vec![mode.to_owned(), size.to_string(), secs.to_string()];
         if let Some((s, r)) = pin {
             args.extend([s.to_string(), r.to_string()]);
         }
-        let out = Command::new(&self.looped)
+        let child = Command::new(&self.looped)
             .args(&args)
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .context("run the C loop")?;
-        let v: Value = json_of(&out, "C loop")?;
-        v["gbps"].as_f64().context("C loop: no gbps")
+        Ok(Running(child))
     }
 
     /// Start the getpid neighbour for `secs`.
@@ -80,6 +93,27 @@ impl CProgs {
             .spawn()
             .context("run the getpid neighbour")?;
         Ok(Neighbour(child))
+    }
+}
+
+/// A running C loop.
+pub struct Running(Child);
+
+impl Running {
+    /// The JSON it prints, once it ends.
+    pub fn json(self) -> anyhow::Result<Value> {
+        let out = self.0.wait_with_output().context("wait for the C loop")?;
+        json_of(&out, "C loop")
+    }
+
+    /// Its sender's CPU nanoseconds per message sent, once it ends.
+    pub fn sender_ns_per_message(self) -> anyhow::Result<f64> {
+        let v = self.json()?;
+        let (ns, msgs) = (v["send_cpu_ns"].as_f64(), v["send_msgs"].as_f64());
+        match (ns, msgs) {
+            (Some(ns), Some(msgs)) if msgs > 0.0 => Ok(ns / msgs),
+            _ => bail!("C loop: no send_cpu_ns or send_msgs in {v}"),
+        }
     }
 }
 
@@ -128,6 +162,23 @@ mod tests {
             v["send_calls"].as_u64().unwrap(),
         );
         assert_eq!(bytes % 1024, 0, "whole messages only");
+        let (msgs, cpu) = (
+            v["send_msgs"].as_u64().unwrap(),
+            v["send_cpu_ns"].as_u64().unwrap(),
+        );
+        // The sender sent at least what arrived, in at most its calls, and its thread ran for
+        // some but not more than the run's 0.3 s and a margin.
+        assert!(
+            msgs >= bytes / 1024 && msgs <= sends,
+            "{msgs} messages, {sends} sends"
+        );
+        assert!(cpu > 0 && cpu < 1_000_000_000, "{cpu} ns");
+        let per = c
+            .loop_start("onecopy", 1024, 0.3, Some((0, 0)))
+            .unwrap()
+            .sender_ns_per_message()
+            .unwrap();
+        assert!(per > 0.0 && per < 1e6, "{per} ns per message");
         assert!(sends >= bytes / 1024, "{sends} sends for {bytes} bytes");
         // A CPU no machine here has: pinning fails and says so, instead of running unpinned.
         let err = c

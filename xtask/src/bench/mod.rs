@@ -10,6 +10,7 @@
 //! the C loop and the getpid neighbour, and `neighbour` traces under that load.
 
 mod against;
+mod atonce;
 mod bpftrace;
 mod costs;
 mod cprogs;
@@ -157,6 +158,7 @@ pub fn bench(opts: &Opts) -> anyhow::Result<ExitCode> {
     iperf3(&t, opts, &mut push)?;
     let c = cprogs::CProgs::build(&t.tmp)?;
     minimal_loops(&t, &c, opts, &mut push)?;
+    atonce::at_once(&t, &c, opts, &mut push)?;
     let split = overhead::overhead(&t, opts, &mut push)?;
     neighbour::under_load(&t, &c, opts, &mut push)?;
     probe_cost(&t, opts, &mut push)?;

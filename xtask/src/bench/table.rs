@@ -220,6 +220,10 @@ pub fn write_table(
     );
     let _ = writeln!(
         o,
+        "- at once: `loop twocopy|onecopy 1024 N+1 0 1` started, then `netcopy run --no-verify --cpu-affinity {PINNED_CPUS}` of N s after 1 s warmup on the same CPUs (xtask/src/bench/atonce.rs); each sender's CPU time over its messages (the C loop's `send_cpu_ns`/`send_msgs`, netcopy's sender `cpu_ns`/`messages`), and the median over rounds of each round's C/netcopy"
+    );
+    let _ = writeln!(
+        o,
         "- minimal loops and 1-byte sends: `cargo xtask bench-loop --mode twocopy|onecopy|tiny` (xtask/src/bench/loops.rs), traced with `netcopy trace --pid PID --sample-hz 0`"
     );
     let _ = writeln!(

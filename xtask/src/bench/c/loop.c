@@ -9,7 +9,8 @@
  * into the fields. onecopy: sendmsg()/recvmsg() with an 8-entry iovec over the fields.
  * Partial calls are continued where they stopped. With the two CPUs, each thread is pinned
  * to its own, as `netcopy run --cpu-affinity S,R` pins its ends. Prints one JSON object: bytes received
- * in the window, seconds, Gbit/s, and send and receive calls. */
+ * in the window, seconds, Gbit/s, send and receive calls, and the messages the sender sent with
+ * the CPU time its thread used (the bench's at-once row compares CPU per message). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -28,12 +29,18 @@
 static int twocopy;
 static size_t size, field;
 static atomic_int stop;
-static unsigned long long send_calls, recv_calls;
+static unsigned long long send_calls, recv_calls, send_msgs, send_cpu_ns;
 
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static unsigned long long thread_cpu_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec * 1000000000ULL + t.tv_nsec;
 }
 
 static void die(const char *what) {
@@ -100,11 +107,14 @@ static void *sender(void *arg) {
             }
             send_calls++;
             if (n <= 0)
-                return NULL; /* the receiver closed: the run is over */
+                goto out; /* the receiver closed: the run is over */
             done += n;
         }
+        send_msgs++;
     }
     shutdown(fd, SHUT_WR);
+out:
+    send_cpu_ns = thread_cpu_ns();
     return NULL;
 }
 
@@ -175,7 +185,7 @@ int main(int argc, char **argv) {
     close(r);
     pthread_join(t, NULL);
     printf("{\"bytes\": %llu, \"seconds\": %.6f, \"gbps\": %.6f, \"send_calls\": %llu, "
-           "\"recv_calls\": %llu}\n",
-           bytes, secs, bytes * 8 / secs / 1e9, send_calls, recv_calls);
+           "\"recv_calls\": %llu, \"send_msgs\": %llu, \"send_cpu_ns\": %llu}\n",
+           bytes, secs, bytes * 8 / secs / 1e9, send_calls, recv_calls, send_msgs, send_cpu_ns);
     return 0;
 }
