@@ -1,9 +1,12 @@
 //! `zerocopy.parquet`: every completion notification the zerocopy senders reaped, written
-//! by a thread of its own as the senders hand rows over.
+//! by a thread of its own as the senders hand rows over in batches. The thread polls its
+//! channel every [`POLL`] instead of waiting on it, so a sender handing a batch over never
+//! meets a waiting reader (see [`CompletionLog`]).
 
 use std::{
     sync::{Arc, mpsc},
     thread,
+    time::Duration,
 };
 
 use arrow_array::{
@@ -20,6 +23,9 @@ use super::{BATCH_ROWS, RunDir, SinkError, TableWriter};
 use crate::workload::zerocopy::{CompletionLog, CompletionRow};
 
 pub const TABLE: &str = "zerocopy";
+
+/// How often the writer looks for batches.
+const POLL: Duration = Duration::from_millis(20);
 
 pub fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
@@ -124,18 +130,28 @@ impl Builders {
 fn write_all(
     mut table: TableWriter,
     run_id: &str,
-    rx: mpsc::Receiver<CompletionRow>,
+    rx: mpsc::Receiver<Vec<CompletionRow>>,
 ) -> Result<u64, SinkError> {
     let mut b = Builders::default();
     let (mut pending, mut total) = (0, 0u64);
-    // Ends when every sender has dropped its log.
-    for row in rx {
-        b.push(run_id, &row);
-        pending += 1;
-        total += 1;
-        if pending == BATCH_ROWS {
-            table.write(&b.batch()?)?;
-            pending = 0;
+    loop {
+        let rows = match rx.try_recv() {
+            Ok(rows) => rows,
+            Err(mpsc::TryRecvError::Empty) => {
+                thread::sleep(POLL);
+                continue;
+            }
+            // Every sender has dropped its log.
+            Err(mpsc::TryRecvError::Disconnected) => break,
+        };
+        for row in &rows {
+            b.push(run_id, row);
+            pending += 1;
+            total += 1;
+            if pending == BATCH_ROWS {
+                table.write(&b.batch()?)?;
+                pending = 0;
+            }
         }
     }
     if pending > 0 {

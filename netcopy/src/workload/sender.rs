@@ -73,7 +73,7 @@ pub fn send_messages(
                 zc.send_message(&mut conn, seq)?;
             }
             zc.drain(&mut conn)?;
-            Some(zc.stats)
+            Some(std::mem::take(&mut zc.stats))
         }
         Mode::Uring | Mode::Uringzc => {
             let mut ring = UringSender::new(layout, mode == Mode::Uringzc)?;

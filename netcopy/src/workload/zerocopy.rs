@@ -56,8 +56,15 @@ pub struct CompletionRow {
     pub last_send_to_reap_ns: Option<u64>,
 }
 
-/// Where a sender hands its completion rows, when someone records them.
-pub type CompletionLog = std::sync::mpsc::Sender<CompletionRow>;
+/// Where a sender hands its completion rows, when someone records them: in batches of up to
+/// [`LOG_BATCH`] rows, to a reader that polls ([`crate::sink`]'s writer) rather than waits, so
+/// a handover never takes the channel's waker lock. A sender that took that lock while the
+/// reader was registering itself slept on a futex outside any traced call (about 10 times a
+/// second per sender under load, which `netcopy trace` counted as sleeps outside the calls).
+pub type CompletionLog = std::sync::mpsc::Sender<Vec<CompletionRow>>;
+
+/// Completion rows a sender collects before handing them over.
+pub const LOG_BATCH: usize = 256;
 
 /// Message buffers in the pool of a connection sending `size`-byte messages.
 pub fn pool_len(size: usize) -> usize {
@@ -132,8 +139,17 @@ pub struct ZerocopySender {
     outstanding: Outstanding,
     next: usize,
     log: Option<CompletionLog>,
+    /// Rows not yet handed to `log`.
+    rows: Vec<CompletionRow>,
     tid: u32,
     pub stats: ZerocopyStats,
+}
+
+/// The last rows go over however the sender ends (drained, or stopped by an error).
+impl Drop for ZerocopySender {
+    fn drop(&mut self) {
+        self.hand_over();
+    }
 }
 
 impl ZerocopySender {
@@ -165,6 +181,7 @@ impl ZerocopySender {
             pool: (0..count).map(|_| Message::new(layout)).collect(),
             outstanding: Outstanding::new(count),
             next: 0,
+            rows: Vec::with_capacity(if log.is_some() { LOG_BATCH } else { 0 }),
             log,
             tid: super::gettid(),
             stats: ZerocopyStats {
@@ -251,6 +268,17 @@ impl ZerocopySender {
         Ok(buffer)
     }
 
+    /// Hand the collected rows to the log.
+    fn hand_over(&mut self) {
+        if let Some(log) = &self.log
+            && !self.rows.is_empty()
+        {
+            let batch = std::mem::replace(&mut self.rows, Vec::with_capacity(LOG_BATCH));
+            // A closed log (the recorder went away) only stops the recording.
+            let _ = log.send(batch);
+        }
+    }
+
     /// Read every notification queued on the error queue.
     fn reap(&mut self, conn: &mut Conn) -> Result<(), WorkloadError> {
         loop {
@@ -261,11 +289,10 @@ impl ZerocopySender {
                     if n.copied {
                         self.stats.copied += done.newly;
                     }
-                    if let Some(log) = &self.log {
+                    if self.log.is_some() {
                         let now = Instant::now();
                         let since = |t: Option<Instant>| t.map(|t| (now - t).as_nanos() as u64);
-                        // A closed log (the recorder went away) only stops the recording.
-                        let _ = log.send(CompletionRow {
+                        self.rows.push(CompletionRow {
                             tid: self.tid,
                             first_id: n.lo,
                             last_id: n.hi,
@@ -275,6 +302,9 @@ impl ZerocopySender {
                             first_send_to_reap_ns: since(done.first_sent),
                             last_send_to_reap_ns: since(done.last_sent),
                         });
+                        if self.rows.len() == LOG_BATCH {
+                            self.hand_over();
+                        }
                     }
                 }
                 Ok(None) => return Ok(()),
