@@ -8,16 +8,22 @@
 //! The ratio is C's CPU nanoseconds per message over netcopy's, so above 1 means netcopy
 //! spends less CPU per message than the C loop.
 
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
+
 use super::{
     Opts, PIN, PINNED_CPUS,
     cprogs::CProgs,
     pinned_cpus,
     table::{Row, median, spread},
     targets,
-    tools::Tools,
+    tools::{Tools, json_of},
 };
 
-/// One row per copy mode; [`Opts::close_runs`] rounds of `seconds` each.
+/// One row per copy mode; [`Opts::close_runs`] rounds of `seconds` each. Which program starts
+/// first alternates from round to round: by hand, the one started second cost about 1% more
+/// per message in some series, which is as large as what this row measures.
 pub fn at_once(
     t: &Tools,
     c: &CProgs,
@@ -25,17 +31,33 @@ pub fn at_once(
     push: &mut impl FnMut(Row),
 ) -> anyhow::Result<()> {
     let pinned = pinned_cpus()?;
+    let secs = format!("{}s", opts.seconds);
     for mode in ["twocopy", "onecopy"] {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-        for _ in 0..opts.close_runs() {
+        for round in 0..opts.close_runs() {
+            let netcopy = || {
+                Command::new(&t.netcopy)
+                    .args(["run", "--mode", mode, "--size", "1K", "--duration", &secs])
+                    .args(["--warmup", "1s", "--json", "--no-verify", PIN[0], PIN[1]])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .context("run netcopy")
+            };
             // The C loop runs as long as netcopy's sender: 1 s of warmup, the window, and the
             // 0.3 s tail it sends past the window (netcopy's `client::TAIL`). Either program
             // running alone costs less per message, so the overlap must be whole.
-            let cloop = c.loop_start(mode, 1024, opts.seconds + 1.3, Some(pinned))?;
-            let args = ["--no-verify", PIN[0], PIN[1]];
-            let v = t.netcopy_json("run", mode, "1K", opts.seconds, &args)?;
-            theirs.push(cloop.sender_ns_per_message()?);
-            ours.push(sender_ns_per_message(&v)?);
+            let cloop = || c.loop_start(mode, 1024, opts.seconds + 1.3, Some(pinned));
+            let (ours_run, cloop_run) = if round % 2 == 0 {
+                let n = netcopy()?;
+                (n, cloop()?)
+            } else {
+                let l = cloop()?;
+                (netcopy()?, l)
+            };
+            let out = ours_run.wait_with_output().context("wait for netcopy")?;
+            theirs.push(cloop_run.sender_ns_per_message()?);
+            ours.push(sender_ns_per_message(&json_of(&out, "netcopy run")?)?);
         }
         push(row(mode, &ours, &theirs));
     }
