@@ -59,7 +59,7 @@ pub struct CompletionRow {
 /// Where a sender hands its completion rows, when someone records them: in batches of up to
 /// [`LOG_BATCH`] rows, to a reader that polls ([`crate::sink`]'s writer) rather than waits, so
 /// a handover never takes the channel's waker lock. A sender that took that lock while the
-/// reader was registering itself slept on a futex outside any traced call (about 10 times a
+/// reader was registering itself slept on a futex outside any traced call (several times a
 /// second per sender under load, which `netcopy trace` counted as sleeps outside the calls).
 pub type CompletionLog = std::sync::mpsc::Sender<Vec<CompletionRow>>;
 

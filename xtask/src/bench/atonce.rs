@@ -18,7 +18,7 @@ use super::{
     pinned_cpus,
     table::{Row, median, spread},
     targets,
-    tools::{Tools, json_of},
+    tools::{Tools, json_of, per_message},
 };
 
 /// One row per copy mode; [`Opts::close_runs`] rounds of `seconds` each. Which program starts
@@ -66,11 +66,8 @@ pub fn at_once(
 
 /// The sender's CPU nanoseconds per message in a `netcopy run --json` of one connection.
 fn sender_ns_per_message(v: &serde_json::Value) -> anyhow::Result<f64> {
-    let s = &v["connections"][0]["sender"];
-    match (s["cpu_ns"].as_f64(), s["messages"].as_f64()) {
-        (Some(ns), Some(msgs)) if msgs > 0.0 => Ok(ns / msgs),
-        _ => anyhow::bail!("netcopy run: no sender cpu_ns or messages"),
-    }
+    let sender = &v["connections"][0]["sender"];
+    per_message(sender, "cpu_ns", "messages", "netcopy run's sender")
 }
 
 /// The judged row: the median of each round's C/netcopy, since a round's two sides shared the

@@ -11,7 +11,7 @@ use std::{
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use super::tools::json_of;
+use super::tools::{json_of, per_message};
 
 const LOOP_C: &str = include_str!("c/loop.c");
 const GETPID_C: &str = include_str!("c/getpid.c");
@@ -108,12 +108,7 @@ impl Running {
 
     /// Its sender's CPU nanoseconds per message sent, once it ends.
     pub fn sender_ns_per_message(self) -> anyhow::Result<f64> {
-        let v = self.json()?;
-        let (ns, msgs) = (v["send_cpu_ns"].as_f64(), v["send_msgs"].as_f64());
-        match (ns, msgs) {
-            (Some(ns), Some(msgs)) if msgs > 0.0 => Ok(ns / msgs),
-            _ => bail!("C loop: no send_cpu_ns or send_msgs in {v}"),
-        }
+        per_message(&self.json()?, "send_cpu_ns", "send_msgs", "C loop")
     }
 }
 

@@ -27,6 +27,15 @@ pub fn json_of(out: &std::process::Output, what: &str) -> anyhow::Result<Value> 
         .with_context(|| format!("{what}: not JSON: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// `v[ns] / v[msgs]`: CPU nanoseconds per message from a program's JSON, an error when either
+/// is missing or no message was sent.
+pub fn per_message(v: &Value, ns: &str, msgs: &str, what: &str) -> anyhow::Result<f64> {
+    match (v[ns].as_f64(), v[msgs].as_f64()) {
+        (Some(ns), Some(msgs)) if msgs > 0.0 => Ok(ns / msgs),
+        _ => bail!("{what}: no {ns} or {msgs}, or no message, in {v}"),
+    }
+}
+
 /// The programs the benches run, and a scratch directory.
 #[derive(Clone)]
 pub struct Tools {
