@@ -21,7 +21,7 @@ pub struct Row {
 }
 
 impl Row {
-    /// A row judged by `value <= limit` (unmet when not measured), its target written as
+    /// A row judged by `value <= limit` (no verdict, "-", when not measured), its target written as
     /// `<= {limit}{target_unit}`.
     pub fn at_most(
         measure: String,
@@ -50,6 +50,29 @@ pub fn median(v: &[f64]) -> f64 {
         n if n % 2 == 1 => s[n / 2],
         n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
     }
+}
+
+/// A 95% interval of the median that assumes nothing about the values' distribution: the
+/// k-th smallest and k-th largest, for the largest k whose two binomial(n, 1/2) tails hold at
+/// most 5% together. `None` under 6 values, where even the smallest and largest do not.
+pub fn median_interval(v: &[f64]) -> Option<(f64, f64)> {
+    let n = v.len();
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    // P(X <= j) for X ~ binomial(n, 1/2), j = 0, 1, ...: the chance that fewer than j + 1
+    // values fall below the true median.
+    let mut term = 0.5f64.powi(n as i32);
+    let mut tail = 0.0;
+    let mut k = 0;
+    for j in 0..n / 2 {
+        tail += term;
+        if 2.0 * tail > 0.05 {
+            break;
+        }
+        k = j + 1;
+        term *= (n - j) as f64 / (j + 1) as f64;
+    }
+    (k > 0).then(|| (s[k - 1], s[n - k]))
 }
 
 pub fn spread(v: &[f64]) -> String {
@@ -220,7 +243,7 @@ pub fn write_table(
     );
     let _ = writeln!(
         o,
-        "- at once: `loop twocopy|onecopy 1024 N+1 0 1` started, then `netcopy run --no-verify --cpu-affinity {PINNED_CPUS}` of N s after 1 s warmup on the same CPUs (xtask/src/bench/atonce.rs); each sender's CPU time over its messages (the C loop's `send_cpu_ns`/`send_msgs`, netcopy's sender `cpu_ns`/`messages`), and the median over rounds of each round's C/netcopy"
+        "- at once: `loop twocopy|onecopy 1024 N+1.3 0 1` and `netcopy run --no-verify --cpu-affinity {PINNED_CPUS}` of N s after 1 s warmup (and its 0.3 s tail), started in turn on the same CPUs (xtask/src/bench/atonce.rs); each sender's CPU time over its messages (the C loop's `send_cpu_ns`/`send_msgs`, netcopy's sender `cpu_ns`/`messages`), and the median over rounds of each round's C/netcopy with a distribution-free 95% interval of that median (order statistics); in each round a second pairing runs the C loop at once with a copy of itself started in netcopy's place, the parity this instrument reads, and the judged next-best is how many points C/netcopy falls below it; a full bench runs 16 rounds of 2 s windows of each pairing, the pairings and the start order alternating"
     );
     let _ = writeln!(
         o,
@@ -315,6 +338,24 @@ pub fn near_floor(what: &str, floor_name: &str, run: &[f64], traced: &[f64], flo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_interval_takes_the_order_statistics_the_binomial_allows() {
+        // 16 values: P(X <= 3) = 697/65536 for binomial(16, 1/2), twice that is 2.1%, and
+        // P(X <= 4) doubled is 7.7%, so the 4th smallest and the 4th largest.
+        let v: Vec<f64> = (1..=16).rev().map(f64::from).collect();
+        assert_eq!(median_interval(&v), Some((4.0, 13.0)));
+        // 6 values: only the extremes hold 95% (2/64 = 3.1%); 5 values cannot (6.3%).
+        assert_eq!(
+            median_interval(&[3.0, 1.0, 2.0, 6.0, 5.0, 4.0]),
+            Some((1.0, 6.0))
+        );
+        assert_eq!(median_interval(&[1.0, 2.0, 3.0, 4.0, 5.0]), None);
+        assert_eq!(median_interval(&[]), None);
+        // 24 values: the 7th from each end (2 P(X <= 6) = 2.3%, 2 P(X <= 7) = 6.4%).
+        let v: Vec<f64> = (1..=24).map(f64::from).collect();
+        assert_eq!(median_interval(&v), Some((7.0, 18.0)));
+    }
 
     #[test]
     fn an_at_most_row_is_met_only_when_measured_within_its_limit() {
