@@ -33,6 +33,13 @@ const ON_THE_PATH: [&str; 17] = [
     "sample_stack",
 ];
 
+/// netcopy's stack sampler, as `bpftool` names it.
+pub const SAMPLER: &str = "sample_stack";
+
+/// What bpftrace's `profile` programs are listed under when they run beside netcopy's (the
+/// sampler's at-once row): their runs and time together, as one entry.
+pub const PEER_SAMPLER: &str = "bpftrace's profile programs";
+
 /// One program's cost.
 pub struct ProgCost {
     pub name: String,
@@ -88,15 +95,26 @@ pub fn bpftrace_per_sample() -> anyhow::Result<Option<f64>> {
 /// ns per run over every program of type `kind` whose name starts with `prefix`, weighted
 /// by their runs; `None` when none ran.
 fn per_run_of_type(progs: &Value, kind: &str, prefix: &str) -> Option<f64> {
+    runs_of_type(progs, kind, prefix).map(|(ns, runs)| ns as f64 / runs as f64)
+}
+
+/// Run time and runs added up over the programs of type `kind` whose name starts with
+/// `prefix`, leaving netcopy's sampler out (bpftrace names its `profile` programs after the
+/// rate); `None` when none ran.
+fn runs_of_type(progs: &Value, kind: &str, prefix: &str) -> Option<(u64, u64)> {
     let (ns, runs) = progs
         .as_array()
         .into_iter()
         .flatten()
         .filter(|p| p["type"] == kind)
-        .filter(|p| p["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+        .filter(|p| {
+            p["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(prefix) && n != SAMPLER)
+        })
         .filter_map(|p| Some((p["run_time_ns"].as_u64()?, p["run_cnt"].as_u64()?)))
         .fold((0, 0), |(a, b), (ns, runs)| (a + ns, b + runs));
-    (runs > 0).then(|| ns as f64 / runs as f64)
+    (runs > 0).then_some((ns, runs))
 }
 
 fn per_call(progs: &Value) -> Option<f64> {
@@ -121,6 +139,13 @@ fn parse(progs: &Value) -> Vec<ProgCost> {
         })
         .collect();
     costs.sort_by_key(|c| ON_THE_PATH.iter().position(|n| *n == c.name));
+    if let Some((ns, runs)) = runs_of_type(progs, "perf_event", "") {
+        costs.push(ProgCost {
+            name: PEER_SAMPLER.to_owned(),
+            ns_per_run: ns as f64 / runs as f64,
+            runs,
+        });
+    }
     costs
 }
 
@@ -174,5 +199,29 @@ mod tests {
         .unwrap();
         assert_eq!(per_run_of_type(&v, "perf_event", ""), Some(1000.0));
         assert_eq!(per_run_of_type(&v, "kprobe", ""), None);
+    }
+
+    #[test]
+    fn beside_netcopys_sampler_bpftraces_is_counted_apart_from_it() {
+        let v: Value = serde_json::from_str(
+            r#"[{"type":"perf_event","name":"sample_stack","run_cnt":100,"run_time_ns":200000},
+                {"type":"perf_event","name":"999","run_cnt":50,"run_time_ns":150000},
+                {"type":"tracepoint","name":"btf_sys_enter","run_cnt":10,"run_time_ns":1000}]"#,
+        )
+        .unwrap();
+        assert_eq!(per_run_of_type(&v, "perf_event", ""), Some(3000.0));
+        let c = parse(&v);
+        let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["btf_sys_enter", "sample_stack", PEER_SAMPLER]);
+        assert_eq!(
+            (c[1].ns_per_run, c[2].ns_per_run, c[2].runs),
+            (2000.0, 3000.0, 50)
+        );
+        // Alone, netcopy's sampler is not mistaken for bpftrace's.
+        let alone: Value = serde_json::from_str(
+            r#"[{"type":"perf_event","name":"sample_stack","run_cnt":100,"run_time_ns":200000}]"#,
+        )
+        .unwrap();
+        assert!(parse(&alone).iter().all(|c| c.name != PEER_SAMPLER));
     }
 }

@@ -172,7 +172,6 @@ impl Tools {
         secs: f64,
         costs: bool,
     ) -> anyhow::Result<(Value, Value, Vec<progs::ProgCost>)> {
-        let stats = costs.then(progs::StatsOn::new).transpose()?;
         let mut lp = self
             .loop_command(mode, size, secs)
             .arg("--wait-go")
@@ -212,6 +211,10 @@ impl Tools {
             }
         }
         let mut stdin = lp.stdin.take().context("loop stdin")?;
+        // The accounting starts with the loop, so the runs it counts are the loop's: a
+        // sampler loaded earlier (bpftrace's, beside this one) is not credited with the cheap
+        // runs it made on idle threads while this trace started.
+        let stats = costs.then(progs::StatsOn::new).transpose()?;
         writeln!(stdin, "go")?;
         let mut read_costs = Vec::new();
         if stats.is_some() {
