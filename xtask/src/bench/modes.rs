@@ -170,7 +170,14 @@ pub fn compare(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::Re
                     floor,
                 )
             },
-            near_floor(&format!("{mode} 64K"), "hook floor", run, traced, floor),
+            near_floor(
+                &format!("{mode} 64K"),
+                "hook floor",
+                targets::TRACE_64K_RATIO,
+                run,
+                traced,
+                floor,
+            ),
         ];
         for row in rows {
             let _ = writeln!(

@@ -56,6 +56,7 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
         push(near_floor(
             &format!("{mode} 64K"),
             "hook floor",
+            targets::TRACE_64K_RATIO,
             run,
             traced,
             floor,
@@ -98,6 +99,7 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
         push(near_floor(
             &format!("{mode} 1K"),
             "raw_syscalls floor",
+            targets::TRACE_1K_RATIO,
             run,
             traced,
             floor,
@@ -116,6 +118,7 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
         push(near_floor(
             &format!("{mode} 1K, `--aggregate`"),
             "raw_syscalls floor",
+            targets::TRACE_1K_AGGREGATE_RATIO,
             run,
             agg,
             floor,

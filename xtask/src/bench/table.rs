@@ -318,12 +318,20 @@ fn notes(path: &Path) -> Option<String> {
 
 /// The next-best target where a floor itself is below a ratio target: traced / untraced
 /// within [`super::targets::FLOOR_POINTS`] of floor / untraced, `what` (mode and size) in
-/// one alternation; `floor_name` says which floor.
-pub fn near_floor(what: &str, floor_name: &str, run: &[f64], traced: &[f64], floor: &[f64]) -> Row {
+/// one alternation; `floor_name` says which floor. Where the floor is at or above `target`,
+/// the target itself is reachable and judged in its own row, so this one is not judged.
+pub fn near_floor(
+    what: &str,
+    floor_name: &str,
+    target: f64,
+    run: &[f64],
+    traced: &[f64],
+    floor: &[f64],
+) -> Row {
     let ours = median(traced) / median(run);
     let base = median(floor) / median(run);
     let below = (base - ours).max(0.0) * 100.0;
-    Row::at_most(
+    let mut row = Row::at_most(
         format!("trace overhead beyond the {floor_name}, {what}"),
         super::targets::FLOOR_POINTS,
         "points",
@@ -332,7 +340,15 @@ pub fn near_floor(what: &str, floor_name: &str, run: &[f64], traced: &[f64], flo
         ),
         Some(below),
         "points",
-    )
+    );
+    if base >= target {
+        row.met = None;
+        row.target = format!("- (floor >= {target:.2}x)");
+        row.detail.push_str(&format!(
+            "; the floor is at or above the {target:.2}x target, so that target is the one judged"
+        ));
+    }
+    row
 }
 
 #[cfg(test)]
@@ -391,15 +407,38 @@ mod tests {
         let run = [10.0, 10.0, 10.0];
         let floor = [6.0, 6.1, 5.9];
         // 0.55 of untraced against a floor of 0.60: 5 points below, met at <= 5.
-        let below = near_floor("twocopy 1K", "floor", &run, &[5.5, 5.4, 5.6], &floor);
+        let below = near_floor("twocopy 1K", "floor", 0.77, &run, &[5.5, 5.4, 5.6], &floor);
         let v = below.value.unwrap();
         assert!((v - 5.0).abs() < 1e-9, "{v}");
         assert_eq!(below.met, Some(true));
-        let far = near_floor("twocopy 1K", "floor", &run, &[5.0, 5.0, 5.0], &floor);
+        let far = near_floor("twocopy 1K", "floor", 0.77, &run, &[5.0, 5.0, 5.0], &floor);
         assert_eq!(far.met, Some(false));
         // Above the floor is 0 points, not a negative credit.
-        let above = near_floor("twocopy 1K", "floor", &run, &[7.0, 7.0, 7.0], &floor);
+        let above = near_floor("twocopy 1K", "floor", 0.77, &run, &[7.0, 7.0, 7.0], &floor);
         assert_eq!(above.value, Some(0.0));
         assert!(above.measure.contains("beyond the floor, twocopy 1K"));
+        // A floor at or above the target (64K, where hooks made runs faster): the target
+        // itself is judged in its own row, and this next-best is shown but not judged.
+        let floor_high = [12.0, 12.7, 13.0];
+        let moot = near_floor(
+            "onecopy 64K",
+            "floor",
+            0.97,
+            &run,
+            &[10.3, 10.0, 10.5],
+            &floor_high,
+        );
+        assert!(
+            (moot.value.unwrap() - 24.0).abs() < 1e-9,
+            "{:?}",
+            moot.value
+        );
+        assert_eq!(moot.met, None);
+        assert!(moot.target.contains("floor >= 0.97x"), "{}", moot.target);
+        assert!(
+            moot.detail.contains("that target is the one judged"),
+            "{}",
+            moot.detail
+        );
     }
 }
