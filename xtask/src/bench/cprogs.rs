@@ -157,6 +157,9 @@ mod tests {
             v["send_calls"].as_u64().unwrap(),
         );
         assert_eq!(bytes % 1024, 0, "whole messages only");
+        // The sender numbers its messages from 1 as netcopy does, so the last one received
+        // carries the count of messages received.
+        assert_eq!(v["last_seq"].as_u64(), Some(bytes / 1024), "{v}");
         let (msgs, cpu) = (
             v["send_msgs"].as_u64().unwrap(),
             v["send_cpu_ns"].as_u64().unwrap(),

@@ -1,5 +1,6 @@
-/* The C reference of `cargo xtask bench`: the calls netcopy's workload makes per message,
- * and nothing else, built with `cc -O2` by the bench (xtask/src/bench/cprogs.rs).
+/* The C reference of `cargo xtask bench`: the calls netcopy's workload makes per message, and
+ * the writes into the message it makes (the sequence number; twocopy's serialization), and
+ * nothing else, built with `cc -O2` by the bench (xtask/src/bench/cprogs.rs).
  *
  *   loop twocopy|onecopy SIZE SECONDS [SENDER_CPU RECEIVER_CPU]
  *
@@ -9,8 +10,9 @@
  * into the fields. onecopy: sendmsg()/recvmsg() with an 8-entry iovec over the fields.
  * Partial calls are continued where they stopped. With the two CPUs, each thread is pinned
  * to its own, as `netcopy run --cpu-affinity S,R` pins its ends. Prints one JSON object: bytes received
- * in the window, seconds, Gbit/s, send and receive calls, and the messages the sender sent with
- * the CPU time its thread used (the bench's at-once row compares CPU per message). */
+ * in the window, seconds, Gbit/s, send and receive calls, the messages the sender sent with
+ * the CPU time its thread used (the bench's at-once row compares CPU per message), and the
+ * number in the last message received. The sender numbers its messages as netcopy does. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -85,6 +87,37 @@ static int iov_from(char **f, size_t done, struct iovec *iov) {
     return n;
 }
 
+/* Number the message as netcopy does (its Message::set_seq): the sequence number, from 1,
+ * little-endian in the message's first 8 bytes, across fields shorter than that. Writing
+ * into the message just before the call costs netcopy's onecopy sender about 1% per message
+ * at 1K, so the reference does it too (docs/methodology.md, "Both at once"). */
+static void set_seq(char **f, unsigned long long seq) {
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(seq >> (8 * i));
+    size_t at = 0;
+    for (int i = 0; i < FIELDS && at < 8; i++) {
+        size_t n = 8 - at < field ? 8 - at : field;
+        memcpy(f[i], b + at, n);
+        at += n;
+    }
+}
+
+/* The number in the message's first 8 bytes. */
+static unsigned long long get_seq(char **f) {
+    unsigned char b[8];
+    size_t at = 0;
+    for (int i = 0; i < FIELDS && at < 8; i++) {
+        size_t n = 8 - at < field ? 8 - at : field;
+        memcpy(b + at, f[i], n);
+        at += n;
+    }
+    unsigned long long seq = 0;
+    for (int i = 0; i < 8; i++)
+        seq |= (unsigned long long)b[i] << (8 * i);
+    return seq;
+}
+
 static void *sender(void *arg) {
     int fd = *(int *)arg;
     pin(sender_cpu);
@@ -92,6 +125,7 @@ static void *sender(void *arg) {
     char *buf = malloc(size);
     struct iovec iov[FIELDS];
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        set_seq(f, send_msgs + 1);
         if (twocopy)
             for (int i = 0; i < FIELDS; i++)
                 memcpy(buf + i * field, f[i], field);
@@ -185,7 +219,8 @@ int main(int argc, char **argv) {
     close(r);
     pthread_join(t, NULL);
     printf("{\"bytes\": %llu, \"seconds\": %.6f, \"gbps\": %.6f, \"send_calls\": %llu, "
-           "\"recv_calls\": %llu, \"send_msgs\": %llu, \"send_cpu_ns\": %llu}\n",
-           bytes, secs, bytes * 8 / secs / 1e9, send_calls, recv_calls, send_msgs, send_cpu_ns);
+           "\"recv_calls\": %llu, \"send_msgs\": %llu, \"send_cpu_ns\": %llu, \"last_seq\": %llu}\n",
+           bytes, secs, bytes * 8 / secs / 1e9, send_calls, recv_calls, send_msgs, send_cpu_ns,
+           bytes ? get_seq(f) : 0);
     return 0;
 }
