@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 
 use super::{
     Opts, PIN, bpftrace,
-    table::{Row, alternate, median, near_floor, ratio_row},
+    table::{Row, alternate, median, near_hook_floor_64k, ratio_row},
     targets,
     tools::Tools,
 };
@@ -170,14 +170,7 @@ pub fn compare(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::Re
                     floor,
                 )
             },
-            near_floor(
-                &format!("{mode} 64K"),
-                "hook floor",
-                targets::TRACE_64K_RATIO,
-                run,
-                traced,
-                floor,
-            ),
+            near_hook_floor_64k(mode, run, traced, floor),
         ];
         for row in rows {
             let _ = writeln!(

@@ -9,7 +9,7 @@ use anyhow::bail;
 
 use super::{
     Opts, PIN, bpftrace,
-    table::{Row, Split, alternate, median, near_floor, ratio_row, spread},
+    table::{Row, Split, alternate, median, near_floor, near_hook_floor_64k, ratio_row, spread},
     targets,
     tools::Tools,
 };
@@ -53,14 +53,7 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
             "trace",
             traced,
         ));
-        push(near_floor(
-            &format!("{mode} 64K"),
-            "hook floor",
-            targets::TRACE_64K_RATIO,
-            run,
-            traced,
-            floor,
-        ));
+        push(near_hook_floor_64k(mode, run, traced, floor));
         let mut s = Split::new(format!("{mode} 64K"), run, traced, nosample);
         s.unbracketed = Some(median(nobrackets));
         s.floor = Some(median(floor));

@@ -325,6 +325,19 @@ fn notes(path: &Path) -> Option<String> {
     Some(old[i..].to_owned())
 }
 
+/// [`near_floor`] for a 64K trace against its hook floor (empty programs on every hook it
+/// uses), judged where that floor is below [`super::targets::TRACE_64K_RATIO`].
+pub fn near_hook_floor_64k(mode: &str, run: &[f64], traced: &[f64], floor: &[f64]) -> Row {
+    near_floor(
+        &format!("{mode} 64K"),
+        "hook floor",
+        super::targets::TRACE_64K_RATIO,
+        run,
+        traced,
+        floor,
+    )
+}
+
 /// The next-best target where a floor itself is below a ratio target: traced / untraced
 /// within [`super::targets::FLOOR_POINTS`] of floor / untraced, `what` (mode and size) in
 /// one alternation; `floor_name` says which floor. Where the floor is at or above `target`,
