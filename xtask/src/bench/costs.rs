@@ -121,7 +121,7 @@ pub fn program_costs(
         share,
         "x",
     ));
-    let sample = ns(&["sample_stack"]);
+    let sample = ns(&[progs::SAMPLER]);
     let bare_sample = sampled(SampleKey::Thread)?;
     push(Row::at_most(
         "stack sampler: ns per sample".into(),

@@ -30,7 +30,7 @@ const ON_THE_PATH: [&str; 17] = [
     "bracket_xmit_end",
     "sched_switch_btf",
     "sched_switch",
-    "sample_stack",
+    SAMPLER,
 ];
 
 /// netcopy's stack sampler, as `bpftool` names it.
