@@ -202,7 +202,8 @@ fn iperf3(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::Result<
 /// 15% faster than pinned here, so both sides must get the same placement), and unpinned,
 /// as the Rust loop runs. netcopy's default at 1K times one call in 16; a sixth side is the
 /// pinned run with `--latency-sample 1`, which times every call (two TSC reads a call):
-/// what that costs against the C loop, which times nothing.
+/// what that costs against the C loop, which times nothing. A seventh side runs the pinned
+/// C loop again, so the sitting shows how far apart two runs of one program read here.
 fn minimal_loops(
     t: &Tools,
     c: &cprogs::CProgs,
@@ -231,6 +232,7 @@ fn minimal_loops(
                     let args = ["--no-verify", "--latency-sample", "1", PIN[0], PIN[1]];
                     t.netcopy_gbps("run", mode, "1K", secs, &args)
                 },
+                &mut || c.loop_gbps(mode, 1024, secs, Some(pinned)),
             ],
         )?;
         let [
@@ -240,9 +242,10 @@ fn minimal_loops(
             netcopy_pinned,
             cloop_pinned,
             every_call,
+            cloop_again,
         ] = &v[..]
         else {
-            bail!("six sides");
+            bail!("seven sides");
         };
         push(ratio_row(
             format!("`netcopy run --no-verify` {mode} 1K vs a minimal loop"),
@@ -262,6 +265,22 @@ fn minimal_loops(
             "netcopy",
             netcopy_pinned,
         ));
+        // What this alternation reads for two programs that are the same: the pinned C loop
+        // against a second run of itself, a seventh side.
+        push(Row {
+            target: "-".into(),
+            met: None,
+            ..ratio_row(
+                format!(
+                    "the C loop pinned alike vs itself, {mode} 1K, as a seventh side of the same alternation (the parity this alternation reads)"
+                ),
+                0.0,
+                "C",
+                cloop_pinned,
+                "C again",
+                cloop_again,
+            )
+        });
         // What timing every call would cost: the same run with each call timed, in the same
         // alternation.
         push(Row {

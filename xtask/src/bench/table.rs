@@ -248,7 +248,7 @@ pub fn write_table(
     );
     let _ = writeln!(
         o,
-        "- C loop: `loop twocopy|onecopy 1024 N` (xtask/src/bench/c/loop.c, built with `cc -O2`; it numbers each message in its first 8 bytes before sending it, as netcopy does), and pinned alike for the judged row, `loop twocopy|onecopy 1024 N 0 1` (sender on CPU 0, receiver on CPU 1, as `--cpu-affinity {PINNED_CPUS}`); netcopy's default at 1K times one call in 16 (`--latency-sample`), and beside it `netcopy run --no-verify --latency-sample 1` times every call"
+        "- C loop: `loop twocopy|onecopy 1024 N` (xtask/src/bench/c/loop.c, built with `cc -O2`; it numbers each message in its first 8 bytes before sending it, as netcopy does), and pinned alike for the judged row, `loop twocopy|onecopy 1024 N 0 1` (sender on CPU 0, receiver on CPU 1, as `--cpu-affinity {PINNED_CPUS}`); netcopy's default at 1K times one call in 16 (`--latency-sample`), and beside it `netcopy run --no-verify --latency-sample 1` times every call; the pinned C loop also runs a second time in the same alternation, its parity"
     );
     let _ = writeln!(
         o,
