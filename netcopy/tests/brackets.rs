@@ -256,44 +256,33 @@ fn bracket_totals_agree_with_bpftrace_on_the_same_tracepoints() {
         process::{Command, Stdio},
     };
     let script = OBSERVER.replace("PID", &std::process::id().to_string());
-    // bpftrace says "Attaching N probes..." on stdout once it has loaded its programs. A
-    // start that never got there (it happened once: the first test run on a fresh machine,
-    // right after setup; the rerun passed) is tried once more, and a second failure shows
-    // what bpftrace wrote to stderr.
-    let start = || {
-        let mut bt = Command::new("bpftrace")
-            .args(["-e", &script])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("bpftrace (cargo xtask setup installs it): {e}"));
-        let mut out = BufReader::new(bt.stdout.take().unwrap_or_else(|| panic!("no stdout")));
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap_or_else(|e| panic!("{e}"));
-        if line.starts_with("Attaching") {
-            // Drained so that warnings can never fill the pipe and stall bpftrace.
-            if let Some(mut e) = bt.stderr.take() {
-                std::thread::spawn(move || std::io::copy(&mut e, &mut std::io::sink()));
-            }
-            Ok((bt, out))
-        } else {
-            let _ = bt.kill();
-            let mut err = String::new();
-            if let Some(mut e) = bt.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            let _ = bt.wait();
-            Err(format!(
-                "bpftrace said {line:?} on stdout and {err:?} on stderr"
-            ))
+    // bpftrace finds tracepoints through tracefs, which a fresh machine may not have
+    // mounted until netcopy mounts it for its own tracepoints: CI's first run on a new
+    // machine failed here twice with "tracepoint not found: raw_syscalls:sys_enter".
+    netcopy::probes::ensure_tracefs().unwrap_or_else(|e| panic!("{e}"));
+    // bpftrace says "Attaching N probes..." on stdout once it has loaded its programs.
+    let mut bt = Command::new("bpftrace")
+        .args(["-e", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("bpftrace (cargo xtask setup installs it): {e}"));
+    let mut out = BufReader::new(bt.stdout.take().unwrap_or_else(|| panic!("no stdout")));
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap_or_else(|e| panic!("{e}"));
+    if !line.starts_with("Attaching") {
+        let _ = bt.kill();
+        let mut err = String::new();
+        if let Some(mut e) = bt.stderr.take() {
+            let _ = e.read_to_string(&mut err);
         }
-    };
-    let (mut bt, mut out) = start()
-        .or_else(|first| {
-            eprintln!("{first}; starting it again");
-            start()
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
+        let _ = bt.wait();
+        panic!("bpftrace said {line:?} on stdout and {err:?} on stderr");
+    }
+    // Drained so that warnings can never fill the pipe and stall bpftrace.
+    if let Some(mut e) = bt.stderr.take() {
+        std::thread::spawn(move || std::io::copy(&mut e, &mut std::io::sink()));
+    }
     // It attaches right after saying so.
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let (_, s) = traced(Mode::Twocopy, "brackets-observer");

@@ -90,12 +90,34 @@ pub fn sampler(key: SampleKey) -> String {
     )
 }
 
+/// Where netcopy mounts tracefs when it is missing (`TRACEFS` in netcopy/src/probes/mod.rs).
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// bpftrace finds tracepoints through tracefs, and a fresh machine may not have it mounted
+/// before netcopy first traces ("tracepoint not found"): mount it as netcopy would.
+fn ensure_tracefs() -> anyhow::Result<()> {
+    if std::path::Path::new(TRACEFS).join("events").exists() {
+        return Ok(());
+    }
+    let status = Command::new("mount")
+        .args(["-t", "tracefs", "tracefs", TRACEFS])
+        .status()
+        .context("mount")?;
+    if !status.success() {
+        bail!(
+            "tracefs is not mounted at {TRACEFS} and `mount -t tracefs tracefs {TRACEFS}` failed ({status})"
+        );
+    }
+    Ok(())
+}
+
 /// A bpftrace program running until dropped (then stopped with SIGINT and reaped).
 pub struct Running(Child);
 
 impl Running {
     /// Start `program` and wait until its probes are attached.
     pub fn start(program: &str) -> anyhow::Result<Self> {
+        ensure_tracefs()?;
         let mut child = Command::new("bpftrace")
             .args(["-e", program])
             .stdout(Stdio::piped())
