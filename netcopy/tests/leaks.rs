@@ -321,7 +321,7 @@ fn a_signal_at_any_moment_stops_a_trace_cleanly() {
 /// none of the other's threads in its tables), and nothing is left when both are done.
 /// Both run 4K messages. With twocopy at 1K, one CI run lost 79,520 records in 2 s. That
 /// was on an Intel host, where 1K makes about twice the calls per second it does on AMD.
-/// Nine runs after it on the same machine lost none. Two workloads, two collectors and two
+/// Six runs after it on the same machine lost none. Two workloads, two collectors and two
 /// encoders share 2 CPUs here, and a collector that stalls for longer than its 16 MiB ring
 /// holds loses records (counted, never silent). At 4K the ring holds several times longer.
 /// The 1K target, 0 lost with one trace, is the bench's.
