@@ -3,13 +3,14 @@
 
 use std::{
     path::PathBuf,
+    sync::Arc,
     sync::mpsc::{Receiver, SyncSender, sync_channel},
     thread::JoinHandle,
 };
 
 use arrow_array::RecordBatch;
 
-use super::{SinkError, TableWriter};
+use super::{SinkError, TableWriter, spool::Behind};
 
 /// Batches in the channel at most: with the one being encoded and the one being built, a
 /// table holds three batches in memory.
@@ -31,10 +32,24 @@ pub struct BackgroundTable {
 
 impl BackgroundTable {
     pub fn spawn(name: &str, table: TableWriter) -> Result<Self, SinkError> {
+        Self::spawn_behind(name, table, None)
+    }
+
+    /// [`Self::spawn`], with the encoder thread in the group `behind` (see [`Behind`]).
+    pub fn spawn_behind(
+        name: &str,
+        table: TableWriter,
+        behind: Option<Arc<Behind>>,
+    ) -> Result<Self, SinkError> {
         let (tx, rx) = sync_channel(QUEUED);
         let thread = std::thread::Builder::new()
             .name(format!("encode-{name}"))
-            .spawn(move || encode(table, rx))
+            .spawn(move || {
+                if let Some(behind) = behind {
+                    behind.join();
+                }
+                encode(table, rx)
+            })
             .map_err(|source| SinkError::Io {
                 path: PathBuf::from(name),
                 source,

@@ -15,6 +15,7 @@ pub mod zerocopy;
 
 mod background;
 mod parts;
+pub mod spool;
 
 use parts::Layout;
 
@@ -74,6 +75,8 @@ pub enum SinkError {
     },
     #[error("the Parquet encoder thread of {0} stopped unexpectedly")]
     EncoderGone(String),
+    #[error("a spooled row was not one netcopy wrote (a bug)")]
+    Spool,
 }
 
 impl SinkError {

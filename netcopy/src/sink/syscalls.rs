@@ -21,7 +21,10 @@ use netcopy_common::{
 
 pub use self::columns::exact_columns;
 use self::columns::{Batch, Column, Exact, Key, Utc, Values};
-use super::{BATCH_ROWS, BackgroundTable, ColumnSettings, RunDir, SinkError, TableWriter};
+use super::{
+    BATCH_ROWS, BackgroundTable, ColumnSettings, RunDir, SinkError, TableWriter,
+    spool::{Behind, Rows, Spool, WORDS},
+};
 use crate::{
     collect::records::{RecordWriter, WriterError},
     model::Role,
@@ -217,20 +220,19 @@ fn no_dictionary() -> Vec<String> {
 /// against 76-81 with).
 pub const STATISTICS: [&str; 5] = ["start", "tgid", "tid", "wall_ns", "bytes"];
 
-/// Streams rows to `syscalls.parquet`, [`BATCH_ROWS`] at a time.
+/// Streams rows to `syscalls.parquet` through a [`Spool`]: the collector's thread only
+/// writes each row's words, and the columns are built and encoded behind the workload.
 pub struct SyscallsWriter {
-    /// Encoded on a thread of its own: building and encoding overlap.
-    table: BackgroundTable,
-    run_id: String,
-    schema: Arc<Schema>,
-    realtime_offset_ns: i64,
-    /// The rows of the next batch; its columns are built when it is full.
-    staged: Vec<Staged>,
+    spool: Spool,
     comms: CommKeys,
+    /// How many command names the spool's reader has been given.
+    names_sent: usize,
+    realtime_offset_ns: i64,
 }
 
 /// Each process's key into the `comm` column's values, looked up once per process (and
-/// not at all while the same process's calls follow each other).
+/// not at all while the same process's calls follow each other). Keys are never taken
+/// back: the names only grow.
 #[derive(Default)]
 struct CommKeys {
     last: Option<(u32, i32)>,
@@ -262,52 +264,55 @@ impl CommKeys {
     }
 }
 
-impl SyscallsWriter {
-    pub fn create(dir: &RunDir) -> Result<Self, SinkError> {
-        let no_dictionary = no_dictionary();
-        let no_dictionary: Vec<&str> = no_dictionary.iter().map(String::as_str).collect();
-        let schema = schema();
-        Ok(Self {
-            table: BackgroundTable::spawn(
-                TABLE,
-                TableWriter::create_with(
-                    dir,
-                    TABLE,
-                    schema.clone(),
-                    ColumnSettings {
-                        no_dictionary: &no_dictionary,
-                        statistics_only: Some(&STATISTICS),
-                    },
-                )?,
-            )?,
-            run_id: dir.run_id.clone(),
-            schema,
-            realtime_offset_ns: realtime_offset_ns(),
-            staged: Vec::with_capacity(BATCH_ROWS),
-            comms: CommKeys::default(),
+/// Words of a [`SyscallRecord`]; the spool's rows carry one more, [`Staged::meta`].
+const RECORD_WORDS: usize = std::mem::size_of::<SyscallRecord>() / 8;
+const _: () =
+    assert!(RECORD_WORDS * 8 == std::mem::size_of::<SyscallRecord>() && RECORD_WORDS + 1 == WORDS);
+
+impl Staged {
+    /// A row as the spool carries it: the record's words, then [`Self::meta`].
+    #[inline(always)]
+    fn record_words(r: &SyscallRecord) -> &[u64; RECORD_WORDS] {
+        // SAFETY: SyscallRecord is plain integers, 8-byte aligned and RECORD_WORDS words
+        // long, so its bytes are that many aligned u64s.
+        unsafe { &*std::ptr::from_ref(r).cast::<[u64; RECORD_WORDS]>() }
+    }
+
+    /// The row's last word: its role, kind and comm key.
+    #[inline(always)]
+    fn meta(kind: SyscallKind, role: Role, comm: i32) -> u64 {
+        role as u64 | (kind as u64) << 8 | u64::from(comm as u32) << 32
+    }
+
+    /// The row of [`Self::record_words`] and [`Self::meta`]; `None` for a kind or role that is none.
+    #[inline(always)]
+    fn from_words(words: &[u64; WORDS]) -> Option<Self> {
+        let mut record = [0u64; RECORD_WORDS];
+        record.copy_from_slice(&words[..RECORD_WORDS]);
+        // SAFETY: as above; any bits are a valid SyscallRecord.
+        let r: SyscallRecord = unsafe { std::mem::transmute(record) };
+        let meta = words[RECORD_WORDS];
+        Some(Self {
+            r,
+            role: *Role::ALL.get((meta & 0xff) as usize)?,
+            kind: SyscallKind::from_u8((meta >> 8) as u8)?,
+            comm: (meta >> 32) as u32 as i32,
         })
     }
+}
 
-    /// Add one call of thread role `role`.
-    pub fn push(
-        &mut self,
-        r: &SyscallRecord,
-        kind: SyscallKind,
-        role: Role,
-    ) -> Result<(), SinkError> {
-        let comm = self.comms.key(r.tgid);
-        self.staged.push(Staged {
-            r: *r,
-            kind,
-            role,
-            comm,
-        });
-        if self.staged.len() >= BATCH_ROWS {
-            self.flush()?;
-        }
-        Ok(())
-    }
+/// The spool's reading end: rows gathered into batches of [`BATCH_ROWS`], their columns
+/// built and handed to the encoder thread.
+struct Batches {
+    table: BackgroundTable,
+    run_id: String,
+    schema: Arc<Schema>,
+    realtime_offset_ns: i64,
+    staged: Vec<Staged>,
+    comms: Vec<String>,
+}
 
+impl Batches {
     fn flush(&mut self) -> Result<(), SinkError> {
         if self.staged.is_empty() {
             return Ok(());
@@ -317,19 +322,95 @@ impl SyscallsWriter {
             self.realtime_offset_ns,
             &Batch {
                 run_id: &self.run_id,
-                comms: &self.comms.names,
+                comms: &self.comms,
             },
         )?;
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
         self.staged.clear();
-        self.table.write(batch)?;
+        self.table.write(batch)
+    }
+}
+
+impl Rows for Batches {
+    fn row(&mut self, words: &[u64; WORDS], names: &[String]) -> Result<(), SinkError> {
+        let row = Staged::from_words(words).ok_or(SinkError::Spool)?;
+        if names.len() != self.comms.len() {
+            self.comms = names.to_vec();
+        }
+        self.staged.push(row);
+        if self.staged.len() >= BATCH_ROWS {
+            self.flush()?;
+        }
         Ok(())
     }
 
-    /// Write what is buffered and the footer.
-    pub fn close(mut self) -> Result<std::path::PathBuf, SinkError> {
+    fn close(mut self) -> Result<std::path::PathBuf, SinkError> {
         self.flush()?;
         self.table.close()
+    }
+}
+
+impl SyscallsWriter {
+    pub fn create(dir: &RunDir) -> Result<Self, SinkError> {
+        let no_dictionary = no_dictionary();
+        let no_dictionary: Vec<&str> = no_dictionary.iter().map(String::as_str).collect();
+        let schema = schema();
+        let behind = Behind::idle();
+        let table = BackgroundTable::spawn_behind(
+            TABLE,
+            TableWriter::create_with(
+                dir,
+                TABLE,
+                schema.clone(),
+                ColumnSettings {
+                    no_dictionary: &no_dictionary,
+                    statistics_only: Some(&STATISTICS),
+                },
+            )?,
+            Some(behind.clone()),
+        )?;
+        let realtime_offset_ns = realtime_offset_ns();
+        let batches = Batches {
+            table,
+            run_id: dir.run_id.clone(),
+            schema,
+            realtime_offset_ns,
+            staged: Vec::with_capacity(BATCH_ROWS),
+            comms: Vec::new(),
+        };
+        Ok(Self {
+            spool: Spool::start(dir, TABLE, behind, batches)?,
+            comms: CommKeys::default(),
+            names_sent: 0,
+            realtime_offset_ns,
+        })
+    }
+
+    /// What the `start` column adds to each record's monotonic start time.
+    pub fn realtime_offset_ns(&self) -> i64 {
+        self.realtime_offset_ns
+    }
+
+    /// Add one call of thread role `role`.
+    #[inline(always)]
+    pub fn push(
+        &mut self,
+        r: &SyscallRecord,
+        kind: SyscallKind,
+        role: Role,
+    ) -> Result<(), SinkError> {
+        let comm = self.comms.key(r.tgid);
+        if self.comms.names.len() != self.names_sent {
+            self.names_sent = self.comms.names.len();
+            self.spool.names(self.comms.names.clone());
+        }
+        self.spool
+            .put(Staged::record_words(r), Staged::meta(kind, role, comm))
+    }
+
+    /// Encode what is left (at normal priority) and write the footer.
+    pub fn close(self) -> Result<std::path::PathBuf, SinkError> {
+        self.spool.close()
     }
 }
 

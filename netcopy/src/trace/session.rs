@@ -34,9 +34,10 @@ pub struct Session {
 }
 
 /// A trace longer than this says that it is writing its tables: at the highest call rate
-/// syscalls.parquet then has parts to join, about 3 s per minute traced (29 s after a
+/// the rows spooled behind the workload take seconds to encode after it (sink::spool), and
+/// a long syscalls.parquet has parts to join, about 3 s per minute traced (29 s after a
 /// 10-minute soak).
-const SAY_WRITING_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+const SAY_WRITING_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What the records said once the trace ended.
 pub struct Ended {
@@ -114,7 +115,10 @@ impl Session {
             .noted_table
             .is_some_and(|t| t.elapsed() >= SAY_WRITING_AFTER)
         {
-            eprintln!("netcopy: writing the tables (a long syscalls.parquet is joined from parts)");
+            eprintln!(
+                "netcopy: writing the tables (syscalls.parquet's rows were spooled during the \
+                 trace and are encoded now; a long one is joined from parts)"
+            );
         }
         let mut collected = match self.collector.take() {
             Some(c) => c.finish(staged)?,

@@ -118,7 +118,7 @@ fn round_trip(name: &str, rows: &[(SyscallRecord, Role)]) -> usize {
     let tmp = std::env::temp_dir().join(format!("netcopy-sink-{name}-{}", std::process::id()));
     let dir = RunDir::create(&tmp, format!("run-{name}"), true).unwrap();
     let mut w = SyscallsWriter::create(&dir).unwrap();
-    let offset = w.realtime_offset_ns;
+    let offset = w.realtime_offset_ns();
     for (r, role) in rows {
         let kind = SyscallKind::from_u8(r.kind).unwrap();
         w.push(r, kind, *role).unwrap();
