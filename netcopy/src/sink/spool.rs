@@ -9,7 +9,11 @@
 //! idle time by the end of the trace is encoded then, before the table's footer is written.
 //!
 //! Bounds: the spool file is unlinked as soon as it is open and the ranges read back are
-//! punched out of it, so it holds only the backlog and leaves nothing behind. When the
+//! punched out of it, so it holds only the backlog and leaves nothing behind. Only the
+//! collector's thread takes the file's locks (writing, punching): the reader only reads. A
+//! thread in SCHED_IDLE that held the inode lock (ext4 takes it to punch a hole) could be
+//! kept off the CPU by the workload while the collector waited for it, and the records
+//! would fill the ring buffer meanwhile. When the
 //! backlog passes [`BACKLOG_CAP`] the encoding threads run at normal priority until it is
 //! down to half of that: a long trace at a high call rate then costs what encoding as rows
 //! arrive costs, and the disk used stays bounded.
@@ -33,6 +37,9 @@ pub const WORDS: usize = 22;
 
 /// Bytes gathered before they are written to the spool and handed to the reader.
 const CHUNK: usize = 256 * 1024;
+
+/// Bytes read back before the collector punches them out of the file.
+const PUNCH_EVERY: u64 = 4 * 1024 * 1024;
 
 /// Backlog (spooled, not yet read back) above which the encoding threads leave SCHED_IDLE.
 /// At the highest call rate (twocopy 1K, about 1.5 million rows a second, 6 bytes a row in
@@ -213,8 +220,11 @@ pub struct Spool {
     filled: usize,
     encoder: RowEncoder,
     names: Option<Vec<String>>,
-    /// Bytes spooled and not yet read back.
-    backlog: Arc<AtomicU64>,
+    /// Bytes written to the file, and how far the reader has read (it sets this).
+    written: u64,
+    read_to: Arc<AtomicU64>,
+    /// Where the punched-out range ends.
+    punched: u64,
     behind: Arc<Behind>,
     tx: Option<Sender<Chunk>>,
     reader: Option<JoinHandle<Result<PathBuf, SinkError>>>,
@@ -245,13 +255,13 @@ impl Spool {
         // left in the run directory if netcopy is killed.
         std::fs::remove_file(&path).map_err(io)?;
         let read = file.try_clone().map_err(io)?;
-        let backlog = Arc::new(AtomicU64::new(0));
+        let read_to = Arc::new(AtomicU64::new(0));
         let (tx, rx) = channel();
         let reader = {
-            let (backlog, behind, path) = (backlog.clone(), behind.clone(), path.clone());
+            let (read_to, behind, path) = (read_to.clone(), behind.clone(), path.clone());
             std::thread::Builder::new()
                 .name(format!("spool-{table}"))
-                .spawn(move || read_back(read, path, rx, &backlog, &behind, rows))
+                .spawn(move || read_back(read, path, rx, &read_to, &behind, rows))
                 .map_err(io)?
         };
         Ok(Self {
@@ -261,7 +271,9 @@ impl Spool {
             filled: 0,
             encoder: RowEncoder::default(),
             names: None,
-            backlog,
+            written: 0,
+            read_to,
+            punched: 0,
             behind,
             tx: Some(tx),
             reader: Some(reader),
@@ -296,7 +308,7 @@ impl Spool {
                 source,
             });
         }
-        let backlog = self.backlog.fetch_add(len as u64, Ordering::AcqRel) + len as u64;
+        self.written += len as u64;
         self.filled = 0;
         let chunk = Chunk {
             len,
@@ -306,6 +318,12 @@ impl Spool {
             // The reader stopped: its error says why.
             return Err(self.join().err().unwrap_or_else(|| self.gone()));
         }
+        let read_to = self.read_to.load(Ordering::Acquire);
+        if read_to >= self.punched + PUNCH_EVERY {
+            punch(&self.file, self.punched, read_to - self.punched);
+            self.punched = read_to;
+        }
+        let backlog = self.written - read_to;
         if backlog > BACKLOG_CAP {
             self.behind.set_idle(false);
         } else if backlog < BACKLOG_CAP / 2 {
@@ -341,7 +359,7 @@ fn read_back(
     file: File,
     path: PathBuf,
     rx: Receiver<Chunk>,
-    backlog: &AtomicU64,
+    read_to: &AtomicU64,
     behind: &Behind,
     mut rows: impl Rows,
 ) -> Result<PathBuf, SinkError> {
@@ -370,16 +388,15 @@ fn read_back(
             })?;
             rows.row(&words, &names)?;
         }
-        punch(&file, offset, chunk.len);
         offset += chunk.len as u64;
-        backlog.fetch_sub(chunk.len as u64, Ordering::AcqRel);
+        read_to.store(offset, Ordering::Release);
     }
     rows.close()
 }
 
 /// Free the disk and page cache of a range read back. Best effort: where the file system
 /// cannot punch holes, the unlinked file grows until the table is closed.
-fn punch(file: &File, offset: u64, len: usize) {
+fn punch(file: &File, offset: u64, len: u64) {
     use nix::fcntl::{FallocateFlags, fallocate};
     let _ = fallocate(
         file,
