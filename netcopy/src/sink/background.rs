@@ -45,9 +45,7 @@ impl BackgroundTable {
         let thread = std::thread::Builder::new()
             .name(format!("encode-{name}"))
             .spawn(move || {
-                if let Some(behind) = behind {
-                    behind.join();
-                }
+                let _member = behind.as_ref().map(Behind::join);
                 encode(table, rx)
             })
             .map_err(|source| SinkError::Io {

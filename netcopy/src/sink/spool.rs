@@ -170,13 +170,20 @@ impl Behind {
         })
     }
 
-    /// Put the calling thread in the group, in the group's class.
-    pub fn join(&self) {
+    /// Put the calling thread in the group, in the group's class, until the returned
+    /// [`Member`] is dropped. A thread must leave before it ends: its id could be another
+    /// process's thread by the next [`Self::set_idle`].
+    #[must_use]
+    pub fn join(self: &Arc<Self>) -> Member {
         // SAFETY: a syscall without arguments.
         let tid = unsafe { libc::gettid() };
         if let Ok(mut state) = self.state.lock() {
             state.0.push(tid);
             set_class(tid, state.1);
+        }
+        Member {
+            behind: self.clone(),
+            tid,
         }
     }
 
@@ -189,6 +196,20 @@ impl Behind {
             for tid in &state.0 {
                 set_class(*tid, idle);
             }
+        }
+    }
+}
+
+/// A thread's place in a [`Behind`] group: it leaves the group when this is dropped.
+pub struct Member {
+    behind: Arc<Behind>,
+    tid: libc::pid_t,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.behind.state.lock() {
+            state.0.retain(|t| *t != self.tid);
         }
     }
 }
@@ -360,10 +381,10 @@ fn read_back(
     path: PathBuf,
     rx: Receiver<Chunk>,
     read_to: &AtomicU64,
-    behind: &Behind,
+    behind: &Arc<Behind>,
     mut rows: impl Rows,
 ) -> Result<PathBuf, SinkError> {
-    behind.join();
+    let _member = behind.join();
     let io = |source| SinkError::Io {
         path: path.clone(),
         source,
@@ -583,10 +604,12 @@ mod tests {
         let thread = {
             let behind = behind.clone();
             std::thread::spawn(move || {
-                behind.join();
+                let member = behind.join();
                 // SAFETY: a syscall without arguments.
                 tid_tx.send(unsafe { libc::gettid() }).unwrap();
                 let _ = done_rx.recv_timeout(std::time::Duration::from_secs(10));
+                drop(member);
+                tid_tx.send(0).unwrap();
             })
         };
         let tid = tid_rx.recv().unwrap();
@@ -599,6 +622,9 @@ mod tests {
             assert_eq!(policy(), libc::SCHED_OTHER);
         }
         done_tx.send(()).unwrap();
+        assert_eq!(tid_rx.recv().unwrap(), 0);
+        // A thread that left is not moved any more.
+        assert!(behind.state.lock().unwrap().0.is_empty());
         thread.join().unwrap();
     }
 }
