@@ -374,8 +374,8 @@ impl Spool {
     }
 }
 
-/// The reader thread: each chunk read back, decoded and handed to `rows`, its range punched
-/// out of the file.
+/// The reader thread: each chunk read back, decoded and handed to `rows`, and how far it
+/// has read published in `read_to` (the writer punches what is behind it; see the module).
 fn read_back(
     file: File,
     path: PathBuf,
