@@ -869,11 +869,15 @@ fn sched_switch_counts_the_same_through_tp_btf_and_the_tracepoint() {
     require_root("loading eBPF programs");
     let (out, _) = fresh_dir("sched");
     // Hiding BTF also takes the syscalls from tp_btf to raw_tp, and hiding raw_tp too takes
-    // them to the classic per-syscall tracepoints: all three must count the same calls.
+    // them to the classic per-syscall tracepoints and the net hooks to the classic ones:
+    // all must count the same calls, and the net hooks the same bytes.
     for (hide, method) in [
-        ("", "syscalls=tp_btf,sched_switch=tp_btf"),
-        ("btf", "syscalls=raw_tp,sched_switch=tracepoint"),
-        ("btf,rawtp", "syscalls=tracepoint,sched_switch=tracepoint"),
+        ("", "syscalls=tp_btf,sched_switch=tp_btf,net=raw_tp"),
+        ("btf", "syscalls=raw_tp,sched_switch=tracepoint,net=raw_tp"),
+        (
+            "btf,rawtp",
+            "syscalls=tracepoint,sched_switch=tracepoint,net=tracepoint",
+        ),
     ] {
         let out = trace_hiding(hide, "twocopy", "4K", &out);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -904,6 +908,25 @@ fn sched_switch_counts_the_same_through_tp_btf_and_the_tracepoint() {
             probe["method"].as_str().is_some_and(|m| m.contains(method)),
             "{hide}: {probe}"
         );
+        for row in v["syscalls"].as_array().unwrap_or_else(|| panic!("{v}")) {
+            let n = |k: &str| {
+                row[k]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("{hide}: {k}: {row}"))
+            };
+            match row["syscall"].as_str() {
+                // Every byte a receive returned was counted by the copy hook; every send
+                // built skbs, and loopback received (in the sender's softirq) about as many
+                // as the device sent: not always all, as the last may be received later.
+                Some("recvfrom") => assert_eq!(n("bytes_to_user"), n("bytes"), "{hide}: {row}"),
+                Some("sendto") => {
+                    assert!(n("skbs_built") >= n("calls"), "{hide}: {row}");
+                    let (tx, rx) = (n("skbs_tx"), n("skbs_rx"));
+                    assert!(tx > 0 && tx.abs_diff(rx) <= tx / 10 + 2, "{hide}: {row}");
+                }
+                _ => {}
+            }
+        }
         let switches = probe["switches"]
             .as_array()
             .unwrap_or_else(|| panic!("{v}"));

@@ -91,7 +91,7 @@ pub fn untried(why: &str) -> Vec<HookRecord> {
     vec![
         syscalls::record(untried(), untried(), Outcome::Used),
         sched::record(untried(), Outcome::Used),
-        net::record(),
+        net::record(untried(), Outcome::Used),
         uring::record(Outcome::Used),
         brackets::record(untried(), Outcome::Used),
         exact::record(untried(), Outcome::Used),

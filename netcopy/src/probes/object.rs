@@ -39,7 +39,7 @@ fn expected() -> Vec<(&'static str, Kind, Option<String>)> {
     let mut v = Vec::new();
     for (name, _, _) in syscalls::CLASSIC
         .iter()
-        .chain(&net::PROGRAMS)
+        .chain(&net::CLASSIC)
         .chain(&netcopy_common::uring::PROGRAMS)
         .chain(&sched::CLASSIC)
     {
@@ -47,6 +47,7 @@ fn expected() -> Vec<(&'static str, Kind, Option<String>)> {
     }
     for (name, _) in syscalls::RAW
         .iter()
+        .chain(&net::RAW)
         .chain(&netcopy_common::brackets::PROGRAMS)
     {
         v.push((name, Kind::RawTracePoint, None));
