@@ -99,7 +99,10 @@ pub struct OnCpu {
 layout!(OnCpu, 64, net @ 8, brackets @ 40);
 
 /// A call in flight on one thread, filled in by the syscall family at entry and added to by
-/// the sched, net, counters and exact families while `active` is 1.
+/// the sched, net, counters and exact families while `active` is 1. What every call writes
+/// at entry and reads at exit comes first, through `offcpu_reason_ns`: 136 bytes, so that a
+/// call touches as few cache lines as it can; the counter and exact-tier fields, used only
+/// where a PMU or BPF trampolines exist, come after.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Inflight {
@@ -112,13 +115,6 @@ pub struct Inflight {
     /// Counters moved over the call's finished on-CPU stretches.
     pub cycles: u64,
     pub instructions: u64,
-    /// Counter values when the current stretch began.
-    pub stretch_cycles: u64,
-    pub stretch_instructions: u64,
-    /// Exact tier: when each timed function was entered (0: not inside it).
-    pub exact_start: [u64; EXACT_FNS],
-    /// Exact tier: ns inside each timed function so far.
-    pub exact_ns: [u32; EXACT_FNS],
     pub fd: i32,
     pub flags: u32,
     pub voluntary_cs: u32,
@@ -135,11 +131,18 @@ pub struct Inflight {
     pub _pad: [u8; 3],
     /// Bytes the io_uring send requests completing inside the call reported sent.
     pub uring_bytes: u32,
-    /// Off-CPU ns per kept reason (`crate::offcpu::KEPT`).
-    pub offcpu_reason_ns: [u64; KEPT],
     /// The hash of the stack the thread was last switched out at (a key of
     /// `crate::maps::OFFCPU_STACKS`), 0 when none was read, while it is out.
     pub wait_stack: u32,
+    /// Off-CPU ns per kept reason (`crate::offcpu::KEPT`).
+    pub offcpu_reason_ns: [u64; KEPT],
+    /// Counter values when the current stretch began.
+    pub stretch_cycles: u64,
+    pub stretch_instructions: u64,
+    /// Exact tier: when each timed function was entered (0: not inside it).
+    pub exact_start: [u64; EXACT_FNS],
+    /// Exact tier: ns inside each timed function so far.
+    pub exact_ns: [u32; EXACT_FNS],
     pub _pad2: u32,
 }
 layout!(
@@ -147,34 +150,35 @@ layout!(
     216,
     net @ 24,
     cycles @ 56,
-    exact_start @ 88,
-    exact_ns @ 128,
-    fd @ 148,
-    kind @ 164,
-    active @ 167,
-    reason @ 168,
-    uring_bytes @ 172,
-    offcpu_reason_ns @ 176,
-    wait_stack @ 208,
+    fd @ 72,
+    kind @ 88,
+    active @ 91,
+    reason @ 92,
+    uring_bytes @ 96,
+    wait_stack @ 100,
+    offcpu_reason_ns @ 104,
+    stretch_cycles @ 136,
+    exact_start @ 152,
+    exact_ns @ 192,
 );
 
 /// One target thread: its call in flight and the calls it completed.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ThreadEntry {
-    pub call: Inflight,
-    pub counts: ExactCounts,
     /// The process the thread belongs to: a reused thread id of another process is not a
     /// target just because the entry is there.
     pub tgid: u32,
     /// The thread whose entry this slot is; 0 while the slot is free (0 is the idle task,
-    /// never traced).
+    /// never traced). First, on the line the call's first fields start on.
     pub tid: u32,
+    pub call: Inflight,
+    pub counts: ExactCounts,
     /// Never used: it keeps neighbouring entries off each other's cache lines (see
     /// [`ENTRY_GAP`]).
     pub _gap: [u64; ENTRY_GAP / 8],
 }
-layout!(ThreadEntry, 384, counts @ 216, tgid @ 320, tid @ 324);
+layout!(ThreadEntry, 384, tid @ 4, call @ 8, counts @ 224);
 
 /// Bytes of [`ThreadEntry`] after its last used one. Two target threads often have
 /// neighbouring ids, so neighbouring slots, each written on its own CPU at every call: with
@@ -182,8 +186,9 @@ layout!(ThreadEntry, 384, counts @ 216, tgid @ 320, tid @ 324);
 /// and the line moved between the CPUs twice a call (perf put a third of sys_exit's samples,
 /// and of sys_enter's, on the first loads from the entry in a traced twocopy 1K run). With a
 /// size that is a multiple of 64 and a gap of 56 bytes, the used bytes of two entries never
-/// share a 64-byte line wherever an 8-byte-aligned array starts (the kernel's array values
-/// start 8 bytes short of a line on 6.18).
+/// share a 64-byte line wherever an 8-byte-aligned array starts. The kernel's array values
+/// start 8 bytes short of a line on 6.18, so there the ids fill those 8 bytes and the call
+/// starts on a line: its first 136 bytes, what every call touches, take 3 lines.
 pub const ENTRY_GAP: usize = 56;
 const _: () = assert!(core::mem::size_of::<ThreadEntry>().is_multiple_of(64));
 const _: () = assert!(core::mem::size_of::<ThreadEntry>() - ENTRY_GAP == 328);
