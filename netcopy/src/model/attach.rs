@@ -134,6 +134,12 @@ pub struct Step {
     pub outcome: Outcome,
 }
 
+impl Step {
+    pub fn new(method: Method, outcome: Outcome) -> Self {
+        Self { method, outcome }
+    }
+}
+
 /// One hook: what it measures, each method considered, and the one used.
 #[derive(Clone, Debug, Serialize)]
 pub struct HookRecord {
@@ -231,7 +237,7 @@ mod tests {
     use super::*;
 
     fn step(method: Method, outcome: Outcome) -> Step {
-        Step { method, outcome }
+        Step::new(method, outcome)
     }
 
     #[test]

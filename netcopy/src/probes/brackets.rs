@@ -8,7 +8,6 @@
 //! (`NETCOPY_HIDE=brackets`, or `rawtp`) or refused, those columns are null and the stages
 //! come from sampling, which the run's fallbacks say.
 
-use aya::programs::RawTracePoint;
 use netcopy_common::{brackets::PROGRAMS, config::BRACKETS};
 
 use super::{Intent, ProbeError, Probes};
@@ -44,13 +43,7 @@ impl Probes {
             return Ok(Outcome::Hidden(None));
         }
         let keep = intent == Intent::Trace;
-        let tried = self.attach_all::<RawTracePoint>(
-            &PROGRAMS,
-            keep,
-            |p, _| p.load(),
-            |p, tp| p.attach(tp).map(|_| ()),
-            RawTracePoint::unload,
-        );
+        let tried = self.attach_raw_tps(&PROGRAMS, keep);
         if tried.is_ok() && keep {
             self.update_config(|word| word | BRACKETS)?;
         }

@@ -29,7 +29,7 @@ pub mod uring;
 
 use aya::{
     Ebpf,
-    programs::{Program, ProgramError},
+    programs::{Program, ProgramError, RawTracePoint},
 };
 use thiserror::Error;
 
@@ -213,6 +213,22 @@ impl Probes {
                     .map_err(|e| Outcome::Unavailable(format!("BTF: {}", root_cause(&e))))
             })
             .clone()
+    }
+
+    /// Load the raw tracepoint programs of `programs` (program, raw tracepoint) and attach
+    /// them if `keep`, as [`Self::attach_all`] does.
+    pub(crate) fn attach_raw_tps(
+        &mut self,
+        programs: &[(&'static str, &'static str)],
+        keep: bool,
+    ) -> Result<(), Outcome> {
+        self.attach_all::<RawTracePoint>(
+            programs,
+            keep,
+            |p, _| p.load(),
+            |p, tp| p.attach(tp).map(|_| ()),
+            RawTracePoint::unload,
+        )
     }
 
     /// Load each of `programs` (program, point) and, if `keep`, attach it; on any failure,

@@ -7,8 +7,6 @@
 //! ([`CLASSIC`]). Numbers: skbs built, sent and received, and bytes copied to user, per call
 //! (the records' `skbs_*` and `bytes_to_user`).
 
-use aya::programs::RawTracePoint;
-
 use super::{Intent, ProbeError, Probes};
 use crate::model::{HookRecord, Method, Outcome, Step, attach::Feature};
 
@@ -34,14 +32,8 @@ pub fn record(raw: Outcome, classic: Outcome) -> HookRecord {
         "net",
         "skbs built, sent, received and bytes copied to user inside a call",
         vec![
-            Step {
-                method: Method::RawTp,
-                outcome: raw,
-            },
-            Step {
-                method: Method::Tracepoint,
-                outcome: classic,
-            },
+            Step::new(Method::RawTp, raw),
+            Step::new(Method::Tracepoint, classic),
         ],
     )
 }
@@ -59,13 +51,7 @@ impl Probes {
         if self.features.is_hidden(Feature::RawTp) {
             return Err(Outcome::Hidden(None));
         }
-        self.attach_all::<RawTracePoint>(
-            &RAW,
-            keep,
-            |p, _| p.load(),
-            |p, tp| p.attach(tp).map(|_| ()),
-            RawTracePoint::unload,
-        )
+        self.attach_raw_tps(&RAW, keep)
     }
 }
 

@@ -10,7 +10,7 @@
 //! (`netcopy_common::syscalls::raw::ARCH`) and are tried only there. Numbers: one record per
 //! call and exact per-thread counts (read back in `maps`).
 
-use aya::programs::{BtfTracePoint, RawTracePoint, TracePoint};
+use aya::programs::{BtfTracePoint, TracePoint};
 use netcopy_common::syscalls::raw;
 
 use super::{Intent, ProbeError, Probes, program_error};
@@ -58,22 +58,10 @@ pub fn record(btf: Outcome, raw: Outcome, classic: Outcome) -> HookRecord {
         "syscalls",
         "enter/exit of sendto, sendmsg, recvfrom, recvmsg, write, read, writev, readv, io_uring_enter: one record per call",
         vec![
-            Step {
-                method: Method::Fentry,
-                outcome: Outcome::NotBuilt,
-            },
-            Step {
-                method: Method::TpBtf,
-                outcome: btf,
-            },
-            Step {
-                method: Method::RawTp,
-                outcome: raw,
-            },
-            Step {
-                method: Method::Tracepoint,
-                outcome: classic,
-            },
+            Step::new(Method::Fentry, Outcome::NotBuilt),
+            Step::new(Method::TpBtf, btf),
+            Step::new(Method::RawTp, raw),
+            Step::new(Method::Tracepoint, classic),
         ],
     )
 }
@@ -124,13 +112,7 @@ impl Probes {
         if let Some(no) = arch_outcome(std::env::consts::ARCH) {
             return Err(no);
         }
-        self.attach_all::<RawTracePoint>(
-            &RAW,
-            keep,
-            |p, _| p.load(),
-            |p, tp| p.attach(tp).map(|_| ()),
-            RawTracePoint::unload,
-        )
+        self.attach_raw_tps(&RAW, keep)
     }
 
     /// The classic tracepoints' outcome where `upgrade` was tried first: not needed when it
