@@ -183,8 +183,8 @@ layout!(ThreadEntry, 384, tid @ 4, call @ 8, counts @ 224);
 /// Bytes of [`ThreadEntry`] after its last used one. Two target threads often have
 /// neighbouring ids, so neighbouring slots, each written on its own CPU at every call: with
 /// entries of 328 bytes, one thread's `tid` shared a cache line with the next one's `call`,
-/// and the line moved between the CPUs twice a call (perf put a third of sys_exit's samples,
-/// and of sys_enter's, on the first loads from the entry in a traced twocopy 1K run). With a
+/// and the line moved between the CPUs twice a call (perf put 62% of sys_exit's samples, and
+/// 40% of sys_enter's, on the first loads from the entry in a traced twocopy 1K run). With a
 /// size that is a multiple of 64 and a gap of 56 bytes, the used bytes of two entries never
 /// share a 64-byte line wherever an 8-byte-aligned array starts. The kernel's array values
 /// start 8 bytes short of a line on 6.18, so there the ids fill those 8 bytes and the call

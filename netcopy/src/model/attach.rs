@@ -236,18 +236,14 @@ impl CounterSource {
 mod tests {
     use super::*;
 
-    fn step(method: Method, outcome: Outcome) -> Step {
-        Step::new(method, outcome)
-    }
-
     #[test]
     fn the_first_used_step_is_chosen_and_the_first_refusal_is_the_fallback() {
         let h = HookRecord::new(
             "stages",
             "",
             vec![
-                step(Method::Fentry, Outcome::Refused("EPERM".into())),
-                step(Method::PerfEvent, Outcome::Used),
+                Step::new(Method::Fentry, Outcome::Refused("EPERM".into())),
+                Step::new(Method::PerfEvent, Outcome::Used),
             ],
         );
         assert_eq!(h.chosen, Some(Method::PerfEvent));
@@ -264,15 +260,15 @@ mod tests {
             "net",
             "",
             vec![
-                step(Method::Fentry, Outcome::NotBuilt),
-                step(Method::Tracepoint, Outcome::Used),
+                Step::new(Method::Fentry, Outcome::NotBuilt),
+                Step::new(Method::Tracepoint, Outcome::Used),
             ],
         );
         assert_eq!(h.fallback(), None);
         let none = HookRecord::new(
             "cycles",
             "",
-            vec![step(
+            vec![Step::new(
                 Method::PerfCounter,
                 Outcome::Untried("cannot try without CAP_BPF".into()),
             )],
@@ -287,8 +283,8 @@ mod tests {
             "sched_switch",
             "",
             vec![
-                step(Method::TpBtf, Outcome::Hidden(Some(Feature::Btf))),
-                step(Method::Tracepoint, Outcome::Used),
+                Step::new(Method::TpBtf, Outcome::Hidden(Some(Feature::Btf))),
+                Step::new(Method::Tracepoint, Outcome::Used),
             ],
         );
         assert_eq!(
