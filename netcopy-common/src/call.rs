@@ -6,13 +6,7 @@
 //! lookups instead of a hash lookup's helper call. The syscall family fills a call at entry; the sched, net, counters and
 //! exact families add to it while it is active; the exit turns it into a record.
 
-use crate::{
-    exact::EXACT_FNS,
-    layout,
-    maps::MAX_THREADS,
-    offcpu::KEPT,
-    syscalls::{KINDS, RingCursor},
-};
+use crate::{exact::EXACT_FNS, layout, maps::MAX_THREADS, offcpu::KEPT, syscalls::KINDS};
 
 /// Slots of `THREADS` a thread's entry may take, from its home slot on.
 pub const PROBES: u32 = 4;
@@ -101,11 +95,8 @@ pub struct OnCpu {
     /// The CPU's open brackets; they outlive a change of `tid` only where none can be open
     /// (softirqs and transmits never span a context switch or a syscall boundary).
     pub brackets: Brackets,
-    /// The CPU's place in its ring of records, set by user space before tracing starts
-    /// (here rather than in a map of its own: one map fewer, the same cost per call).
-    pub ring: RingCursor,
 }
-layout!(OnCpu, 96, net @ 8, brackets @ 40, ring @ 64);
+layout!(OnCpu, 64, net @ 8, brackets @ 40);
 
 /// A call in flight on one thread, filled in by the syscall family at entry and added to by
 /// the sched, net, counters and exact families while `active` is 1. What every call writes
@@ -208,6 +199,4 @@ mod pod {
     unsafe impl aya::Pod for super::ExactCounts {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::ThreadEntry {}
-    // SAFETY: as above.
-    unsafe impl aya::Pod for super::OnCpu {}
 }

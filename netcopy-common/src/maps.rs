@@ -5,8 +5,7 @@
 /// Array of [`MAX_THREADS`] [`crate::call::ThreadEntry`]s: each target thread's call in
 /// flight and its exact call counts, in a slot of [`crate::call::thread_slot`].
 pub const THREADS: &str = "THREADS";
-/// Per-CPU array (one slot) of [`crate::call::OnCpu`]: the traced call running on the CPU,
-/// and the CPU's place in its ring of records.
+/// Per-CPU array (one slot) of [`crate::call::OnCpu`]: the traced call running on the CPU.
 pub const ON_CPU: &str = "ON_CPU";
 /// Mappable array of [`crate::syscalls::SyscallRecord`]s: every CPU's ring of records, one
 /// after the other (user space sizes it at load time).
@@ -14,6 +13,9 @@ pub const RECORDS: &str = "RECORDS";
 /// Mappable array of [`crate::syscalls::RingPos`], one per possible CPU: where the kernel
 /// and user space are in that CPU's ring.
 pub const RECORD_RINGS: &str = "RECORD_RINGS";
+/// Per-CPU array (one slot) of [`crate::syscalls::RingCursor`]: the kernel's own place in
+/// its CPU's ring.
+pub const RING_CURSORS: &str = "RING_CURSORS";
 /// Per-CPU array (one slot) of records their CPU's ring had no room for.
 pub const LOST: &str = "LOST";
 /// Array with one word of [`crate::config`] bits, set by user space.
@@ -51,11 +53,12 @@ pub const URING_SENDS: &str = "URING_SENDS";
 pub const URING_EVENTS: &str = "URING_EVENTS";
 
 /// Every map of the object.
-pub const ALL: [&str; 20] = [
+pub const ALL: [&str; 21] = [
     THREADS,
     ON_CPU,
     RECORDS,
     RECORD_RINGS,
+    RING_CURSORS,
     LOST,
     CONFIG,
     AGGREGATES,

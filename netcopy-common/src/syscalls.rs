@@ -187,8 +187,8 @@ pub struct RingPos {
 }
 layout!(RingPos, 128, tail @ 64);
 
-/// The kernel's own view of its CPU's ring (in the CPU's [`crate::call::OnCpu`], set by
-/// user space before tracing starts): the next record's number, how far it may write before it reads `tail`
+/// The kernel's own view of its CPU's ring (a per-CPU value, set by user space before
+/// tracing starts): the next record's number, how far it may write before it reads `tail`
 /// again, and the ring's place in `RECORDS`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -14,10 +14,10 @@ use netcopy_common::{
     aggregate::{AggKey, Aggregate},
     config::{TAIL_EVERY, TAIL_SLOW_NS},
     maps::MAX_THREADS,
-    syscalls::{RingPos, SyscallRecord},
+    syscalls::{RingCursor, RingPos, SyscallRecord},
 };
 
-use crate::{call::cpu_slot, config::config_at};
+use crate::config::config_at;
 
 /// User space sets both sizes at load time: one ring per possible CPU.
 #[map]
@@ -25,6 +25,9 @@ static RECORDS: Array<SyscallRecord> = Array::with_max_entries(1, BPF_F_MMAPABLE
 
 #[map]
 static RECORD_RINGS: Array<RingPos> = Array::with_max_entries(1, BPF_F_MMAPABLE);
+
+#[map]
+static RING_CURSORS: PerCpuArray<RingCursor> = PerCpuArray::with_max_entries(1, 0);
 
 #[map]
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
@@ -45,12 +48,12 @@ static FRESH_AGGREGATE: PerCpuArray<Aggregate> = PerCpuArray::with_max_entries(1
 /// stores drain while the kernel goes on, and on x86-64 nothing waits for them.
 #[inline(always)]
 pub fn stage(fill: impl FnOnce(&mut SyscallRecord)) {
-    let Some(cpu) = cpu_slot() else {
+    let Some(cursor) = RING_CURSORS.get_ptr_mut(0) else {
         add_lost(1);
         return;
     };
-    // SAFETY: this CPU's slot; programs that write records do not interleave on one CPU.
-    let cursor = unsafe { &mut (*cpu).ring };
+    // SAFETY: this CPU's cursor; programs that write records do not interleave on one CPU.
+    let cursor = unsafe { &mut *cursor };
     let head = cursor.head;
     if head >= cursor.limit {
         // The ring may be full: see how far user space has read.

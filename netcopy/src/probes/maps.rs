@@ -6,13 +6,13 @@
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuValues, RingBuf};
 use netcopy_common::{
     aggregate::{AggKey, Aggregate},
-    call::{ExactCounts, OnCpu, PROBES, ThreadEntry, thread_slot},
+    call::{ExactCounts, PROBES, ThreadEntry, thread_slot},
     config::{
         AGGREGATE, ALL_TASKS, BY_CGROUP, BY_COMM, PAUSED, TAIL, TAIL_EVERY, TAIL_SLOW_NS, WORD,
     },
     maps::{
-        AGGREGATES, CONFIG, LOST, ON_CPU, RECORDS, TARGET_CGROUPS, TARGET_COMMS, TARGET_TGIDS,
-        THREADS,
+        AGGREGATES, CONFIG, LOST, RECORDS, RING_CURSORS, TARGET_CGROUPS, TARGET_COMMS,
+        TARGET_TGIDS, THREADS,
     },
     syscalls::RingCursor,
     targets::{COMM_LEN, PRESENT},
@@ -147,22 +147,15 @@ impl Probes {
 
     /// Give each CPU's program its place in the record rings (before any is attached).
     pub(super) fn set_cursors(&mut self, cursors: &[RingCursor]) -> Result<(), ProbeError> {
-        let mut array: PerCpuArray<&mut MapData, OnCpu> =
-            PerCpuArray::try_from(self.map_mut(ON_CPU)?).map_err(map_error(ON_CPU))?;
-        let slots = cursors
-            .iter()
-            .map(|&ring| OnCpu {
-                ring,
-                ..OnCpu::default()
-            })
-            .collect::<Vec<_>>();
-        let values = PerCpuValues::try_from(slots).map_err(|e| {
+        let mut array: PerCpuArray<&mut MapData, RingCursor> =
+            PerCpuArray::try_from(self.map_mut(RING_CURSORS)?).map_err(map_error(RING_CURSORS))?;
+        let values = PerCpuValues::try_from(cursors.to_vec()).map_err(|e| {
             ProbeError::Rings(format!(
                 "{} cursors for this machine's CPUs: {e}",
                 cursors.len()
             ))
         })?;
-        array.set(0, values, 0).map_err(map_error(ON_CPU))
+        array.set(0, values, 0).map_err(map_error(RING_CURSORS))
     }
 
     /// The record rings, handed to the collector (once).
