@@ -1,26 +1,27 @@
-//! A record ring's positions as user space reads them from memory the kernel writes: any
-//! positions give a span within one ring, or a count of records given up on, never a read
-//! of more than a ring.
+//! Ring-buffer items as user space decodes them: any bytes give records or a "malformed"
+//! count, never a panic or a read past the item.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use netcopy::probes::rings::span;
+use netcopy::collect::records::{Collected, batch_records};
+use netcopy_common::syscalls::{BATCH_RECORDS, SyscallRecord};
 
 fuzz_target!(|data: &[u8]| {
-    let word = |at: usize| {
-        data.get(at..at + 8)
-            .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
-    };
-    let (head, tail) = (word(0), word(8));
-    let slots = 1u32 << (data.get(16).copied().unwrap_or(0) % 32);
-    let (from, count, given_up) = span(head, tail, slots);
-    assert!(count <= u64::from(slots));
-    if count > 0 {
-        assert_eq!(from, tail);
-        assert_eq!(from.wrapping_add(count), head);
-        assert_eq!(given_up, 0);
-    } else {
-        assert_eq!(from, head);
+    let mut collected = Collected::default();
+    match batch_records(data) {
+        Some(records) => {
+            let mut n = 0;
+            for bytes in records {
+                assert_eq!(bytes.len(), std::mem::size_of::<SyscallRecord>());
+                let _ = collected.decode(bytes);
+                n += 1;
+            }
+            assert!(n <= BATCH_RECORDS);
+        }
+        None => {
+            let _ = collected.decode(data);
+        }
     }
-    assert!(given_up <= head.wrapping_sub(tail));
+    assert!(collected.malformed <= (BATCH_RECORDS + 1) as u64);
+    assert!(collected.by_thread.len() <= BATCH_RECORDS);
 });

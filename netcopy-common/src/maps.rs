@@ -7,16 +7,12 @@
 pub const THREADS: &str = "THREADS";
 /// Per-CPU array (one slot) of [`crate::call::OnCpu`]: the traced call running on the CPU.
 pub const ON_CPU: &str = "ON_CPU";
-/// Mappable array of [`crate::syscalls::SyscallRecord`]s: every CPU's ring of records, one
-/// after the other (user space sizes it at load time).
+/// Ring buffer of [`crate::syscalls::StagedRecords`] batches.
 pub const RECORDS: &str = "RECORDS";
-/// Mappable array of [`crate::syscalls::RingPos`], one per possible CPU: where the kernel
-/// and user space are in that CPU's ring.
-pub const RECORD_RINGS: &str = "RECORD_RINGS";
-/// Per-CPU array (one slot) of [`crate::syscalls::RingCursor`]: the kernel's own place in
-/// its CPU's ring.
-pub const RING_CURSORS: &str = "RING_CURSORS";
-/// Per-CPU array (one slot) of records their CPU's ring had no room for.
+/// Per-CPU array (one slot) of [`crate::syscalls::StagedRecords`]: each CPU's batch being
+/// filled.
+pub const STAGING: &str = "STAGING";
+/// Per-CPU array (one slot) of records the ring buffer had no room for.
 pub const LOST: &str = "LOST";
 /// Array with one word of [`crate::config`] bits, set by user space.
 pub const CONFIG: &str = "CONFIG";
@@ -53,12 +49,11 @@ pub const URING_SENDS: &str = "URING_SENDS";
 pub const URING_EVENTS: &str = "URING_EVENTS";
 
 /// Every map of the object.
-pub const ALL: [&str; 21] = [
+pub const ALL: [&str; 20] = [
     THREADS,
     ON_CPU,
     RECORDS,
-    RECORD_RINGS,
-    RING_CURSORS,
+    STAGING,
     LOST,
     CONFIG,
     AGGREGATES,
@@ -86,9 +81,8 @@ pub const MAX_TARGETS: u32 = 1024;
 /// Threads (and thread, kind pairs) the per-thread maps hold; a power of two (the slots of
 /// `THREADS` are a thread id's low bits).
 pub const MAX_THREADS: u32 = 16384;
-/// Default size of each CPU's ring of records (a power of two); `--ring-buffer` resizes it.
-/// User space gives each CPU the most records that fit, a power of two of them.
-pub const RING_BYTES: u32 = 8 << 20;
+/// Default size of the record ring buffer (a power of two pages); `--ring-buffer` resizes it.
+pub const RECORDS_BYTES: u32 = 16 << 20;
 /// Distinct stacks kept.
 pub const MAX_STACKS: u32 = 16384;
 /// Distinct (thread, kind, stack) keys kept.

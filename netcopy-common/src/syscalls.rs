@@ -166,48 +166,21 @@ layout!(
     offcpu_reason_ns @ 136,
 );
 
-/// Where the kernel and user space are in one CPU's ring of records in
-/// [`crate::maps::RECORDS`]: the kernel writes a call's record straight into its next slot
-/// and then moves `head` on; user space, which maps both arrays, reads the slots up to
-/// `head` and then moves `tail` on. The kernel writes no slot between `tail` and `head`: a
-/// record that finds the ring full is counted in `LOST` instead.
-///
-/// Each side writes only its own cache line (the values of a mappable array are
-/// page-aligned), and the kernel reads `tail` only when its [`RingCursor`] says the ring
-/// may be full.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RingPos {
-    /// Records written into this CPU's ring.
-    pub head: u64,
-    pub _pad0: [u64; 7],
-    /// Records user space has read from this CPU's ring.
-    pub tail: u64,
-    pub _pad1: [u64; 7],
-}
-layout!(RingPos, 128, tail @ 64);
+/// Records gathered per CPU before they go to the ring buffer in one piece: a reservation
+/// in the shared ring costs a lock and cache-line traffic between CPUs, so one per 32 calls
+/// instead of one per call.
+pub const BATCH_RECORDS: usize = 32;
 
-/// The kernel's own view of its CPU's ring (a per-CPU value, set by user space before
-/// tracing starts): the next record's number, how far it may write before it reads `tail`
-/// again, and the ring's place in `RECORDS`.
+/// A batch of records: what one ring buffer item holds, and what each CPU fills.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RingCursor {
-    /// Records written into this CPU's ring (what [`RingPos::head`] says once published).
-    pub head: u64,
-    /// The ring has room up to this record number: the last `tail` read plus the slots.
-    pub limit: u64,
-    /// The ring's first slot in `RECORDS`.
-    pub first: u32,
-    /// The ring's slots less one (the slots are a power of two).
-    pub mask: u32,
-    /// 1: `head` is published with an atomic add, which orders the record's stores before
-    /// it on any architecture; 0 (x86-64, where other CPUs see stores in program order):
-    /// with a plain store, which does not wait for the record's cache lines.
-    pub ordered: u32,
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StagedRecords {
+    /// Records in use, from the front.
+    pub count: u32,
     pub _pad: u32,
+    pub records: [SyscallRecord; BATCH_RECORDS],
 }
-layout!(RingCursor, 32, first @ 16, ordered @ 24);
+layout!(StagedRecords, 8 + 168 * BATCH_RECORDS, records @ 8);
 
 /// What the raw tracepoints on `raw_syscalls:sys_enter`/`sys_exit` need to know: the
 /// syscall numbers and `struct pt_regs` offsets of one architecture. User space attaches
@@ -281,7 +254,5 @@ mod pod {
     // SAFETY: `repr(C)` plain integers with explicit padding, valid for any bytes.
     unsafe impl aya::Pod for super::SyscallRecord {}
     // SAFETY: as above.
-    unsafe impl aya::Pod for super::RingPos {}
-    // SAFETY: as above.
-    unsafe impl aya::Pod for super::RingCursor {}
+    unsafe impl aya::Pod for super::StagedRecords {}
 }

@@ -6,7 +6,7 @@
 //!   instructions), `exact` (fentry/fexit), `sample` (the CPU-clock stack sampler), `uring`
 //!   (io_uring send requests, their results and notifications).
 //! - Shared state (maps, no programs): `call` (the call in flight per thread and per CPU),
-//!   `records` (the per-CPU record rings, aggregates), `targets`, `config`; `fields` reads
+//!   `records` (batches, ring buffer, aggregates), `targets`, `config`; `fields` reads
 //!   classic tracepoint records.
 //!
 //! Built for `bpfel-unknown-none` by `netcopy/build.rs` (aya-build) and embedded in the
@@ -14,9 +14,6 @@
 //! rustfmt can check it.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
-// `records` publishes a record with an atomic add, which core offers BPF only as an intrinsic.
-#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
-#![cfg_attr(target_arch = "bpf", allow(internal_features))]
 
 #[cfg(target_arch = "bpf")]
 mod config;

@@ -172,7 +172,7 @@ enum Command {
     /// Fuzz netcopy's parsers with cargo-fuzz (nightly), each target for a fixed time.
     ///
     /// Targets (fuzz/fuzz_targets): units (sizes, durations), wire (the hello and ack),
-    /// records (record ring positions), kallsyms, folded (stacks + classifier), btf.
+    /// records (ring-buffer items), kallsyms, folded (stacks + classifier), btf.
     /// Seeds come from fuzz/seeds; findings stay in fuzz/corpus; a crash fails the command
     /// and leaves its input in fuzz/artifacts.
     ///

@@ -4,7 +4,7 @@
 //! raw tracepoints ([`raw`]), or the 16 classic tracepoints
 //! `syscalls:sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg,write,read,writev,readv,io_uring_enter}`
 //! ([`tracepoint`]). Numbers: the call in flight in `THREADS[tid].call`, opened at entry
-//! and turned at exit into a [`SyscallRecord`] (written into this CPU's ring in `RECORDS`, or folded into
+//! and turned at exit into a [`SyscallRecord`] (staged into `RECORDS`, or folded into
 //! `AGGREGATES`), and `THREADS[tid].counts`, the exact calls per kind.
 
 mod raw;

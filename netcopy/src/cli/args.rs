@@ -212,7 +212,7 @@ pub fn ring_arg(s: &str) -> Result<u32, String> {
     let bytes = parse_size(s).map_err(|e| e.to_string())?;
     if !(4096..=1 << 30).contains(&bytes) || !bytes.is_power_of_two() {
         return Err(format!(
-            "ring size {s} must be a power of two from 4K to 1G"
+            "ring buffer {s} must be a power of two from 4K to 1G"
         ));
     }
     Ok(bytes as u32)

@@ -53,10 +53,9 @@ pub struct TraceArgs {
     /// With --records tail: every Nth call of a thread and kind gets a row (0: none).
     #[arg(long, default_value_t = 1000)]
     tail_every: u32,
-    /// Size of each CPU's ring of records (one per call) that netcopy reads as the trace
-    /// runs: a power of two from 4K to 1G. Records that find their ring full are counted as
-    /// lost and reported.
-    #[arg(long, default_value = "8M", value_parser = ring_arg)]
+    /// Size of the ring buffer that carries one record per call to netcopy: a power of two
+    /// from 4K to 1G. Records that find it full are counted as lost and reported.
+    #[arg(long, default_value = "16M", value_parser = ring_arg)]
     ring_buffer: u32,
     /// Exit with status 3 when any record was lost (the run still completes and is saved).
     #[arg(long)]

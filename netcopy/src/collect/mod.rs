@@ -1,4 +1,4 @@
-//! Turning what the probes recorded into rows: syscall records read from the per-CPU record rings
+//! Turning what the probes recorded into rows: syscall records read from the ring buffer
 //! and folded per thread and role (`records`); sampled kernel stacks symbolized
 //! (`kallsyms`), classified into copy stages (`stages`) and added up (`samples`); the
 //! exact and sampled stage times combined into one table (`combine`); io_uring send

@@ -1,11 +1,11 @@
-//! Reading syscall records from the per-CPU record rings ([`RecordRings`], mapped into
-//! netcopy) and folding them into per-(thread, kind) statistics as they arrive, so
+//! Reading syscall records from the ring buffer (`RECORDS`, batches of
+//! [`StagedRecords`]) and folding them into per-(thread, kind) statistics as they arrive, so
 //! memory stays bounded whatever the call rate; each record also goes to a
 //! [`RecordWriter`] (syscalls.parquet) with its thread's role. Numbers: [`CallStats`] per
 //! thread and kind, folded into [`SyscallSummary`] rows per role.
 //!
-//! The reader runs on its own thread: it drains the rings every [`POLL`] (the kernel writes
-//! records without waking anyone), and completely once more after the stop request.
+//! The reader runs on its own thread with a small tokio runtime: `AsyncFd` wakes it when the
+//! kernel has written records, and it drains the buffer completely after the stop request.
 
 use std::{
     collections::{BTreeMap, HashMap, btree_map::Entry},
@@ -16,19 +16,20 @@ use std::{
     thread,
 };
 
+use aya::maps::{MapData, RingBuf};
 use netcopy_common::{
     aggregate::{AggKey, Aggregate},
     brackets,
     exact::TIMED,
     offcpu::Reason,
-    syscalls::{SyscallKind, SyscallRecord},
+    syscalls::{BATCH_RECORDS, StagedRecords, SyscallKind, SyscallRecord},
 };
 use thiserror::Error;
+use tokio::io::{Interest, unix::AsyncFd};
 
 use super::procs::Processes;
 use crate::{
     model::{Process, Role, SyscallSummary},
-    probes::rings::RecordRings,
     workload::{stats::Latency, watch::Roles},
 };
 
@@ -143,8 +144,7 @@ pub struct Collected {
     pub by_thread: BTreeMap<(u32, SyscallKind), CallStats>,
     /// The process of every thread seen, named when first seen (`procs`).
     pub processes: Processes,
-    /// Records of an unknown kind, or given up on for impossible ring positions (never
-    /// expected; counted, not hidden).
+    /// Records whose bytes did not form a record (never expected; counted, not hidden).
     pub malformed: u64,
     /// Records received (rows of syscalls.parquet).
     pub rows: u64,
@@ -154,6 +154,16 @@ pub struct Collected {
 }
 
 impl Collected {
+    /// Decode one record's bytes; `None` (and a count) for bytes that are not a record.
+    pub fn decode(&mut self, bytes: &[u8]) -> Option<SyscallRecord> {
+        if bytes.len() < std::mem::size_of::<SyscallRecord>() {
+            self.malformed += 1;
+            return None;
+        }
+        // SAFETY: the length was checked; SyscallRecord is plain data valid for any bytes.
+        Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) })
+    }
+
     /// Count one record into its thread's statistics; `None` when its kind is unknown.
     /// Records are passed by reference from here on: at a million a second, each copy of
     /// one showed in the collector's profile.
@@ -254,6 +264,7 @@ impl Collected {
 /// The reader thread; [`Collector::finish`] stops it after a final drain.
 pub struct Collector {
     done: Arc<AtomicBool>,
+    tail: Arc<std::sync::Mutex<Vec<SyscallRecord>>>,
     handle: thread::JoinHandle<Result<Collected, CollectError>>,
 }
 
@@ -261,13 +272,14 @@ impl Collector {
     /// Start reading; every record also goes to `writer`, if given, with its thread's role
     /// in `roles`. With `rows_only` the records are only rows (see [`Collected::rows_only`]).
     pub fn start(
-        records: RecordRings,
+        records: RingBuf<MapData>,
         writer: Option<Box<dyn RecordWriter>>,
         roles: Roles,
         rows_only: bool,
     ) -> Result<Self, CollectError> {
         let done = Arc::new(AtomicBool::new(false));
-        let flag = done.clone();
+        let tail = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (flag, staged) = (done.clone(), tail.clone());
         let sink = Sink {
             collected: Collected {
                 rows_only,
@@ -280,13 +292,16 @@ impl Collector {
         };
         let handle = thread::Builder::new()
             .name("nc-collect".into())
-            .spawn(move || read_all(records, sink, &flag))?;
-        Ok(Self { done, handle })
+            .spawn(move || read_all(records, sink, &flag, &staged))?;
+        Ok(Self { done, tail, handle })
     }
 
-    /// Stop after draining what the kernel has written so far (call it once the programs
-    /// have stopped writing records: see [`crate::probes::Probes::pause`]).
-    pub fn finish(self) -> Result<Collected, CollectError> {
+    /// Stop after draining what the kernel has written so far, then take `staged`: the
+    /// records still in the per-CPU batches (see [`crate::probes::Probes::staged`]).
+    pub fn finish(self, staged: Vec<SyscallRecord>) -> Result<Collected, CollectError> {
+        if let Ok(mut tail) = self.tail.lock() {
+            *tail = staged;
+        }
         self.done.store(true, Ordering::Release);
         self.handle.join().map_err(|_| CollectError::Panicked)?
     }
@@ -303,7 +318,52 @@ struct Sink {
     last: Option<(u32, Role)>,
 }
 
+/// The records of one ring-buffer item, a [`StagedRecords`] batch of which the first
+/// `count` are used; `None` when the bytes are not such a batch.
+pub fn batch_records(bytes: &[u8]) -> Option<std::slice::ChunksExact<'_, u8>> {
+    let header = std::mem::offset_of!(StagedRecords, records);
+    let record = std::mem::size_of::<SyscallRecord>();
+    let count = u32::from_ne_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    if count > BATCH_RECORDS {
+        return None;
+    }
+    Some(
+        bytes
+            .get(header..header + count * record)?
+            .chunks_exact(record),
+    )
+}
+
 impl Sink {
+    /// One ring buffer item: a [`StagedRecords`] batch.
+    fn take(&mut self, bytes: &[u8]) -> Result<(), CollectError> {
+        let Some(records) = batch_records(bytes) else {
+            self.collected.malformed += 1;
+            return Ok(());
+        };
+        for one in records {
+            self.take_one(one)?;
+        }
+        Ok(())
+    }
+
+    fn take_one(&mut self, bytes: &[u8]) -> Result<(), CollectError> {
+        if bytes.len() >= std::mem::size_of::<SyscallRecord>()
+            && bytes.as_ptr().cast::<SyscallRecord>().is_aligned()
+        {
+            // The ring buffer's items are 8-byte aligned, and so are the records in them:
+            // read in place instead of copied (a copy of every record showed in the
+            // collector's profile).
+            // SAFETY: long enough and aligned; SyscallRecord is plain data valid for any
+            // bytes, and `bytes` is not written while it is borrowed.
+            return self.write(unsafe { &*bytes.as_ptr().cast::<SyscallRecord>() });
+        }
+        match self.collected.decode(bytes) {
+            Some(r) => self.write(&r),
+            None => Ok(()),
+        }
+    }
+
     /// Count `r` into the statistics, and give it to the writer.
     fn write(&mut self, r: &SyscallRecord) -> Result<(), CollectError> {
         if let Some(kind) = self.collected.add(r)
@@ -326,32 +386,57 @@ impl Sink {
         Ok(())
     }
 
-    fn drain(&mut self, rings: &mut RecordRings) -> Result<(), CollectError> {
-        let given_up = rings.drain(|r| self.write(r))?;
-        self.collected.malformed += given_up;
+    fn drain(&mut self, rb: &mut RingBuf<MapData>) -> Result<(), CollectError> {
+        while let Some(item) = rb.next() {
+            self.take(&item)?;
+        }
         Ok(())
     }
 }
 
-/// How often the reader drains the rings. At a million calls a second on one CPU, the
-/// default ring of 32,768 records per CPU holds 33 ms of them.
-const POLL: std::time::Duration = std::time::Duration::from_millis(2);
+/// How long the reader waits for a wake-up before it drains the ring anyway.
+const POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
 fn read_all(
-    mut rings: RecordRings,
+    records: RingBuf<MapData>,
     mut sink: Sink,
     done: &AtomicBool,
+    staged: &std::sync::Mutex<Vec<SyscallRecord>>,
 ) -> Result<Collected, CollectError> {
-    loop {
-        let finishing = done.load(Ordering::Acquire);
-        sink.drain(&mut rings)?;
-        if finishing {
-            // That drain came after the stop: every record written before it is read.
-            if let Some(w) = sink.writer.take() {
-                w.close().map_err(CollectError::Writer)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        // SAFETY: the ring buffer owns its map fd, which stays open as long as `fd` lives.
+        let mut fd = unsafe { AsyncFd::register_with_interest(records, Interest::READABLE) }
+            .map_err(std::io::Error::from)?;
+        loop {
+            let finishing = done.load(Ordering::Acquire);
+            // The programs wake us only when the ring fills past an eighth (see
+            // `wakeup_flag` in netcopy-ebpf/src/records.rs), so drain every few milliseconds
+            // anyway: records arrive in batches, and the ring (16 MiB) never gets close to
+            // full between two drains.
+            match tokio::time::timeout(POLL, fd.readable_mut()).await {
+                Ok(guard) => {
+                    let mut guard = guard?;
+                    sink.drain(guard.get_inner_mut())?;
+                    guard.clear_ready();
+                }
+                Err(_) => sink.drain(fd.get_mut())?,
             }
-            return Ok(sink.collected);
+            if finishing {
+                // One last drain: records written before the stop are all read, then the
+                // ones still waiting in the per-CPU batches.
+                sink.drain(fd.get_mut())?;
+                let tail = std::mem::take(&mut *staged.lock().map_err(|_| CollectError::Panicked)?);
+                for r in &tail {
+                    sink.write(r)?;
+                }
+                if let Some(w) = sink.writer.take() {
+                    w.close().map_err(CollectError::Writer)?;
+                }
+                return Ok(sink.collected);
+            }
         }
-        thread::sleep(POLL);
-    }
+    })
 }

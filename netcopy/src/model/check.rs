@@ -48,7 +48,7 @@ pub struct SwitchCheck {
 pub struct ProbeCheck {
     /// The attach methods used, as `hook=method` pairs.
     pub method: String,
-    /// Records their CPU's ring had no room for.
+    /// Records the ring buffer had no room for.
     pub lost: u64,
     /// What fell back and why; shown once in the summary and saved in runs.parquet.
     pub fallbacks: Vec<String>,

@@ -12,7 +12,7 @@ pub struct ExternalSummary {
     pub interrupted: bool,
     pub syscalls: Vec<SyscallSummary>,
     pub stages: Option<Vec<StageRow>>,
-    /// Records their CPU's ring had no room for.
+    /// Records the ring buffer had no room for.
     pub lost: u64,
     /// What fell back and why.
     pub fallbacks: Vec<String>,

@@ -1,7 +1,7 @@
 //! The maps user space writes and reads, outside the programs: which processes are traced
 //! (`TARGET_*`), the config word and `--records tail`'s thresholds (`CONFIG`), and after a trace the exact per-thread counts
-//! (`THREADS`), `--aggregate`'s totals (`AGGREGATES`) and the lost-record count (`LOST`),
-//! and the record rings (`RECORDS`, see `rings`) for the collector.
+//! (`THREADS`), `--aggregate`'s totals (`AGGREGATES`), the lost-record count (`LOST`), the
+//! batches left in `STAGING`, and the record ring buffer (`RECORDS`) for the collector.
 
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuValues, RingBuf};
 use netcopy_common::{
@@ -11,10 +11,10 @@ use netcopy_common::{
         AGGREGATE, ALL_TASKS, BY_CGROUP, BY_COMM, PAUSED, TAIL, TAIL_EVERY, TAIL_SLOW_NS, WORD,
     },
     maps::{
-        AGGREGATES, CONFIG, LOST, RECORDS, RING_CURSORS, TARGET_CGROUPS, TARGET_COMMS,
-        TARGET_TGIDS, THREADS,
+        AGGREGATES, CONFIG, LOST, RECORDS, STAGING, TARGET_CGROUPS, TARGET_COMMS, TARGET_TGIDS,
+        THREADS,
     },
-    syscalls::RingCursor,
+    syscalls::{StagedRecords, SyscallRecord},
     targets::{COMM_LEN, PRESENT},
 };
 
@@ -115,7 +115,7 @@ impl Probes {
             .collect()
     }
 
-    /// Records their CPU's ring had no room for, summed over CPUs.
+    /// Records the ring buffer had no room for, summed over CPUs.
     pub fn lost(&self) -> Result<u64, ProbeError> {
         Ok(self.per_cpu_slot::<u64>(LOST)?.iter().sum())
     }
@@ -135,6 +135,20 @@ impl Probes {
         Ok(())
     }
 
+    /// The records still in the per-CPU batches (they go to the ring buffer 32 at a time).
+    /// Read after [`Probes::pause`]: then no batch is flushed while it is read, so every
+    /// record is taken exactly once.
+    pub fn staged(&self) -> Result<Vec<SyscallRecord>, ProbeError> {
+        Ok(self
+            .per_cpu_slot::<StagedRecords>(STAGING)?
+            .iter()
+            .flat_map(|b| {
+                let n = (b.count as usize).min(b.records.len());
+                b.records[..n].to_vec()
+            })
+            .collect())
+    }
+
     /// The io_uring event ring buffer, handed to its reader (once).
     pub fn take_uring_events(&mut self) -> Result<RingBuf<MapData>, ProbeError> {
         let name = netcopy_common::maps::URING_EVENTS;
@@ -145,24 +159,12 @@ impl Probes {
         RingBuf::try_from(map).map_err(map_error(name))
     }
 
-    /// Give each CPU's program its place in the record rings (before any is attached).
-    pub(super) fn set_cursors(&mut self, cursors: &[RingCursor]) -> Result<(), ProbeError> {
-        let mut array: PerCpuArray<&mut MapData, RingCursor> =
-            PerCpuArray::try_from(self.map_mut(RING_CURSORS)?).map_err(map_error(RING_CURSORS))?;
-        let values = PerCpuValues::try_from(cursors.to_vec()).map_err(|e| {
-            ProbeError::Rings(format!(
-                "{} cursors for this machine's CPUs: {e}",
-                cursors.len()
-            ))
-        })?;
-        array.set(0, values, 0).map_err(map_error(RING_CURSORS))
-    }
-
-    /// The record rings, handed to the collector (once).
-    pub fn take_records(&mut self) -> Result<super::rings::RecordRings, ProbeError> {
-        self.rings.take().ok_or(ProbeError::Missing {
+    /// The record ring buffer, handed to the collector (once).
+    pub fn take_records(&mut self) -> Result<RingBuf<MapData>, ProbeError> {
+        let map = self.ebpf.take_map(RECORDS).ok_or(ProbeError::Missing {
             kind: "map",
             name: RECORDS,
-        })
+        })?;
+        RingBuf::try_from(map).map_err(map_error(RECORDS))
     }
 }

@@ -22,7 +22,6 @@ pub mod features;
 pub mod maps;
 pub mod net;
 pub mod object;
-pub mod rings;
 pub mod sample;
 pub mod sched;
 pub mod syscalls;
@@ -75,8 +74,6 @@ pub enum ProbeError {
     },
     #[error("list the online CPUs: {0}")]
     Cpus(String),
-    #[error("record rings: {0}")]
-    Rings(String),
     #[error("the eBPF object has no {kind} named {name}")]
     Missing {
         kind: &'static str,
@@ -140,8 +137,6 @@ pub struct Probes {
     pub(crate) counter_fds: Vec<std::os::fd::OwnedFd>,
     /// The kernel's BTF once a BTF program asked for it, or why there is none.
     btf: Option<Result<aya::Btf, Outcome>>,
-    /// The record rings, mapped at load time, until the collector takes them.
-    pub(crate) rings: Option<rings::RecordRings>,
 }
 
 impl Probes {
@@ -161,9 +156,9 @@ impl Probes {
     }
 
     /// Check privileges and load the object into memory (no program is in the kernel yet),
-    /// with record rings of `ring_bytes` per CPU (default
-    /// [`netcopy_common::maps::RING_BYTES`]), mapped here, and the off-CPU waiters' address
-    /// ranges (`netcopy_common::offcpu`; zeros: every wait is `other`).
+    /// with a record ring buffer of `ring_bytes` (a power of two, at least a page) instead
+    /// of the object's [`netcopy_common::maps::RECORDS_BYTES`], and the off-CPU waiters'
+    /// address ranges (`netcopy_common::offcpu`; zeros: every wait is `other`).
     pub fn load(
         ring_bytes: Option<u32>,
         wait_ranges: &[[u64; 2]; netcopy_common::offcpu::WAITERS.len()],
@@ -188,31 +183,18 @@ impl Probes {
         let mut loader = aya::EbpfLoader::new();
         loader.override_global(netcopy_common::maps::TASK_PID_OFFSET, &offset, true);
         loader.override_global(netcopy_common::offcpu::WAIT_RANGES, wait_ranges, true);
-        let cpus =
-            aya::util::nr_cpus().map_err(|(what, e)| ProbeError::Cpus(format!("{what}: {e}")))?;
-        let plan = rings::RingPlan::new(
-            ring_bytes.unwrap_or(netcopy_common::maps::RING_BYTES),
-            u32::try_from(cpus).unwrap_or(u32::MAX),
-        )?;
-        loader.map_max_entries(netcopy_common::maps::RECORD_RINGS, plan.cpus);
-        loader.map_max_entries(netcopy_common::maps::RECORDS, plan.records().unwrap_or(1));
+        if let Some(bytes) = ring_bytes {
+            loader.map_max_entries(netcopy_common::maps::RECORDS, bytes);
+        }
         let ebpf = loader.load(OBJECT)?;
-        let mut probes = Self {
+        Ok(Self {
             ebpf,
             features,
             task_pid_offset,
             mounted_tracefs: false,
             counter_fds: Vec::new(),
             btf: None,
-            rings: None,
-        };
-        probes.set_cursors(&plan.cursors())?;
-        probes.rings = Some(rings::RecordRings::map(
-            probes.map(netcopy_common::maps::RECORDS)?,
-            probes.map(netcopy_common::maps::RECORD_RINGS)?,
-            plan,
-        )?);
-        Ok(probes)
+        })
     }
 
     /// The kernel's BTF for loading BTF programs (parsed once), or why they cannot load.

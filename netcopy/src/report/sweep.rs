@@ -76,7 +76,7 @@ pub struct Group {
     /// share of each, over the repeats that measured it.
     pub offcpu_reasons: Vec<(&'static str, Stat)>,
     pub all_verified: bool,
-    /// Records their CPU's ring had no room for, summed over the repeats (null untraced).
+    /// Records the ring buffer had no room for, summed over the repeats (null untraced).
     pub lost_records: Option<u64>,
 }
 
@@ -292,7 +292,7 @@ pub fn render(groups: &[Group]) -> String {
     if !lossy.is_empty() {
         let _ = writeln!(
             o,
-            "\nlost records (a record ring full; the kernel numbers come from the records that arrived, the call counts stay exact): {}",
+            "\nlost records (ring buffer full; the kernel numbers come from the records that arrived, the call counts stay exact): {}",
             lossy.join(", ")
         );
     }

@@ -13,7 +13,7 @@
 //! collector's thread takes the file's locks (writing, punching): the reader only reads. A
 //! thread in SCHED_IDLE that held the inode lock (ext4 takes it to punch a hole) could be
 //! kept off the CPU by the workload while the collector waited for it, and the records
-//! would fill the record rings meanwhile. When the
+//! would fill the ring buffer meanwhile. When the
 //! backlog passes [`BACKLOG_CAP`] the encoding threads run at normal priority until it is
 //! down to half of that: a long trace at a high call rate then costs what encoding as rows
 //! arrive costs, and the disk used stays bounded.
@@ -49,7 +49,7 @@ pub const BACKLOG_CAP: u64 = 128 * 1024 * 1024;
 
 /// Each row as the XOR of its words with the previous row's, the non-zero ones as LEB128
 /// varints behind a varint bitmask of which they are. Calls of one thread follow each other
-/// in the records (each CPU's ring is read in its order), so thread, fd, flags, size and
+/// in the records (a ring buffer item is one CPU's batch), so thread, fd, flags, size and
 /// the zero counters cancel out and a row is mostly its start time and duration.
 #[derive(Default)]
 pub struct RowEncoder {

@@ -64,7 +64,7 @@ pub struct TraceOptions {
     /// Do not print the line naming the fallbacks on stderr at the start: the summary shows
     /// them (`ProbeCheck::fallbacks`), and a sweep says them once, not per cell.
     pub quiet: bool,
-    /// Size of each CPU's ring of per-call records, bytes; `RING_BYTES` without it.
+    /// Size of the per-call record ring buffer, bytes; the object's default without it.
     pub ring_bytes: Option<u32>,
     /// `--records tail`: totals in the kernel, rows for the tail only.
     pub tail: Option<Tail>,

@@ -42,7 +42,7 @@ const SAY_WRITING_AFTER: std::time::Duration = std::time::Duration::from_secs(3)
 /// What the records said once the trace ended.
 pub struct Ended {
     pub collected: Collected,
-    /// Records their CPU's ring had no room for, and any of an unknown kind.
+    /// Records the ring buffer had no room for, and any that did not decode.
     pub lost: u64,
     /// The io_uring send requests read from their events (uring.parquet's rows).
     pub requests: RequestsRead,
@@ -106,10 +106,11 @@ impl Session {
         })
     }
 
-    /// End the records: pause counting, let the collector drain the record rings, and add
-    /// the kernel's aggregates.
+    /// End the records: pause counting, let the collector drain the ring buffer and take
+    /// the records left in the per-CPU batches, and add the kernel's aggregates.
     pub fn finish(&mut self) -> Result<Ended, TraceError> {
         self.probes.pause()?;
+        let staged = self.probes.staged()?;
         if self
             .noted_table
             .is_some_and(|t| t.elapsed() >= SAY_WRITING_AFTER)
@@ -120,7 +121,7 @@ impl Session {
             );
         }
         let mut collected = match self.collector.take() {
-            Some(c) => c.finish()?,
+            Some(c) => c.finish(staged)?,
             None => Collected::default(),
         };
         collected.add_aggregates(&self.probes.aggregates()?);
