@@ -167,10 +167,7 @@ impl HookRecord {
     /// A hook built only as classic tracepoints (`outcome` is theirs): the other methods
     /// are not built for it.
     pub fn tracepoint_only(hook: &'static str, measures: &'static str, outcome: Outcome) -> Self {
-        let not_built = |method| Step {
-            method,
-            outcome: Outcome::NotBuilt,
-        };
+        let not_built = |method| Step::new(method, Outcome::NotBuilt);
         Self::new(
             hook,
             measures,
@@ -178,10 +175,7 @@ impl HookRecord {
                 not_built(Method::Fentry),
                 not_built(Method::TpBtf),
                 not_built(Method::RawTp),
-                Step {
-                    method: Method::Tracepoint,
-                    outcome,
-                },
+                Step::new(Method::Tracepoint, outcome),
             ],
         )
     }

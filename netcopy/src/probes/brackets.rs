@@ -20,14 +20,8 @@ pub fn record(raw: Outcome, sampling: Outcome) -> HookRecord {
         "brackets",
         "exact ns of NET_RX/NET_TX softirqs and device transmits inside a call",
         vec![
-            Step {
-                method: Method::RawTp,
-                outcome: raw,
-            },
-            Step {
-                method: Method::PerfEvent,
-                outcome: sampling,
-            },
+            Step::new(Method::RawTp, raw),
+            Step::new(Method::PerfEvent, sampling),
         ],
     )
 }

@@ -28,10 +28,7 @@ pub fn record(outcome: Outcome) -> HookRecord {
     HookRecord::new(
         "cycles",
         "cycles and instructions per call (per-CPU counters read in the programs)",
-        vec![Step {
-            method: Method::PerfCounter,
-            outcome,
-        }],
+        vec![Step::new(Method::PerfCounter, outcome)],
     )
 }
 

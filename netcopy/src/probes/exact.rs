@@ -22,14 +22,8 @@ pub fn record(fentry: Outcome, sampling: Outcome) -> HookRecord {
         "stages",
         "kernel time by copy stage: sampled shares, plus exact per-call time of the stage functions where fentry/fexit load",
         vec![
-            Step {
-                method: Method::Fentry,
-                outcome: fentry,
-            },
-            Step {
-                method: Method::PerfEvent,
-                outcome: sampling,
-            },
+            Step::new(Method::Fentry, fentry),
+            Step::new(Method::PerfEvent, sampling),
         ],
     )
 }

@@ -28,14 +28,8 @@ pub fn record(btf: Outcome, classic: Outcome) -> HookRecord {
         "sched_switch",
         "off-CPU time and voluntary/involuntary switches inside a call",
         vec![
-            Step {
-                method: Method::TpBtf,
-                outcome: btf,
-            },
-            Step {
-                method: Method::Tracepoint,
-                outcome: classic,
-            },
+            Step::new(Method::TpBtf, btf),
+            Step::new(Method::Tracepoint, classic),
         ],
     )
 }
