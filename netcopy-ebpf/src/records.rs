@@ -1,5 +1,5 @@
 //! Where finished calls go: each CPU's batch in `STAGING`, sent to the `RECORDS` ring buffer
-//! 32 to 56 records at a time (`LOST` counts records that found the ring full), or with
+//! 32 to 55 records at a time (`LOST` counts records that found the ring full), or with
 //! `--aggregate` the thread's totals in `AGGREGATES` (and with `--records tail` the calls
 //! of the tail to the batches too).
 

@@ -1,8 +1,9 @@
 //! Reading syscall records from the ring buffer (`RECORDS`, batches of
-//! [`StagedRecords`](netcopy_common::batch::StagedRecords)) and folding them into per-(thread, kind) statistics as they arrive, so
-//! memory stays bounded whatever the call rate; each record also goes to a
-//! [`RecordWriter`] (syscalls.parquet) with its thread's role. Numbers: [`CallStats`] per
-//! thread and kind, folded into [`SyscallSummary`] rows per role.
+//! [`StagedRecords`](netcopy_common::batch::StagedRecords)) and folding them into
+//! per-(thread, kind) statistics as they arrive, so memory stays bounded whatever the call
+//! rate; each record also goes to a [`RecordWriter`] (syscalls.parquet) with its thread's
+//! role. Numbers: [`CallStats`] per thread and kind, folded into [`SyscallSummary`] rows per
+//! role.
 //!
 //! The reader runs on its own thread with a small tokio runtime: `AsyncFd` wakes it when the
 //! kernel has written records, and it drains the buffer completely after the stop request.
@@ -310,8 +311,9 @@ struct Sink {
 }
 
 impl Sink {
-    /// One ring buffer item: a [`StagedRecords`](netcopy_common::batch::StagedRecords) batch. A batch that is not one counts as
-    /// malformed once, after the records before its fault.
+    /// One ring buffer item: a [`StagedRecords`](netcopy_common::batch::StagedRecords)
+    /// batch. A batch that is not one counts as malformed once, after the records before
+    /// its fault.
     fn take(&mut self, bytes: &[u8]) -> Result<(), CollectError> {
         let mut failed = Ok(());
         let batch = batch_records(bytes, |r| {
