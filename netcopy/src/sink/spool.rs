@@ -173,13 +173,30 @@ impl Behind {
     /// Put the calling thread in the group, in the group's class, until the returned
     /// [`Member`] is dropped. A thread must leave before it ends: its id could be another
     /// process's thread by the next [`Self::set_idle`].
+    ///
+    /// The thread moves itself to SCHED_IDLE only after it lets go of the group's lock: a
+    /// thread that did so holding it was taken off the CPU at once by a busy workload and
+    /// held the lock for 200-600 ms, and the collector waited for it in [`Self::set_idle`]
+    /// while the ring buffer filled (records lost in parallel eBPF tests, 2026-12-06).
     #[must_use]
     pub fn join(self: &Arc<Self>) -> Member {
         // SAFETY: a syscall without arguments.
         let tid = unsafe { libc::gettid() };
-        if let Ok(mut state) = self.state.lock() {
-            state.0.push(tid);
-            set_class(tid, state.1);
+        let mut idle = match self.state.lock() {
+            Ok(mut state) => {
+                state.0.push(tid);
+                Some(state.1)
+            }
+            Err(_) => None,
+        };
+        // Until the class set is the group's: a `set_idle` between the unlock and
+        // `set_class` may have moved this thread already, to the other class.
+        while let Some(class) = idle {
+            set_class(tid, class);
+            idle = match self.state.lock() {
+                Ok(state) if state.1 != class => Some(state.1),
+                _ => None,
+            };
         }
         Member {
             behind: self.clone(),
@@ -189,9 +206,27 @@ impl Behind {
 
     /// Move every thread of the group to SCHED_IDLE (`idle`) or back to SCHED_OTHER.
     pub fn set_idle(&self, idle: bool) {
-        if let Ok(mut state) = self.state.lock()
-            && state.1 != idle
-        {
+        if let Ok(state) = self.state.lock() {
+            Self::apply(state, idle);
+        }
+    }
+
+    /// [`Self::set_idle`] unless a member holds the group's lock now (a member in
+    /// SCHED_IDLE may hold it for as long as the workload keeps the CPUs busy); whether
+    /// the group is in `idle`'s class now. The collector calls this, and calls it again
+    /// with its next chunk.
+    pub fn try_set_idle(&self, idle: bool) -> bool {
+        match self.state.try_lock() {
+            Ok(state) => {
+                Self::apply(state, idle);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn apply(mut state: std::sync::MutexGuard<'_, (Vec<libc::pid_t>, bool)>, idle: bool) {
+        if state.1 != idle {
             state.1 = idle;
             for tid in &state.0 {
                 set_class(*tid, idle);
@@ -345,10 +380,11 @@ impl Spool {
             self.punched = read_to;
         }
         let backlog = self.written - read_to;
+        // Never waits on the group's lock: see `Behind::join`.
         if backlog > BACKLOG_CAP {
-            self.behind.set_idle(false);
+            self.behind.try_set_idle(false);
         } else if backlog < BACKLOG_CAP / 2 {
-            self.behind.set_idle(true);
+            self.behind.try_set_idle(true);
         }
         Ok(())
     }
@@ -626,5 +662,20 @@ mod tests {
         // A thread that left is not moved any more.
         assert!(behind.state.lock().unwrap().0.is_empty());
         thread.join().unwrap();
+    }
+
+    #[test]
+    fn the_writer_does_not_wait_for_a_member_holding_the_lock() {
+        let behind = Behind::idle();
+        let held = behind.state.lock().unwrap();
+        // A blocking `set_idle` here would never return.
+        assert!(!behind.try_set_idle(false));
+        drop(held);
+        assert!(
+            behind.state.lock().unwrap().1,
+            "unchanged while the lock was held"
+        );
+        assert!(behind.try_set_idle(false));
+        assert!(!behind.state.lock().unwrap().1);
     }
 }
