@@ -1,27 +1,24 @@
-//! Ring-buffer items as user space decodes them: any bytes give records or a "malformed"
-//! count, never a panic or a read past the item.
+//! Ring-buffer items as user space decodes them: any bytes give records or "not a batch",
+//! never a panic or a read past the item, and never more records than a batch holds.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use netcopy::collect::records::{Collected, batch_records};
-use netcopy_common::syscalls::{BATCH_RECORDS, SyscallRecord};
+use netcopy_common::{
+    batch::{MAX_BATCH_RECORDS, batch_records},
+    syscalls::HEAD_BYTES,
+};
 
 fuzz_target!(|data: &[u8]| {
-    let mut collected = Collected::default();
-    match batch_records(data) {
-        Some(records) => {
-            let mut n = 0;
-            for bytes in records {
-                assert_eq!(bytes.len(), std::mem::size_of::<SyscallRecord>());
-                let _ = collected.decode(bytes);
-                n += 1;
-            }
-            assert!(n <= BATCH_RECORDS);
-        }
-        None => {
-            let _ = collected.decode(data);
-        }
+    let mut n = 0;
+    let mut bytes = 0;
+    let batch = batch_records(data, |r| {
+        n += 1;
+        bytes += r.wire_bytes();
+    });
+    assert!(n <= MAX_BATCH_RECORDS);
+    assert!(bytes <= data.len());
+    if let Ok(count) = batch {
+        assert_eq!(count, n);
+        assert!(n * HEAD_BYTES <= bytes);
     }
-    assert!(collected.malformed <= (BATCH_RECORDS + 1) as u64);
-    assert!(collected.by_thread.len() <= BATCH_RECORDS);
 });

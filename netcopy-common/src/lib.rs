@@ -12,6 +12,7 @@
 //! - `targets`: which processes are traced.
 //! - `call`: a target thread's call in flight and its exact counts (`THREADS`, `ON_CPU`).
 //! - `syscalls`: the traced syscalls, their records, and the x86-64 numbers raw_tp decodes.
+//! - `batch`: how records travel, a batch per CPU at a time, tails only where they are.
 //! - `aggregate`: `--aggregate`'s in-kernel totals.
 //! - `brackets`: the softirq and device-transmit tracepoints that time stages exactly.
 //! - `offcpu`: why a call left the CPU, and the kernel functions that say so.
@@ -20,6 +21,7 @@
 #![no_std]
 
 pub mod aggregate;
+pub mod batch;
 pub mod brackets;
 pub mod call;
 pub mod config;

@@ -7,9 +7,9 @@
 pub const THREADS: &str = "THREADS";
 /// Per-CPU array (one slot) of [`crate::call::OnCpu`]: the traced call running on the CPU.
 pub const ON_CPU: &str = "ON_CPU";
-/// Ring buffer of [`crate::syscalls::StagedRecords`] batches.
+/// Ring buffer of [`crate::batch::StagedRecords`] batches.
 pub const RECORDS: &str = "RECORDS";
-/// Per-CPU array (one slot) of [`crate::syscalls::StagedRecords`]: each CPU's batch being
+/// Per-CPU array (one slot) of [`crate::batch::StagedRecords`]: each CPU's batch being
 /// filled.
 pub const STAGING: &str = "STAGING";
 /// Per-CPU array (one slot) of records the ring buffer had no room for.

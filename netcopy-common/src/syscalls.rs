@@ -1,5 +1,5 @@
-//! The syscall family's contract: which socket syscalls are traced, the record each call
-//! becomes, and how records travel (32 per CPU batch through the `RECORDS` ring buffer).
+//! The syscall family's contract: which socket syscalls are traced and the record each call
+//! becomes (how records travel is [`crate::batch`]).
 //!
 //! Hooks (see `netcopy-ebpf/src/syscalls/`): `raw_syscalls:sys_enter`/`sys_exit` as raw
 //! tracepoints, which decode the syscall number and arguments with the x86-64 layout in
@@ -73,27 +73,14 @@ impl SyscallKind {
     }
 }
 
-impl SyscallRecord {
-    /// Bytes the call moved: its return value, or for io_uring_enter the results of the
-    /// send requests that completed inside it; 0 for a failed call.
-    #[inline(always)]
-    pub fn bytes(&self) -> u64 {
-        if self.kind == SyscallKind::IoUringEnter as u8 {
-            u64::from(self.uring_bytes)
-        } else if self.ret >= 0 {
-            self.ret as u64
-        } else {
-            0
-        }
-    }
-}
-
 /// `MSG_ERRQUEUE` in a call's flags: a zerocopy completion read.
 pub const MSG_ERRQUEUE: u32 = 0x2000;
 /// `MSG_ZEROCOPY` in a call's flags.
 pub const MSG_ZEROCOPY: u32 = 0x400_0000;
 
-/// One traced call, emitted at its exit.
+/// One traced call, emitted at its exit. Its first [`HEAD_BYTES`] are what every call
+/// has; the rest, its tail (counters, off-CPU reasons, exact-tier times, io_uring bytes), is
+/// all zeros for most calls and goes to user space only for calls that [`Self::has_tail`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SyscallRecord {
@@ -108,10 +95,6 @@ pub struct SyscallRecord {
     pub ret: i64,
     /// Bytes skb_copy_datagram_iovec copied to user space inside the call.
     pub bytes_to_user: u64,
-    /// Hardware cycles the thread ran inside the call (valid when `counters` is 1).
-    pub cycles: u64,
-    /// Instructions retired inside the call (valid when `counters` is 1).
-    pub instructions: u64,
     pub tgid: u32,
     pub tid: u32,
     pub fd: i32,
@@ -136,51 +119,101 @@ pub struct SyscallRecord {
     pub exact: u8,
     /// 1 when the bracket programs were attached (the three bracket times are valid).
     pub brackets: u8,
-    /// ns inside each of [`crate::exact::FUNCTIONS`] during the call.
-    pub exact_ns: [u32; EXACT_FNS],
     /// Exact bracketed times on the call's CPU while it ran, each ns in one of them (see
     /// [`crate::call::NetCounts`]): NET_RX softirqs, NET_TX softirqs, device transmits.
     pub rx_softirq_ns: u32,
     pub tx_softirq_ns: u32,
     pub dev_xmit_ns: u32,
-    /// io_uring_enter: bytes its send requests that completed inside it reported sent (its
-    /// `ret` is the number of requests it submitted). 0 for the other kinds.
-    pub uring_bytes: u32,
+    // The tail: zero unless `has_tail`.
+    /// Hardware cycles the thread ran inside the call (valid when `counters` is 1).
+    pub cycles: u64,
+    /// Instructions retired inside the call (valid when `counters` is 1).
+    pub instructions: u64,
     /// Off-CPU ns per kept reason (`crate::offcpu::Reason`: wmem, data, lock, preempt);
     /// the rest of `offcpu_ns` is `other`.
     pub offcpu_reason_ns: [u64; crate::offcpu::KEPT],
+    /// ns inside each of [`crate::exact::TIMED`] during the call.
+    pub exact_ns: [u32; EXACT_FNS],
+    /// io_uring_enter: bytes its send requests that completed inside it reported sent (its
+    /// `ret` is the number of requests it submitted). 0 for the other kinds.
+    pub uring_bytes: u32,
 }
 layout!(
     SyscallRecord,
     168,
     ret @ 24,
-    tgid @ 56,
-    tid @ 60,
-    cpu @ 92,
-    kind @ 96,
-    brackets @ 99,
-    exact_ns @ 100,
-    rx_softirq_ns @ 120,
-    dev_xmit_ns @ 128,
-    uring_bytes @ 132,
-    offcpu_reason_ns @ 136,
+    tgid @ 40,
+    tid @ 44,
+    cpu @ 76,
+    kind @ 80,
+    brackets @ 83,
+    rx_softirq_ns @ 84,
+    dev_xmit_ns @ 92,
+    cycles @ HEAD_BYTES,
+    offcpu_reason_ns @ 112,
+    exact_ns @ 144,
+    uring_bytes @ 164,
 );
 
-/// Records gathered per CPU before they go to the ring buffer in one piece: a reservation
-/// in the shared ring costs a lock and cache-line traffic between CPUs, so one per 32 calls
-/// instead of one per call.
-pub const BATCH_RECORDS: usize = 32;
+/// Bytes of a record's head: what goes to user space for every call.
+pub const HEAD_BYTES: usize = 96;
+/// Bytes of a whole record, head and tail.
+pub const RECORD_BYTES: usize = core::mem::size_of::<SyscallRecord>();
 
-/// A batch of records: what one ring buffer item holds, and what each CPU fills.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct StagedRecords {
-    /// Records in use, from the front.
-    pub count: u32,
-    pub _pad: u32,
-    pub records: [SyscallRecord; BATCH_RECORDS],
+impl SyscallRecord {
+    /// Bytes the call moved: its return value, or for io_uring_enter the results of the
+    /// send requests that completed inside it; 0 for a failed call.
+    #[inline(always)]
+    pub fn bytes(&self) -> u64 {
+        if self.kind == SyscallKind::IoUringEnter as u8 {
+            u64::from(self.uring_bytes)
+        } else if self.ret >= 0 {
+            self.ret as u64
+        } else {
+            0
+        }
+    }
+
+    /// Whether the record's tail can hold anything but zeros: the call was timed by
+    /// counters or the exact tier, left the CPU (the off-CPU reasons), or is an
+    /// io_uring_enter (its bytes). Read from the head only, so that a reader knows from a
+    /// head whether a tail follows it.
+    #[inline(always)]
+    pub fn has_tail(&self) -> bool {
+        self.counters == 1
+            || self.exact == 1
+            || self.offcpu_ns != 0
+            || self.kind == SyscallKind::IoUringEnter as u8
+    }
+
+    /// Bytes the record takes in a batch: its head, and its tail if it has one.
+    #[inline(always)]
+    pub fn wire_bytes(&self) -> usize {
+        if self.has_tail() {
+            RECORD_BYTES
+        } else {
+            HEAD_BYTES
+        }
+    }
+
+    /// The record at the front of `bytes` (a head, then its tail if it has one; a record
+    /// without a tail has zeros there) and the bytes it took; `None` when `bytes` is too
+    /// short for it.
+    pub fn from_wire(bytes: &[u8]) -> Option<(SyscallRecord, usize)> {
+        let mut r = SyscallRecord::default();
+        // SAFETY: SyscallRecord is plain integers, valid for any bytes; the copies stay
+        // within both the record and the checked slices.
+        let r_bytes = unsafe {
+            core::slice::from_raw_parts_mut(core::ptr::from_mut(&mut r).cast::<u8>(), RECORD_BYTES)
+        };
+        r_bytes[..HEAD_BYTES].copy_from_slice(bytes.get(..HEAD_BYTES)?);
+        let n = r.wire_bytes();
+        if n > HEAD_BYTES {
+            r_bytes[HEAD_BYTES..].copy_from_slice(bytes.get(HEAD_BYTES..n)?);
+        }
+        Some((r, n))
+    }
 }
-layout!(StagedRecords, 8 + 168 * BATCH_RECORDS, records @ 8);
 
 /// What the raw tracepoints on `raw_syscalls:sys_enter`/`sys_exit` need to know: the
 /// syscall numbers and `struct pt_regs` offsets of one architecture. User space attaches
@@ -253,6 +286,4 @@ pub mod raw {
 mod pod {
     // SAFETY: `repr(C)` plain integers with explicit padding, valid for any bytes.
     unsafe impl aya::Pod for super::SyscallRecord {}
-    // SAFETY: as above.
-    unsafe impl aya::Pod for super::StagedRecords {}
 }

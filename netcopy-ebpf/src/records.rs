@@ -1,5 +1,5 @@
 //! Where finished calls go: each CPU's batch in `STAGING`, sent to the `RECORDS` ring buffer
-//! 32 records at a time (`LOST` counts records that found the ring full), or with
+//! 32 to 55 records at a time (`LOST` counts records that found the ring full), or with
 //! `--aggregate` the thread's totals in `AGGREGATES` (and with `--records tail` the calls
 //! of the tail to the batches too).
 
@@ -9,9 +9,10 @@ use aya_ebpf::{
 };
 use netcopy_common::{
     aggregate::{AggKey, Aggregate},
+    batch::StagedRecords,
     config::{TAIL_EVERY, TAIL_SLOW_NS},
     maps::{MAX_THREADS, RECORDS_BYTES},
-    syscalls::{BATCH_RECORDS, StagedRecords, SyscallRecord},
+    syscalls::SyscallRecord,
 };
 
 use crate::config::config_at;
@@ -32,8 +33,10 @@ static AGGREGATES: HashMap<AggKey, Aggregate> = HashMap::with_max_entries(MAX_TH
 #[map]
 static FRESH_AGGREGATE: PerCpuArray<Aggregate> = PerCpuArray::with_max_entries(1, 0);
 
-/// Add a record to this CPU's batch; a full batch goes to the ring buffer in one piece (or,
-/// when the ring is full, into `LOST`). User space reads the batches left at the end.
+/// Add a record to this CPU's batch, written in place by `fill` (see
+/// [`StagedRecords::push`]). A batch with less room left than a whole record goes to the
+/// ring buffer in one piece (or, when the ring is full, into `LOST`). User space reads the
+/// batches left at the end.
 #[inline(always)]
 pub fn stage(fill: impl FnOnce(&mut SyscallRecord)) {
     let Some(batch) = STAGING.get_ptr_mut(0) else {
@@ -42,22 +45,19 @@ pub fn stage(fill: impl FnOnce(&mut SyscallRecord)) {
     };
     // SAFETY: per-CPU slot; tracepoint programs do not interleave on one CPU.
     let batch = unsafe { &mut *batch };
-    let Some(slot) = batch.records.get_mut(batch.count as usize) else {
-        // Never: a full batch is sent before the next record comes.
-        batch.count = 0;
-        add_lost(1);
-        return;
-    };
-    fill(slot);
-    batch.count += 1;
-    if batch.count as usize >= BATCH_RECORDS {
-        if RECORDS
-            .output::<StagedRecords>(&*batch, wakeup_flag())
-            .is_err()
-        {
-            add_lost(BATCH_RECORDS as u64);
+    match batch.push(fill) {
+        Some(false) => {}
+        Some(true) => {
+            if RECORDS.output::<[u8]>(batch.item(), wakeup_flag()).is_err() {
+                add_lost(u64::from(batch.count));
+            }
+            batch.clear();
         }
-        batch.count = 0;
+        None => {
+            // Never: a full batch is sent before the next record comes.
+            batch.clear();
+            add_lost(1);
+        }
     }
 }
 
@@ -79,13 +79,14 @@ const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
 const BPF_RB_AVAIL_DATA: u64 = 0;
 const BPF_RB_RING_SIZE: u64 = 1;
-const BATCH_BYTES: u64 = core::mem::size_of::<StagedRecords>() as u64;
+/// Bytes of a batch at most, header and records.
+const ITEM_BYTES: u64 = core::mem::size_of::<StagedRecords>() as u64;
 
 #[inline(always)]
 fn wakeup_flag() -> u64 {
     let waiting = RECORDS.query(BPF_RB_AVAIL_DATA);
     let wake_at = RECORDS.query(BPF_RB_RING_SIZE) / 8;
-    if waiting < wake_at && waiting + BATCH_BYTES >= wake_at {
+    if waiting < wake_at && waiting + ITEM_BYTES >= wake_at {
         BPF_RB_FORCE_WAKEUP
     } else {
         BPF_RB_NO_WAKEUP

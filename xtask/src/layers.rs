@@ -57,7 +57,7 @@ pub const CRATES: [Crate; 4] = [
             &["stage", "targets", "config", "maps", "offcpu", "uring"],
             &["exact", "brackets"],
             &["syscalls"],
-            &["call", "aggregate", "sample"],
+            &["call", "aggregate", "sample", "batch"],
         ]),
     },
     Crate {

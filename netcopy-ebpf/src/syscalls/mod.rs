@@ -115,6 +115,8 @@ fn exit_with(ids: Ids, kind: Option<SyscallKind>, ret: impl FnOnce() -> i64) -> 
         *n += 1;
         nth = *n;
     }
+    // The head, then the tail only where it can hold more than zeros: most calls leave it
+    // unwritten, and their records go to user space without it.
     let fill = |r: &mut SyscallRecord| {
         let call = &entry.call;
         r.start_ns = call.start_ns;
@@ -122,8 +124,6 @@ fn exit_with(ids: Ids, kind: Option<SyscallKind>, ret: impl FnOnce() -> i64) -> 
         r.offcpu_ns = call.offcpu_ns;
         r.ret = ret;
         r.bytes_to_user = call.net.bytes_to_user;
-        r.cycles = call.cycles;
-        r.instructions = call.instructions;
         r.tgid = ids.tgid;
         r.tid = tid;
         r.fd = call.fd;
@@ -141,14 +141,18 @@ fn exit_with(ids: Ids, kind: Option<SyscallKind>, ret: impl FnOnce() -> i64) -> 
         r.rx_softirq_ns = call.net.rx_softirq_ns;
         r.tx_softirq_ns = call.net.tx_softirq_ns;
         r.dev_xmit_ns = call.net.dev_xmit_ns;
-        r.offcpu_reason_ns = call.offcpu_reason_ns;
-        r.uring_bytes = call.uring_bytes;
-        if call.exact == 1 {
-            r.exact_ns = call.exact_ns;
-        } else {
-            for ns in &mut r.exact_ns {
-                zero!(*ns);
+        if r.has_tail() {
+            r.cycles = call.cycles;
+            r.instructions = call.instructions;
+            r.offcpu_reason_ns = call.offcpu_reason_ns;
+            if call.exact == 1 {
+                r.exact_ns = call.exact_ns;
+            } else {
+                for ns in &mut r.exact_ns {
+                    zero!(*ns);
+                }
             }
+            r.uring_bytes = call.uring_bytes;
         }
     };
     if word & AGGREGATE != 0 {

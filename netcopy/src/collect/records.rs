@@ -1,8 +1,9 @@
 //! Reading syscall records from the ring buffer (`RECORDS`, batches of
-//! [`StagedRecords`]) and folding them into per-(thread, kind) statistics as they arrive, so
-//! memory stays bounded whatever the call rate; each record also goes to a
-//! [`RecordWriter`] (syscalls.parquet) with its thread's role. Numbers: [`CallStats`] per
-//! thread and kind, folded into [`SyscallSummary`] rows per role.
+//! [`StagedRecords`](netcopy_common::batch::StagedRecords)) and folding them into
+//! per-(thread, kind) statistics as they arrive, so memory stays bounded whatever the call
+//! rate; each record also goes to a [`RecordWriter`] (syscalls.parquet) with its thread's
+//! role. Numbers: [`CallStats`] per thread and kind, folded into [`SyscallSummary`] rows per
+//! role.
 //!
 //! The reader runs on its own thread with a small tokio runtime: `AsyncFd` wakes it when the
 //! kernel has written records, and it drains the buffer completely after the stop request.
@@ -19,10 +20,11 @@ use std::{
 use aya::maps::{MapData, RingBuf};
 use netcopy_common::{
     aggregate::{AggKey, Aggregate},
+    batch::batch_records,
     brackets,
     exact::TIMED,
     offcpu::Reason,
-    syscalls::{BATCH_RECORDS, StagedRecords, SyscallKind, SyscallRecord},
+    syscalls::{SyscallKind, SyscallRecord},
 };
 use thiserror::Error;
 use tokio::io::{Interest, unix::AsyncFd};
@@ -154,16 +156,6 @@ pub struct Collected {
 }
 
 impl Collected {
-    /// Decode one record's bytes; `None` (and a count) for bytes that are not a record.
-    pub fn decode(&mut self, bytes: &[u8]) -> Option<SyscallRecord> {
-        if bytes.len() < std::mem::size_of::<SyscallRecord>() {
-            self.malformed += 1;
-            return None;
-        }
-        // SAFETY: the length was checked; SyscallRecord is plain data valid for any bytes.
-        Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) })
-    }
-
     /// Count one record into its thread's statistics; `None` when its kind is unknown.
     /// Records are passed by reference from here on: at a million a second, each copy of
     /// one showed in the collector's profile.
@@ -318,50 +310,21 @@ struct Sink {
     last: Option<(u32, Role)>,
 }
 
-/// The records of one ring-buffer item, a [`StagedRecords`] batch of which the first
-/// `count` are used; `None` when the bytes are not such a batch.
-pub fn batch_records(bytes: &[u8]) -> Option<std::slice::ChunksExact<'_, u8>> {
-    let header = std::mem::offset_of!(StagedRecords, records);
-    let record = std::mem::size_of::<SyscallRecord>();
-    let count = u32::from_ne_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
-    if count > BATCH_RECORDS {
-        return None;
-    }
-    Some(
-        bytes
-            .get(header..header + count * record)?
-            .chunks_exact(record),
-    )
-}
-
 impl Sink {
-    /// One ring buffer item: a [`StagedRecords`] batch.
+    /// One ring buffer item: a [`StagedRecords`](netcopy_common::batch::StagedRecords)
+    /// batch. A batch that is not one counts as malformed once, after the records before
+    /// its fault.
     fn take(&mut self, bytes: &[u8]) -> Result<(), CollectError> {
-        let Some(records) = batch_records(bytes) else {
+        let mut failed = Ok(());
+        let batch = batch_records(bytes, |r| {
+            if failed.is_ok() {
+                failed = self.write(r);
+            }
+        });
+        if batch.is_err() {
             self.collected.malformed += 1;
-            return Ok(());
-        };
-        for one in records {
-            self.take_one(one)?;
         }
-        Ok(())
-    }
-
-    fn take_one(&mut self, bytes: &[u8]) -> Result<(), CollectError> {
-        if bytes.len() >= std::mem::size_of::<SyscallRecord>()
-            && bytes.as_ptr().cast::<SyscallRecord>().is_aligned()
-        {
-            // The ring buffer's items are 8-byte aligned, and so are the records in them:
-            // read in place instead of copied (a copy of every record showed in the
-            // collector's profile).
-            // SAFETY: long enough and aligned; SyscallRecord is plain data valid for any
-            // bytes, and `bytes` is not written while it is borrowed.
-            return self.write(unsafe { &*bytes.as_ptr().cast::<SyscallRecord>() });
-        }
-        match self.collected.decode(bytes) {
-            Some(r) => self.write(&r),
-            None => Ok(()),
-        }
+        failed
     }
 
     /// Count `r` into the statistics, and give it to the writer.

@@ -6,6 +6,7 @@
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuValues, RingBuf};
 use netcopy_common::{
     aggregate::{AggKey, Aggregate},
+    batch::{StagedRecords, batch_records},
     call::{ExactCounts, PROBES, ThreadEntry, thread_slot},
     config::{
         AGGREGATE, ALL_TASKS, BY_CGROUP, BY_COMM, PAUSED, TAIL, TAIL_EVERY, TAIL_SLOW_NS, WORD,
@@ -14,7 +15,7 @@ use netcopy_common::{
         AGGREGATES, CONFIG, LOST, RECORDS, STAGING, TARGET_CGROUPS, TARGET_COMMS, TARGET_TGIDS,
         THREADS,
     },
-    syscalls::{StagedRecords, SyscallRecord},
+    syscalls::SyscallRecord,
     targets::{COMM_LEN, PRESENT},
 };
 
@@ -135,18 +136,23 @@ impl Probes {
         Ok(())
     }
 
-    /// The records still in the per-CPU batches (they go to the ring buffer 32 at a time).
+    /// The records still in the per-CPU batches (they go to the ring buffer when full).
     /// Read after [`Probes::pause`]: then no batch is flushed while it is read, so every
-    /// record is taken exactly once.
+    /// record is taken exactly once. A batch that does not read as one is an error: the
+    /// kernel's and netcopy's record layouts differ.
     pub fn staged(&self) -> Result<Vec<SyscallRecord>, ProbeError> {
-        Ok(self
-            .per_cpu_slot::<StagedRecords>(STAGING)?
-            .iter()
-            .flat_map(|b| {
-                let n = (b.count as usize).min(b.records.len());
-                b.records[..n].to_vec()
-            })
-            .collect())
+        let mut records = Vec::new();
+        for batch in self.per_cpu_slot::<StagedRecords>(STAGING)?.iter() {
+            // SAFETY: StagedRecords is plain integers; its bytes are read, not changed.
+            let bytes = unsafe {
+                std::slice::from_raw_parts(
+                    std::ptr::from_ref(batch).cast::<u8>(),
+                    std::mem::size_of::<StagedRecords>(),
+                )
+            };
+            batch_records(bytes, |r| records.push(*r)).map_err(|_| ProbeError::Staging)?;
+        }
+        Ok(records)
     }
 
     /// The io_uring event ring buffer, handed to its reader (once).

@@ -79,6 +79,11 @@ pub enum ProbeError {
         kind: &'static str,
         name: &'static str,
     },
+    #[error(
+        "a CPU's batch in {} does not read as records: the eBPF object and netcopy disagree on their layout",
+        netcopy_common::maps::STAGING
+    )]
+    Staging,
 }
 
 /// Whether attaching is for a trace, or only to find out what a trace would use (`netcopy
