@@ -10,7 +10,7 @@ use std::{
 
 use arrow_array::RecordBatch;
 
-use super::{SinkError, TableWriter, spool::Behind};
+use super::{SinkError, TableWriter, behind::Behind};
 
 /// Batches in the channel at most: with the one being encoded and the one being built, a
 /// table holds three batches in memory.

@@ -14,6 +14,7 @@ pub mod uring;
 pub mod zerocopy;
 
 mod background;
+pub mod behind;
 mod parts;
 pub mod spool;
 

@@ -23,7 +23,8 @@ pub use self::columns::exact_columns;
 use self::columns::{Batch, Column, Exact, Key, Utc, Values};
 use super::{
     BATCH_ROWS, BackgroundTable, ColumnSettings, RunDir, SinkError, TableWriter,
-    spool::{Behind, Rows, Spool, WORDS},
+    behind::Behind,
+    spool::{Rows, Spool, WORDS},
 };
 use crate::{
     collect::records::{RecordWriter, WriterError},
