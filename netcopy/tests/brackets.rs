@@ -286,12 +286,38 @@ fn bracket_totals_agree_with_bpftrace_on_the_same_tracepoints() {
     // It attaches right after saying so.
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let (_, s) = traced(Mode::Twocopy, "brackets-observer");
-    // SAFETY: signalling our own child; it prints its maps and exits.
-    unsafe { libc::kill(bt.id() as libc::pid_t, libc::SIGINT) };
-    let mut text = String::new();
-    out.read_to_string(&mut text)
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        out.read_to_string(&mut text).map(|_| text)
+    });
+    // SIGINT makes it print its maps and exit. bpftrace 0.17 can miss one: it stayed in
+    // epoll_wait for 13 minutes in a CI run of this test (2026-12-06), until a ptrace
+    // attach woke it. So ask once a second, and give up after 10 s.
+    let pid = bt.id() as libc::pid_t;
+    let mut exited = false;
+    for _ in 0..10 {
+        // SAFETY: signalling our own child, not yet reaped.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        for _ in 0..20 {
+            exited = bt.try_wait().ok().flatten().is_some();
+            if exited {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        if exited {
+            break;
+        }
+    }
+    if !exited {
+        let _ = bt.kill();
+        let _ = bt.wait();
+        panic!("bpftrace did not exit within 10 s of SIGINT, asked 10 times");
+    }
+    let text = reader
+        .join()
+        .unwrap_or_else(|_| panic!("the reader of bpftrace's output panicked"))
         .unwrap_or_else(|e| panic!("{e}"));
-    let _ = bt.wait();
     let seen = parse_maps(&text);
     let lost = |name: &str| -> u64 {
         text.lines()
