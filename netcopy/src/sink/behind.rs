@@ -9,7 +9,6 @@
 use std::sync::{Arc, Mutex};
 
 /// The threads that encode behind the workload, and whether they are in SCHED_IDLE now.
-#[derive(Default)]
 pub struct Behind {
     /// Their thread ids, and whether they are idle.
     state: Mutex<(Vec<libc::pid_t>, bool)>,
