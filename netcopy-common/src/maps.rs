@@ -30,10 +30,12 @@ pub const TARGET_CGROUPS: &str = "TARGET_CGROUPS";
 pub const CYCLES: &str = "CYCLES";
 /// Perf event array: an instructions counter per CPU.
 pub const INSTRUCTIONS: &str = "INSTRUCTIONS";
-/// Hash map [`crate::sample::SampleKey`] -> sample count.
-pub const SAMPLES: &str = "SAMPLES";
-/// Stack-trace map of the sampled kernel stacks.
-pub const STACKS: &str = "STACKS";
+/// Ring buffer of [`crate::sample::StackSample`]s, one per sample.
+pub const SAMPLE_RING: &str = "SAMPLE_RING";
+/// Per-CPU array (one slot) of [`crate::sample::StackSample`]: the sample being built.
+pub const SAMPLE_BUF: &str = "SAMPLE_BUF";
+/// Per-CPU array (one slot) of samples the ring had no room for.
+pub const SAMPLE_LOST: &str = "SAMPLE_LOST";
 /// Per-CPU array: the kernel stack read at a switch out of a call, to find why
 /// (`crate::offcpu`).
 pub const WAIT_STACK: &str = "WAIT_STACK";
@@ -49,7 +51,7 @@ pub const URING_SENDS: &str = "URING_SENDS";
 pub const URING_EVENTS: &str = "URING_EVENTS";
 
 /// Every map of the object.
-pub const ALL: [&str; 20] = [
+pub const ALL: [&str; 21] = [
     THREADS,
     ON_CPU,
     RECORDS,
@@ -63,8 +65,9 @@ pub const ALL: [&str; 20] = [
     TARGET_CGROUPS,
     CYCLES,
     INSTRUCTIONS,
-    SAMPLES,
-    STACKS,
+    SAMPLE_RING,
+    SAMPLE_BUF,
+    SAMPLE_LOST,
     WAIT_STACK,
     URING_SENDS,
     URING_EVENTS,
@@ -83,7 +86,3 @@ pub const MAX_TARGETS: u32 = 1024;
 pub const MAX_THREADS: u32 = 16384;
 /// Default size of the record ring buffer (a power of two pages); `--ring-buffer` resizes it.
 pub const RECORDS_BYTES: u32 = 16 << 20;
-/// Distinct stacks kept.
-pub const MAX_STACKS: u32 = 16384;
-/// Distinct (thread, kind, stack) keys kept.
-pub const MAX_SAMPLE_KEYS: u32 = 65536;

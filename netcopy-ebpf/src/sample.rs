@@ -1,28 +1,40 @@
 //! Sampling family: the kernel stack of a target thread caught inside a traced call.
 //!
 //! Hook: `perf_event` on the software CPU clock (one per CPU, user space sets the rate).
-//! Numbers: `SAMPLES[{tid, kind, stack_id}] += 1`; the stacks themselves in `STACKS`.
-//! The clock cannot fire while interrupts are off, so samples pile up where they are
-//! re-enabled (docs/methodology.md says how that skews shares).
+//! Numbers: one [`StackSample`] per sample (thread, kind, the whole kernel stack from
+//! bpf_get_stack) into `SAMPLE_RING`, which user space reads and counts; `SAMPLE_LOST`
+//! counts the samples the ring had no room for. bpf_get_stack and one ring write cost less
+//! than bpf_get_stackid and a hash-map count (docs/methodology.md, "The sampler without its
+//! hash maps"). The clock cannot fire while interrupts are off, so samples pile up where
+//! they are re-enabled (docs/methodology.md says how that skews shares).
 
 use aya_ebpf::{
-    helpers::bpf_get_current_pid_tgid,
+    EbpfContext,
+    helpers::{
+        bpf_get_current_pid_tgid,
+        generated::{bpf_get_stack, bpf_ringbuf_output},
+    },
     macros::{map, perf_event},
-    maps::{HashMap, StackTrace},
-    programs::{PerfEventContext, tracing::StackIdContext},
+    maps::{PerCpuArray, RingBuf},
+    programs::PerfEventContext,
 };
-use netcopy_common::{
-    maps::{MAX_SAMPLE_KEYS, MAX_STACKS},
-    sample::SampleKey,
+use netcopy_common::sample::{
+    SAMPLE_FRAME_MASK, SAMPLE_FRAMES, SAMPLE_HEADER, SAMPLE_RING_BYTES, StackSample,
 };
 
 use crate::call::inflight;
 
 #[map]
-static STACKS: StackTrace = StackTrace::with_max_entries(MAX_STACKS, 0);
+static SAMPLE_RING: RingBuf = RingBuf::with_byte_size(SAMPLE_RING_BYTES, 0);
 
 #[map]
-static SAMPLES: HashMap<SampleKey, u64> = HashMap::with_max_entries(MAX_SAMPLE_KEYS, 0);
+static SAMPLE_BUF: PerCpuArray<StackSample> = PerCpuArray::with_max_entries(1, 0);
+
+#[map]
+static SAMPLE_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// User space reads the ring on a timer: no wake-up (an interrupt) per sample.
+const BPF_RB_NO_WAKEUP: u64 = 1;
 
 #[perf_event]
 pub fn sample_stack(ctx: PerfEventContext) -> u32 {
@@ -30,25 +42,42 @@ pub fn sample_stack(ctx: PerfEventContext) -> u32 {
     let Some(call) = inflight(tid) else {
         return 0;
     };
-    // SAFETY: pointer from the map lookup; only the kind is read.
-    let kind = unsafe { (*call).kind };
-    // Flags 0: the kernel stack. Collisions and faults keep their (negative) error as the id.
-    let stack_id = match ctx.get_stackid(&STACKS, 0) {
-        Ok(id) => id as i32,
-        Err(e) => e,
+    let Some(sample) = SAMPLE_BUF.get_ptr_mut(0) else {
+        return 0;
     };
-    let key = SampleKey {
-        tid,
-        stack_id,
-        kind,
-        _pad: [0; 7],
+    // SAFETY: this CPU's slot (perf_event programs do not nest on a CPU); the helper writes
+    // at most the size given, which is the slot's frames; only the call's kind is read.
+    let len = unsafe {
+        let sample = &mut *sample;
+        sample.tid = tid;
+        sample.kind = (*call).kind;
+        // Flags 0: the kernel stack.
+        let len = bpf_get_stack(
+            ctx.as_ptr(),
+            sample.frames.as_mut_ptr().cast(),
+            (8 * SAMPLE_FRAMES) as u32,
+            0,
+        );
+        sample.len = len as i32;
+        len
     };
-    match SAMPLES.get_ptr_mut(&key) {
-        // SAFETY: pointer from the lookup. Two CPUs never sample the same thread at once.
-        Some(n) => unsafe { *n += 1 },
-        None => {
-            let _ = SAMPLES.insert(&key, &1, 0);
-        }
+    // Only the frames filled go to user space; a failed walk sends its header (and error).
+    let frames = if len > 0 { len as u64 } else { 0 };
+    let bytes = SAMPLE_HEADER as u64 + (frames & SAMPLE_FRAME_MASK as u64);
+    // SAFETY: `bytes` is at most the slot's size (the mask bounds it for the verifier too).
+    let sent = unsafe {
+        bpf_ringbuf_output(
+            core::ptr::addr_of!(SAMPLE_RING).cast_mut().cast(),
+            sample.cast(),
+            bytes,
+            BPF_RB_NO_WAKEUP,
+        )
+    };
+    if sent != 0
+        && let Some(lost) = SAMPLE_LOST.get_ptr_mut(0)
+    {
+        // SAFETY: this CPU's slot.
+        unsafe { *lost += 1 };
     }
     0
 }

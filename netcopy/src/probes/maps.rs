@@ -122,7 +122,10 @@ impl Probes {
     }
 
     /// Every CPU's value of the one slot of per-CPU array `name`.
-    fn per_cpu_slot<V: aya::Pod>(&self, name: &'static str) -> Result<PerCpuValues<V>, ProbeError> {
+    pub(crate) fn per_cpu_slot<V: aya::Pod>(
+        &self,
+        name: &'static str,
+    ) -> Result<PerCpuValues<V>, ProbeError> {
         let array: PerCpuArray<&MapData, V> =
             PerCpuArray::try_from(self.map(name)?).map_err(map_error(name))?;
         array.get(&0, 0).map_err(map_error(name))

@@ -79,6 +79,10 @@ pub enum ProbeError {
         kind: &'static str,
         name: &'static str,
     },
+    #[error("start the sample reader thread: {0}")]
+    SampleReader(std::io::Error),
+    #[error("no sampled stack has id {0}")]
+    NoStack(u32),
     #[error(
         "a CPU's batch in {} does not read as records: the eBPF object and netcopy disagree on their layout",
         netcopy_common::maps::STAGING
@@ -142,6 +146,8 @@ pub struct Probes {
     pub(crate) counter_fds: Vec<std::os::fd::OwnedFd>,
     /// The kernel's BTF once a BTF program asked for it, or why there is none.
     btf: Option<Result<aya::Btf, Outcome>>,
+    /// The reader of the sampler's ring, once sampling is attached.
+    pub(crate) samples: Option<sample::SampleReader>,
 }
 
 impl Probes {
@@ -199,6 +205,7 @@ impl Probes {
             mounted_tracefs: false,
             counter_fds: Vec::new(),
             btf: None,
+            samples: None,
         })
     }
 
