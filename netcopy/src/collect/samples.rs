@@ -1,7 +1,8 @@
-//! Sampled kernel stacks to stage shares: symbolize each stack (`SAMPLES` keys, `STACKS`
-//! frames) with /proc/kallsyms, classify it by its deepest stage frame, and add the samples
-//! up per role and syscall kind. Numbers: [`StageTable`]s per role and kind, the folded
-//! stacks behind them, and [`StageRow`]s per role for the summary.
+//! Sampled kernel stacks to stage shares: symbolize each stack (the sample reader's keys
+//! and frames, `probes::sample`) with /proc/kallsyms, classify it by its deepest stage
+//! frame, and add the samples up per role and syscall kind. Numbers: [`StageTable`]s per
+//! role and kind, the folded stacks behind them, and [`StageRow`]s per role for the
+//! summary.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -40,7 +41,8 @@ pub struct FoldedStack {
 pub struct Sampled {
     pub breakdowns: Vec<StageBreakdown>,
     pub stacks: Vec<FoldedStack>,
-    /// Samples whose stack could not be recorded (bpf_get_stackid failed).
+    /// Samples whose stack could not be recorded (bpf_get_stack failed, or the sample ring
+    /// was full).
     pub lost_stacks: u64,
     /// Samples of write/read/writev/readv calls on files or pipes, left out.
     pub not_socket: u64,
