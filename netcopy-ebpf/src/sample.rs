@@ -5,8 +5,9 @@
 //! bpf_get_stack) into `SAMPLE_RING`, which user space reads and counts; `SAMPLE_LOST`
 //! counts the samples the ring had no room for. bpf_get_stack and one ring write cost less
 //! than bpf_get_stackid and a hash-map count (docs/methodology.md, "The sampler without its
-//! hash maps"). The clock cannot fire while interrupts are off, so samples pile up where
-//! they are re-enabled (docs/methodology.md says how that skews shares).
+//! hash maps"). `sample_walk` is its calibration twin: the same stack reads, nothing sent.
+//! The clock cannot fire while interrupts are off, so samples pile up where they are
+//! re-enabled (docs/methodology.md says how that skews shares).
 
 use aya_ebpf::{
     EbpfContext,
@@ -36,15 +37,13 @@ static SAMPLE_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 /// User space reads the ring on a timer: no wake-up (an interrupt) per sample.
 const BPF_RB_NO_WAKEUP: u64 = 1;
 
-#[perf_event]
-pub fn sample_stack(ctx: PerfEventContext) -> u32 {
+/// The current thread's sample, its stack read into this CPU's slot: `None` when the thread
+/// has no traced call in flight. Returns the slot and what bpf_get_stack returned.
+#[inline(always)]
+fn read_stack(ctx: &PerfEventContext) -> Option<(*mut StackSample, i64)> {
     let tid = bpf_get_current_pid_tgid() as u32;
-    let Some(call) = inflight(tid) else {
-        return 0;
-    };
-    let Some(sample) = SAMPLE_BUF.get_ptr_mut(0) else {
-        return 0;
-    };
+    let call = inflight(tid)?;
+    let sample = SAMPLE_BUF.get_ptr_mut(0)?;
     // SAFETY: this CPU's slot (perf_event programs do not nest on a CPU); the helper writes
     // at most the size given, which is the slot's frames; only the call's kind is read.
     let len = unsafe {
@@ -60,6 +59,14 @@ pub fn sample_stack(ctx: PerfEventContext) -> u32 {
         );
         sample.len = len as i32;
         len
+    };
+    Some((sample, len))
+}
+
+#[perf_event]
+pub fn sample_stack(ctx: PerfEventContext) -> u32 {
+    let Some((sample, len)) = read_stack(&ctx) else {
+        return 0;
     };
     // Only the frames filled go to user space; a failed walk sends its header (and error).
     let frames = if len > 0 { len as u64 } else { 0 };
@@ -79,5 +86,14 @@ pub fn sample_stack(ctx: PerfEventContext) -> u32 {
         // SAFETY: this CPU's slot.
         unsafe { *lost += 1 };
     }
+    0
+}
+
+/// The sampler without its output: the same samples and stack reads, nothing sent. A
+/// calibration (`NETCOPY_HIDE=samplering`): `cargo xtask bench` measures its cost per
+/// sample beside `sample_stack`'s, which shows what the kernel's stack walk alone costs.
+#[perf_event]
+pub fn sample_walk(ctx: PerfEventContext) -> u32 {
+    let _ = read_stack(&ctx);
     0
 }

@@ -944,6 +944,49 @@ fn sched_switch_counts_the_same_through_tp_btf_and_the_tracepoint() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// The sampler's calibration twin (`NETCOPY_HIDE=samplering`, which `cargo xtask bench`
+/// uses to cost the stack walk alone) loads and samples, sends no sample, and the record
+/// says the stages were not sampled, without calling that a fallback of the brackets.
+#[test]
+fn the_walk_only_sampler_counts_no_stage_and_the_record_says_so() {
+    require_root("loading eBPF programs");
+    let (out, _) = fresh_dir("samplering-hidden");
+    let run = trace_hiding("samplering", "onecopy", "64K", &out);
+    let v = json(&run);
+    let probe = &v["probe"];
+    let method = probe["method"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{probe}"));
+    assert!(method.contains("brackets=raw_tp"), "{probe}");
+    assert!(!method.contains("stages=perf_event"), "{probe}");
+    let fallbacks = probe["fallbacks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{probe}"));
+    assert!(
+        fallbacks
+            .iter()
+            .all(|f| !f.as_str().unwrap_or_default().starts_with("brackets:")),
+        "{probe}"
+    );
+    let stages = v["stages"].as_array().unwrap_or_else(|| panic!("{v}"));
+    assert!(
+        !stages.is_empty(),
+        "the brackets still time their stages: {v}"
+    );
+    for s in stages {
+        assert_eq!(s["method"], "tracepoint", "{s}");
+        assert_eq!(s["samples"], 0, "{s}");
+    }
+    for t in probe["threads"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{probe}"))
+    {
+        assert_eq!(t["kernel"], t["workload"], "{t}");
+        assert_eq!(t["records"], t["kernel"], "{t}");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 #[test]
 fn hidden_brackets_fall_back_to_sampling_and_say_so() {
     require_root("loading eBPF programs");

@@ -42,6 +42,9 @@ pub enum Feature {
     RawTp,
     /// The bracket tracepoints (softirqs, device transmits).
     Brackets,
+    /// The stack sampler's output: it still samples and walks each stack, and sends nothing
+    /// (a calibration of what the walk alone costs; no stage is sampled).
+    SampleRing,
 }
 
 impl Feature {
@@ -53,6 +56,7 @@ impl Feature {
             Feature::Fentry => "fentry",
             Feature::RawTp => "rawtp",
             Feature::Brackets => "brackets",
+            Feature::SampleRing => "samplering",
         }
     }
 
@@ -64,6 +68,7 @@ impl Feature {
             Feature::Fentry => "fentry",
             Feature::RawTp => "raw_tp",
             Feature::Brackets => "brackets",
+            Feature::SampleRing => "sample ring",
         }
     }
 }
@@ -183,7 +188,12 @@ impl HookRecord {
     /// What fell back and why: the first step with a fallback reason, and what was used
     /// instead (`null` when nothing was).
     pub fn fallback(&self) -> Option<String> {
-        let refused = self.steps.iter().find(|s| s.outcome.is_fallback())?;
+        // Only a method preferred to the one used is fallen back from.
+        let refused = self
+            .steps
+            .iter()
+            .take_while(|s| s.outcome != Outcome::Used)
+            .find(|s| s.outcome.is_fallback())?;
         Some(format!(
             "{}: {} {} -> {}",
             self.hook,
@@ -259,6 +269,22 @@ mod tests {
             ],
         );
         assert_eq!(h.fallback(), None);
+        // A method after the one used was never needed, whatever became of it.
+        let later = HookRecord::new(
+            "brackets",
+            "",
+            vec![
+                Step::new(Method::RawTp, Outcome::Used),
+                Step::new(
+                    Method::PerfEvent,
+                    Outcome::Hidden(Some(Feature::SampleRing)),
+                ),
+            ],
+        );
+        assert_eq!(
+            (later.chosen, later.fallback()),
+            (Some(Method::RawTp), None)
+        );
         let none = HookRecord::new(
             "cycles",
             "",

@@ -8,7 +8,7 @@
 
 pub use super::Intent;
 use super::{ProbeError, Probes, brackets, counters, exact, net, sched, syscalls, uring};
-use crate::model::{CounterSource, HookRecord, Outcome, attach};
+use crate::model::{CounterSource, HookRecord, Outcome, attach, attach::Feature};
 
 /// What a trace asks for beyond the programs every trace has.
 #[derive(Clone, Copy, Debug)]
@@ -63,7 +63,11 @@ impl Probes {
         let sampling = match (intent, wanted.sample_hz) {
             (Intent::Trace, Some(hz)) => {
                 self.attach_sampling(hz)?;
-                Outcome::Used
+                if self.features.is_hidden(Feature::SampleRing) {
+                    Outcome::Hidden(Some(Feature::SampleRing))
+                } else {
+                    Outcome::Used
+                }
             }
             (Intent::Trace, None) => Outcome::Off("--sample-hz 0"),
             (Intent::Doctor, _) => Outcome::Used,
@@ -102,7 +106,6 @@ pub fn untried(why: &str) -> Vec<HookRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::attach::Feature;
 
     #[test]
     fn untried_hooks_fall_back_to_what_needs_no_trial_and_report_no_fallback() {

@@ -22,8 +22,8 @@ pub struct Features {
     pub pmu: bool,
     /// Capabilities tracing needs that this process lacks.
     pub missing_caps: Vec<String>,
-    /// Features hidden with NETCOPY_HIDE (its words: btf, pmu, fentry, rawtp,
-    /// brackets).
+    /// Features hidden with NETCOPY_HIDE (its words: btf, pmu, fentry, rawtp, brackets,
+    /// samplering).
     pub hidden: Vec<String>,
 }
 

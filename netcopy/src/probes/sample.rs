@@ -29,8 +29,12 @@ use netcopy_common::{
 };
 
 use super::{ProbeError, Probes, map_error, program_error};
+use crate::model::attach::Feature;
 
 pub const PROGRAM: &str = "sample_stack";
+/// Its calibration twin, attached instead where `NETCOPY_HIDE=samplering`: the same samples
+/// and stack walks, nothing sent (what the walk alone costs, for `cargo xtask bench`).
+pub const WALK_PROGRAM: &str = "sample_walk";
 
 /// Default sampling frequency per CPU: about 1 kHz, off the tick's multiples. Chosen from
 /// measured precision (docs/methodology.md, "How precise the stage shares are"): at this
@@ -147,9 +151,14 @@ impl Drop for SampleReader {
 
 impl Probes {
     /// Sample the kernel stacks of target threads inside traced calls at `hz` per CPU.
-    /// Returns the number of CPUs sampled.
+    /// Returns the number of CPUs sampled. With the sample ring hidden, the walk-only twin
+    /// samples instead and no sample is counted.
     pub fn attach_sampling(&mut self, hz: u64) -> Result<usize, ProbeError> {
-        let name = PROGRAM;
+        let name = if self.features.is_hidden(Feature::SampleRing) {
+            WALK_PROGRAM
+        } else {
+            PROGRAM
+        };
         let cpus = online_cpus().map_err(|(path, e)| ProbeError::Cpus(format!("{path}: {e}")))?;
         if self.samples.is_none() {
             let map = self.ebpf.take_map(SAMPLE_RING).ok_or(ProbeError::Missing {

@@ -13,7 +13,7 @@ const STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
 
 /// The programs on a traced socket call's path, as `bpftool` names them (the full names,
 /// from the programs' BTF).
-const ON_THE_PATH: [&str; 17] = [
+const ON_THE_PATH: [&str; 18] = [
     "btf_sys_enter",
     "btf_sys_exit",
     "raw_sys_enter",
@@ -31,10 +31,13 @@ const ON_THE_PATH: [&str; 17] = [
     "sched_switch_btf",
     "sched_switch",
     SAMPLER,
+    WALK,
 ];
 
 /// netcopy's stack sampler, as `bpftool` names it.
 pub const SAMPLER: &str = "sample_stack";
+/// Its calibration twin (`NETCOPY_HIDE=samplering`): the same stack walks, nothing sent.
+pub const WALK: &str = "sample_walk";
 
 /// What bpftrace's `profile` programs are listed under when they run beside netcopy's (the
 /// sampler's at-once row): their runs and time together, as one entry.
@@ -99,7 +102,7 @@ fn per_run_of_type(progs: &Value, kind: &str, prefix: &str) -> Option<f64> {
 }
 
 /// Run time and runs added up over the programs of type `kind` whose name starts with
-/// `prefix`, leaving netcopy's sampler out (bpftrace names its `profile` programs after the
+/// `prefix`, leaving netcopy's samplers out (bpftrace names its `profile` programs after the
 /// rate); `None` when none ran.
 fn runs_of_type(progs: &Value, kind: &str, prefix: &str) -> Option<(u64, u64)> {
     let (ns, runs) = progs
@@ -110,7 +113,7 @@ fn runs_of_type(progs: &Value, kind: &str, prefix: &str) -> Option<(u64, u64)> {
         .filter(|p| {
             p["name"]
                 .as_str()
-                .is_some_and(|n| n.starts_with(prefix) && n != SAMPLER)
+                .is_some_and(|n| n.starts_with(prefix) && ![SAMPLER, WALK].contains(&n))
         })
         .filter_map(|p| Some((p["run_time_ns"].as_u64()?, p["run_cnt"].as_u64()?)))
         .fold((0, 0), |(a, b), (ns, runs)| (a + ns, b + runs));

@@ -164,7 +164,7 @@ impl Tools {
 
     /// The loop traced by `netcopy trace --pid`: (the loop's result, netcopy's summary, and
     /// with `costs` what each program cost per run, read halfway through with the kernel's
-    /// accounting and the stack sampler on).
+    /// accounting and the stack sampler on); the trace hides [`Self::hide`].
     pub fn traced_loop(
         &self,
         mode: &str,
@@ -191,7 +191,11 @@ impl Tools {
         // The throughput runs leave the sampler out; the costs run keeps it, so its
         // program is measured too.
         let sampling: &[&str] = if costs { &[] } else { &["--sample-hz", "0"] };
-        let mut nc = Command::new(&self.netcopy)
+        let mut nc = Command::new(&self.netcopy);
+        if let Some(hide) = self.hide {
+            nc.env("NETCOPY_HIDE", hide);
+        }
+        let mut nc = nc
             .args(["trace", "--pid", &pid, "--duration", "600s"])
             .args(sampling)
             .args(["--json", "--force", "--out"])
