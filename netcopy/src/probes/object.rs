@@ -57,6 +57,7 @@ fn expected() -> Vec<(&'static str, Kind, Option<String>)> {
     }
     v.push((sched::BTF_PROGRAM, Kind::BtfTracePoint, None));
     v.push((sample::PROGRAM, Kind::PerfEvent, None));
+    v.push((sample::WALK_PROGRAM, Kind::PerfEvent, None));
     for t in &TIMED {
         v.push((
             t.enter,
