@@ -48,6 +48,12 @@ fn kernel_records_match_the_workload_for_every_mode() {
             .as_ref()
             .unwrap_or_else(|| panic!("no probe section"));
         assert_eq!(p.lost, 0, "{mode}: records lost at this rate");
+        // Every sample of a thread inside a call interrupted kernel code, so it has a stack.
+        assert_eq!(
+            p.stackless_samples,
+            Some(0),
+            "{mode}: samples without a stack"
+        );
         for t in &p.threads {
             assert_eq!(
                 t.kernel, t.workload,
@@ -234,6 +240,8 @@ fn records_flow_over_the_netns_testbed_too() {
         .as_ref()
         .unwrap_or_else(|| panic!("no probe section"));
     assert!(p.agrees(), "{p:?}");
+    // No sampler: its count is unknown, not 0.
+    assert_eq!(p.stackless_samples, None);
     let rows = s
         .syscalls
         .as_deref()
@@ -309,6 +317,8 @@ fn check_tables(dir: &RunDir, s: &RunSummary, p: &ProbeCheck) {
     assert_eq!(runs.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
     let lost = common::column(&runs[0], "lost_records").as_primitive::<UInt64Type>();
     assert_eq!(lost.value(0), 0);
+    let stackless = common::column(&runs[0], "lost_samples").as_primitive::<UInt64Type>();
+    assert_eq!(stackless.iter().next().flatten(), p.stackless_samples);
     let methods = common::column(&runs[0], "attach_methods").as_string::<i32>();
     let methods = methods.value(0);
     let pmu = common::column(&runs[0], "pmu").as_boolean().value(0);

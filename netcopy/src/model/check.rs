@@ -64,6 +64,9 @@ pub struct ProbeCheck {
     /// With `--records tail`: the rows written, one per call of the tail (the records
     /// counted above are then the kernel's totals).
     pub tail_rows: Option<u64>,
+    /// Stack samples left out of the stages: the sample ring was full, or the kernel gave
+    /// no stack. Null when the sampler was off.
+    pub stackless_samples: Option<u64>,
 }
 
 impl ProbeCheck {

@@ -14,6 +14,8 @@ pub struct ExternalSummary {
     pub stages: Option<Vec<StageRow>>,
     /// Records the ring buffer had no room for.
     pub lost: u64,
+    /// Stack samples left out of the stages (see `ProbeCheck`); null without the sampler.
+    pub stackless_samples: Option<u64>,
     /// What fell back and why.
     pub fallbacks: Vec<String>,
 }

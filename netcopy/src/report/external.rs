@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::summary::{render_fallbacks, render_offcpu, render_stages, render_syscalls};
+use super::summary::{
+    render_fallbacks, render_offcpu, render_stackless, render_stages, render_syscalls,
+};
 use crate::model::ExternalSummary;
 
 pub fn render(s: &ExternalSummary) -> String {
@@ -25,6 +27,7 @@ pub fn render(s: &ExternalSummary) -> String {
         render_stages(&mut o, rows);
     }
     render_fallbacks(&mut o, &s.fallbacks);
+    render_stackless(&mut o, s.stackless_samples);
     let _ = writeln!(o, "  records     {} lost", s.lost);
     o
 }

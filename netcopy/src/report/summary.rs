@@ -27,6 +27,7 @@ pub fn render(s: &RunSummary) -> String {
     }
     if let Some(p) = &s.probe {
         render_fallbacks(&mut o, &p.fallbacks);
+        render_stackless(&mut o, p.stackless_samples);
         render_requests(&mut o, &p.requests);
         if !p.requests.is_empty() {
             let _ = writeln!(
@@ -243,11 +244,20 @@ pub fn rx_zerocopy_line(z: &RxZerocopyStats, mode: Mode, path: NetPath) -> Strin
     )
 }
 
-/// The kernel's view per role and syscall kind, one line each.
 /// One line per fallback: what was refused, why, and what was used instead.
 pub fn render_fallbacks(o: &mut String, fallbacks: &[String]) {
     for f in fallbacks {
         let _ = writeln!(o, "  fallback    {f}");
+    }
+}
+
+/// Stack samples the stages left out, when there were any (as perf reports lost events).
+pub fn render_stackless(o: &mut String, stackless: Option<u64>) {
+    if let Some(n) = stackless.filter(|&n| n > 0) {
+        let _ = writeln!(
+            o,
+            "  samples     {n} stack samples left out of the stages: the sample ring was full, or the kernel gave no stack"
+        );
     }
 }
 
@@ -342,6 +352,17 @@ pub fn uring_verdict(requests: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::ns;
+
+    #[test]
+    fn stackless_samples_are_said_only_when_there_are_some() {
+        let said = |n| {
+            let mut o = String::new();
+            super::render_stackless(&mut o, n);
+            o
+        };
+        assert!(said(Some(3)).contains("  samples     3 stack samples left out"));
+        assert_eq!((said(Some(0)), said(None)), (String::new(), String::new()));
+    }
 
     #[test]
     fn zerocopy_verdicts() {

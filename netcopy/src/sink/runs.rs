@@ -171,6 +171,8 @@ pub fn write(
         col(name, DataType::UInt64, true, u64_(v));
     }
     col("lost_records", DataType::UInt64, true, u64_(lost));
+    let stackless = s.probe.as_ref().and_then(|p| p.stackless_samples);
+    col("lost_samples", DataType::UInt64, true, u64_(stackless));
     col(
         "attach_methods",
         DataType::Utf8,

@@ -103,5 +103,7 @@ pub fn probe_check(
         request_events_lost,
         switches,
         tail_rows: ended.collected.rows_only.then_some(ended.collected.rows),
+        // Set once the samples are read (`trace::trace`).
+        stackless_samples: None,
     })
 }

@@ -154,6 +154,7 @@ pub fn trace_targets(
         syscalls,
         stages,
         lost: ended.lost,
+        stackless_samples: sampled.as_ref().map(|s| s.lost_stacks),
         fallbacks: session.meta.fallbacks,
     })
 }

@@ -131,8 +131,9 @@ pub fn trace_outcome(
         let _ = std::fs::remove_file(dir.table_path(crate::sink::uring::TABLE));
     }
     let roles = &watch.roles;
-    let probe = check::probe_check(&outcome, &ended, &session, roles)?;
+    let mut probe = check::probe_check(&outcome, &ended, &session, roles)?;
     let sampled = session.sampled(opts.sample_hz, roles)?;
+    probe.stackless_samples = sampled.as_ref().map(|s| s.lost_stacks);
     let mut summary = outcome.summary();
     let syscalls = ended
         .collected
