@@ -98,6 +98,19 @@ pub fn btf_sys_exit(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
+/// The hook floor (`NETCOPY_HIDE=callbodies`, a calibration for `cargo xtask bench`): the
+/// tp_btf hooks with programs that return at once, so a trace costs what hooking every
+/// syscall costs before any program does work. Nothing is counted.
+#[btf_tracepoint(function = "sys_enter")]
+pub fn floor_sys_enter(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "sys_exit")]
+pub fn floor_sys_exit(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
     enter(Untyped(ctx.arg(0)), ctx.arg(1));

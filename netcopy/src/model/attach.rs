@@ -45,6 +45,9 @@ pub enum Feature {
     /// The stack sampler's output: it still samples and walks each stack, and sends nothing
     /// (a calibration of what the walk alone costs; no stage is sampled).
     SampleRing,
+    /// The syscall programs' work: the tp_btf hooks attach programs that return at once (a
+    /// calibration of what hooking every syscall costs; no call is counted).
+    CallBodies,
 }
 
 impl Feature {
@@ -57,6 +60,7 @@ impl Feature {
             Feature::RawTp => "rawtp",
             Feature::Brackets => "brackets",
             Feature::SampleRing => "samplering",
+            Feature::CallBodies => "callbodies",
         }
     }
 
@@ -69,6 +73,7 @@ impl Feature {
             Feature::RawTp => "raw_tp",
             Feature::Brackets => "brackets",
             Feature::SampleRing => "sample ring",
+            Feature::CallBodies => "call bodies",
         }
     }
 }

@@ -6,6 +6,9 @@
 //! - raw_tp on the same two, which reads them through a helper (`NETCOPY_HIDE=rawtp`);
 //! - the 18 classic `syscalls:sys_{enter,exit}_*` tracepoints.
 //!
+//! `NETCOPY_HIDE=callbodies` attaches [`FLOOR`] instead of the tp_btf programs: the hook
+//! floor, which counts nothing.
+//!
 //! The first two decode syscall numbers and registers of one architecture
 //! (`netcopy_common::syscalls::raw::ARCH`) and are tried only there. Numbers: one record per
 //! call and exact per-thread counts (read back in `maps`).
@@ -52,6 +55,13 @@ pub const RAW: [(&str, &str); 2] = [("raw_sys_enter", "sys_enter"), ("raw_sys_ex
 /// (program, BTF tracepoint) of the tp_btf programs.
 pub const BTF: [(&str, &str); 2] = [("btf_sys_enter", "sys_enter"), ("btf_sys_exit", "sys_exit")];
 
+/// (program, BTF tracepoint) of the hook floor, attached instead of [`BTF`] where
+/// `NETCOPY_HIDE=callbodies`: the same hooks, programs that return at once.
+pub const FLOOR: [(&str, &str); 2] = [
+    ("floor_sys_enter", "sys_enter"),
+    ("floor_sys_exit", "sys_exit"),
+];
+
 /// The syscalls hook: what came of tp_btf, raw_tp and the classic tracepoints.
 pub fn record(btf: Outcome, raw: Outcome, classic: Outcome) -> HookRecord {
     HookRecord::new(
@@ -81,23 +91,34 @@ impl Probes {
     /// tracepoints. A doctor tries tp_btf and raw_tp both and keeps neither.
     pub fn attach_syscalls(&mut self, intent: Intent) -> Result<HookRecord, ProbeError> {
         let keep = intent == Intent::Trace;
-        let btf = self.try_btf_syscalls(keep);
+        // The hook floor replaces the tp_btf programs in a trace; the record says that no
+        // method traces the calls.
+        let floor = keep && self.features.is_hidden(Feature::CallBodies);
+        let btf = self.try_btf_syscalls(keep, if floor { &FLOOR } else { &BTF });
         let raw = match (&btf, intent) {
             (Ok(()), Intent::Trace) => Err(Outcome::NotNeeded),
             _ => self.try_raw(keep),
         };
         let upgrade = if btf.is_ok() { &btf } else { &raw };
         let classic = self.fall_back(upgrade, intent, &CLASSIC)?;
-        Ok(record(Outcome::of(btf), Outcome::of(raw), classic))
+        let btf = match btf {
+            Ok(()) if floor => Outcome::Hidden(Some(Feature::CallBodies)),
+            tried => Outcome::of(tried),
+        };
+        Ok(record(btf, Outcome::of(raw), classic))
     }
 
-    fn try_btf_syscalls(&mut self, keep: bool) -> Result<(), Outcome> {
+    fn try_btf_syscalls(
+        &mut self,
+        keep: bool,
+        programs: &[(&'static str, &'static str)],
+    ) -> Result<(), Outcome> {
         if let Some(no) = arch_outcome(std::env::consts::ARCH) {
             return Err(no);
         }
         let btf = self.btf()?;
         self.attach_all::<BtfTracePoint>(
-            &BTF,
+            programs,
             keep,
             |p, tp| p.load(tp, &btf),
             |p, _| p.attach().map(|_| ()),
@@ -168,6 +189,21 @@ mod tests {
             Some(
                 "syscalls: tp_btf needs x86_64 (the programs decode its syscall numbers; this is aarch64) -> tracepoint"
             )
+        );
+    }
+
+    /// The hook floor's record: no method traces the calls, and it says why.
+    #[test]
+    fn the_hook_floor_is_recorded_as_tracing_no_call() {
+        let r = record(
+            Outcome::Hidden(Some(Feature::CallBodies)),
+            Outcome::NotNeeded,
+            Outcome::NotNeeded,
+        );
+        assert_eq!(r.chosen, None);
+        assert_eq!(
+            r.fallback().as_deref(),
+            Some("syscalls: tp_btf call bodies hidden by NETCOPY_HIDE -> null")
         );
     }
 

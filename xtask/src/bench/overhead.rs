@@ -1,7 +1,8 @@
 //! The observer effect: traced over untraced throughput per mode and size, alternated with
 //! the sides that say where the overhead goes (no sampler; at 1K also `--aggregate` and
 //! `--records tail`) and with floors: at 1K bpftrace's latency one-liner (the peer) and empty
-//! bpftrace programs on raw_syscalls (the floor), at 64K empty bpftrace programs on
+//! bpftrace programs on raw_syscalls (the floor) and netcopy's own hooks with
+//! programs that return at once (`NETCOPY_HIDE=callbodies`: its floor), at 64K empty bpftrace programs on
 //! every hook a trace attaches (`bpftrace::hooks_floor`), all pinned alike. Where a floor is
 //! below the ratio target, the next-best target is judged: within a few points of it.
 
@@ -25,6 +26,12 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
         ..t.clone()
     };
     let u = &unbracketed;
+    // The hook floor with netcopy's own method: its tp_btf syscall hooks with programs that
+    // return at once (`callbodies`), no brackets, no sampler.
+    let hooks_only = Tools {
+        hide: Some("callbodies,brackets"),
+        ..t.clone()
+    };
     let mut split = Vec::new();
     for mode in ["twocopy", "onecopy", "zerocopy"] {
         // Judged within 3 points on a host where single 64K runs spread by 1.6x.
@@ -76,10 +83,11 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
                         t.netcopy_gbps("run", mode, "1K", secs, &PIN)
                     })
                 },
+                &mut || hooks_only.netcopy_gbps("trace", mode, "1K", secs, &unsampled),
             ],
         )?;
-        let [run, traced, nosample, agg, tail, nobrackets, bt, floor] = &v[..] else {
-            bail!("eight sides");
+        let [run, traced, nosample, agg, tail, nobrackets, bt, floor, own] = &v[..] else {
+            bail!("nine sides");
         };
         push(ratio_row(
             format!("trace overhead: traced / untraced, {mode} 1K"),
@@ -97,8 +105,23 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
             traced,
             floor,
         ));
+        push(near_floor(
+            &format!("{mode} 1K"),
+            OWN_FLOOR,
+            targets::TRACE_1K_RATIO,
+            run,
+            traced,
+            own,
+        ));
         push(against_peer(mode, run, traced, bt));
-        push(floor_against_peer(mode, run, floor, bt));
+        push(floor_against_peer(
+            mode,
+            "raw_syscalls floor",
+            run,
+            floor,
+            bt,
+        ));
+        push(floor_against_peer(mode, OWN_FLOOR, run, own, bt));
         push(sampler_share(mode, run, traced, nosample));
         push(ratio_row(
             format!("trace overhead: `--aggregate` / untraced, {mode} 1K"),
@@ -130,6 +153,13 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
             format!("empty bpftrace programs on raw_syscalls / untraced, {mode} 1K (the floor)"),
             run,
             floor,
+        ));
+        push(info_row(
+            format!(
+                "netcopy's tp_btf syscall hooks with programs that return at once (`NETCOPY_HIDE=callbodies,brackets`, `--sample-hz 0`) / untraced, {mode} 1K (its own floor)"
+            ),
+            run,
+            own,
         ));
         let mut s = Split::new(format!("{mode} 1K"), run, traced, nosample);
         s.aggregate = Some(median(agg));
@@ -191,14 +221,17 @@ fn against_peer(mode: &str, run: &[f64], traced: &[f64], bt: &[f64]) -> Row {
     )
 }
 
-/// The floor's overhead over the peer's: the least [`against_peer`] can be, since netcopy
-/// hooks the same raw_syscalls tracepoints.
-fn floor_against_peer(mode: &str, run: &[f64], floor: &[f64], bt: &[f64]) -> Row {
+/// The floor of netcopy's own hooks: its tp_btf programs on raw_syscalls doing nothing.
+const OWN_FLOOR: &str = "hook floor of netcopy's own (tp_btf, programs that return at once)";
+
+/// A floor's overhead over the peer's: the least [`against_peer`] can be, since netcopy
+/// hooks the same raw_syscalls tracepoints. Of two floors, the lower bound is the cheaper.
+fn floor_against_peer(mode: &str, name: &str, run: &[f64], floor: &[f64], bt: &[f64]) -> Row {
     let floor_cost = 1.0 - median(floor) / median(run);
     let peer_cost = 1.0 - median(bt) / median(run);
     Row {
         measure: format!(
-            "the raw_syscalls floor's overhead over the one-liner's, {mode} 1K (the least the row above can be)"
+            "the {name}'s overhead over the one-liner's, {mode} 1K (the least the one-liner row can be)"
         ),
         target: "-".into(),
         detail: format!(
