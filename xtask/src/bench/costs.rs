@@ -38,7 +38,7 @@ pub fn program_costs(
     // kernel-stack samplers alternate, and each program's cost is the median of the rounds.
     let mut rounds = Vec::new();
     let mut peer_samples = Vec::new();
-    let mut walk_floors = Vec::new();
+    let mut one_frames = Vec::new();
     // The same trace with the sampler's twin that walks each stack and sends nothing.
     let walker = Tools {
         hide: Some("samplering"),
@@ -55,7 +55,7 @@ pub fn program_costs(
                 .map(|c| c.ns_per_run),
         );
         peer_samples.extend(sampled(SampleKey::Stack)?);
-        walk_floors.extend(sampled(SampleKey::OneFrame)?);
+        one_frames.extend(sampled(SampleKey::OneFrame)?);
     }
     // The sampler against bpftrace's, both sampling the same loop at the same time: the
     // stacks they walk come from the same stretch of it, so which stacks a round happens to
@@ -73,7 +73,7 @@ pub fn program_costs(
     }
     let costs = median_costs(&rounds);
     let peer_sample = (!peer_samples.is_empty()).then(|| median(&peer_samples));
-    let walk_floor = (!walk_floors.is_empty()).then(|| median(&walk_floors));
+    let one_frame = (!one_frames.is_empty()).then(|| median(&one_frames));
     let walk = (!walks.is_empty()).then(|| median(&walks));
     for c in &costs {
         println!(
@@ -147,7 +147,7 @@ pub fn program_costs(
             rounds.len(),
             fmt(walk),
             fmt(peer_sample),
-            fmt(walk_floor),
+            fmt(one_frame),
             fmt(bare_sample)
         ),
         sample,
@@ -159,9 +159,9 @@ pub fn program_costs(
         target: "-".into(),
         detail: format!(
             "`@[kstack(1)] = count()`, the same loop and rate, alternated with the rows above: each round {} ns",
-            rounded(&walk_floors)
+            rounded(&one_frames)
         ),
-        value: walk_floor,
+        value: one_frame,
         unit: "ns",
         met: None,
     });
