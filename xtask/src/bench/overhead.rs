@@ -231,11 +231,11 @@ fn floor_against_peer(mode: &str, name: &str, run: &[f64], floor: &[f64], bt: &[
     let peer_cost = 1.0 - median(bt) / median(run);
     Row {
         measure: format!(
-            "the {name}'s overhead over the one-liner's, {mode} 1K (the least the one-liner row can be)"
+            "the overhead of the {name} over the one-liner's, {mode} 1K (the least the one-liner row can be)"
         ),
         target: "-".into(),
         detail: format!(
-            "empty programs cost {:.1}% of untraced throughput, bpftrace's one-liner {:.1}%",
+            "the floor costs {:.1}% of untraced throughput, bpftrace's one-liner {:.1}%",
             floor_cost * 100.0,
             peer_cost * 100.0
         ),
@@ -273,5 +273,27 @@ fn info_row(measure: String, run: &[f64], other: &[f64]) -> Row {
         value: Some(median(other) / median(run)),
         unit: "x",
         met: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_floors_overhead_over_the_peers_is_the_ratio_of_their_costs() {
+        // Untraced 10, the floor keeps 8 (costs 20%), the one-liner keeps 5 (costs 50%).
+        let row = floor_against_peer("onecopy", OWN_FLOOR, &[10.0], &[8.0], &[5.0]);
+        let v = row.value.unwrap();
+        assert!((v - 0.4).abs() < 1e-9, "{v}");
+        assert!(row.measure.starts_with(
+            "the overhead of the hook floor of netcopy's own (tp_btf, programs that return at once) over the one-liner's, onecopy 1K"
+        ), "{}", row.measure);
+        assert!(
+            row.detail.contains("the floor costs 20.0%"),
+            "{}",
+            row.detail
+        );
+        assert_eq!(row.met, None);
     }
 }
