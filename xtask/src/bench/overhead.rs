@@ -1,10 +1,11 @@
 //! The observer effect: traced over untraced throughput per mode and size, alternated with
 //! the sides that say where the overhead goes (no sampler; at 1K also `--aggregate` and
-//! `--records tail`) and with floors: at 1K bpftrace's latency one-liner (the peer) and empty
-//! bpftrace programs on raw_syscalls (the floor) and netcopy's own hooks with
-//! programs that return at once (`NETCOPY_HIDE=callbodies`: its floor), at 64K empty bpftrace programs on
-//! every hook a trace attaches (`bpftrace::hooks_floor`), all pinned alike. Where a floor is
-//! below the ratio target, the next-best target is judged: within a few points of it.
+//! `--records tail`) and with floors. At 1K: bpftrace's latency one-liner (the peer), empty
+//! bpftrace programs on raw_syscalls (the floor), and netcopy's own hooks with
+//! programs that return at once (`NETCOPY_HIDE=callbodies`: its own floor). At 64K: empty
+//! bpftrace programs on every hook a trace attaches (`bpftrace::hooks_floor`). All pinned
+//! alike. Where a floor is below the ratio target, the next-best target is judged: within a
+//! few points of it.
 
 use anyhow::bail;
 
