@@ -29,7 +29,7 @@ pub fn json_of(out: &std::process::Output, what: &str) -> anyhow::Result<Value> 
 
 /// A trace at the hook floor, checked: the workload made calls, and its programs counted
 /// none of them (a floor that counts is not empty).
-pub fn counted_nothing(v: Value) -> anyhow::Result<Value> {
+fn counted_nothing(v: Value) -> anyhow::Result<Value> {
     let threads = v["probe"]["threads"]
         .as_array()
         .context("the hook floor's trace: no probe.threads")?;
