@@ -90,6 +90,9 @@ pub struct EndTotals {
     pub bytes: u64,
     pub messages: u64,
     pub calls: CallCounts,
+    /// Data calls the end timed over its life, inside the window or not (0 under
+    /// `--no-latency`): over the data calls in `calls`, the share `--latency-sample` took.
+    pub timed_calls: u64,
     /// The thread's context switches over its whole life (getrusage).
     pub switches: Switches,
     /// CPU time (user and system) the thread spent in its data loop

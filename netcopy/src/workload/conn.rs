@@ -62,6 +62,9 @@ pub struct Conn {
     fd: RawFd,
     pub calls: CallCounts,
     pub latency: Latency,
+    /// Data calls the picker timed, inside the window or not: over `calls`, the share of
+    /// calls timed, whatever the window's edges hold.
+    pub timed_calls: u64,
     /// The measurement window on `clock`: calls that start inside it are timed.
     window: (clock::Instant, clock::Instant),
     stop: Stop,
@@ -106,6 +109,7 @@ impl Conn {
             fd,
             calls: CallCounts::default(),
             latency: Latency::new(),
+            timed_calls: 0,
             window: on(&clock, window),
             stop,
             last_start: clock.raw(),
@@ -140,8 +144,9 @@ impl Conn {
     }
 
     /// Which data calls to time from now on (every call until this is called): two clock
-    /// reads a timed call.
+    /// reads a timed call. `timed_calls` counts from here, so the handshake is not in it.
     pub fn set_call_timing(&mut self, timing: CallTiming) {
+        self.timed_calls = 0;
         self.picker = Picker::new(timing, self.clock.raw() ^ u64::from(self.fd as u32));
     }
 
@@ -188,6 +193,7 @@ impl Conn {
         if !self.picker.time_next() {
             return call(self.fd);
         }
+        self.timed_calls += 1;
         let t0 = self.clock.raw();
         self.last_start = t0;
         let result = call(self.fd);

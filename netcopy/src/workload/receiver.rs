@@ -84,6 +84,7 @@ pub fn receive_messages(
             bytes,
             messages,
             calls: conn.calls,
+            timed_calls: conn.timed_calls,
             switches: thread_switches().since(started),
             cpu_ns: thread_cpu_ns().saturating_sub(cpu_start),
         },

@@ -93,6 +93,7 @@ pub fn send_messages(
             bytes: seq * layout.size() as u64,
             messages: seq,
             calls: conn.calls,
+            timed_calls: conn.timed_calls,
             switches: thread_switches().since(started),
             cpu_ns: thread_cpu_ns().saturating_sub(cpu_start),
         },
