@@ -45,8 +45,13 @@ pub fn program_costs(
         ..t.clone()
     };
     let mut walks = Vec::new();
+    // The same trace at netcopy's own hook floor: what its syscall programs cost per run
+    // before they do any work (the hook's dispatch and the accounting itself).
+    let hooks_only = t.hooks_only();
+    let mut floors = Vec::new();
     for _ in 0..opts.runs.max(1) {
         rounds.push(t.traced_loop("tiny", "1", secs, true)?.2);
+        floors.push(hooks_only.traced_loop("tiny", "1", secs, true)?.2);
         let walked = walker.traced_loop("tiny", "1", secs, true)?.2;
         walks.extend(
             walked
@@ -72,6 +77,7 @@ pub fn program_costs(
         }
     }
     let costs = median_costs(&rounds);
+    let floors = median_costs(&floors);
     let peer_sample = (!peer_samples.is_empty()).then(|| median(&peer_samples));
     let one_frame = (!one_frames.is_empty()).then(|| median(&one_frames));
     let walk = (!walks.is_empty()).then(|| median(&walks));
@@ -90,6 +96,10 @@ pub fn program_costs(
     let enter = ns(&["btf_sys_enter", "raw_sys_enter", "sys_enter_sendto"]);
     let exit = ns(&["btf_sys_exit", "raw_sys_exit", "sys_exit_sendto"]);
     let both = enter.zip(exit).map(|(a, b)| a + b);
+    let of_floor = |name: &str| floors.iter().find(|c| c.name == name).map(|c| c.ns_per_run);
+    let own_floor = of_floor(progs::FLOOR_ENTER)
+        .zip(of_floor(progs::FLOOR_EXIT))
+        .map(|(a, b)| a + b);
     // The same loop untraced under bpftrace, with the accounting on: its empty programs on
     // the same hooks, its programs that only read the clock, and the peer one-liner.
     let under = |program: &str| -> anyhow::Result<Option<f64>> {
@@ -114,15 +124,17 @@ pub fn program_costs(
         targets::SYSCALL_PROGRAMS_NS,
         " ns",
         format!(
-            "bpf_stats, traced 1-byte send loop: enter {} + exit {} ns per run; floor on this host, bpftrace on the same hooks and loop: empty programs {} ns, programs that only read the clock {} ns",
+            "bpf_stats, traced 1-byte send loop: enter {} + exit {} ns per run; floor on this host: netcopy's own programs that return at once, on the same tp_btf hooks and loop, {} ns; bpftrace on the same hooks and loop: empty programs {} ns, programs that only read the clock {} ns",
             enter.map_or("-".into(), |v| format!("{v:.1}")),
             exit.map_or("-".into(), |v| format!("{v:.1}")),
+            fmt(own_floor),
             fmt(floor),
             fmt(clock),
         ),
         both,
         "ns",
     ));
+    push(beyond_hooks_row(both, own_floor));
     let share = both.zip(peer).map(|(a, b)| a / b);
     push(Row::at_most(
         "kernel program time per traced call, over the bpftrace one-liner's".into(),
@@ -167,6 +179,25 @@ pub fn program_costs(
     });
     push(peer_sampler_row(&at_once, walk));
     Ok(costs)
+}
+
+/// What the syscall programs' work costs per traced call: their time (`both`, entry +
+/// exit) beyond what netcopy's own programs that return at once cost on the same hooks
+/// (`floor`), which is the hook's dispatch and the accounting's own clock reads.
+fn beyond_hooks_row(both: Option<f64>, floor: Option<f64>) -> Row {
+    let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
+    Row {
+        measure: "kernel program time per traced call beyond netcopy's own empty programs on the same hooks (the programs' work)".into(),
+        target: "-".into(),
+        detail: format!(
+            "the row above's {} ns less {} ns of `NETCOPY_HIDE=callbodies`'s floor_sys_enter + floor_sys_exit, alternated with it in the same loop",
+            fmt(both),
+            fmt(floor)
+        ),
+        value: both.zip(floor).map(|(b, f)| b - f),
+        unit: "ns",
+        met: None,
+    }
 }
 
 /// The floor of the sampler's cost: `sample_walk`, the same samples and whole-stack walks
@@ -327,6 +358,16 @@ mod tests {
             "{}",
             unmeasured.detail
         );
+    }
+
+    #[test]
+    fn the_work_beyond_the_hooks_is_the_programs_time_less_the_empty_ones() {
+        let row = beyond_hooks_row(Some(340.0), Some(131.0));
+        assert_eq!(row.value, Some(209.0));
+        assert_eq!(row.met, None);
+        assert!(row.detail.contains("340 ns less 131 ns"), "{}", row.detail);
+        assert_eq!(beyond_hooks_row(Some(340.0), None).value, None);
+        assert_eq!(beyond_hooks_row(None, Some(131.0)).value, None);
     }
 
     #[test]

@@ -27,12 +27,8 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
         ..t.clone()
     };
     let u = &unbracketed;
-    // The hook floor with netcopy's own method: its tp_btf syscall hooks with programs that
-    // return at once (`callbodies`), no brackets, no sampler.
-    let hooks_only = Tools {
-        hide: Some("callbodies,brackets"),
-        ..t.clone()
-    };
+    // The hook floor with netcopy's own method (run without the sampler below).
+    let hooks_only = t.hooks_only();
     let mut split = Vec::new();
     for mode in ["twocopy", "onecopy", "zerocopy"] {
         // Judged within 3 points on a host where single 64K runs spread by 1.6x.

@@ -13,9 +13,11 @@ const STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
 
 /// The programs on a traced socket call's path, as `bpftool` names them (the full names,
 /// from the programs' BTF).
-const ON_THE_PATH: [&str; 18] = [
+const ON_THE_PATH: [&str; 20] = [
     "btf_sys_enter",
     "btf_sys_exit",
+    FLOOR_ENTER,
+    FLOOR_EXIT,
     "raw_sys_enter",
     "raw_sys_exit",
     "sys_enter_sendto",
@@ -33,6 +35,11 @@ const ON_THE_PATH: [&str; 18] = [
     SAMPLER,
     WALK,
 ];
+
+/// netcopy's own hook floor (`NETCOPY_HIDE=callbodies`): tp_btf programs on the same
+/// syscall hooks that return at once.
+pub const FLOOR_ENTER: &str = "floor_sys_enter";
+pub const FLOOR_EXIT: &str = "floor_sys_exit";
 
 /// netcopy's stack sampler, as `bpftool` names it.
 pub const SAMPLER: &str = "sample_stack";

@@ -27,12 +27,20 @@ pub fn json_of(out: &std::process::Output, what: &str) -> anyhow::Result<Value> 
         .with_context(|| format!("{what}: not JSON: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
-/// A trace at the hook floor, checked: the workload made calls, and its programs counted
-/// none of them (a floor that counts is not empty).
+/// A trace at the hook floor, checked: its programs counted none of the calls made. A trace
+/// of netcopy's own workload (`probe.threads`) must also show that the workload made calls;
+/// a trace of other processes (`--pid`, its `syscalls` rows) must have no row.
 fn counted_nothing(v: Value) -> anyhow::Result<Value> {
-    let threads = v["probe"]["threads"]
-        .as_array()
-        .context("the hook floor's trace: no probe.threads")?;
+    let Some(threads) = v["probe"]["threads"].as_array() else {
+        let rows = v["syscalls"]
+            .as_array()
+            .context("the hook floor's trace: neither probe.threads nor syscalls")?;
+        let counted: u64 = rows.iter().filter_map(|r| r["calls"].as_u64()).sum();
+        if counted != 0 || !rows.is_empty() {
+            bail!("the hook floor's programs counted {counted} calls: they are not empty");
+        }
+        return Ok(v);
+    };
     let sum = |key: &str| -> u64 { threads.iter().filter_map(|t| t[key].as_u64()).sum() };
     let (made, counted) = (sum("workload"), sum("kernel") + sum("records"));
     if made == 0 {
@@ -80,10 +88,39 @@ impl Tools {
         c.args(args).output().context("run netcopy")
     }
 
+    /// The same tools at netcopy's own hook floor: its tp_btf syscall hooks with programs
+    /// that return at once (`callbodies`), and no brackets.
+    pub fn hooks_only(&self) -> Tools {
+        Tools {
+            hide: Some("callbodies,brackets"),
+            ..self.clone()
+        }
+    }
+
     /// Whether the syscall programs are the hook floor's, which count nothing.
     fn at_hook_floor(&self) -> bool {
         self.hide
             .is_some_and(|h| h.split(',').any(|w| w == "callbodies"))
+    }
+
+    /// The JSON of a finished `netcopy trace`. At the hook floor the count check of a trace
+    /// of its own workload fails by design, and its exit status says so: what it must show
+    /// instead is that its programs counted nothing. A trace of other processes (`--pid`)
+    /// has no count check, and its status still counts.
+    fn trace_json(&self, out: &std::process::Output, what: &str) -> anyhow::Result<Value> {
+        if !self.at_hook_floor() {
+            return json_of(out, what);
+        }
+        let v: Value = serde_json::from_slice(&out.stdout).with_context(|| {
+            format!(
+                "{what} at the hook floor: not JSON: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+        })?;
+        if v["probe"]["threads"].is_null() && !out.status.success() {
+            return json_of(out, what);
+        }
+        counted_nothing(v)
     }
 
     /// `netcopy run` (or `trace`) throughput in Gbit/s.
@@ -129,16 +166,7 @@ impl Tools {
         }
         args.extend(extra);
         if verb == "trace" && self.at_hook_floor() {
-            // Its count check fails by design, and its exit status says so: what it must
-            // show instead is that its programs counted nothing.
-            let out = self.netcopy_output(&args)?;
-            let v = serde_json::from_slice(&out.stdout).with_context(|| {
-                format!(
-                    "netcopy at the hook floor: not JSON: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )
-            })?;
-            return counted_nothing(v);
+            return self.trace_json(&self.netcopy_output(&args)?, "netcopy trace");
         }
         let v = self.netcopy(&args)?;
         if verb == "trace" {
@@ -270,7 +298,7 @@ impl Tools {
         let loop_result: Value = serde_json::from_str(&line).context("bench-loop result")?;
         let _ = lp.wait();
         let out = nc.wait_with_output()?;
-        let summary = json_of(&out, "netcopy trace --pid")?;
+        let summary = self.trace_json(&out, "netcopy trace --pid")?;
         Ok((loop_result, summary, read_costs))
     }
 
@@ -336,5 +364,50 @@ mod tests {
         assert!(t(Some("brackets,callbodies")).at_hook_floor());
         assert!(!t(Some("brackets")).at_hook_floor());
         assert!(!t(None).at_hook_floor());
+        assert!(t(None).hooks_only().at_hook_floor());
+    }
+
+    #[test]
+    fn a_finished_trace_is_read_by_its_status_except_at_the_hook_floor() {
+        let t = |hide| Tools {
+            netcopy: PathBuf::new(),
+            xtask: PathBuf::new(),
+            tmp: PathBuf::new(),
+            lost: Default::default(),
+            hide,
+        };
+        let out = |code: i32, v: Value| std::process::Output {
+            status: std::process::ExitStatus::from_raw(code << 8),
+            stdout: v.to_string().into_bytes(),
+            stderr: b"counts differ".to_vec(),
+        };
+        let empty = trace(serde_json::json!([{ "workload": 9, "kernel": 0, "records": 0 }]));
+        let full = trace(serde_json::json!([{ "workload": 9, "kernel": 9, "records": 9 }]));
+        let floor = t(None).hooks_only();
+        // At the floor a failed count check is what it should show...
+        assert!(floor.trace_json(&out(1, empty.clone()), "trace").is_ok());
+        // ...and programs that counted are not a floor, whatever the status.
+        assert!(floor.trace_json(&out(0, full.clone()), "trace").is_err());
+        // Anywhere else the status decides.
+        let e = t(None)
+            .trace_json(&out(1, full.clone()), "trace")
+            .unwrap_err();
+        assert!(e.to_string().contains("counts differ"), "{e}");
+        assert!(t(None).trace_json(&out(0, full), "trace").is_ok());
+        // A trace of other processes (`--pid`): no rows at the floor, and a clean exit.
+        let pid = |rows: Value| serde_json::json!({ "syscalls": rows, "lost": 0 });
+        assert!(
+            floor
+                .trace_json(&out(0, pid(serde_json::json!([]))), "trace")
+                .is_ok()
+        );
+        assert!(
+            floor
+                .trace_json(&out(1, pid(serde_json::json!([]))), "trace")
+                .is_err()
+        );
+        let counted = pid(serde_json::json!([{ "syscall": "sendto", "calls": 5 }]));
+        let e = floor.trace_json(&out(0, counted), "trace").unwrap_err();
+        assert!(e.to_string().contains("counted 5 calls"), "{e}");
     }
 }
