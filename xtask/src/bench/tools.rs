@@ -330,6 +330,17 @@ impl Tools {
 mod tests {
     use super::*;
 
+    /// Tools that run nothing, with `hide`.
+    fn t(hide: Option<&'static str>) -> Tools {
+        Tools {
+            netcopy: PathBuf::new(),
+            xtask: PathBuf::new(),
+            tmp: PathBuf::new(),
+            lost: Default::default(),
+            hide,
+        }
+    }
+
     fn trace(threads: Value) -> Value {
         serde_json::json!({ "probe": { "threads": threads } })
     }
@@ -353,13 +364,6 @@ mod tests {
 
     #[test]
     fn only_a_hide_list_naming_callbodies_is_the_hook_floor() {
-        let t = |hide| Tools {
-            netcopy: PathBuf::new(),
-            xtask: PathBuf::new(),
-            tmp: PathBuf::new(),
-            lost: Default::default(),
-            hide,
-        };
         assert!(t(Some("callbodies,brackets")).at_hook_floor());
         assert!(t(Some("brackets,callbodies")).at_hook_floor());
         assert!(!t(Some("brackets")).at_hook_floor());
@@ -369,13 +373,6 @@ mod tests {
 
     #[test]
     fn a_finished_trace_is_read_by_its_status_except_at_the_hook_floor() {
-        let t = |hide| Tools {
-            netcopy: PathBuf::new(),
-            xtask: PathBuf::new(),
-            tmp: PathBuf::new(),
-            lost: Default::default(),
-            hide,
-        };
         let out = |code: i32, v: Value| std::process::Output {
             status: std::process::ExitStatus::from_raw(code << 8),
             stdout: v.to_string().into_bytes(),
