@@ -1,9 +1,10 @@
 //! What netcopy's eBPF programs cost per run (bpf_stats, `progs`), judged beside bpftrace's
 //! programs in the same 1-byte send loop: the syscall entry and exit programs against
-//! bpftrace's empty, clock-only and one-liner programs, and the stack sampler against
-//! bpftrace's kernel-stack sampler on the same threads and rate, and against what the
-//! kernel's walk of each whole stack costs alone (netcopy's `sample_walk`, the sampler
-//! with nothing sent).
+//! bpftrace's empty, clock-only and one-liner programs and against netcopy's own programs
+//! that return at once on the same hooks (`NETCOPY_HIDE=callbodies`), and the stack
+//! sampler against bpftrace's kernel-stack sampler on the same threads and rate, and
+//! against what the kernel's walk of each whole stack costs alone (netcopy's
+//! `sample_walk`, the sampler with nothing sent).
 
 use super::{
     Opts,
