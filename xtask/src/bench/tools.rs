@@ -36,7 +36,7 @@ fn counted_nothing(v: Value) -> anyhow::Result<Value> {
             .as_array()
             .context("the hook floor's trace: neither probe.threads nor syscalls")?;
         let counted: u64 = rows.iter().filter_map(|r| r["calls"].as_u64()).sum();
-        if counted != 0 || !rows.is_empty() {
+        if !rows.is_empty() {
             bail!("the hook floor's programs counted {counted} calls: they are not empty");
         }
         return Ok(v);
