@@ -16,7 +16,11 @@ pub const STAGING: &str = "STAGING";
 pub const LOST: &str = "LOST";
 /// Array with one word of [`crate::config`] bits, set by user space.
 pub const CONFIG: &str = "CONFIG";
-/// Hash map [`crate::aggregate::AggKey`] -> [`crate::aggregate::Aggregate`] (`--aggregate`).
+/// Array of [`crate::aggregate::TOTAL_SLOTS`] [`crate::aggregate::Aggregate`]s, each with
+/// its thread and kind (`--aggregate`), in a slot of [`crate::aggregate::totals_slot`].
+pub const TOTALS: &str = "TOTALS";
+/// Hash map [`crate::aggregate::AggKey`] -> [`crate::aggregate::Aggregate`]: the
+/// `--aggregate` totals whose `TOTALS` slot was another thread's or kind's.
 pub const AGGREGATES: &str = "AGGREGATES";
 /// Per-CPU array (one slot): a zeroed aggregate to insert new keys from.
 pub const FRESH_AGGREGATE: &str = "FRESH_AGGREGATE";
@@ -51,13 +55,14 @@ pub const URING_SENDS: &str = "URING_SENDS";
 pub const URING_EVENTS: &str = "URING_EVENTS";
 
 /// Every map of the object.
-pub const ALL: [&str; 21] = [
+pub const ALL: [&str; 22] = [
     THREADS,
     ON_CPU,
     RECORDS,
     STAGING,
     LOST,
     CONFIG,
+    TOTALS,
     AGGREGATES,
     FRESH_AGGREGATE,
     TARGET_TGIDS,

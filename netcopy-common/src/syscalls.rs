@@ -161,19 +161,6 @@ pub const HEAD_BYTES: usize = 96;
 pub const RECORD_BYTES: usize = core::mem::size_of::<SyscallRecord>();
 
 impl SyscallRecord {
-    /// Bytes the call moved: its return value, or for io_uring_enter the results of the
-    /// send requests that completed inside it; 0 for a failed call.
-    #[inline(always)]
-    pub fn bytes(&self) -> u64 {
-        if self.kind == SyscallKind::IoUringEnter as u8 {
-            u64::from(self.uring_bytes)
-        } else if self.ret >= 0 {
-            self.ret as u64
-        } else {
-            0
-        }
-    }
-
     /// Whether the record's tail can hold anything but zeros: the call was timed by
     /// counters or the exact tier, left the CPU (the off-CPU reasons), or is an
     /// io_uring_enter (its bytes). Read from the head only, so that a reader knows from a

@@ -1,18 +1,18 @@
 //! Where finished calls go: each CPU's batch in `STAGING`, sent to the `RECORDS` ring buffer
 //! 32 to 55 records at a time (`LOST` counts records that found the ring full), or with
-//! `--aggregate` the thread's totals in `AGGREGATES` (and with `--records tail` the calls
-//! of the tail to the batches too).
+//! `--aggregate` the thread's totals in `TOTALS` (or, where its slot there is taken, in
+//! `AGGREGATES`), and with `--records tail` the calls of the tail to the batches too.
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use netcopy_common::{
-    aggregate::{AggKey, Aggregate},
+    aggregate::{AggKey, Aggregate, Finished, TOTAL_SLOTS, totals_slot},
     batch::StagedRecords,
     config::{TAIL_EVERY, TAIL_SLOW_NS},
     maps::{MAX_THREADS, RECORDS_BYTES},
-    syscalls::SyscallRecord,
+    syscalls::{SyscallKind, SyscallRecord},
 };
 
 use crate::config::config_at;
@@ -27,7 +27,11 @@ static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 static STAGING: PerCpuArray<StagedRecords> = PerCpuArray::with_max_entries(1, 0);
 
 #[map]
-static AGGREGATES: HashMap<AggKey, Aggregate> = HashMap::with_max_entries(MAX_THREADS, 0);
+static TOTALS: Array<Aggregate> = Array::with_max_entries(TOTAL_SLOTS, 0);
+
+/// The totals whose `TOTALS` slot is another's: a quarter of its capacity.
+#[map]
+static AGGREGATES: HashMap<AggKey, Aggregate> = HashMap::with_max_entries(MAX_THREADS / 4, 0);
 
 /// A zeroed [`Aggregate`] per CPU to insert new keys from: too big for the 512-byte stack.
 #[map]
@@ -97,26 +101,41 @@ fn wakeup_flag() -> u64 {
 /// failed, left the CPU, took at least the slow threshold, or is the `nth` call of its
 /// thread and kind where every Nth is kept.
 #[inline(always)]
-pub fn in_tail(r: &SyscallRecord, nth: u64) -> bool {
-    if r.ret < 0 || r.offcpu_ns > 0 {
+pub fn in_tail(c: &impl Finished, nth: u64) -> bool {
+    if c.ret() < 0 || c.offcpu_ns() > 0 {
         return true;
     }
     let slow = u64::from(config_at(TAIL_SLOW_NS));
-    if slow != 0 && r.wall_ns >= slow {
+    if slow != 0 && c.wall_ns() >= slow {
         return true;
     }
     let every = u64::from(config_at(TAIL_EVERY));
     every != 0 && nth % every == 0
 }
 
-/// `--aggregate`: add the call to its thread's totals instead of emitting it.
+/// `--aggregate`: add the call of `kind` of thread `tid` of process `tgid` to the thread's
+/// totals instead of emitting it: in its `TOTALS` slot, claimed by the thread's first call
+/// of the kind, or where another thread or kind holds that slot, in `AGGREGATES`.
 #[inline(always)]
-pub fn fold(r: &SyscallRecord) {
-    let key = AggKey {
-        tid: r.tid,
-        kind: r.kind,
-        _pad: [0; 3],
-    };
+pub fn fold(tid: u32, tgid: u32, kind: SyscallKind, c: &impl Finished) {
+    if let Some(agg) = TOTALS.get_ptr_mut(totals_slot(tid, kind)) {
+        // SAFETY: pointer from the lookup. A slot is claimed once per trace; two threads
+        // claim the same free slot only when their ids differ by a multiple of half the
+        // slots and both call at the same instant, and then the checks below send the one
+        // whose ids did not stick to the hash map (user space adds up both by key).
+        unsafe {
+            if (*agg).tid == 0 {
+                (*agg).tgid = tgid;
+                (*agg).kind = kind as u32;
+                core::ptr::write_volatile(&raw mut (*agg).tid, tid);
+            }
+            if (*agg).tid == tid && (*agg).tgid == tgid && (*agg).kind == kind as u32 {
+                (*agg).add(c);
+                return;
+            }
+        }
+    }
+    let key = AggKey::new(tid, kind as u8);
     let agg = match AGGREGATES.get_ptr_mut(&key) {
         Some(a) => a,
         None => {
@@ -125,7 +144,7 @@ pub fn fold(r: &SyscallRecord) {
             };
             // SAFETY: per-CPU slot; only its tgid is ever written, the counters stay zero.
             let fresh = unsafe {
-                (*fresh).tgid = r.tgid;
+                (*fresh).tgid = tgid;
                 &*fresh
             };
             if AGGREGATES.insert(&key, fresh, 0).is_err() {
@@ -138,5 +157,5 @@ pub fn fold(r: &SyscallRecord) {
         }
     };
     // SAFETY: pointer from the lookup; only this thread writes its own key.
-    unsafe { (*agg).add(r) };
+    unsafe { (*agg).add(c) };
 }

@@ -57,7 +57,8 @@ pub const CRATES: [Crate; 4] = [
             &["stage", "targets", "config", "maps", "offcpu", "uring"],
             &["exact", "brackets"],
             &["syscalls"],
-            &["call", "aggregate", "sample", "batch"],
+            &["call"],
+            &["aggregate", "sample", "batch"],
         ]),
     },
     Crate {

@@ -4,14 +4,15 @@
 //! raw tracepoints ([`raw`]), or the 16 classic tracepoints
 //! `syscalls:sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg,write,read,writev,readv,io_uring_enter}`
 //! ([`tracepoint`]). Numbers: the call in flight in `THREADS[tid].call`, opened at entry
-//! and turned at exit into a [`SyscallRecord`] (staged into `RECORDS`, or folded into
-//! `AGGREGATES`), and `THREADS[tid].counts`, the exact calls per kind.
+//! and turned at exit into a [`SyscallRecord`] (staged into `RECORDS`), or folded into its
+//! thread's totals (`TOTALS`), and `THREADS[tid].counts`, the exact calls per kind.
 
 mod raw;
 mod tracepoint;
 
 use aya_ebpf::helpers::{bpf_get_smp_processor_id, bpf_ktime_get_ns};
 use netcopy_common::{
+    aggregate::Ending,
     config::{AGGREGATE, BRACKETS, COUNTERS, EXACT, PAUSED, TAIL},
     exact::EXACT_FNS,
     syscalls::{SyscallKind, SyscallRecord},
@@ -110,6 +111,7 @@ fn exit_with(ids: Ids, kind: Option<SyscallKind>, ret: impl FnOnce() -> i64) -> 
         return 0;
     }
     let ret = ret();
+    let brackets = u8::from(word & BRACKETS != 0);
     let mut nth = 0;
     if let Some(n) = entry.counts.calls.get_mut(kind as usize) {
         *n += 1;
@@ -137,7 +139,7 @@ fn exit_with(ids: Ids, kind: Option<SyscallKind>, ret: impl FnOnce() -> i64) -> 
         r.kind = kind as u8;
         r.counters = call.counters;
         r.exact = call.exact;
-        r.brackets = u8::from(word & BRACKETS != 0);
+        r.brackets = brackets;
         r.rx_softirq_ns = call.net.rx_softirq_ns;
         r.tx_softirq_ns = call.net.tx_softirq_ns;
         r.dev_xmit_ns = call.net.dev_xmit_ns;
@@ -156,11 +158,17 @@ fn exit_with(ids: Ids, kind: Option<SyscallKind>, ret: impl FnOnce() -> i64) -> 
         }
     };
     if word & AGGREGATE != 0 {
-        let mut record = SyscallRecord::default();
-        fill(&mut record);
-        fold(&record);
-        if word & TAIL != 0 && in_tail(&record, nth) {
-            stage(|r| *r = record);
+        // Folded from the call where it is: no record is built unless the tail keeps it.
+        let ending = Ending {
+            call: &entry.call,
+            kind: kind as u8,
+            wall_ns: now.saturating_sub(entry.call.start_ns),
+            ret,
+            brackets,
+        };
+        fold(tid, ids.tgid, kind, &ending);
+        if word & TAIL != 0 && in_tail(&ending, nth) {
+            stage(fill);
         }
     } else {
         stage(fill);

@@ -1,7 +1,9 @@
 //! The maps user space writes and reads, outside the programs: which processes are traced
 //! (`TARGET_*`), the config word and `--records tail`'s thresholds (`CONFIG`), and after a trace the exact per-thread counts
-//! (`THREADS`), `--aggregate`'s totals (`AGGREGATES`), the lost-record count (`LOST`), the
+//! (`THREADS`), `--aggregate`'s totals (`TOTALS` and `AGGREGATES`), the lost-record count (`LOST`), the
 //! batches left in `STAGING`, and the record ring buffer (`RECORDS`) for the collector.
+
+use std::collections::BTreeMap;
 
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuValues, RingBuf};
 use netcopy_common::{
@@ -13,13 +15,28 @@ use netcopy_common::{
     },
     maps::{
         AGGREGATES, CONFIG, LOST, RECORDS, STAGING, TARGET_CGROUPS, TARGET_COMMS, TARGET_TGIDS,
-        THREADS,
+        THREADS, TOTALS,
     },
     syscalls::SyscallRecord,
     targets::{COMM_LEN, PRESENT},
 };
 
 use super::{ProbeError, Probes, map_error};
+
+/// Totals added up by key, in key order.
+fn add_up(
+    totals: impl Iterator<Item = Result<(AggKey, Aggregate), ProbeError>>,
+) -> Result<Vec<(AggKey, Aggregate)>, ProbeError> {
+    let mut by_key: BTreeMap<AggKey, Aggregate> = BTreeMap::new();
+    for kv in totals {
+        let (key, a) = kv?;
+        by_key
+            .entry(key)
+            .and_modify(|sum| sum.merge(&a))
+            .or_insert(a);
+    }
+    Ok(by_key.into_iter().collect())
+}
 
 impl Probes {
     /// Trace the threads of process `tgid` from now on.
@@ -107,13 +124,21 @@ impl Probes {
         Ok(ExactCounts::default())
     }
 
-    /// The in-kernel totals of `--aggregate`, per thread and kind.
+    /// The in-kernel totals of `--aggregate`, per thread and kind: the `TOTALS` slots that
+    /// threads claimed, and the `AGGREGATES` entries of those whose slot was taken, added
+    /// up by key (a thread id reused by another process can be in both).
     pub fn aggregates(&self) -> Result<Vec<(AggKey, Aggregate)>, ProbeError> {
-        let aggs: HashMap<&MapData, AggKey, Aggregate> =
+        let totals: Array<&MapData, Aggregate> =
+            Array::try_from(self.map(TOTALS)?).map_err(map_error(TOTALS))?;
+        let overflow: HashMap<&MapData, AggKey, Aggregate> =
             HashMap::try_from(self.map(AGGREGATES)?).map_err(map_error(AGGREGATES))?;
-        aggs.iter()
-            .map(|kv| kv.map_err(map_error(AGGREGATES)))
-            .collect()
+        let claimed = totals.iter().filter_map(|a| match a {
+            Ok(a) if a.tid == 0 => None,
+            Ok(a) => Some(Ok((AggKey::new(a.tid, a.kind as u8), a))),
+            Err(e) => Some(Err(map_error(TOTALS)(e))),
+        });
+        let spilled = overflow.iter().map(|kv| kv.map_err(map_error(AGGREGATES)));
+        add_up(claimed.chain(spilled))
     }
 
     /// Records the ring buffer had no room for, summed over CPUs.
@@ -175,5 +200,33 @@ impl Probes {
             name: RECORDS,
         })?;
         RingBuf::try_from(map).map_err(map_error(RECORDS))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn totals(calls: u64, bytes: u64) -> Aggregate {
+        Aggregate {
+            calls,
+            bytes,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_key_in_both_maps_is_added_up_and_the_others_are_kept() {
+        let (a, b) = (AggKey::new(7, 1), AggKey::new(8, 3));
+        let out = add_up(
+            [
+                Ok((b, totals(5, 50))),
+                Ok((a, totals(2, 20))),
+                Ok((b, totals(1, 10))),
+            ]
+            .into_iter(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out, vec![(a, totals(2, 20)), (b, totals(6, 60))]);
     }
 }

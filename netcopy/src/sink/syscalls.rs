@@ -14,6 +14,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema};
 use netcopy_common::{
+    aggregate::Finished,
     exact::EXACT_FNS,
     offcpu::Reason,
     syscalls::{MSG_ERRQUEUE, MSG_ZEROCOPY, SyscallKind, SyscallRecord},
