@@ -120,9 +120,10 @@ pub fn in_tail(c: &impl Finished, nth: u64) -> bool {
 pub fn fold(tid: u32, tgid: u32, kind: SyscallKind, c: &impl Finished) {
     if let Some(agg) = TOTALS.get_ptr_mut(totals_slot(tid, kind)) {
         // SAFETY: pointer from the lookup. A slot is claimed once per trace; two threads
-        // claim the same free slot only when their ids differ by a multiple of half the
-        // slots and both call at the same instant, and then the checks below send the one
-        // whose ids did not stick to the hash map (user space adds up both by key).
+        // claim the same free slot only when their ids and kinds map to it (see
+        // `totals_slot`) and both call at the same instant, and then the checks below
+        // send the one whose ids did not stick to the hash map (user space adds up both by
+        // key).
         unsafe {
             if (*agg).tid == 0 {
                 (*agg).tgid = tgid;

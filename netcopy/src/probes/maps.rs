@@ -133,7 +133,8 @@ impl Probes {
         let overflow: HashMap<&MapData, AggKey, Aggregate> =
             HashMap::try_from(self.map(AGGREGATES)?).map_err(map_error(AGGREGATES))?;
         let claimed = totals.iter().filter_map(|a| match a {
-            Ok(a) if a.tid == 0 => None,
+            // Free, or claimed in a race that sent every call to the hash map.
+            Ok(a) if a.tid == 0 || a.calls == 0 => None,
             Ok(a) => Some(Ok((AggKey::new(a.tid, a.kind as u8), a))),
             Err(e) => Some(Err(map_error(TOTALS)(e))),
         });
