@@ -12,7 +12,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use netcopy::{
     collect::stages::{classify, parse_folded},
     model::Role,
-    sink::{RunDir, syscalls::SyscallsWriter},
+    sink::{RunDir, behind::Level, syscalls::SyscallsWriter},
     workload::message::{Layout, Message, Verifier},
 };
 use netcopy_common::syscalls::{MSG_ERRQUEUE, MSG_ZEROCOPY, SyscallKind, SyscallRecord};
@@ -71,7 +71,7 @@ fn records(n: usize) -> Vec<(SyscallRecord, SyscallKind, Role)> {
 }
 
 fn encode(rows: &[(SyscallRecord, SyscallKind, Role)], dir: &RunDir) -> std::path::PathBuf {
-    let mut w = SyscallsWriter::create(dir).unwrap_or_else(|e| panic!("{e}"));
+    let mut w = SyscallsWriter::create(dir, Level::Idle).unwrap_or_else(|e| panic!("{e}"));
     for (r, k, role) in rows {
         w.push(r, *k, *role).unwrap_or_else(|e| panic!("{e}"));
     }

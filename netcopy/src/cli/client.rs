@@ -16,6 +16,7 @@ use super::{
 };
 use crate::{
     model::{NetPath, RunSummary},
+    sink::behind::Level,
     trace::trace_outcome,
     workload::{
         client::{ClientConfig, routable, run_client},
@@ -72,7 +73,9 @@ fn client_traced(
     args: &HostTraceArgs,
     stop: &Stop,
 ) -> Result<RunSummary, Error> {
-    let (dir, opts) = args.start("client")?;
+    let (dir, mut opts) = args.start("client")?;
+    // This end's thread of each connection.
+    opts.encoding = Level::beside(cfg.threads as usize);
     eprintln!("netcopy: traced client, run id {}", dir.run_id);
     let summary = with_signals(stop, move |stop| {
         trace_outcome(&opts, false, |watch| {

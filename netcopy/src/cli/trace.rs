@@ -77,6 +77,9 @@ impl TraceArgs {
                 slow_ns: self.tail_slow,
                 every: self.tail_every,
             }),
+            // `trace::trace` chooses it for the built-in workload; other programs' threads
+            // are not known to be busy.
+            ..TraceOptions::default()
         }
     }
 

@@ -1,34 +1,86 @@
 //! The group of threads that encode behind the workload (the spool's reader and the
-//! table's encoder): in SCHED_IDLE while the trace runs, moved back to SCHED_OTHER when the
-//! spool's backlog grows too long or the trace ends. No hooks, no numbers: a scheduling
-//! class for threads of this process.
+//! table's encoder), at one of three [`Level`]s: held (the reader takes no chunk until the
+//! trace ends or the spool's backlog grows too long), in SCHED_IDLE, or in SCHED_OTHER. No
+//! hooks, no numbers: a scheduling class for threads of this process.
 //!
 //! The collector must never wait for a member: a member in SCHED_IDLE that holds the
 //! group's lock may stay off the CPU for as long as the workload keeps it busy.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-/// The threads that encode behind the workload, and whether they are in SCHED_IDLE now.
+/// How the group runs, from least to most in the workload's way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Waiting: the work stays in the spool. Where the workload leaves no CPU spare,
+    /// SCHED_IDLE threads run in the moments a workload thread sleeps, and each wake-up of
+    /// that thread then preempts them instead of finding its CPU idle: onecopy 1K traced on
+    /// a 2-CPU VM kept 0.70 of its untraced throughput with them there and 0.78 with them
+    /// kept off its CPUs (docs/methodology.md, "Encoding after the trace").
+    Held,
+    /// In SCHED_IDLE, on CPU time the workload leaves idle.
+    #[default]
+    Idle,
+    /// In SCHED_OTHER, like any thread.
+    Normal,
+}
+
+impl Level {
+    /// The level to rest at beside a workload of `busy` threads that seldom sleep, on the
+    /// CPUs this process may use: held where they leave none spare, else idle.
+    pub fn beside(busy: usize) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        Self::beside_on(busy, cpus)
+    }
+
+    fn beside_on(busy: usize, cpus: usize) -> Self {
+        if busy >= cpus {
+            Level::Held
+        } else {
+            Level::Idle
+        }
+    }
+}
+
+/// The member threads' ids, and the group's level.
+struct State {
+    tids: Vec<libc::pid_t>,
+    level: Level,
+}
+
+/// The threads that encode behind the workload, and their level.
 pub struct Behind {
-    /// Their thread ids, and whether they are idle.
-    state: Mutex<(Vec<libc::pid_t>, bool)>,
+    state: Mutex<State>,
+    /// Told when the level changes, for members waiting while held.
+    moved: Condvar,
+    /// The level the group rests at while the trace runs.
+    rest: Level,
 }
 
 impl Behind {
-    /// A new group, idle from the start.
-    pub fn idle() -> Arc<Self> {
+    /// A new group, at `rest` from the start.
+    pub fn new(rest: Level) -> Arc<Self> {
         Arc::new(Self {
-            state: Mutex::new((Vec::new(), true)),
+            state: Mutex::new(State {
+                tids: Vec::new(),
+                level: rest,
+            }),
+            moved: Condvar::new(),
+            rest,
         })
+    }
+
+    /// The level the group rests at while the trace runs.
+    pub fn rest(&self) -> Level {
+        self.rest
     }
 
     /// Put the calling thread in the group, in the group's class, until the returned
     /// [`Member`] is dropped. A thread must leave before it ends: its id could be another
-    /// process's thread by the next [`Self::set_idle`].
+    /// process's thread by the next [`Self::set_level`].
     ///
     /// The thread moves itself to SCHED_IDLE only after it lets go of the group's lock: a
     /// thread that did so holding it was taken off the CPU at once by a busy workload and
-    /// held the lock for 200-600 ms, and the collector waited for it in [`Self::set_idle`]
+    /// held the lock for 200-600 ms, and the collector waited for it in [`Self::set_level`]
     /// while the ring buffer filled (records lost in parallel eBPF tests, 2026-12-06).
     #[must_use]
     pub fn join(self: &Arc<Self>) -> Member {
@@ -36,17 +88,19 @@ impl Behind {
         let tid = unsafe { libc::gettid() };
         let mut idle = match self.state.lock() {
             Ok(mut state) => {
-                state.0.push(tid);
-                Some(state.1)
+                state.tids.push(tid);
+                Some(state.level == Level::Idle)
             }
             Err(_) => None,
         };
-        // Until the class set is the group's: a `set_idle` between the unlock and
+        // Until the class set is the group's: a `set_level` between the unlock and
         // `set_class` may have moved this thread already, to the other class.
         while let Some(class) = idle {
             set_class(tid, class);
             idle = match self.state.lock() {
-                Ok(state) if state.1 != class => Some(state.1),
+                Ok(state) if (state.level == Level::Idle) != class => {
+                    Some(state.level == Level::Idle)
+                }
                 _ => None,
             };
         }
@@ -56,34 +110,51 @@ impl Behind {
         }
     }
 
-    /// Move every thread of the group to SCHED_IDLE (`idle`) or back to SCHED_OTHER.
-    pub fn set_idle(&self, idle: bool) {
+    /// Return once the group is not held (at once when it is not).
+    pub fn wait_while_held(&self) {
+        let Ok(state) = self.state.lock() else {
+            return;
+        };
+        // The guard is let go at once: only the wait was wanted.
+        drop(
+            self.moved
+                .wait_while(state, |state| state.level == Level::Held),
+        );
+    }
+
+    /// Move the group to `level`.
+    pub fn set_level(&self, level: Level) {
         if let Ok(state) = self.state.lock() {
-            Self::apply(state, idle);
+            self.apply(state, level);
         }
     }
 
-    /// [`Self::set_idle`] unless a member holds the group's lock now (a member in
+    /// [`Self::set_level`] unless a member holds the group's lock now (a member in
     /// SCHED_IDLE may hold it for as long as the workload keeps the CPUs busy); whether
-    /// the group is in `idle`'s class now. The collector calls this, and calls it again
-    /// with its next chunk.
-    pub fn try_set_idle(&self, idle: bool) -> bool {
+    /// the group is at `level` now. The collector calls this, and calls it again with its
+    /// next chunk.
+    pub fn try_set_level(&self, level: Level) -> bool {
         match self.state.try_lock() {
             Ok(state) => {
-                Self::apply(state, idle);
+                self.apply(state, level);
                 true
             }
             Err(_) => false,
         }
     }
 
-    fn apply(mut state: std::sync::MutexGuard<'_, (Vec<libc::pid_t>, bool)>, idle: bool) {
-        if state.1 != idle {
-            state.1 = idle;
-            for tid in &state.0 {
+    fn apply(&self, mut state: MutexGuard<'_, State>, level: Level) {
+        if state.level == level {
+            return;
+        }
+        let idle = level == Level::Idle;
+        if (state.level == Level::Idle) != idle {
+            for tid in &state.tids {
                 set_class(*tid, idle);
             }
         }
+        state.level = level;
+        self.moved.notify_all();
     }
 }
 
@@ -96,7 +167,7 @@ pub struct Member {
 impl Drop for Member {
     fn drop(&mut self) {
         if let Ok(mut state) = self.behind.state.lock() {
-            state.0.retain(|t| *t != self.tid);
+            state.tids.retain(|t| *t != self.tid);
         }
     }
 }
@@ -115,13 +186,13 @@ fn set_class(tid: libc::pid_t, idle: bool) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc::channel;
+    use std::{sync::mpsc::channel, time::Duration};
 
     use super::*;
 
     #[test]
     fn the_encoding_threads_run_idle_until_they_are_moved_back() {
-        let behind = Behind::idle();
+        let behind = Behind::new(Level::Idle);
         let (tid_tx, tid_rx) = channel();
         let (done_tx, done_rx) = channel::<()>();
         let thread = {
@@ -139,7 +210,7 @@ mod tests {
         // SAFETY: a plain syscall on a thread of this process.
         let policy = || unsafe { libc::sched_getscheduler(tid) };
         assert_eq!(policy(), libc::SCHED_IDLE);
-        behind.set_idle(false);
+        behind.set_level(Level::Normal);
         if nix::unistd::geteuid().is_root() {
             // Leaving SCHED_IDLE needs CAP_SYS_NICE (or a nice limit) without root.
             assert_eq!(policy(), libc::SCHED_OTHER);
@@ -147,22 +218,56 @@ mod tests {
         done_tx.send(()).unwrap();
         assert_eq!(tid_rx.recv().unwrap(), 0);
         // A thread that left is not moved any more.
-        assert!(behind.state.lock().unwrap().0.is_empty());
+        assert!(behind.state.lock().unwrap().tids.is_empty());
         thread.join().unwrap();
     }
 
     #[test]
     fn the_writer_does_not_wait_for_a_member_holding_the_lock() {
-        let behind = Behind::idle();
+        let behind = Behind::new(Level::Idle);
         let held = behind.state.lock().unwrap();
-        // A blocking `set_idle` here would never return.
-        assert!(!behind.try_set_idle(false));
+        // A blocking `set_level` here would never return.
+        assert!(!behind.try_set_level(Level::Normal));
         drop(held);
-        assert!(
-            behind.state.lock().unwrap().1,
+        assert_eq!(
+            behind.state.lock().unwrap().level,
+            Level::Idle,
             "unchanged while the lock was held"
         );
-        assert!(behind.try_set_idle(false));
-        assert!(!behind.state.lock().unwrap().1);
+        assert!(behind.try_set_level(Level::Normal));
+        assert_eq!(behind.state.lock().unwrap().level, Level::Normal);
+    }
+
+    #[test]
+    fn a_held_member_waits_until_the_group_is_moved_and_runs_in_the_class_it_is_moved_to() {
+        let behind = Behind::new(Level::Held);
+        let (tx, rx) = channel();
+        let thread = {
+            let behind = behind.clone();
+            std::thread::spawn(move || {
+                let _member = behind.join();
+                behind.wait_while_held();
+                // SAFETY: plain syscalls on this thread.
+                let policy = unsafe { libc::sched_getscheduler(libc::gettid()) };
+                tx.send(policy).unwrap();
+            })
+        };
+        // Still waiting after a while (a member that did not wait would have answered).
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+        assert_eq!(behind.rest(), Level::Held);
+        behind.set_level(Level::Idle);
+        let policy = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(policy, libc::SCHED_IDLE);
+        thread.join().unwrap();
+        // Not held: returns at once.
+        behind.wait_while_held();
+    }
+
+    #[test]
+    fn a_workload_with_a_busy_thread_for_every_cpu_leaves_the_group_held() {
+        assert_eq!(Level::beside_on(2, 2), Level::Held);
+        assert_eq!(Level::beside_on(3, 2), Level::Held);
+        assert_eq!(Level::beside_on(2, 4), Level::Idle);
+        assert_eq!(Level::beside_on(0, 1), Level::Idle);
     }
 }

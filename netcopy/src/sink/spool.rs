@@ -1,22 +1,24 @@
 //! The spool between the collector and a table's encoder: rows are written compactly to a
-//! file as they arrive and read back, built into batches and encoded by threads that run in
-//! SCHED_IDLE, on CPU time the workload leaves idle, while the trace runs.
+//! file as they arrive and read back, built into batches and encoded by a group of threads
+//! ([`Behind`]) that keeps out of the workload's way while the trace runs: held until it
+//! ends where the workload leaves no CPU spare, else in SCHED_IDLE, on CPU time the
+//! workload leaves idle.
 //!
 //! Encoding syscalls.parquet as records arrive took a third of a 2-CPU machine at 1K
 //! (building the columns and encoding them with arrow-rs), the same CPUs the traced workload
 //! runs on. The spool moves that work behind the workload: the collector only writes each
-//! row's words (see [`RowEncoder`]: 6-12 bytes for a 1K call), and what is not encoded in
-//! idle time by the end of the trace is encoded then, before the table's footer is written.
+//! row's words (see [`RowEncoder`]: 6-12 bytes for a 1K call), and what is not encoded by
+//! the end of the trace is encoded then, before the table's footer is written.
 //!
 //! Bounds: the spool file is unlinked as soon as it is open and the ranges read back are
 //! punched out of it, so it holds only the backlog and leaves nothing behind. Only the
 //! collector's thread takes the file's locks (writing, punching): the reader only reads. A
 //! thread in SCHED_IDLE that held the inode lock (ext4 takes it to punch a hole) could be
 //! kept off the CPU by the workload while the collector waited for it, and the records
-//! would fill the ring buffer meanwhile. When the
-//! backlog passes [`BACKLOG_CAP`] the encoding threads run at normal priority until it is
-//! down to half of that: a long trace at a high call rate then costs what encoding as rows
-//! arrive costs, and the disk used stays bounded.
+//! would fill the ring buffer meanwhile. Each [`BACKLOG_CAP`] of backlog moves the group a
+//! [`Level`] up (held, idle, normal) and it moves back down half a cap below: a long trace
+//! at a high call rate then costs what encoding as rows arrive costs, and the disk used
+//! stays bounded.
 
 use std::{
     fs::{File, OpenOptions},
@@ -30,7 +32,10 @@ use std::{
     thread::JoinHandle,
 };
 
-use super::{RunDir, SinkError, behind::Behind};
+use super::{
+    RunDir, SinkError,
+    behind::{Behind, Level},
+};
 
 /// Words per row: what the spool carries of each row, as plain `u64`s.
 pub const WORDS: usize = 22;
@@ -41,11 +46,36 @@ const CHUNK: usize = 256 * 1024;
 /// Bytes read back before the collector punches them out of the file.
 const PUNCH_EVERY: u64 = 4 * 1024 * 1024;
 
-/// Backlog (spooled, not yet read back) above which the encoding threads leave SCHED_IDLE.
-/// At the highest call rate (twocopy 1K, about 1.5 million rows a second, 6 bytes a row in
+/// Backlog (spooled, not yet read back) that moves the encoding threads a level up: see
+/// [`next_level`]. At the highest call rate (twocopy 1K, about 1.5 million rows a second, 6 bytes a row in
 /// the spool) 128 MiB is about 15 s of rows, more than a default 10 s trace spools, and
 /// encoding that much after the trace takes about 8 s.
 pub const BACKLOG_CAP: u64 = 128 * 1024 * 1024;
+
+/// The level the encoding group should be at, now at `now`, with `backlog` bytes spooled and
+/// not read back: from its resting level up to normal, one level more for each
+/// [`BACKLOG_CAP`] the backlog passes, and one less once it is half a cap below where the
+/// level was entered.
+fn next_level(rest: Level, now: Level, backlog: u64) -> Level {
+    let ladder: &[Level] = match rest {
+        Level::Held => &[Level::Held, Level::Idle, Level::Normal],
+        Level::Idle => &[Level::Idle, Level::Normal],
+        Level::Normal => &[Level::Normal],
+    };
+    let at = ladder.iter().position(|l| *l == now).unwrap_or(0);
+    let up = (1..ladder.len())
+        .take_while(|&k| backlog > k as u64 * BACKLOG_CAP)
+        .last()
+        .unwrap_or(0);
+    if up > at {
+        return ladder[up];
+    }
+    let down = (1..=at)
+        .take_while(|&k| backlog >= k as u64 * BACKLOG_CAP - BACKLOG_CAP / 2)
+        .last()
+        .unwrap_or(0);
+    ladder[down]
+}
 
 /// Each row as the XOR of its words with the previous row's, the non-zero ones as LEB128
 /// varints behind a varint bitmask of which they are. Calls of one thread follow each other
@@ -176,6 +206,8 @@ pub struct Spool {
     /// Where the punched-out range ends.
     punched: u64,
     behind: Arc<Behind>,
+    /// The group's level as last set from here.
+    level: Level,
     tx: Option<Sender<Chunk>>,
     reader: Option<JoinHandle<Result<PathBuf, SinkError>>>,
 }
@@ -224,6 +256,7 @@ impl Spool {
             written: 0,
             read_to,
             punched: 0,
+            level: behind.rest(),
             behind,
             tx: Some(tx),
             reader: Some(reader),
@@ -274,11 +307,10 @@ impl Spool {
             self.punched = read_to;
         }
         let backlog = self.written - read_to;
-        // Never waits on the group's lock: see `Behind::join`.
-        if backlog > BACKLOG_CAP {
-            self.behind.try_set_idle(false);
-        } else if backlog < BACKLOG_CAP / 2 {
-            self.behind.try_set_idle(true);
+        let level = next_level(self.behind.rest(), self.level, backlog);
+        // Never waits on the group's lock (see `Behind::join`): tried again next chunk.
+        if level != self.level && self.behind.try_set_level(level) {
+            self.level = level;
         }
         Ok(())
     }
@@ -287,7 +319,7 @@ impl Spool {
     /// its table went.
     pub fn close(mut self) -> Result<PathBuf, SinkError> {
         self.ship()?;
-        self.behind.set_idle(false);
+        self.behind.set_level(Level::Normal);
         self.tx = None;
         self.join()?.ok_or_else(|| self.gone())
     }
@@ -301,6 +333,14 @@ impl Spool {
 
     fn gone(&self) -> SinkError {
         SinkError::EncoderGone(self.path.display().to_string())
+    }
+}
+
+impl Drop for Spool {
+    /// A spool dropped without `close` (its trace failed) lets a held reader go: it reads
+    /// what is spooled and ends when the chunks do.
+    fn drop(&mut self) {
+        self.behind.set_level(Level::Normal);
     }
 }
 
@@ -324,6 +364,7 @@ fn read_back(
     let mut bytes = Vec::new();
     let mut offset = 0u64;
     for chunk in rx {
+        behind.wait_while_held();
         if let Some(n) = chunk.names {
             names = n;
         }
@@ -462,7 +503,7 @@ mod tests {
         let mut spool = Spool::start(
             &dir,
             "t",
-            Behind::idle(),
+            Behind::new(Level::Idle),
             Keep(kept.clone(), PathBuf::from("done")),
         )
         .unwrap();
@@ -491,6 +532,58 @@ mod tests {
         std::fs::remove_dir_all(&path).unwrap();
     }
 
+    #[test]
+    fn a_held_spool_reads_nothing_back_until_it_closes_and_then_every_row() {
+        let path = std::env::temp_dir().join(format!("netcopy-spool-held-{}", std::process::id()));
+        let dir = RunDir::create(&path, "run".into(), true).unwrap();
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let mut spool = Spool::start(
+            &dir,
+            "t",
+            Behind::new(Level::Held),
+            Keep(kept.clone(), PathBuf::from("done")),
+        )
+        .unwrap();
+        let rows = rows(100_000);
+        spool.names(vec!["n".into()]);
+        for w in &rows {
+            let (head, last) = split(w);
+            spool.put(head, last).unwrap();
+        }
+        // Several chunks were shipped; a reader that was not held would be reading them.
+        assert!(spool.written > 2 * CHUNK as u64, "{}", spool.written);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(kept.lock().unwrap().is_empty());
+        assert_eq!(spool.read_to.load(Ordering::Acquire), 0);
+        assert_eq!(spool.close().unwrap(), PathBuf::from("done"));
+        let kept = kept.lock().unwrap();
+        assert_eq!(kept.len(), rows.len());
+        assert!(kept.iter().zip(&rows).all(|((w, _), want)| w == want));
+        std::fs::remove_dir_all(&path).unwrap();
+    }
+
+    #[test]
+    fn each_cap_of_backlog_moves_the_group_a_level_up_and_half_a_cap_less_moves_it_down() {
+        use Level::*;
+        let cap = BACKLOG_CAP;
+        // Held at rest: idle past a cap, normal past two; down again half a cap below.
+        assert_eq!(next_level(Held, Held, cap), Held);
+        assert_eq!(next_level(Held, Held, cap + 1), Idle);
+        assert_eq!(next_level(Held, Held, 2 * cap + 1), Normal);
+        assert_eq!(next_level(Held, Idle, cap / 2 + 1), Idle);
+        assert_eq!(next_level(Held, Idle, cap / 2 - 1), Held);
+        assert_eq!(next_level(Held, Normal, 3 * cap / 2), Normal);
+        assert_eq!(next_level(Held, Normal, 3 * cap / 2 - 1), Idle);
+        assert_eq!(next_level(Held, Normal, 0), Held);
+        // Idle at rest, as before there were three levels: normal past a cap, idle below half.
+        assert_eq!(next_level(Idle, Idle, cap), Idle);
+        assert_eq!(next_level(Idle, Idle, cap + 1), Normal);
+        assert_eq!(next_level(Idle, Normal, cap / 2), Normal);
+        assert_eq!(next_level(Idle, Normal, cap / 2 - 1), Idle);
+        // Normal at rest stays there.
+        assert_eq!(next_level(Normal, Normal, 0), Normal);
+    }
+
     /// Fails at its `n`th row, as an encoder with a full disk would.
     struct FailAt(usize);
     impl Rows for FailAt {
@@ -510,7 +603,7 @@ mod tests {
     fn an_error_of_the_reader_comes_back_to_the_writer() {
         let path = std::env::temp_dir().join(format!("netcopy-spool-err-{}", std::process::id()));
         let dir = RunDir::create(&path, "run".into(), true).unwrap();
-        let mut spool = Spool::start(&dir, "t", Behind::idle(), FailAt(10)).unwrap();
+        let mut spool = Spool::start(&dir, "t", Behind::new(Level::Idle), FailAt(10)).unwrap();
         let rows = rows(50_000);
         let mut failed = None;
         for w in &rows {

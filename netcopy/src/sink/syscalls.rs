@@ -24,7 +24,7 @@ pub use self::columns::exact_columns;
 use self::columns::{Batch, Column, Exact, Key, Utc, Values};
 use super::{
     BATCH_ROWS, BackgroundTable, ColumnSettings, RunDir, SinkError, TableWriter,
-    behind::Behind,
+    behind::{Behind, Level},
     spool::{Rows, Spool, WORDS},
 };
 use crate::{
@@ -353,11 +353,13 @@ impl Rows for Batches {
 }
 
 impl SyscallsWriter {
-    pub fn create(dir: &RunDir) -> Result<Self, SinkError> {
+    /// A table in `dir` whose rows are encoded behind the workload, resting at `rest` while
+    /// the trace runs (see [`Level`]).
+    pub fn create(dir: &RunDir, rest: Level) -> Result<Self, SinkError> {
         let no_dictionary = no_dictionary();
         let no_dictionary: Vec<&str> = no_dictionary.iter().map(String::as_str).collect();
         let schema = schema();
-        let behind = Behind::idle();
+        let behind = Behind::new(rest);
         let table = BackgroundTable::spawn_behind(
             TABLE,
             TableWriter::create_with(

@@ -14,7 +14,7 @@ use crate::{
     collect::{kallsyms::KallsymsError, records::CollectError},
     model::{Mode, NetPath, Role, RunMeta, RunSummary},
     probes::ProbeError,
-    sink::{RunDir, SinkError, runs, stages, zerocopy::ZerocopyRecorder},
+    sink::{RunDir, SinkError, behind::Level, runs, stages, zerocopy::ZerocopyRecorder},
     workload::{
         client::ClientConfig,
         conn::Stop,
@@ -68,6 +68,10 @@ pub struct TraceOptions {
     pub ring_bytes: Option<u32>,
     /// `--records tail`: totals in the kernel, rows for the tail only.
     pub tail: Option<Tail>,
+    /// Where syscalls.parquet's rows are encoded while the trace runs (see
+    /// [`Level::beside`]): idle time unless the caller knows its workload leaves no CPU
+    /// spare.
+    pub encoding: Level,
 }
 
 /// Which calls `--records tail` keeps a row for, beside the exact totals: every call that
@@ -88,6 +92,11 @@ pub fn trace(
     stop: &Stop,
 ) -> Result<RunSummary, TraceError> {
     let zerocopy = cfg.mode == Mode::Zerocopy;
+    // Both ends of every connection run here, each thread busy but for short waits.
+    let opts = &TraceOptions {
+        encoding: Level::beside(2 * cfg.threads as usize),
+        ..opts.clone()
+    };
     trace_outcome(opts, zerocopy, |watch| run_watched(cfg, path, stop, watch))
 }
 

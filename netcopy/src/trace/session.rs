@@ -80,7 +80,9 @@ impl Session {
         meta.fallbacks = fallbacks;
         // No per-call records, so no per-call table, when the kernel aggregates.
         let writer: Option<Box<dyn RecordWriter>> = match &opts.out {
-            Some(dir) if !opts.aggregate => Some(Box::new(SyscallsWriter::create(dir)?)),
+            Some(dir) if !opts.aggregate => {
+                Some(Box::new(SyscallsWriter::create(dir, opts.encoding)?))
+            }
             _ => None,
         };
         let collector = Collector::start(

@@ -117,7 +117,7 @@ fn expected(name: &str, r: &SyscallRecord, role: Role, run_id: &str, offset: i64
 fn round_trip(name: &str, rows: &[(SyscallRecord, Role)]) -> usize {
     let tmp = std::env::temp_dir().join(format!("netcopy-sink-{name}-{}", std::process::id()));
     let dir = RunDir::create(&tmp, format!("run-{name}"), true).unwrap();
-    let mut w = SyscallsWriter::create(&dir).unwrap();
+    let mut w = SyscallsWriter::create(&dir, Level::Idle).unwrap();
     let offset = w.realtime_offset_ns();
     for (r, role) in rows {
         let kind = SyscallKind::from_u8(r.kind).unwrap();
@@ -211,7 +211,7 @@ fn every_column_round_trips_with_nulls_where_unmeasured() {
 fn only_the_columns_readers_filter_on_keep_statistics() {
     let tmp = std::env::temp_dir().join(format!("netcopy-sink-stats-{}", std::process::id()));
     let dir = RunDir::create(&tmp, "run-stats".into(), true).unwrap();
-    let mut w = SyscallsWriter::create(&dir).unwrap();
+    let mut w = SyscallsWriter::create(&dir, Level::Idle).unwrap();
     for i in 0..100u64 {
         let r = SyscallRecord {
             start_ns: 1_000 + i,
@@ -263,7 +263,10 @@ fn roles_are_keyed_in_their_declared_order() {
 fn a_directory_with_tables_is_refused_without_force() {
     let tmp = std::env::temp_dir().join(format!("netcopy-sink-force-{}", std::process::id()));
     let dir = RunDir::create(&tmp, "r".into(), false).unwrap();
-    SyscallsWriter::create(&dir).unwrap().close().unwrap();
+    SyscallsWriter::create(&dir, Level::Idle)
+        .unwrap()
+        .close()
+        .unwrap();
     assert!(matches!(
         RunDir::create(&tmp, "r".into(), false),
         Err(SinkError::NotEmpty(_))
