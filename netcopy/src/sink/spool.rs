@@ -495,18 +495,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_spool_hands_every_row_over_in_order_with_its_names_and_leaves_no_file() {
-        let path = std::env::temp_dir().join(format!("netcopy-spool-{}", std::process::id()));
+    /// A spool at `level` in a new run directory (named `name` and this process) that keeps
+    /// what it reads back.
+    fn keeping(name: &str, level: Level) -> (PathBuf, Kept, Spool) {
+        let path = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         let dir = RunDir::create(&path, "run".into(), true).unwrap();
         let kept = Arc::new(Mutex::new(Vec::new()));
-        let mut spool = Spool::start(
-            &dir,
-            "t",
-            Behind::new(Level::Idle),
-            Keep(kept.clone(), PathBuf::from("done")),
-        )
-        .unwrap();
+        let keep = Keep(kept.clone(), PathBuf::from("done"));
+        let spool = Spool::start(&dir, "t", Behind::new(level), keep).unwrap();
+        (path, kept, spool)
+    }
+
+    #[test]
+    fn a_spool_hands_every_row_over_in_order_with_its_names_and_leaves_no_file() {
+        let (path, kept, mut spool) = keeping("netcopy-spool", Level::Idle);
         let rows = rows(100_000);
         for (i, w) in rows.iter().enumerate() {
             if i == 0 || i == 70_000 {
@@ -534,16 +536,7 @@ mod tests {
 
     #[test]
     fn a_held_spool_reads_nothing_back_until_it_closes_and_then_every_row() {
-        let path = std::env::temp_dir().join(format!("netcopy-spool-held-{}", std::process::id()));
-        let dir = RunDir::create(&path, "run".into(), true).unwrap();
-        let kept = Arc::new(Mutex::new(Vec::new()));
-        let mut spool = Spool::start(
-            &dir,
-            "t",
-            Behind::new(Level::Held),
-            Keep(kept.clone(), PathBuf::from("done")),
-        )
-        .unwrap();
+        let (path, kept, mut spool) = keeping("netcopy-spool-held", Level::Held);
         let rows = rows(100_000);
         spool.names(vec!["n".into()]);
         for w in &rows {
