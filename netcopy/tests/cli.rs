@@ -864,8 +864,20 @@ fn trace_targets_that_do_not_exist_are_bad_input() {
 
 /// A 1 s `netcopy trace --json` of `mode` and `size` into `out`, with `NETCOPY_HIDE=hide`.
 fn trace_hiding(hide: &str, mode: &str, size: &str, out: &std::path::Path) -> std::process::Output {
+    trace_hiding_with(hide, &[], mode, size, out)
+}
+
+/// [`trace_hiding`] with the options `extra` too.
+fn trace_hiding_with(
+    hide: &str,
+    extra: &[&str],
+    mode: &str,
+    size: &str,
+    out: &std::path::Path,
+) -> std::process::Output {
     Command::new(BIN)
         .args(["trace", "--mode", mode, "--size", size])
+        .args(extra)
         .args([
             "--duration",
             "1s",
@@ -1038,6 +1050,44 @@ fn the_hook_floor_counts_no_call_and_the_record_says_why() {
     for t in threads {
         assert_eq!(t["kernel"], 0, "{t}");
         assert_eq!(t["records"], 0, "{t}");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// `--aggregate` and `--records tail` where every thread's `TOTALS` slot is another's
+/// (`NETCOPY_HIDE=totals`): each call folds into the `AGGREGATES` hash map instead, and the
+/// totals are as exact as through the array.
+#[test]
+fn kernel_totals_are_exact_through_the_hash_map_too() {
+    require_root("loading eBPF programs");
+    let (out, _) = fresh_dir("totals-hidden");
+    for extra in [&["--aggregate"][..], &["--records", "tail"][..]] {
+        let run = trace_hiding_with("totals", extra, "twocopy", "1K", &out);
+        let v = json(&run);
+        let probe = &v["probe"];
+        let threads = probe["threads"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{probe}"));
+        // A row per thread and kind; the data calls are the server's sends and the
+        // client's receives.
+        let busy = threads
+            .iter()
+            .filter(|t| t["workload"].as_u64().unwrap_or_default() > 1000)
+            .count();
+        assert_eq!(busy, 2, "{extra:?}: {probe}");
+        for t in threads {
+            assert_eq!(t["kernel"], t["workload"], "{extra:?}: {t}");
+            assert_eq!(t["records"], t["kernel"], "{extra:?}: {t}");
+        }
+        let sends: u64 = v["syscalls"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .filter(|r| r["syscall"] == "sendto" && r["role"] == "server")
+            .filter_map(|r| r["bytes"].as_u64())
+            .sum();
+        // The handshake's 8 bytes and the messages.
+        assert_eq!(sends, v["bytes"].as_u64().unwrap_or_default() + 8, "{v}");
     }
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -48,6 +48,10 @@ pub enum Feature {
     /// The syscall programs' work: the tp_btf hooks attach programs that return at once (a
     /// calibration of what hooking every syscall costs; no call is counted).
     CallBodies,
+    /// `--aggregate`'s `TOTALS` array: every slot is taken before the trace, so every call
+    /// folds into the `AGGREGATES` hash map, the path of a thread whose slot another holds
+    /// (for tests; the totals are the same).
+    Totals,
 }
 
 impl Feature {
@@ -61,6 +65,7 @@ impl Feature {
             Feature::Brackets => "brackets",
             Feature::SampleRing => "samplering",
             Feature::CallBodies => "callbodies",
+            Feature::Totals => "totals",
         }
     }
 
@@ -74,6 +79,7 @@ impl Feature {
             Feature::Brackets => "brackets",
             Feature::SampleRing => "sample ring",
             Feature::CallBodies => "call bodies",
+            Feature::Totals => "totals array",
         }
     }
 }

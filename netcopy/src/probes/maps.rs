@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuValues, RingBuf};
 use netcopy_common::{
-    aggregate::{AggKey, Aggregate},
+    aggregate::{AggKey, Aggregate, TOTAL_SLOTS},
     batch::{StagedRecords, batch_records},
     call::{ExactCounts, PROBES, ThreadEntry, thread_slot},
     config::{
@@ -22,6 +22,11 @@ use netcopy_common::{
 };
 
 use super::{ProbeError, Probes, map_error};
+use crate::model::attach::Feature;
+
+/// The owner of a `TOTALS` slot taken with `NETCOPY_HIDE=totals`: no thread has this id (the
+/// kernel's ids stop at PID_MAX_LIMIT, 4,194,304).
+const NO_THREAD: u32 = u32::MAX;
 
 /// Totals added up by key, in key order.
 fn add_up(
@@ -73,6 +78,9 @@ impl Probes {
 
     /// `--aggregate`: fold calls into per-thread totals in the kernel instead of records.
     pub fn set_aggregate(&mut self, on: bool) -> Result<(), ProbeError> {
+        if on {
+            self.take_totals()?;
+        }
         self.update_config(|word| {
             if on {
                 word | AGGREGATE
@@ -82,12 +90,32 @@ impl Probes {
         })
     }
 
+    /// With `NETCOPY_HIDE=totals`, give every `TOTALS` slot to a thread that does not exist,
+    /// so that each call folds into the `AGGREGATES` hash map instead. Such a slot counts no
+    /// call, and [`Self::aggregates`] leaves it out.
+    fn take_totals(&mut self) -> Result<(), ProbeError> {
+        if !self.features.is_hidden(Feature::Totals) {
+            return Ok(());
+        }
+        let mut totals: Array<&mut MapData, Aggregate> =
+            Array::try_from(self.map_mut(TOTALS)?).map_err(map_error(TOTALS))?;
+        let taken = Aggregate {
+            tid: NO_THREAD,
+            ..Aggregate::default()
+        };
+        for slot in 0..TOTAL_SLOTS {
+            totals.set(slot, taken, 0).map_err(map_error(TOTALS))?;
+        }
+        Ok(())
+    }
+
     /// `--records tail`: fold every call into the totals in the kernel, and record the calls
     /// that failed, left the CPU, took `slow_ns` or more (0: none), or are the `every`th of
     /// their thread and kind (0: none).
     pub fn set_tail(&mut self, slow_ns: u32, every: u32) -> Result<(), ProbeError> {
         self.set_config(TAIL_SLOW_NS, slow_ns)?;
         self.set_config(TAIL_EVERY, every)?;
+        self.take_totals()?;
         self.update_config(|word| word | AGGREGATE | TAIL)
     }
 
