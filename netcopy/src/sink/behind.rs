@@ -9,13 +9,14 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// How the group runs, from least to most in the workload's way.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Level {
     /// Waiting: the work stays in the spool. Where the workload leaves no CPU spare,
     /// SCHED_IDLE threads run in the moments a workload thread sleeps, and each wake-up of
     /// that thread then preempts them instead of finding its CPU idle: onecopy 1K traced on
     /// a 2-CPU VM kept 0.70 of its untraced throughput with them there and 0.78 with them
-    /// kept off its CPUs (docs/methodology.md, "Encoding after the trace").
+    /// kept off its CPUs (docs/methodology.md, "Encoding after the trace where no CPU
+    /// is spare").
     Held,
     /// In SCHED_IDLE, on CPU time the workload leaves idle.
     #[default]

@@ -47,9 +47,9 @@ const CHUNK: usize = 256 * 1024;
 const PUNCH_EVERY: u64 = 4 * 1024 * 1024;
 
 /// Backlog (spooled, not yet read back) that moves the encoding threads a level up: see
-/// [`next_level`]. At the highest call rate (twocopy 1K, about 1.5 million rows a second, 6 bytes a row in
-/// the spool) 128 MiB is about 15 s of rows, more than a default 10 s trace spools, and
-/// encoding that much after the trace takes about 8 s.
+/// [`next_level`]. At the highest call rate (twocopy 1K, about 1.5 million rows a second, 6
+/// bytes a row in the spool) 128 MiB is about 15 s of rows, more than a default 10 s trace
+/// spools, and encoding that much after the trace takes about 8 s.
 pub const BACKLOG_CAP: u64 = 128 * 1024 * 1024;
 
 /// The level the encoding group should be at, now at `now`, with `backlog` bytes spooled and
