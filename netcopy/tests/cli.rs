@@ -1017,39 +1017,44 @@ fn the_walk_only_sampler_counts_no_stage_and_the_record_says_so() {
 }
 
 /// The hook floor (`NETCOPY_HIDE=callbodies`, which `cargo xtask bench` uses to cost hooking
-/// every syscall before any program works): the tp_btf hooks attach programs that return at
-/// once, so no call is counted or recorded; the record says why, and the count check fails.
+/// every syscall before any program works) and the timing floor (`NETCOPY_HIDE=callwork`,
+/// programs that only time each traced call): the tp_btf hooks attach those programs
+/// instead, so no call is counted or recorded; the record says which, and the count check
+/// fails.
 #[test]
-fn the_hook_floor_counts_no_call_and_the_record_says_why() {
+fn the_hook_and_timing_floors_count_no_call_and_the_record_says_why() {
     require_root("loading eBPF programs");
-    let (out, _) = fresh_dir("callbodies-hidden");
-    let run = trace_hiding("callbodies", "onecopy", "64K", &out);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("counts differ"), "{stderr}");
-    let v: serde_json::Value =
-        serde_json::from_slice(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
-    let probe = &v["probe"];
-    let method = probe["method"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{probe}"));
-    assert!(method.starts_with("syscalls=none,"), "{probe}");
-    assert!(
-        probe["fallbacks"]
+    let (out, _) = fresh_dir("floors-hidden");
+    for (word, label) in [("callbodies", "call bodies"), ("callwork", "call work")] {
+        let run = trace_hiding(word, "onecopy", "64K", &out);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{word}: {stderr}");
+        assert!(stderr.contains("counts differ"), "{word}: {stderr}");
+        let v: serde_json::Value = serde_json::from_slice(&run.stdout)
+            .unwrap_or_else(|e| panic!("{word}: not JSON ({e}): {stderr}"));
+        let probe = &v["probe"];
+        let method = probe["method"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{probe}"));
+        assert!(method.starts_with("syscalls=none,"), "{word}: {probe}");
+        let fallback = format!("syscalls: tp_btf {label} hidden by NETCOPY_HIDE -> null");
+        assert!(
+            probe["fallbacks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|f| *f == *fallback),
+            "{word}: {probe}"
+        );
+        let threads = probe["threads"]
             .as_array()
-            .into_iter()
-            .flatten()
-            .any(|f| f == "syscalls: tp_btf call bodies hidden by NETCOPY_HIDE -> null"),
-        "{probe}"
-    );
-    let threads = probe["threads"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{probe}"));
-    let made: u64 = threads.iter().filter_map(|t| t["workload"].as_u64()).sum();
-    assert!(made > 0, "{probe}");
-    for t in threads {
-        assert_eq!(t["kernel"], 0, "{t}");
-        assert_eq!(t["records"], 0, "{t}");
+            .unwrap_or_else(|| panic!("{probe}"));
+        let made: u64 = threads.iter().filter_map(|t| t["workload"].as_u64()).sum();
+        assert!(made > 0, "{word}: {probe}");
+        for t in threads {
+            assert_eq!(t["kernel"], 0, "{word}: {t}");
+            assert_eq!(t["records"], 0, "{word}: {t}");
+        }
     }
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -175,3 +175,34 @@ fn exit_with(ids: Ids, kind: Option<SyscallKind>, ret: impl FnOnce() -> i64) -> 
     }
     0
 }
+
+/// The timing floor's entry: the current thread's entry found (or claimed) as a traced
+/// call's is, and the clock read into it. `active` stays 0, so no other program sees a call
+/// in flight.
+#[inline(always)]
+fn time_enter() {
+    if config() & PAUSED != 0 {
+        return;
+    }
+    let Some(entry) = thread_entry(current_ids()) else {
+        return;
+    };
+    // SAFETY: pointer from the lookup; only this thread writes its entry's call.
+    unsafe { (*entry).call.start_ns = bpf_ktime_get_ns() };
+}
+
+/// The timing floor's exit: the clock read again and the call's wall time kept in its
+/// entry, where nothing reads it (a store the compiler cannot drop).
+#[inline(always)]
+fn time_exit() {
+    let Some(entry) = entry_of(current_ids().tid) else {
+        return;
+    };
+    // SAFETY: pointer from the lookup; only this thread writes its entry's call.
+    let call = unsafe { &mut (*entry).call };
+    if call.start_ns == 0 {
+        return;
+    }
+    call.offcpu_ns = unsafe { bpf_ktime_get_ns() }.saturating_sub(call.start_ns);
+    call.start_ns = 0;
+}

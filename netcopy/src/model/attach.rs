@@ -48,6 +48,10 @@ pub enum Feature {
     /// The syscall programs' work: the tp_btf hooks attach programs that return at once (a
     /// calibration of what hooking every syscall costs; no call is counted).
     CallBodies,
+    /// The syscall programs' work beyond timing each call: the tp_btf hooks attach programs
+    /// that find the thread and read the clock at entry and exit, and nothing else (a
+    /// calibration of what any per-call timer costs; no call is counted).
+    CallWork,
     /// `--aggregate`'s `TOTALS` array: every slot is taken before the trace, so every call
     /// folds into the `AGGREGATES` hash map, the path of a thread whose slot another holds
     /// (for tests; the totals are the same).
@@ -65,6 +69,7 @@ impl Feature {
             Feature::Brackets => "brackets",
             Feature::SampleRing => "samplering",
             Feature::CallBodies => "callbodies",
+            Feature::CallWork => "callwork",
             Feature::Totals => "totals",
         }
     }
@@ -79,6 +84,7 @@ impl Feature {
             Feature::Brackets => "brackets",
             Feature::SampleRing => "sample ring",
             Feature::CallBodies => "call bodies",
+            Feature::CallWork => "call work",
             Feature::Totals => "totals array",
         }
     }

@@ -23,7 +23,7 @@ pub struct Features {
     /// Capabilities tracing needs that this process lacks.
     pub missing_caps: Vec<String>,
     /// Features hidden with NETCOPY_HIDE (its words: btf, pmu, fentry, rawtp, brackets,
-    /// samplering, callbodies, totals).
+    /// samplering, callbodies, callwork, totals).
     pub hidden: Vec<String>,
 }
 

@@ -7,7 +7,8 @@
 //! - the 18 classic `syscalls:sys_{enter,exit}_*` tracepoints.
 //!
 //! `NETCOPY_HIDE=callbodies` attaches [`FLOOR`] instead of the tp_btf programs: the hook
-//! floor, which counts nothing.
+//! floor, which counts nothing. `NETCOPY_HIDE=callwork` attaches [`TIMER`]: the timing
+//! floor, which times each traced call and counts nothing either.
 //!
 //! The first two decode syscall numbers and registers of one architecture
 //! (`netcopy_common::syscalls::raw::ARCH`) and are tried only there. Numbers: one record per
@@ -62,6 +63,14 @@ pub const FLOOR: [(&str, &str); 2] = [
     ("floor_sys_exit", "sys_exit"),
 ];
 
+/// (program, BTF tracepoint) of the timing floor, attached instead of [`BTF`] where
+/// `NETCOPY_HIDE=callwork`: the same hooks, programs that find the thread and read the
+/// clock at entry and exit.
+pub const TIMER: [(&str, &str); 2] = [
+    ("timer_sys_enter", "sys_enter"),
+    ("timer_sys_exit", "sys_exit"),
+];
+
 /// The syscalls hook: what came of tp_btf, raw_tp and the classic tracepoints.
 pub fn record(btf: Outcome, raw: Outcome, classic: Outcome) -> HookRecord {
     HookRecord::new(
@@ -91,19 +100,21 @@ impl Probes {
     /// tracepoints. A doctor tries tp_btf and raw_tp both and keeps neither.
     pub fn attach_syscalls(&mut self, intent: Intent) -> Result<HookRecord, ProbeError> {
         let keep = intent == Intent::Trace;
-        // The hook floor replaces the tp_btf programs in a trace; the record says that no
-        // method traces the calls.
-        let floor = keep && self.features.is_hidden(Feature::CallBodies);
-        let btf = self.try_btf_syscalls(keep, if floor { &FLOOR } else { &BTF });
+        // A floor replaces the tp_btf programs in a trace; the record says that no method
+        // traces the calls.
+        let floor = [(Feature::CallBodies, &FLOOR), (Feature::CallWork, &TIMER)]
+            .into_iter()
+            .find(|(f, _)| keep && self.features.is_hidden(*f));
+        let btf = self.try_btf_syscalls(keep, floor.map_or(&BTF, |(_, p)| p));
         let raw = match (&btf, intent) {
             (Ok(()), Intent::Trace) => Err(Outcome::NotNeeded),
             _ => self.try_raw(keep),
         };
         let upgrade = if btf.is_ok() { &btf } else { &raw };
         let classic = self.fall_back(upgrade, intent, &CLASSIC)?;
-        let btf = match btf {
-            Ok(()) if floor => Outcome::Hidden(Some(Feature::CallBodies)),
-            tried => Outcome::of(tried),
+        let btf = match (btf, floor) {
+            (Ok(()), Some((hidden, _))) => Outcome::Hidden(Some(hidden)),
+            (tried, _) => Outcome::of(tried),
         };
         Ok(record(btf, Outcome::of(raw), classic))
     }

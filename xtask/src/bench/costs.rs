@@ -1,7 +1,8 @@
 //! What netcopy's eBPF programs cost per run (bpf_stats, `progs`), judged beside bpftrace's
 //! programs in the same 1-byte send loop: the syscall entry and exit programs against
 //! bpftrace's empty, clock-only and one-liner programs and against netcopy's own programs
-//! that return at once on the same hooks (`NETCOPY_HIDE=callbodies`), and the stack
+//! that return at once on the same hooks (`NETCOPY_HIDE=callbodies`) or only time each
+//! traced call there (`NETCOPY_HIDE=callwork`), and the stack
 //! sampler against bpftrace's kernel-stack sampler on the same threads and rate, and
 //! against what the kernel's walk of each whole stack costs alone (netcopy's
 //! `sample_walk`, the sampler with nothing sent).
@@ -50,9 +51,13 @@ pub fn program_costs(
     // before they do any work (the hook's dispatch and the accounting itself).
     let hooks_only = t.hooks_only();
     let mut floors = Vec::new();
+    // And at its timing floor: what finding the thread and reading the clock twice cost.
+    let timer_only = t.timer_only();
+    let mut timers = Vec::new();
     for _ in 0..opts.runs.max(1) {
         rounds.push(t.traced_loop("tiny", "1", secs, true)?.2);
         floors.push(hooks_only.traced_loop("tiny", "1", secs, true)?.2);
+        timers.push(timer_only.traced_loop("tiny", "1", secs, true)?.2);
         let walked = walker.traced_loop("tiny", "1", secs, true)?.2;
         walks.extend(
             walked
@@ -79,6 +84,7 @@ pub fn program_costs(
     }
     let costs = median_costs(&rounds);
     let floors = median_costs(&floors);
+    let timers = median_costs(&timers);
     let peer_sample = (!peer_samples.is_empty()).then(|| median(&peer_samples));
     let one_frame = (!one_frames.is_empty()).then(|| median(&one_frames));
     let walk = (!walks.is_empty()).then(|| median(&walks));
@@ -97,10 +103,12 @@ pub fn program_costs(
     let enter = ns(&["btf_sys_enter", "raw_sys_enter", "sys_enter_sendto"]);
     let exit = ns(&["btf_sys_exit", "raw_sys_exit", "sys_exit_sendto"]);
     let both = enter.zip(exit).map(|(a, b)| a + b);
-    let of_floor = |name: &str| floors.iter().find(|c| c.name == name).map(|c| c.ns_per_run);
-    let own_floor = of_floor(progs::FLOOR_ENTER)
-        .zip(of_floor(progs::FLOOR_EXIT))
-        .map(|(a, b)| a + b);
+    let pair = |costs: &[ProgCost], enter: &str, exit: &str| {
+        let of = |name: &str| costs.iter().find(|c| c.name == name).map(|c| c.ns_per_run);
+        of(enter).zip(of(exit)).map(|(a, b)| a + b)
+    };
+    let own_floor = pair(&floors, progs::FLOOR_ENTER, progs::FLOOR_EXIT);
+    let timing_floor = pair(&timers, progs::TIMER_ENTER, progs::TIMER_EXIT);
     // The same loop untraced under bpftrace, with the accounting on: its empty programs on
     // the same hooks, its programs that only read the clock, and the peer one-liner.
     let under = |program: &str| -> anyhow::Result<Option<f64>> {
@@ -125,10 +133,11 @@ pub fn program_costs(
         targets::SYSCALL_PROGRAMS_NS,
         " ns",
         format!(
-            "bpf_stats, traced 1-byte send loop: enter {} + exit {} ns per run; floor on this host: netcopy's own programs that return at once, on the same tp_btf hooks and loop, {} ns; bpftrace on the same hooks and loop: empty programs {} ns, programs that only read the clock {} ns",
+            "bpf_stats, traced 1-byte send loop: enter {} + exit {} ns per run; floors on this host, on the same tp_btf hooks and loop: netcopy's own programs that return at once {} ns, that only time each traced call {} ns; bpftrace on the same hooks and loop: empty programs {} ns, programs that only read the clock {} ns",
             enter.map_or("-".into(), |v| format!("{v:.1}")),
             exit.map_or("-".into(), |v| format!("{v:.1}")),
             fmt(own_floor),
+            fmt(timing_floor),
             fmt(floor),
             fmt(clock),
         ),
@@ -136,6 +145,7 @@ pub fn program_costs(
         "ns",
     ));
     push(beyond_hooks_row(both, own_floor));
+    push(timing_floor_row(timing_floor, own_floor));
     let share = both.zip(peer).map(|(a, b)| a / b);
     push(Row::at_most(
         "kernel program time per traced call, over the bpftrace one-liner's".into(),
@@ -196,6 +206,27 @@ fn beyond_hooks_row(both: Option<f64>, floor: Option<f64>) -> Row {
             fmt(floor)
         ),
         value: both.zip(floor).map(|(b, f)| b - f),
+        unit: "ns",
+        met: None,
+    }
+}
+
+/// What netcopy's timing floor costs per traced call (`timer`: `timer_sys_enter` +
+/// `timer_sys_exit`, which find the thread and read the clock at entry and exit and do
+/// nothing else), beside its hook floor (`floor`): the least any program that times each
+/// call on these hooks costs here.
+fn timing_floor_row(timer: Option<f64>, floor: Option<f64>) -> Row {
+    let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
+    Row {
+        measure: "kernel program time per traced call of netcopy's timing floor: programs that only find the thread and read the clock at entry and exit (`NETCOPY_HIDE=callwork`)".into(),
+        target: "-".into(),
+        detail: format!(
+            "timer_sys_enter + timer_sys_exit, alternated with the rows above in the same loop: {} ns, {} ns more than the programs that return at once ({} ns)",
+            fmt(timer),
+            fmt(timer.zip(floor).map(|(t, f)| t - f)),
+            fmt(floor)
+        ),
+        value: timer,
         unit: "ns",
         met: None,
     }
@@ -369,6 +400,26 @@ mod tests {
         assert!(row.detail.contains("340 ns less 131 ns"), "{}", row.detail);
         assert_eq!(beyond_hooks_row(Some(340.0), None).value, None);
         assert_eq!(beyond_hooks_row(None, Some(131.0)).value, None);
+    }
+
+    #[test]
+    fn the_timing_floor_row_says_what_timing_adds_to_the_empty_programs() {
+        let row = timing_floor_row(Some(240.0), Some(131.0));
+        assert_eq!(row.value, Some(240.0));
+        assert_eq!(row.met, None);
+        assert!(
+            row.detail
+                .contains("240 ns, 109 ns more than the programs that return at once (131 ns)"),
+            "{}",
+            row.detail
+        );
+        let missing = timing_floor_row(None, Some(131.0));
+        assert_eq!(missing.value, None);
+        assert!(
+            missing.detail.contains("- ns, - ns more"),
+            "{}",
+            missing.detail
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The observer effect: traced over untraced throughput per mode and size, alternated with
 //! the sides that say where the overhead goes (no sampler; at 1K also `--aggregate` and
 //! `--records tail`) and with floors. At 1K: bpftrace's latency one-liner (the peer), empty
-//! bpftrace programs on raw_syscalls (the floor), and netcopy's own hooks with
-//! programs that return at once (`NETCOPY_HIDE=callbodies`: its own floor). At 64K: empty
+//! bpftrace programs on raw_syscalls (the floor), netcopy's own hooks with programs
+//! that return at once (`NETCOPY_HIDE=callbodies`: its own floor), and the same hooks with
+//! programs that only time each traced call (`NETCOPY_HIDE=callwork`: the timing floor, the
+//! least any tool that times every call pays there). At 64K: empty
 //! bpftrace programs on every hook a trace attaches (`bpftrace::hooks_floor`). All pinned
 //! alike. Where a floor is below the ratio target, the next-best target is judged: within a
 //! few points of it.
@@ -29,6 +31,8 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
     let u = &unbracketed;
     // The hook floor with netcopy's own method (run without the sampler below).
     let hooks_only = t.hooks_only();
+    // The timing floor, also without the sampler.
+    let timer_only = t.timer_only();
     let mut split = Vec::new();
     for mode in ["twocopy", "onecopy", "zerocopy"] {
         // Judged within 3 points on a host where single 64K runs spread by 1.6x.
@@ -81,10 +85,23 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
                     })
                 },
                 &mut || hooks_only.netcopy_gbps("trace", mode, "1K", secs, &unsampled),
+                &mut || timer_only.netcopy_gbps("trace", mode, "1K", secs, &unsampled),
             ],
         )?;
-        let [run, traced, nosample, agg, tail, nobrackets, bt, floor, own] = &v[..] else {
-            bail!("nine sides");
+        let [
+            run,
+            traced,
+            nosample,
+            agg,
+            tail,
+            nobrackets,
+            bt,
+            floor,
+            own,
+            timer,
+        ] = &v[..]
+        else {
+            bail!("ten sides");
         };
         push(ratio_row(
             format!("trace overhead: traced / untraced, {mode} 1K"),
@@ -110,6 +127,14 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
             traced,
             own,
         ));
+        push(near_floor(
+            &format!("{mode} 1K"),
+            TIMER_FLOOR,
+            targets::TRACE_1K_RATIO,
+            run,
+            traced,
+            timer,
+        ));
         push(against_peer(mode, run, traced, bt));
         push(floor_against_peer(
             mode,
@@ -119,6 +144,7 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
             bt,
         ));
         push(floor_against_peer(mode, OWN_FLOOR, run, own, bt));
+        push(floor_against_peer(mode, TIMER_FLOOR, run, timer, bt));
         push(sampler_share(mode, run, traced, nosample));
         push(ratio_row(
             format!("trace overhead: `--aggregate` / untraced, {mode} 1K"),
@@ -135,6 +161,14 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
             run,
             agg,
             floor,
+        ));
+        push(near_floor(
+            &format!("{mode} 1K, `--aggregate`"),
+            TIMER_FLOOR,
+            targets::TRACE_1K_AGGREGATE_RATIO,
+            run,
+            agg,
+            timer,
         ));
         push(info_row(
             format!("trace `--records tail` / untraced, {mode} 1K"),
@@ -157,6 +191,13 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
             ),
             run,
             own,
+        ));
+        push(info_row(
+            format!(
+                "netcopy's tp_btf syscall hooks with programs that only time each traced call (`NETCOPY_HIDE=callwork,brackets`, `--sample-hz 0`) / untraced, {mode} 1K (the timing floor)"
+            ),
+            run,
+            timer,
         ));
         let mut s = Split::new(format!("{mode} 1K"), run, traced, nosample);
         s.aggregate = Some(median(agg));
@@ -220,6 +261,11 @@ fn against_peer(mode: &str, run: &[f64], traced: &[f64], bt: &[f64]) -> Row {
 
 /// The floor of netcopy's own hooks: its tp_btf programs on raw_syscalls doing nothing.
 const OWN_FLOOR: &str = "hook floor of netcopy's own (tp_btf, programs that return at once)";
+
+/// The timing floor of netcopy's own: its tp_btf programs on raw_syscalls finding the thread
+/// and reading the clock at a traced call's entry and exit, and doing nothing else.
+const TIMER_FLOOR: &str =
+    "timing floor of netcopy's own (tp_btf, programs that only time each traced call)";
 
 /// A floor's overhead over the peer's: the least [`against_peer`] can be, since netcopy
 /// hooks the same raw_syscalls tracepoints. Of two floors, the lower bound is the cheaper.

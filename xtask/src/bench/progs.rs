@@ -13,11 +13,13 @@ const STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
 
 /// The programs on a traced socket call's path, as `bpftool` names them (the full names,
 /// from the programs' BTF).
-const ON_THE_PATH: [&str; 20] = [
+const ON_THE_PATH: [&str; 22] = [
     "btf_sys_enter",
     "btf_sys_exit",
     FLOOR_ENTER,
     FLOOR_EXIT,
+    TIMER_ENTER,
+    TIMER_EXIT,
     "raw_sys_enter",
     "raw_sys_exit",
     "sys_enter_sendto",
@@ -40,6 +42,11 @@ const ON_THE_PATH: [&str; 20] = [
 /// syscall hooks that return at once.
 pub const FLOOR_ENTER: &str = "floor_sys_enter";
 pub const FLOOR_EXIT: &str = "floor_sys_exit";
+
+/// netcopy's timing floor (`NETCOPY_HIDE=callwork`): tp_btf programs on the same syscall
+/// hooks that find the thread and read the clock at entry and exit, and nothing else.
+pub const TIMER_ENTER: &str = "timer_sys_enter";
+pub const TIMER_EXIT: &str = "timer_sys_exit";
 
 /// netcopy's stack sampler, as `bpftool` names it.
 pub const SAMPLER: &str = "sample_stack";

@@ -97,10 +97,21 @@ impl Tools {
         }
     }
 
-    /// Whether the syscall programs are the hook floor's, which count nothing.
+    /// The same tools at netcopy's timing floor: its tp_btf syscall hooks with programs
+    /// that find the thread and read the clock at entry and exit (`callwork`), the least any
+    /// per-call timer does there, and no brackets.
+    pub fn timer_only(&self) -> Tools {
+        Tools {
+            hide: Some("callwork,brackets"),
+            ..self.clone()
+        }
+    }
+
+    /// Whether the syscall programs are a floor's (the hook floor's or the timing floor's),
+    /// which count nothing.
     fn at_hook_floor(&self) -> bool {
         self.hide
-            .is_some_and(|h| h.split(',').any(|w| w == "callbodies"))
+            .is_some_and(|h| h.split(',').any(|w| w == "callbodies" || w == "callwork"))
     }
 
     /// The JSON of a finished `netcopy trace`. At the hook floor the count check of a trace
@@ -366,6 +377,7 @@ mod tests {
     fn only_a_hide_list_naming_callbodies_is_the_hook_floor() {
         assert!(t(Some("callbodies,brackets")).at_hook_floor());
         assert!(t(Some("brackets,callbodies")).at_hook_floor());
+        assert!(t(Some("callwork,brackets")).at_hook_floor());
         assert!(!t(Some("brackets")).at_hook_floor());
         assert!(!t(None).at_hook_floor());
         assert!(t(None).hooks_only().at_hook_floor());
