@@ -52,7 +52,11 @@ fn expected() -> Vec<(&'static str, Kind, Option<String>)> {
     {
         v.push((name, Kind::RawTracePoint, None));
     }
-    for (name, _) in syscalls::BTF.iter().chain(&syscalls::FLOOR) {
+    for (name, _) in syscalls::BTF
+        .iter()
+        .chain(&syscalls::FLOOR)
+        .chain(&syscalls::TIMER)
+    {
         v.push((name, Kind::BtfTracePoint, None));
     }
     v.push((sched::BTF_PROGRAM, Kind::BtfTracePoint, None));
