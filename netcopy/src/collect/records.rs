@@ -1,9 +1,11 @@
 //! Reading syscall records from the ring buffer (`RECORDS`, batches of
 //! [`StagedRecords`](netcopy_common::batch::StagedRecords)) and folding them into
-//! per-(thread, kind) statistics as they arrive, so memory stays bounded whatever the call
-//! rate; each record also goes to a [`RecordWriter`] (syscalls.parquet) with its thread's
-//! role. Numbers: [`CallStats`] per thread and kind, folded into [`SyscallSummary`] rows per
-//! role.
+//! per-(thread, kind) statistics, so memory stays bounded whatever the call rate; each
+//! record also goes to a [`RecordWriter`] (syscalls.parquet) with its thread's role. A
+//! writer that folds the records it is given ([`RecordWriter::folds`]) does it instead of
+//! the reader: then the reader only hands records over while the trace runs, and the
+//! folding happens where the writer reads them back, behind the workload. Numbers:
+//! [`CallStats`] per thread and kind, folded into [`SyscallSummary`] rows per role.
 //!
 //! The reader runs on its own thread with a small tokio runtime: `AsyncFd` wakes it when the
 //! kernel has written records, and it drains the buffer completely after the stop request.
@@ -52,8 +54,33 @@ pub enum CollectError {
 pub trait RecordWriter: Send {
     fn push(&mut self, r: &SyscallRecord, kind: SyscallKind, role: Role)
     -> Result<(), WriterError>;
-    /// Write what is buffered and finish.
-    fn close(self: Box<Self>) -> Result<(), WriterError>;
+    /// Whether the writer folds every record it is given into [`ByThread`] statistics,
+    /// which [`Self::close`] returns; the reader then does not fold them itself.
+    fn folds(&self) -> bool {
+        false
+    }
+    /// Write what is buffered and finish; the statistics of every record pushed, where the
+    /// writer [`folds`](Self::folds).
+    fn close(self: Box<Self>) -> Result<Option<ByThread>, WriterError>;
+}
+
+/// Statistics by (thread, kind).
+pub type ByThread = BTreeMap<(u32, SyscallKind), CallStats>;
+
+/// Count one record of `kind` into its thread's statistics; true the first time the thread
+/// and kind are seen.
+#[inline(always)]
+pub fn fold(by_thread: &mut ByThread, r: &SyscallRecord, kind: SyscallKind) -> bool {
+    match by_thread.entry((r.tid, kind)) {
+        Entry::Occupied(mut e) => {
+            e.get_mut().add(r);
+            false
+        }
+        Entry::Vacant(e) => {
+            e.insert(CallStats::default()).add(r);
+            true
+        }
+    }
 }
 
 /// What the calls of one thread and syscall kind add up to, and their latency.
@@ -143,7 +170,7 @@ impl CallStats {
 /// Everything the records said, by (tid, kind).
 #[derive(Default)]
 pub struct Collected {
-    pub by_thread: BTreeMap<(u32, SyscallKind), CallStats>,
+    pub by_thread: ByThread,
     /// The process of every thread seen, named when first seen (`procs`).
     pub processes: Processes,
     /// Records whose bytes did not form a record (never expected; counted, not hidden).
@@ -156,23 +183,17 @@ pub struct Collected {
 }
 
 impl Collected {
-    /// Count one record into its thread's statistics; `None` when its kind is unknown.
-    /// Records are passed by reference from here on: at a million a second, each copy of
-    /// one showed in the collector's profile.
-    fn add(&mut self, r: &SyscallRecord) -> Option<SyscallKind> {
+    /// Count one record into its thread's statistics, unless `folded` elsewhere; `None`
+    /// when its kind is unknown. Records are passed by reference from here on: at a million
+    /// a second, each copy of one showed in the collector's profile.
+    fn add(&mut self, r: &SyscallRecord, folded: bool) -> Option<SyscallKind> {
         let Some(kind) = SyscallKind::from_u8(r.kind) else {
             self.malformed += 1;
             return None;
         };
         self.rows += 1;
-        if !self.rows_only {
-            match self.by_thread.entry((r.tid, kind)) {
-                Entry::Occupied(mut e) => e.get_mut().add(r),
-                Entry::Vacant(e) => {
-                    self.processes.see(r.tid, Some(r.tgid));
-                    e.insert(CallStats::default()).add(r);
-                }
-            }
+        if !self.rows_only && !folded && fold(&mut self.by_thread, r, kind) {
+            self.processes.see(r.tid, Some(r.tgid));
         }
         Some(kind)
     }
@@ -277,6 +298,7 @@ impl Collector {
                 rows_only,
                 ..Collected::default()
             },
+            writer_folds: writer.as_ref().is_some_and(|w| w.folds()),
             writer,
             roles,
             seen: HashMap::new(),
@@ -303,6 +325,8 @@ impl Collector {
 struct Sink {
     collected: Collected,
     writer: Option<Box<dyn RecordWriter>>,
+    /// The writer folds the records into the statistics (see [`RecordWriter::folds`]).
+    writer_folds: bool,
     roles: Roles,
     /// Roles already looked up, by tid.
     seen: HashMap<u32, Role>,
@@ -327,19 +351,26 @@ impl Sink {
         failed
     }
 
-    /// Count `r` into the statistics, and give it to the writer.
+    /// Count `r` into the statistics (or leave that to a writer that folds), and give it
+    /// to the writer.
     fn write(&mut self, r: &SyscallRecord) -> Result<(), CollectError> {
-        if let Some(kind) = self.collected.add(r)
+        if let Some(kind) = self.collected.add(r, self.writer_folds)
             && let Some(w) = self.writer.as_mut()
         {
             // A batch comes from one CPU, mostly one thread: ask the map only on a change.
             let role = match self.last {
                 Some((tid, role)) if tid == r.tid => role,
                 _ => {
-                    let role = *self
-                        .seen
-                        .entry(r.tid)
-                        .or_insert_with(|| self.roles.of(r.tid));
+                    let role = match self.seen.entry(r.tid) {
+                        std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            // The thread's first record: name its process while it lives.
+                            if !self.collected.rows_only {
+                                self.collected.processes.see(r.tid, Some(r.tgid));
+                            }
+                            *e.insert(self.roles.of(r.tid))
+                        }
+                    };
                     self.last = Some((r.tid, role));
                     role
                 }
@@ -396,7 +427,12 @@ fn read_all(
                     sink.write(r)?;
                 }
                 if let Some(w) = sink.writer.take() {
-                    w.close().map_err(CollectError::Writer)?;
+                    let folded = w.close().map_err(CollectError::Writer)?;
+                    if let Some(by_thread) = folded
+                        && !sink.collected.rows_only
+                    {
+                        sink.collected.by_thread = by_thread;
+                    }
                 }
                 return Ok(sink.collected);
             }

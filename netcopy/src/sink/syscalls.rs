@@ -6,12 +6,13 @@
 //! made from it, so no two lists can drift apart.
 
 mod columns;
+mod spooled;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::ArrayRef;
 use arrow_schema::{Field, Schema};
 use netcopy_common::{
     aggregate::Finished,
@@ -21,14 +22,17 @@ use netcopy_common::{
 };
 
 pub use self::columns::exact_columns;
-use self::columns::{Batch, Column, Exact, Key, Utc, Values};
+use self::{
+    columns::{Batch, Column, Exact, Key, Utc, Values},
+    spooled::{Batches, CommKeys},
+};
 use super::{
-    BATCH_ROWS, BackgroundTable, ColumnSettings, RunDir, SinkError, TableWriter,
+    BackgroundTable, ColumnSettings, RunDir, SinkError, TableWriter,
     behind::{Behind, Level},
-    spool::{Rows, Spool, WORDS},
+    spool::Spool,
 };
 use crate::{
-    collect::records::{RecordWriter, WriterError},
+    collect::records::{ByThread, RecordWriter, WriterError},
     model::Role,
 };
 
@@ -230,126 +234,8 @@ pub struct SyscallsWriter {
     /// How many command names the spool's reader has been given.
     names_sent: usize,
     realtime_offset_ns: i64,
-}
-
-/// Each process's key into the `comm` column's values, looked up once per process (and
-/// not at all while the same process's calls follow each other). Keys are never taken
-/// back: the names only grow.
-#[derive(Default)]
-struct CommKeys {
-    last: Option<(u32, i32)>,
-    keys: std::collections::HashMap<u32, i32>,
-    names: Vec<String>,
-}
-
-impl CommKeys {
-    #[inline(always)]
-    fn key(&mut self, pid: u32) -> i32 {
-        if let Some((p, k)) = self.last {
-            if p == pid {
-                return k;
-            }
-        }
-        let names = &mut self.names;
-        let k = *self.keys.entry(pid).or_insert_with(|| {
-            let name = crate::collect::procs::comm_of(pid);
-            match names.iter().position(|n| *n == name) {
-                Some(i) => i as i32,
-                None => {
-                    names.push(name);
-                    names.len() as i32 - 1
-                }
-            }
-        });
-        self.last = Some((pid, k));
-        k
-    }
-}
-
-/// Words of a [`SyscallRecord`]; the spool's rows carry one more, [`Staged::meta`].
-const RECORD_WORDS: usize = std::mem::size_of::<SyscallRecord>() / 8;
-const _: () =
-    assert!(RECORD_WORDS * 8 == std::mem::size_of::<SyscallRecord>() && RECORD_WORDS + 1 == WORDS);
-
-impl Staged {
-    /// A row as the spool carries it: the record's words, then [`Self::meta`].
-    #[inline(always)]
-    fn record_words(r: &SyscallRecord) -> &[u64; RECORD_WORDS] {
-        // SAFETY: SyscallRecord is plain integers, 8-byte aligned and RECORD_WORDS words
-        // long, so its bytes are that many aligned u64s.
-        unsafe { &*std::ptr::from_ref(r).cast::<[u64; RECORD_WORDS]>() }
-    }
-
-    /// The row's last word: its role, kind and comm key.
-    #[inline(always)]
-    fn meta(kind: SyscallKind, role: Role, comm: i32) -> u64 {
-        role as u64 | (kind as u64) << 8 | u64::from(comm as u32) << 32
-    }
-
-    /// The row of [`Self::record_words`] and [`Self::meta`]; `None` for a kind or role that is none.
-    #[inline(always)]
-    fn from_words(words: &[u64; WORDS]) -> Option<Self> {
-        let mut record = [0u64; RECORD_WORDS];
-        record.copy_from_slice(&words[..RECORD_WORDS]);
-        // SAFETY: as above; any bits are a valid SyscallRecord.
-        let r: SyscallRecord = unsafe { std::mem::transmute(record) };
-        let meta = words[RECORD_WORDS];
-        Some(Self {
-            r,
-            role: *Role::ALL.get((meta & 0xff) as usize)?,
-            kind: SyscallKind::from_u8((meta >> 8) as u8)?,
-            comm: (meta >> 32) as u32 as i32,
-        })
-    }
-}
-
-/// The spool's reading end: rows gathered into batches of [`BATCH_ROWS`], their columns
-/// built and handed to the encoder thread.
-struct Batches {
-    table: BackgroundTable,
-    run_id: String,
-    schema: Arc<Schema>,
-    realtime_offset_ns: i64,
-    staged: Vec<Staged>,
-    comms: Vec<String>,
-}
-
-impl Batches {
-    fn flush(&mut self) -> Result<(), SinkError> {
-        if self.staged.is_empty() {
-            return Ok(());
-        }
-        let columns = arrays(
-            &self.staged,
-            self.realtime_offset_ns,
-            &Batch {
-                run_id: &self.run_id,
-                comms: &self.comms,
-            },
-        )?;
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        self.staged.clear();
-        self.table.write(batch)
-    }
-}
-
-impl Rows for Batches {
-    fn row(&mut self, words: &[u64; WORDS], names: &[String]) -> Result<(), SinkError> {
-        let row = Staged::from_words(words).ok_or(SinkError::Spool)?;
-        if names.len() != self.comms.len() {
-            self.comms = names.to_vec();
-        }
-        self.staged.push(row);
-        if self.staged.len() >= BATCH_ROWS {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn close(mut self) -> Result<std::path::PathBuf, SinkError> {
-        self.flush()?;
-        self.table.close()
-    }
+    /// The statistics the spool's reader folded, once it has closed.
+    folded: Arc<Mutex<Option<ByThread>>>,
 }
 
 impl SyscallsWriter {
@@ -374,19 +260,20 @@ impl SyscallsWriter {
             Some(behind.clone()),
         )?;
         let realtime_offset_ns = realtime_offset_ns();
-        let batches = Batches {
+        let folded = Arc::new(Mutex::new(None));
+        let batches = Batches::new(
             table,
-            run_id: dir.run_id.clone(),
+            dir.run_id.clone(),
             schema,
             realtime_offset_ns,
-            staged: Vec::with_capacity(BATCH_ROWS),
-            comms: Vec::new(),
-        };
+            folded.clone(),
+        );
         Ok(Self {
             spool: Spool::start(dir, TABLE, behind, batches)?,
             comms: CommKeys::default(),
             names_sent: 0,
             realtime_offset_ns,
+            folded,
         })
     }
 
@@ -414,7 +301,19 @@ impl SyscallsWriter {
 
     /// Encode what is left (at normal priority) and write the footer.
     pub fn close(self) -> Result<std::path::PathBuf, SinkError> {
-        self.spool.close()
+        self.finish().map(|(path, _)| path)
+    }
+
+    /// [`Self::close`], and the statistics of every row, folded as the rows were read back.
+    pub fn finish(self) -> Result<(std::path::PathBuf, ByThread), SinkError> {
+        let path = self.spool.close()?;
+        let by_thread = self
+            .folded
+            .lock()
+            .ok()
+            .and_then(|mut f| f.take())
+            .ok_or(SinkError::Spool)?;
+        Ok((path, by_thread))
     }
 }
 
@@ -428,8 +327,15 @@ impl RecordWriter for SyscallsWriter {
         SyscallsWriter::push(self, r, kind, role).map_err(Into::into)
     }
 
-    fn close(self: Box<Self>) -> Result<(), WriterError> {
-        SyscallsWriter::close(*self).map(drop).map_err(Into::into)
+    /// The rows are folded where the spool's reader reads them back: behind the workload,
+    /// and after the trace where it leaves no CPU spare (see [`Level`]).
+    fn folds(&self) -> bool {
+        true
+    }
+
+    fn close(self: Box<Self>) -> Result<Option<ByThread>, WriterError> {
+        let (_, by_thread) = SyscallsWriter::finish(*self)?;
+        Ok(Some(by_thread))
     }
 }
 

@@ -14,6 +14,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use proptest::prelude::*;
 
 use super::*;
+use crate::{collect::records::fold, sink::BATCH_ROWS};
 
 /// A cell as it reads back, whatever its Arrow type.
 #[derive(Clone, Debug, PartialEq)]
@@ -123,8 +124,28 @@ fn round_trip(name: &str, rows: &[(SyscallRecord, Role)]) -> usize {
         let kind = SyscallKind::from_u8(r.kind).unwrap();
         w.push(r, kind, *role).unwrap();
     }
-    let path = w.close().unwrap();
+    let (path, folded) = w.finish().unwrap();
     assert!(!path.with_extension("parquet.partial").exists());
+    // The statistics folded as the spool was read back are those of the rows pushed, each
+    // row once.
+    let mut direct = ByThread::new();
+    for (r, _) in rows {
+        fold(&mut direct, r, SyscallKind::from_u8(r.kind).unwrap());
+    }
+    assert_eq!(
+        folded.keys().collect::<Vec<_>>(),
+        direct.keys().collect::<Vec<_>>()
+    );
+    for (key, want) in &direct {
+        let got = &folded[key];
+        assert_eq!(got.totals, want.totals, "{key:?}");
+        let (g, w) = (got.latency.summary(), want.latency.summary());
+        assert_eq!(
+            (g.count, g.p50, g.p99, g.max),
+            (w.count, w.p50, w.p99, w.max),
+            "{key:?}"
+        );
+    }
     let batches: Vec<RecordBatch> =
         ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
             .unwrap()
