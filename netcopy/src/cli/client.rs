@@ -75,7 +75,7 @@ fn client_traced(
 ) -> Result<RunSummary, Error> {
     let (dir, mut opts) = args.start("client")?;
     // This end's thread of each connection.
-    opts.encoding = Level::beside(cfg.threads as usize);
+    opts.encoding = Level::beside(cfg.threads as usize, None);
     eprintln!("netcopy: traced client, run id {}", dir.run_id);
     let summary = with_signals(stop, move |stop| {
         trace_outcome(&opts, false, |watch| {

@@ -128,6 +128,15 @@ impl Affinity {
     pub fn is_set(&self) -> bool {
         self.sender.is_some() || self.receiver.is_some()
     }
+
+    /// How many CPUs both ends are pinned to (1 when they share one); `None` when an end
+    /// may run anywhere.
+    pub fn pinned_cpus(&self) -> Option<usize> {
+        match (self.sender, self.receiver) {
+            (Some(s), Some(r)) => Some(if s == r { 1 } else { 2 }),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Affinity {
@@ -194,4 +203,18 @@ pub struct RunSummary {
     pub stages: Option<Vec<StageRow>>,
     /// `netcopy trace`: the kernel's counts checked against the workload's.
     pub probe: Option<ProbeCheck>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_ends_pinned_take_one_cpu_or_two() {
+        let pin = |sender, receiver| Affinity { sender, receiver }.pinned_cpus();
+        assert_eq!(pin(Some(0), Some(1)), Some(2));
+        assert_eq!(pin(Some(1), Some(1)), Some(1));
+        assert_eq!(pin(Some(0), None), None);
+        assert_eq!(pin(None, None), None);
+    }
 }

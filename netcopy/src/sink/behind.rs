@@ -26,15 +26,17 @@ pub enum Level {
 }
 
 impl Level {
-    /// The level to rest at beside a workload of `busy` threads that seldom sleep, on the
-    /// CPUs this process may use: held where they leave none spare, else idle.
-    pub fn beside(busy: usize) -> Self {
+    /// The level to rest at beside a workload of `busy` threads that seldom sleep, all
+    /// pinned to `pinned` CPUs if they are (`None`: they run anywhere), on the CPUs this
+    /// process may use: held where they leave none spare, else idle.
+    pub fn beside(busy: usize, pinned: Option<usize>) -> Self {
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        Self::beside_on(busy, cpus)
+        Self::beside_on(busy, pinned, cpus)
     }
 
-    fn beside_on(busy: usize, cpus: usize) -> Self {
-        if busy >= cpus {
+    fn beside_on(busy: usize, pinned: Option<usize>, cpus: usize) -> Self {
+        let taken = pinned.map_or(busy, |n| n.min(busy));
+        if taken >= cpus {
             Level::Held
         } else {
             Level::Idle
@@ -266,9 +268,21 @@ mod tests {
 
     #[test]
     fn a_workload_with_a_busy_thread_for_every_cpu_leaves_the_group_held() {
-        assert_eq!(Level::beside_on(2, 2), Level::Held);
-        assert_eq!(Level::beside_on(3, 2), Level::Held);
-        assert_eq!(Level::beside_on(2, 4), Level::Idle);
-        assert_eq!(Level::beside_on(0, 1), Level::Idle);
+        assert_eq!(Level::beside_on(2, None, 2), Level::Held);
+        assert_eq!(Level::beside_on(3, None, 2), Level::Held);
+        assert_eq!(Level::beside_on(2, None, 4), Level::Idle);
+        assert_eq!(Level::beside_on(0, None, 1), Level::Idle);
+    }
+
+    #[test]
+    fn a_workload_pinned_to_fewer_cpus_than_there_are_leaves_one_spare() {
+        // Both ends of a 2-CPU machine's workload pinned to one CPU: the other is free.
+        assert_eq!(Level::beside_on(2, Some(1), 2), Level::Idle);
+        // Pinned to both: none is.
+        assert_eq!(Level::beside_on(2, Some(2), 2), Level::Held);
+        // Four busy threads pinned to two of four CPUs.
+        assert_eq!(Level::beside_on(4, Some(2), 4), Level::Idle);
+        // No busy thread takes a CPU, pinned or not.
+        assert_eq!(Level::beside_on(0, Some(2), 2), Level::Idle);
     }
 }

@@ -94,7 +94,7 @@ pub fn trace(
     let zerocopy = cfg.mode == Mode::Zerocopy;
     // Both ends of every connection run here, each thread busy but for short waits.
     let opts = &TraceOptions {
-        encoding: Level::beside(2 * cfg.threads as usize),
+        encoding: Level::beside(2 * cfg.threads as usize, cfg.affinity.pinned_cpus()),
         ..opts.clone()
     };
     trace_outcome(opts, zerocopy, |watch| run_watched(cfg, path, stop, watch))
