@@ -19,6 +19,10 @@ pub const CONFIG: &str = "CONFIG";
 /// Array of [`crate::aggregate::TOTAL_SLOTS`] [`crate::aggregate::Aggregate`]s, each with
 /// its thread and kind (`--aggregate`), in a slot of [`crate::aggregate::totals_slot`].
 pub const TOTALS: &str = "TOTALS";
+/// `TOTALS`' map flags: BPF_F_MMAPABLE, so user space reads its 16,384 slots from a mapping
+/// instead of one `bpf()` call each (every refresh of `netcopy top`, the end of every
+/// `--aggregate` trace).
+pub const TOTALS_FLAGS: u32 = 1 << 10;
 /// Hash map [`crate::aggregate::AggKey`] -> [`crate::aggregate::Aggregate`]: the
 /// `--aggregate` totals whose `TOTALS` slot was another thread's or kind's.
 pub const AGGREGATES: &str = "AGGREGATES";

@@ -11,7 +11,7 @@ use netcopy_common::{
     aggregate::{AggKey, Aggregate, Finished, TOTAL_SLOTS, totals_slot},
     batch::StagedRecords,
     config::{TAIL_EVERY, TAIL_SLOW_NS},
-    maps::{MAX_THREADS, RECORDS_BYTES},
+    maps::{MAX_THREADS, RECORDS_BYTES, TOTALS_FLAGS},
     syscalls::{SyscallKind, SyscallRecord},
 };
 
@@ -27,7 +27,7 @@ static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 static STAGING: PerCpuArray<StagedRecords> = PerCpuArray::with_max_entries(1, 0);
 
 #[map]
-static TOTALS: Array<Aggregate> = Array::with_max_entries(TOTAL_SLOTS, 0);
+static TOTALS: Array<Aggregate> = Array::with_max_entries(TOTAL_SLOTS, TOTALS_FLAGS);
 
 /// The totals whose `TOTALS` slot is another's: a quarter of its capacity.
 #[map]

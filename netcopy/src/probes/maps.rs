@@ -21,7 +21,10 @@ use netcopy_common::{
     targets::{COMM_LEN, PRESENT},
 };
 
-use super::{ProbeError, Probes, map_error};
+use super::{
+    ProbeError, Probes, map_error,
+    mapped::{Mapped, MappedError},
+};
 use crate::model::attach::Feature;
 
 /// The owner of a `TOTALS` slot taken with `NETCOPY_HIDE=totals`: no thread has this id (the
@@ -156,18 +159,37 @@ impl Probes {
     /// threads claimed, and the `AGGREGATES` entries of those whose slot was taken, added
     /// up by key (a thread id reused by another process can be in both).
     pub fn aggregates(&self) -> Result<Vec<(AggKey, Aggregate)>, ProbeError> {
-        let totals: Array<&MapData, Aggregate> =
-            Array::try_from(self.map(TOTALS)?).map_err(map_error(TOTALS))?;
         let overflow: HashMap<&MapData, AggKey, Aggregate> =
             HashMap::try_from(self.map(AGGREGATES)?).map_err(map_error(AGGREGATES))?;
-        let claimed = totals.iter().filter_map(|a| match a {
+        let claimed = self
+            .totals()?
+            .iter()
             // Free, or claimed in a race that sent every call to the hash map.
-            Ok(a) if a.tid == 0 || a.calls == 0 => None,
-            Ok(a) => Some(Ok((AggKey::new(a.tid, a.kind as u8), a))),
-            Err(e) => Some(Err(map_error(TOTALS)(e))),
-        });
+            .filter(|a| a.tid != 0 && a.calls != 0)
+            .map(|a| Ok((AggKey::new(a.tid, a.kind as u8), a)));
         let spilled = overflow.iter().map(|kv| kv.map_err(map_error(AGGREGATES)));
         add_up(claimed.chain(spilled))
+    }
+
+    /// `TOTALS`' values, mapped once (see [`super::mapped`]).
+    fn totals(&self) -> Result<&Mapped<Aggregate>, ProbeError> {
+        if let Some(m) = self.totals.get() {
+            return Ok(m);
+        }
+        let map = match self.map(TOTALS)? {
+            aya::maps::Map::Array(data) => data,
+            _ => {
+                return Err(ProbeError::Mapped {
+                    name: TOTALS,
+                    source: MappedError::NotMappable,
+                });
+            }
+        };
+        let mapped = Mapped::new(map).map_err(|source| ProbeError::Mapped {
+            name: TOTALS,
+            source,
+        })?;
+        Ok(self.totals.get_or_init(|| mapped))
     }
 
     /// Records the ring buffer had no room for, summed over CPUs.

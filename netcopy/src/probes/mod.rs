@@ -19,6 +19,7 @@ pub mod btf;
 pub mod counters;
 pub mod exact;
 pub mod features;
+pub mod mapped;
 pub mod maps;
 pub mod net;
 pub mod object;
@@ -71,6 +72,11 @@ pub enum ProbeError {
         name: &'static str,
         #[source]
         source: aya::maps::MapError,
+    },
+    #[error("map {name}: {source}")]
+    Mapped {
+        name: &'static str,
+        source: mapped::MappedError,
     },
     #[error("list the online CPUs: {0}")]
     Cpus(String),
@@ -148,6 +154,8 @@ pub struct Probes {
     btf: Option<Result<aya::Btf, Outcome>>,
     /// The reader of the sampler's ring, once sampling is attached.
     pub(crate) samples: Option<sample::SampleReader>,
+    /// `TOTALS`' values, mapped the first time the totals are read.
+    pub(crate) totals: std::sync::OnceLock<mapped::Mapped<netcopy_common::aggregate::Aggregate>>,
 }
 
 impl Probes {
@@ -206,6 +214,7 @@ impl Probes {
             counter_fds: Vec::new(),
             btf: None,
             samples: None,
+            totals: std::sync::OnceLock::new(),
         })
     }
 
