@@ -74,8 +74,8 @@ fn client_traced(
     stop: &Stop,
 ) -> Result<RunSummary, Error> {
     let (dir, mut opts) = args.start("client")?;
-    // This end's thread of each connection.
-    opts.encoding = Level::beside(cfg.threads as usize, None);
+    // This end's thread of each connection, each a receiver (`--cpu-affinity`'s second CPU).
+    opts.encoding = Level::beside(cfg.threads as usize, cfg.affinity.receivers_cpus());
     eprintln!("netcopy: traced client, run id {}", dir.run_id);
     let summary = with_signals(stop, move |stop| {
         trace_outcome(&opts, false, |watch| {

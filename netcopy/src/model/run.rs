@@ -137,6 +137,12 @@ impl Affinity {
             _ => None,
         }
     }
+
+    /// How many CPUs the receiving ends take when they alone run here (`netcopy client`,
+    /// whose threads all receive): 1 when they are pinned, `None` when they may run anywhere.
+    pub fn receivers_cpus(&self) -> Option<usize> {
+        self.receiver.map(|_| 1)
+    }
 }
 
 impl fmt::Display for Affinity {
@@ -216,5 +222,13 @@ mod tests {
         assert_eq!(pin(Some(1), Some(1)), Some(1));
         assert_eq!(pin(Some(0), None), None);
         assert_eq!(pin(None, None), None);
+    }
+
+    #[test]
+    fn pinned_receivers_take_one_cpu_however_many() {
+        let recv = |sender, receiver| Affinity { sender, receiver }.receivers_cpus();
+        assert_eq!(recv(None, Some(1)), Some(1));
+        assert_eq!(recv(Some(0), Some(1)), Some(1));
+        assert_eq!(recv(Some(0), None), None);
     }
 }
