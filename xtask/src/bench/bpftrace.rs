@@ -63,7 +63,7 @@ pub fn hooks_floor() -> String {
 
 /// netcopy trace's default stack sampling rate per CPU (`DEFAULT_HZ` in
 /// netcopy/src/probes/sample.rs; a test checks they agree).
-pub const SAMPLE_HZ: u32 = 999;
+pub const SAMPLE_HZ: u32 = 499;
 
 /// What bpftrace's sampler counts each sample under.
 #[derive(Clone, Copy)]

@@ -304,7 +304,8 @@ pub fn write_table(
     }
     let _ = writeln!(
         o,
-        "\n## What each program costs (this sitting)\n\n`kernel.bpf_stats_enabled=1` during a traced 1-byte send loop of its own, from the loop's start, run_time_ns / run_cnt from `bpftool prog show`. The accounting adds its own clock reads to every run, so these are upper bounds. The sampler's row against bpftrace's comes from rounds of their own (xtask/src/bench/costs.rs), with bpftrace's `profile:hz:999 {{ @[kstack] = count(); }}` on the loop's threads attached beside netcopy's sampler, both counted over the same stretch of the loop.\n"
+        "\n## What each program costs (this sitting)\n\n`kernel.bpf_stats_enabled=1` during a traced 1-byte send loop of its own, from the loop's start, run_time_ns / run_cnt from `bpftool prog show`. The accounting adds its own clock reads to every run, so these are upper bounds. The sampler's row against bpftrace's comes from rounds of their own (xtask/src/bench/costs.rs), with bpftrace's `profile:hz:{hz} {{ @[kstack] = count(); }}` on the loop's threads attached beside netcopy's sampler, both counted over the same stretch of the loop.\n",
+        hz = super::bpftrace::SAMPLE_HZ
     );
     let _ = writeln!(o, "| program | ns per run | runs |");
     let _ = writeln!(o, "| --- | ---: | ---: |");
