@@ -19,10 +19,12 @@ pub const CONFIG: &str = "CONFIG";
 /// Array of [`crate::aggregate::TOTAL_SLOTS`] [`crate::aggregate::Aggregate`]s, each with
 /// its thread and kind (`--aggregate`), in a slot of [`crate::aggregate::totals_slot`].
 pub const TOTALS: &str = "TOTALS";
-/// `TOTALS`' map flags: BPF_F_MMAPABLE, so user space reads its 16,384 slots from a mapping
+/// BPF_F_MMAPABLE: an array map whose values user space can mmap.
+pub const MMAPABLE: u32 = 1 << 10;
+/// `TOTALS`' map flags: [`MMAPABLE`], so user space reads its 16,384 slots from a mapping
 /// instead of one `bpf()` call each (every refresh of `netcopy top`, the end of every
 /// `--aggregate` trace).
-pub const TOTALS_FLAGS: u32 = 1 << 10;
+pub const TOTALS_FLAGS: u32 = MMAPABLE;
 /// Hash map [`crate::aggregate::AggKey`] -> [`crate::aggregate::Aggregate`]: the
 /// `--aggregate` totals whose `TOTALS` slot was another thread's or kind's.
 pub const AGGREGATES: &str = "AGGREGATES";

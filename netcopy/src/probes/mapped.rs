@@ -8,16 +8,16 @@
 use std::{marker::PhantomData, num::NonZeroUsize, os::fd::AsFd, ptr::NonNull};
 
 use aya::maps::{MapData, MapError};
+use netcopy_common::maps::MMAPABLE;
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
-
-/// BPF_F_MMAPABLE, as the kernel reports it in the map's flags.
-const MMAPABLE: u32 = 1 << 10;
 
 /// Why an array's values could not be mapped.
 #[derive(Debug, thiserror::Error)]
 pub enum MappedError {
     #[error("read the map's info: {0}")]
     Info(#[from] MapError),
+    #[error("the map is not an array")]
+    NotArray,
     #[error("the map was not created with BPF_F_MMAPABLE")]
     NotMappable,
     #[error("the map's values are {kernel} bytes, netcopy's {user}")]

@@ -181,7 +181,7 @@ impl Probes {
             _ => {
                 return Err(ProbeError::Mapped {
                     name: TOTALS,
-                    source: MappedError::NotMappable,
+                    source: MappedError::NotArray,
                 });
             }
         };

@@ -39,9 +39,9 @@ pub const WALK_PROGRAM: &str = "sample_walk";
 /// Default sampling frequency per CPU: about 500 Hz, off the tick's multiples. Chosen from
 /// measured precision (docs/methodology.md, "How precise the stage shares are"): the
 /// lowest rate tried at which a 10 s run's stage shares keep a 95% interval within +-2
-/// points (+-1.55 at worst, against +-1.3 at 999 Hz). On a VM every sample's timer
-/// interrupt costs the workload far more than the program's run: at 999 Hz any sampler,
-/// bpftrace's `@[tid] = count()` included, took 3 to 5 points of a traced 1K run.
+/// points (+-1.55 at worst, against +-1.3 at 999 Hz). A sample costs the workload more
+/// than its program's run: at 999 Hz bpftrace's `@[tid] = count()`, which reads no stack,
+/// cost a traced 1K run as much as this sampler did.
 pub const DEFAULT_HZ: u64 = 499;
 
 /// How often the reader empties the sample ring (`SAMPLE_RING_BYTES` holds seconds).
