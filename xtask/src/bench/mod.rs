@@ -81,6 +81,13 @@ impl Opts {
         if self.runs > 1 { self.runs.max(5) } else { 1 }
     }
 
+    /// Runs of each side of the 1K trace-overhead alternation, where single runs spread by
+    /// 10 points or more and the judged differences are a few points: at least 7 in a full
+    /// bench.
+    pub fn noisy_runs(&self) -> usize {
+        if self.runs > 1 { self.runs.max(7) } else { 1 }
+    }
+
     /// The CI smoke setting: every bench runs once, briefly; nothing is judged.
     pub fn quick(root: &Path) -> anyhow::Result<Self> {
         Ok(Self {

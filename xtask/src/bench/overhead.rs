@@ -4,7 +4,9 @@
 //! bpftrace programs on raw_syscalls (the issue's floor), netcopy's own hooks with programs
 //! that return at once (`NETCOPY_HIDE=callbodies`: its own floor), and the same hooks with
 //! programs that only time each traced call (`NETCOPY_HIDE=callwork`: the timing floor, the
-//! least any tool that times every call pays there). At 64K: empty
+//! least any tool that times every call pays there), and that timing floor with the stack
+//! sampler's interrupts at the default rate (its program finds no call in flight and
+//! returns: the sampled timing floor, the least a trace that also samples pays). At 64K: empty
 //! bpftrace programs on every hook a trace attaches (`bpftrace::hooks_floor`). All pinned
 //! alike. Where a floor is below the ratio target, the next-best target is judged: within a
 //! few points of it.
@@ -70,7 +72,7 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
     for mode in ["twocopy", "onecopy"] {
         let peer = bpftrace::peer(mode);
         let v = alternate(
-            opts.close_runs(),
+            opts.noisy_runs(),
             &mut [
                 &mut || t.netcopy_gbps("run", mode, "1K", secs, &PIN),
                 &mut || t.netcopy_gbps("trace", mode, "1K", secs, &PIN),
@@ -86,6 +88,7 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
                 },
                 &mut || hooks_only.netcopy_gbps("trace", mode, "1K", secs, &unsampled),
                 &mut || timer_only.netcopy_gbps("trace", mode, "1K", secs, &unsampled),
+                &mut || timer_only.netcopy_gbps("trace", mode, "1K", secs, &PIN),
             ],
         )?;
         let [
@@ -99,9 +102,10 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
             floor,
             own,
             timer,
+            sampled,
         ] = &v[..]
         else {
-            bail!("ten sides");
+            bail!("eleven sides");
         };
         push(ratio_row(
             format!("trace overhead: traced / untraced, {mode} 1K"),
@@ -127,13 +131,21 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
             traced,
             own,
         ));
-        push(near_floor(
-            &format!("{mode} 1K"),
+        push(unjudged(near_floor(
+            &format!("{mode} 1K, `--sample-hz 0`"),
             TIMER_FLOOR,
             targets::TRACE_1K_RATIO,
             run,
-            traced,
+            nosample,
             timer,
+        )));
+        push(near_floor(
+            &format!("{mode} 1K"),
+            SAMPLED_FLOOR,
+            targets::TRACE_1K_RATIO,
+            run,
+            traced,
+            sampled,
         ));
         push(against_peer(mode, run, traced, bt));
         push(floor_against_peer(
@@ -146,6 +158,9 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
         push(floor_against_peer(mode, OWN_FLOOR, run, own, bt));
         push(floor_against_peer(mode, TIMER_FLOOR, run, timer, bt));
         push(sampler_share(mode, run, traced, nosample));
+        push(sampler_beyond_floor(
+            mode, run, traced, nosample, timer, sampled,
+        ));
         push(ratio_row(
             format!("trace overhead: `--aggregate` / untraced, {mode} 1K"),
             targets::TRACE_1K_AGGREGATE_RATIO,
@@ -164,11 +179,11 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
         ));
         push(near_floor(
             &format!("{mode} 1K, `--aggregate`"),
-            TIMER_FLOOR,
+            SAMPLED_FLOOR,
             targets::TRACE_1K_AGGREGATE_RATIO,
             run,
             agg,
-            timer,
+            sampled,
         ));
         push(info_row(
             format!("trace `--records tail` / untraced, {mode} 1K"),
@@ -198,6 +213,13 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
             ),
             run,
             timer,
+        ));
+        push(info_row(
+            format!(
+                "the timing floor with the stack sampler at the default rate (`NETCOPY_HIDE=callwork,brackets`; its program finds no call in flight) / untraced, {mode} 1K (the sampled timing floor)"
+            ),
+            run,
+            sampled,
         ));
         let mut s = Split::new(format!("{mode} 1K"), run, traced, nosample);
         s.aggregate = Some(median(agg));
@@ -267,6 +289,19 @@ const OWN_FLOOR: &str = "hook floor of netcopy's own (tp_btf, programs that retu
 const TIMER_FLOOR: &str =
     "timing floor of netcopy's own (tp_btf, programs that only time each traced call)";
 
+/// The timing floor with the sampler's CPU-clock events at the default rate, whose program
+/// finds no call in flight (the timing floor's programs start none) and returns: what
+/// timing every call and taking the samples' interrupts cost, before any stack is read.
+const SAMPLED_FLOOR: &str =
+    "sampled timing floor (the timing floor with the sampler's interrupts at the default rate)";
+
+/// A row shown beside the judged ones: no target of its own.
+fn unjudged(mut row: Row) -> Row {
+    row.met = None;
+    row.target = "-".into();
+    row
+}
+
 /// A floor's overhead over the peer's: the least [`against_peer`] can be, since netcopy
 /// hooks the same raw_syscalls tracepoints. Of two floors, the lower bound is the cheaper.
 fn floor_against_peer(mode: &str, name: &str, run: &[f64], floor: &[f64], bt: &[f64]) -> Row {
@@ -307,6 +342,43 @@ fn sampler_share(mode: &str, run: &[f64], traced: &[f64], nosample: &[f64]) -> R
     )
 }
 
+/// The sampler's share beyond the sampling floor's: the points the default trace loses to
+/// `--sample-hz 0` less the points the timing floor loses to the same interrupts with a
+/// program that reads no stack. Judged only where the sampling floor alone costs more than
+/// the sampler's target; otherwise that target, in [`sampler_share`], is the one judged.
+fn sampler_beyond_floor(
+    mode: &str,
+    run: &[f64],
+    traced: &[f64],
+    nosample: &[f64],
+    timer: &[f64],
+    sampled: &[f64],
+) -> Row {
+    let points = |a: &[f64], b: &[f64]| ((median(a) - median(b)) / median(run)).max(0.0) * 100.0;
+    let ours = points(nosample, traced);
+    let floor = points(timer, sampled);
+    let mut row = Row::at_most(
+        format!("stack sampler's share beyond the sampling floor's, {mode} 1K"),
+        targets::SAMPLER_POINTS,
+        "points",
+        format!(
+            "the sampler costs {ours:.1} points (trace --sample-hz 0 / trace), the sampling floor {floor:.1} (timing floor {} / sampled timing floor {} Gbit/s)",
+            spread(timer),
+            spread(sampled)
+        ),
+        Some((ours - floor).max(0.0)),
+        "points",
+    );
+    if floor <= targets::SAMPLER_POINTS {
+        row.met = None;
+        row.target = format!("- (floor <= {} points)", targets::SAMPLER_POINTS);
+        row.detail.push_str(
+            "; the sampling floor is within the sampler's target, so that target is the one judged",
+        );
+    }
+    row
+}
+
 /// A ratio shown for comparison, judged against nothing.
 fn info_row(measure: String, run: &[f64], other: &[f64]) -> Row {
     Row {
@@ -322,6 +394,32 @@ fn info_row(measure: String, run: &[f64], other: &[f64]) -> Row {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sampler_is_judged_beyond_the_sampling_floor_only_where_that_floor_is_over_target() {
+        let run = [10.0];
+        // The sampler costs 6 points (8.0 -> 7.4); the sampling floor 4 (8.5 -> 8.1).
+        let high = sampler_beyond_floor("onecopy", &run, &[7.4], &[8.0], &[8.5], &[8.1]);
+        let v = high.value.unwrap();
+        assert!((v - 2.0).abs() < 1e-9, "{v}");
+        assert_eq!(high.met, Some(true));
+        assert!(high.detail.contains("costs 6.0 points"), "{}", high.detail);
+        assert!(high.detail.contains("floor 4.0"), "{}", high.detail);
+        // The same floor and a sampler costing 8 points: 4 beyond it, not met.
+        let far = sampler_beyond_floor("onecopy", &run, &[7.2], &[8.0], &[8.5], &[8.1]);
+        assert_eq!(far.met, Some(false));
+        // A floor of 1 point is within the target: shown, not judged here.
+        let low = sampler_beyond_floor("onecopy", &run, &[7.2], &[8.0], &[8.5], &[8.4]);
+        assert_eq!(low.met, None);
+        assert!(low.target.contains("floor <= 3"), "{}", low.target);
+        // A sampled floor faster than the unsampled one is 0 points, not a credit.
+        let quick = sampler_beyond_floor("onecopy", &run, &[7.7], &[8.0], &[8.0], &[8.6]);
+        assert!(
+            (quick.value.unwrap() - 3.0).abs() < 1e-9,
+            "{:?}",
+            quick.value
+        );
+    }
 
     #[test]
     fn a_floors_overhead_over_the_peers_is_the_ratio_of_their_costs() {

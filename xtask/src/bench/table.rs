@@ -215,9 +215,10 @@ pub fn write_table(
     );
     let _ = writeln!(
         o,
-        "Each comparison alternates its two sides run by run, {} run(s) each ({} for the comparisons judged within a few points: iperf3, the C loop, the trace overhead at 64K and 1K), {} s windows (1 s warmup); values are medians, spreads [min-max]. Ratios are B/A of the medians; \"paired\" gives the median [min-max] of each B run over the A run alternated with it, which drifts of the host move less.\n",
+        "Each comparison alternates its two sides run by run, {} run(s) each ({} for the comparisons judged within a few points: iperf3, the C loop, the trace overhead at 64K; {} for the trace overhead at 1K, the noisiest), {} s windows (1 s warmup); values are medians, spreads [min-max]. Ratios are B/A of the medians; \"paired\" gives the median [min-max] of each B run over the A run alternated with it, which drifts of the host move less.\n",
         opts.runs,
         opts.close_runs(),
+        opts.noisy_runs(),
         opts.seconds
     );
     let _ = writeln!(o, "| measure | value | target | met | detail |");
