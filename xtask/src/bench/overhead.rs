@@ -326,7 +326,7 @@ fn floor_against_peer(mode: &str, name: &str, run: &[f64], floor: &[f64], bt: &[
 /// The stack sampler's share of the overhead: the default trace against `--sample-hz 0`,
 /// in points of untraced throughput (0 when sampling came out faster).
 fn sampler_share(mode: &str, run: &[f64], traced: &[f64], nosample: &[f64]) -> Row {
-    let points = ((median(nosample) - median(traced)) / median(run)).max(0.0) * 100.0;
+    let points = points_lost(run, nosample, traced);
     Row::at_most(
         format!("stack sampler's share of the trace overhead, {mode} 1K"),
         targets::SAMPLER_POINTS,
@@ -342,6 +342,12 @@ fn sampler_share(mode: &str, run: &[f64], traced: &[f64], nosample: &[f64]) -> R
     )
 }
 
+/// Points of untraced throughput that `with` keeps less than `without` (0 when it keeps
+/// more), from the medians.
+fn points_lost(run: &[f64], without: &[f64], with: &[f64]) -> f64 {
+    ((median(without) - median(with)) / median(run)).max(0.0) * 100.0
+}
+
 /// The sampler's share beyond the sampling floor's: the points the default trace loses to
 /// `--sample-hz 0` less the points the timing floor loses to the same interrupts with a
 /// program that reads no stack. Judged only where the sampling floor alone costs more than
@@ -354,9 +360,8 @@ fn sampler_beyond_floor(
     timer: &[f64],
     sampled: &[f64],
 ) -> Row {
-    let points = |a: &[f64], b: &[f64]| ((median(a) - median(b)) / median(run)).max(0.0) * 100.0;
-    let ours = points(nosample, traced);
-    let floor = points(timer, sampled);
+    let ours = points_lost(run, nosample, traced);
+    let floor = points_lost(run, timer, sampled);
     let mut row = Row::at_most(
         format!("stack sampler's share beyond the sampling floor's, {mode} 1K"),
         targets::SAMPLER_POINTS,
