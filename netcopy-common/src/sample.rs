@@ -16,7 +16,8 @@ pub const SAMPLE_HEADER: usize = 16;
 /// returns with it, which the verifier needs to bound the bytes sent.
 pub const SAMPLE_FRAME_MASK: usize = 8 * SAMPLE_FRAMES - 1;
 /// Size of the sample ring buffer (a power of two pages). A sample of a 10-frame stack is
-/// 96 bytes, so at the default 499 Hz on 2 CPUs this holds 40 s, and user space reads it every 50 ms.
+/// 96 bytes, so at the default 499 Hz on 2 CPUs this holds 40 s, and user space reads it
+/// every 50 ms.
 pub const SAMPLE_RING_BYTES: u32 = 4 << 20;
 
 /// One sample as the sampler sends it: this header and the first `len` bytes of `frames`
