@@ -9,13 +9,18 @@
 //! returns: the sampled timing floor, the least a trace that also samples pays). At 64K: empty
 //! bpftrace programs on every hook a trace attaches (`bpftrace::hooks_floor`). All pinned
 //! alike. Where a floor is below the ratio target, the next-best target is judged: within a
-//! few points of it.
+//! few points of it. The 1K rows that weigh one side against another (a floor, the peer, the
+//! sampler) judge the median over rounds of each round's own difference or ratio, and the
+//! sides they weigh run next to each other in every round.
 
 use anyhow::bail;
 
 use super::{
     Opts, PIN, bpftrace,
-    table::{Row, Split, alternate, median, near_floor, near_hook_floor_64k, ratio_row, spread},
+    table::{
+        Row, Split, alternate, median, near_floor, near_hook_floor_64k, paired_points, ratio_row,
+        spread,
+    },
     targets,
     tools::Tools,
 };
@@ -74,10 +79,17 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
         let v = alternate(
             opts.noisy_runs(),
             &mut [
+                // In the order of the judged pairs, so that each runs next to the other in
+                // every round (the order reverses each round): the trace beside untraced and
+                // the sampled timing floor, that floor beside `--aggregate`, the trace two
+                // runs from `--sample-hz 0`, and that beside the timing floor.
                 &mut || t.netcopy_gbps("run", mode, "1K", secs, &PIN),
                 &mut || t.netcopy_gbps("trace", mode, "1K", secs, &PIN),
-                &mut || t.netcopy_gbps("trace", mode, "1K", secs, &unsampled),
+                &mut || timer_only.netcopy_gbps("trace", mode, "1K", secs, &PIN),
                 &mut || t.netcopy_gbps("trace", mode, "1K", secs, &aggregate),
+                &mut || t.netcopy_gbps("trace", mode, "1K", secs, &unsampled),
+                &mut || timer_only.netcopy_gbps("trace", mode, "1K", secs, &unsampled),
+                &mut || hooks_only.netcopy_gbps("trace", mode, "1K", secs, &unsampled),
                 &mut || t.netcopy_gbps("trace", mode, "1K", secs, &tail),
                 &mut || u.netcopy_gbps("trace", mode, "1K", secs, &PIN),
                 &mut || bpftrace::under(&peer, || t.netcopy_gbps("run", mode, "1K", secs, &PIN)),
@@ -86,23 +98,20 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
                         t.netcopy_gbps("run", mode, "1K", secs, &PIN)
                     })
                 },
-                &mut || hooks_only.netcopy_gbps("trace", mode, "1K", secs, &unsampled),
-                &mut || timer_only.netcopy_gbps("trace", mode, "1K", secs, &unsampled),
-                &mut || timer_only.netcopy_gbps("trace", mode, "1K", secs, &PIN),
             ],
         )?;
         let [
             run,
             traced,
-            nosample,
+            sampled,
             agg,
+            nosample,
+            timer,
+            own,
             tail,
             nobrackets,
             bt,
             floor,
-            own,
-            timer,
-            sampled,
         ] = &v[..]
         else {
             bail!("eleven sides");
@@ -261,24 +270,36 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
     Ok(split)
 }
 
-/// netcopy's overhead (1 - traced/untraced) over bpftrace's, from the same alternation.
+/// netcopy's overhead (1 - traced/untraced) over bpftrace's, from the same alternation:
+/// the median over rounds of each round's own ratio ([`cost_shares`]).
 fn against_peer(mode: &str, run: &[f64], traced: &[f64], bt: &[f64]) -> Row {
     let ours = 1.0 - median(traced) / median(run);
     let theirs = 1.0 - median(bt) / median(run);
-    let r = ours / theirs;
+    let rounds = cost_shares(run, traced, bt);
     Row::at_most(
         format!("trace overhead against bpftrace's one-liner, {mode} 1K"),
         targets::PEER_OVERHEAD_SHARE,
         "x",
         format!(
-            "netcopy costs {:.1}% of untraced throughput, bpftrace {:.1}% (untraced {} Gbit/s)",
+            "each round's netcopy cost over bpftrace's: {} (judged: the median); medians of the sides: netcopy costs {:.1}% of untraced throughput, bpftrace {:.1}% (untraced {} Gbit/s)",
+            spread(&rounds),
             ours * 100.0,
             theirs * 100.0,
             spread(run)
         ),
-        Some(r),
+        Some(median(&rounds)),
         "x",
     )
+}
+
+/// Each round's cost of `ours` over the cost of `theirs`, both in throughput lost against
+/// that round's untraced run: `(run_i - ours_i) / (run_i - theirs_i)`.
+fn cost_shares(run: &[f64], ours: &[f64], theirs: &[f64]) -> Vec<f64> {
+    run.iter()
+        .zip(ours)
+        .zip(theirs)
+        .map(|((r, o), t)| (r - o) / (r - t))
+        .collect()
 }
 
 /// The floor of netcopy's own hooks: its tp_btf programs on raw_syscalls doing nothing.
@@ -307,17 +328,19 @@ fn unjudged(mut row: Row) -> Row {
 fn floor_against_peer(mode: &str, name: &str, run: &[f64], floor: &[f64], bt: &[f64]) -> Row {
     let floor_cost = 1.0 - median(floor) / median(run);
     let peer_cost = 1.0 - median(bt) / median(run);
+    let rounds = cost_shares(run, floor, bt);
     Row {
         measure: format!(
             "the overhead of the {name} over the one-liner's, {mode} 1K (the least the one-liner row can be)"
         ),
         target: "-".into(),
         detail: format!(
-            "the floor costs {:.1}% of untraced throughput, bpftrace's one-liner {:.1}%",
+            "each round's: {}; medians of the sides: the floor costs {:.1}% of untraced throughput, bpftrace's one-liner {:.1}%",
+            spread(&rounds),
             floor_cost * 100.0,
             peer_cost * 100.0
         ),
-        value: Some(floor_cost / peer_cost),
+        value: Some(median(&rounds)),
         unit: "x",
         met: None,
     }
@@ -343,9 +366,9 @@ fn sampler_share(mode: &str, run: &[f64], traced: &[f64], nosample: &[f64]) -> R
 }
 
 /// Points of untraced throughput that `with` keeps less than `without` (0 when it keeps
-/// more), from the medians.
+/// more): the median over rounds of each round's own ([`paired_points`]).
 fn points_lost(run: &[f64], without: &[f64], with: &[f64]) -> f64 {
-    ((median(without) - median(with)) / median(run)).max(0.0) * 100.0
+    median(&paired_points(run, without, with)).max(0.0)
 }
 
 /// The sampler's share beyond the sampling floor's: the points the default trace loses to
@@ -441,5 +464,26 @@ mod tests {
             row.detail
         );
         assert_eq!(row.met, None);
+    }
+
+    #[test]
+    fn the_peer_is_weighed_round_by_round() {
+        // Untraced falls from 10 to 6 over the rounds. In each, netcopy costs 1 and the
+        // one-liner 4: a share of 0.25 in every round.
+        let run = [10.0, 8.0, 6.0];
+        let traced = [9.0, 7.0, 5.0];
+        let bt = [6.0, 4.0, 2.0];
+        let row = against_peer("onecopy", &run, &traced, &bt);
+        assert!((row.value.unwrap() - 0.25).abs() < 1e-9, "{:?}", row.value);
+        assert_eq!(row.met, Some(true));
+        // The sides' medians can mislead: from netcopy's 5.5, the one-liner's 4.0 and
+        // untraced 8.0 the share reads 2.5 / 4 = 0.625, while in two rounds of three
+        // netcopy costs 1 against the one-liner's 4 and 5.
+        let traced = [9.0, 5.5, 5.0];
+        let bt = [6.0, 4.0, 1.0];
+        let row = against_peer("onecopy", &run, &traced, &bt);
+        let v = row.value.unwrap();
+        assert!((v - 0.625).abs() > 0.1, "{v}");
+        assert!(v <= 0.5, "{v}: {}", row.detail);
     }
 }

@@ -215,7 +215,7 @@ pub fn write_table(
     );
     let _ = writeln!(
         o,
-        "Each comparison alternates its two sides run by run, {} run(s) each ({} for the comparisons judged within a few points: iperf3, the C loop, the trace overhead at 64K; {} for the trace overhead at 1K, the noisiest), {} s windows (1 s warmup); values are medians, spreads [min-max]. Ratios are B/A of the medians; \"paired\" gives the median [min-max] of each B run over the A run alternated with it, which drifts of the host move less.\n",
+        "Each comparison alternates its two sides run by run, {} run(s) each ({} for the comparisons judged within a few points: iperf3, the C loop, the trace overhead at 64K; {} for the trace overhead at 1K, the noisiest), {} s windows (1 s warmup); values are medians, spreads [min-max]. Ratios are B/A of the medians; \"paired\" gives the median [min-max] of each B run over the A run alternated with it, which drifts of the host move less. The 1K rows that weigh the trace against a floor, the peer or the sampler judge such paired values: the median over rounds of each round's own points below its floor (or cost over the peer's), with the sides they weigh run next to each other.\n",
         opts.runs,
         opts.close_runs(),
         opts.noisy_runs(),
@@ -340,10 +340,31 @@ pub fn near_hook_floor_64k(mode: &str, run: &[f64], traced: &[f64], floor: &[f64
     )
 }
 
+/// Each round's points of untraced throughput that `with` keeps less than `without`,
+/// `(without_i - with_i) / run_i`, over the rounds of one alternation. A round's sides run
+/// within a minute of each other, while the sides' medians may come from rounds far apart,
+/// so the host's drift moves these less than it moves a difference of medians.
+pub fn paired_points(run: &[f64], without: &[f64], with: &[f64]) -> Vec<f64> {
+    run.iter()
+        .zip(without)
+        .zip(with)
+        .map(|((r, a), b)| (a - b) / r * 100.0)
+        .collect()
+}
+
+/// Median and range of points, which may be negative: "2.0 [-1.5 to 4.0]".
+pub fn points_spread(v: &[f64]) -> String {
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{:.1} [{lo:.1} to {hi:.1}]", median(v))
+}
+
 /// The next-best target where a floor itself is below a ratio target: traced / untraced
 /// within [`super::targets::FLOOR_POINTS`] of floor / untraced, `what` (mode and size) in
-/// one alternation; `floor_name` says which floor. Where the floor is at or above `target`,
-/// the target itself is reachable and judged in its own row, so this one is not judged.
+/// one alternation; `floor_name` says which floor. Judged on the median over rounds of each
+/// round's own distance ([`paired_points`]); the medians of the sides are shown beside it.
+/// Where the floor is at or above `target`, the target itself is reachable and judged in
+/// its own row, so this one is not judged.
 pub fn near_floor(
     what: &str,
     floor_name: &str,
@@ -354,18 +375,26 @@ pub fn near_floor(
 ) -> Row {
     let ours = median(traced) / median(run);
     let base = median(floor) / median(run);
-    let below = (base - ours).max(0.0) * 100.0;
+    let rounds = paired_points(run, floor, traced);
+    let below = median(&rounds).max(0.0);
+    let floor_paired = median(
+        &run.iter()
+            .zip(floor)
+            .map(|(r, f)| f / r)
+            .collect::<Vec<_>>(),
+    );
     let mut row = Row::at_most(
         format!("trace overhead beyond the {floor_name}, {what}"),
         super::targets::FLOOR_POINTS,
         "points",
         format!(
-            "traced {ours:.3}, floor {base:.3} of untraced; points below the floor (0 when above)"
+            "each round's floor less its trace, in points of that round's untraced run: {} (judged: the median, 0 when above); medians of the sides: traced {ours:.3}, floor {base:.3} of untraced",
+            points_spread(&rounds)
         ),
         Some(below),
         "points",
     );
-    if base >= target {
+    if floor_paired >= target {
         row.met = None;
         row.target = format!("- (floor >= {target:.2}x)");
         row.detail.push_str(&format!(
@@ -468,8 +497,9 @@ mod tests {
             &[10.3, 10.0, 10.5],
             &floor_high,
         );
+        // Rounds of 17, 27 and 25 points: the median round, 25.
         assert!(
-            (moot.value.unwrap() - 24.0).abs() < 1e-9,
+            (moot.value.unwrap() - 25.0).abs() < 1e-9,
             "{:?}",
             moot.value
         );
@@ -480,5 +510,36 @@ mod tests {
             "{}",
             moot.detail
         );
+    }
+
+    #[test]
+    fn near_floor_judges_each_rounds_own_distance_not_the_sides_medians() {
+        // A host that drifts: the floor's median comes from the middle round and the
+        // trace's from the last, 1 point apart, while in every round but the last the
+        // trace ran 5 points below the floor run next to it.
+        let run = [10.0, 10.0, 10.0];
+        let floor = [8.0, 7.0, 6.0];
+        let traced = [7.5, 6.5, 6.9];
+        let row = near_floor("onecopy 1K", "floor", 0.77, &run, &traced, &floor);
+        let v = row.value.unwrap();
+        assert!((v - 5.0).abs() < 1e-9, "{v}");
+        assert_eq!(row.met, Some(true));
+        assert!(row.detail.contains("5.0 [-9.0 to 5.0]"), "{}", row.detail);
+        assert!(
+            row.detail.contains("traced 0.690, floor 0.700"),
+            "{}",
+            row.detail
+        );
+        // One more point in every round is past the target.
+        let traced = [7.4, 6.4, 6.8];
+        let row = near_floor("onecopy 1K", "floor", 0.77, &run, &traced, &floor);
+        assert_eq!(row.met, Some(false));
+    }
+
+    #[test]
+    fn paired_points_divide_by_each_rounds_own_untraced_run() {
+        let p = paired_points(&[10.0, 5.0], &[8.0, 4.0], &[7.0, 3.0]);
+        assert_eq!(p, vec![10.0, 20.0]);
+        assert_eq!(points_spread(&[-1.5, 2.0, 4.0]), "2.0 [-1.5 to 4.0]");
     }
 }
