@@ -19,7 +19,7 @@ use super::{
     Opts, PIN, bpftrace,
     table::{
         Row, Split, alternate, median, near_floor, near_hook_floor_64k, paired_points, ratio_row,
-        spread,
+        signed_spread, spread,
     },
     targets,
     tools::Tools,
@@ -282,7 +282,7 @@ fn against_peer(mode: &str, run: &[f64], traced: &[f64], bt: &[f64]) -> Row {
         "x",
         format!(
             "each round's netcopy cost over bpftrace's: {} (judged: the median); medians of the sides: netcopy costs {:.1}% of untraced throughput, bpftrace {:.1}% (untraced {} Gbit/s)",
-            spread(&rounds),
+            signed_spread(&rounds, 3),
             ours * 100.0,
             theirs * 100.0,
             spread(run)
@@ -336,7 +336,7 @@ fn floor_against_peer(mode: &str, name: &str, run: &[f64], floor: &[f64], bt: &[
         target: "-".into(),
         detail: format!(
             "each round's: {}; medians of the sides: the floor costs {:.1}% of untraced throughput, bpftrace's one-liner {:.1}%",
-            spread(&rounds),
+            signed_spread(&rounds, 3),
             floor_cost * 100.0,
             peer_cost * 100.0
         ),

@@ -352,11 +352,12 @@ pub fn paired_points(run: &[f64], without: &[f64], with: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Median and range of points, which may be negative: "2.0 [-1.5 to 4.0]".
-pub fn points_spread(v: &[f64]) -> String {
+/// Median and range of values that may be negative, to `decimals` places:
+/// "2.0 [-1.5 to 4.0]".
+pub fn signed_spread(v: &[f64], decimals: usize) -> String {
     let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    format!("{:.1} [{lo:.1} to {hi:.1}]", median(v))
+    format!("{:.d$} [{lo:.d$} to {hi:.d$}]", median(v), d = decimals)
 }
 
 /// The next-best target where a floor itself is below a ratio target: traced / untraced
@@ -389,7 +390,7 @@ pub fn near_floor(
         "points",
         format!(
             "each round's floor less its trace, in points of that round's untraced run: {} (judged: the median, 0 when above); medians of the sides: traced {ours:.3}, floor {base:.3} of untraced",
-            points_spread(&rounds)
+            signed_spread(&rounds, 1)
         ),
         Some(below),
         "points",
@@ -398,7 +399,7 @@ pub fn near_floor(
         row.met = None;
         row.target = format!("- (floor >= {target:.2}x)");
         row.detail.push_str(&format!(
-            "; the floor is at or above the {target:.2}x target, so that target is the one judged"
+            "; round by round the floor keeps {floor_paired:.3} of untraced, at or above the {target:.2}x target, so that target is the one judged"
         ));
     }
     row
@@ -506,7 +507,8 @@ mod tests {
         assert_eq!(moot.met, None);
         assert!(moot.target.contains("floor >= 0.97x"), "{}", moot.target);
         assert!(
-            moot.detail.contains("that target is the one judged"),
+            moot.detail
+                .contains("round by round the floor keeps 1.270 of untraced, at or above"),
             "{}",
             moot.detail
         );
@@ -540,6 +542,6 @@ mod tests {
     fn paired_points_divide_by_each_rounds_own_untraced_run() {
         let p = paired_points(&[10.0, 5.0], &[8.0, 4.0], &[7.0, 3.0]);
         assert_eq!(p, vec![10.0, 20.0]);
-        assert_eq!(points_spread(&[-1.5, 2.0, 4.0]), "2.0 [-1.5 to 4.0]");
+        assert_eq!(signed_spread(&[-1.5, 2.0, 4.0], 1), "2.0 [-1.5 to 4.0]");
     }
 }
