@@ -79,9 +79,9 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
         let v = alternate(
             opts.noisy_runs(),
             &mut [
-                // In the order of the judged pairs, so that each runs next to the other in
-                // every round (the order reverses each round): the trace beside untraced and
-                // the sampled timing floor, that floor beside `--aggregate`, the trace two
+                // In the order of the judged pairs, so that they run close together in every
+                // round (every second round runs in reverse): the trace beside untraced and
+                // the sampled timing floor, that floor beside `--aggregate`, the trace three
                 // runs from `--sample-hz 0`, and that beside the timing floor.
                 &mut || t.netcopy_gbps("run", mode, "1K", secs, &PIN),
                 &mut || t.netcopy_gbps("trace", mode, "1K", secs, &PIN),
