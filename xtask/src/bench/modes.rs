@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 
 use super::{
     Opts, PIN, bpftrace,
-    table::{Row, alternate, median, near_hook_floor_64k, ratio_row},
+    table::{Row, alternate, bounds, median, near_hook_floor_64k, ratio_row},
     targets,
     tools::Tools,
 };
@@ -111,8 +111,7 @@ pub fn compare(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::Re
             let med =
                 |v: &[Sample], f: fn(&Sample) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
             let paired: Vec<f64> = a.iter().zip(&b).map(|(a, b)| b.gbps / a.gbps).collect();
-            let lo = paired.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = paired.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let (lo, hi) = bounds(&paired);
             let mapped = if b.iter().any(|s| s.mapped.is_some()) {
                 format!("{:.0}%", 100.0 * med(&b, |s| s.mapped.unwrap_or_default()))
             } else {

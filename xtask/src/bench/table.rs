@@ -75,9 +75,20 @@ pub fn median_interval(v: &[f64]) -> Option<(f64, f64)> {
     (k > 0).then(|| (s[k - 1], s[n - k]))
 }
 
-pub fn spread(v: &[f64]) -> String {
+/// The smallest and largest of `v`.
+pub fn bounds(v: &[f64]) -> (f64, f64) {
     let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (lo, hi)
+}
+
+/// Each B run over the A run alternated with it.
+pub fn paired_ratios(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(a, b)| b / a).collect()
+}
+
+pub fn spread(v: &[f64]) -> String {
+    let (lo, hi) = bounds(v);
     format!("{:.3} [{lo:.3}-{hi:.3}]", median(v))
 }
 
@@ -123,7 +134,7 @@ pub fn ratio_row(
     b: &[f64],
 ) -> Row {
     let r = median(b) / median(a);
-    let paired: Vec<f64> = a.iter().zip(b).map(|(a, b)| b / a).collect();
+    let paired = paired_ratios(a, b);
     Row {
         measure,
         target: format!(">= {target:.2}x"),
@@ -355,8 +366,7 @@ pub fn paired_points(run: &[f64], without: &[f64], with: &[f64]) -> Vec<f64> {
 /// Median and range of values that may be negative, to `decimals` places:
 /// "2.0 [-1.5 to 4.0]".
 pub fn signed_spread(v: &[f64], decimals: usize) -> String {
-    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = bounds(v);
     format!("{:.d$} [{lo:.d$} to {hi:.d$}]", median(v), d = decimals)
 }
 
@@ -378,12 +388,7 @@ pub fn near_floor(
     let base = median(floor) / median(run);
     let rounds = paired_points(run, floor, traced);
     let below = median(&rounds).max(0.0);
-    let floor_paired = median(
-        &run.iter()
-            .zip(floor)
-            .map(|(r, f)| f / r)
-            .collect::<Vec<_>>(),
-    );
+    let floor_paired = median(&paired_ratios(run, floor));
     let mut row = Row::at_most(
         format!("trace overhead beyond the {floor_name}, {what}"),
         super::targets::FLOOR_POINTS,
