@@ -188,17 +188,37 @@ impl SyscallRecord {
     /// short for it.
     pub fn from_wire(bytes: &[u8]) -> Option<(SyscallRecord, usize)> {
         let mut r = SyscallRecord::default();
-        // SAFETY: SyscallRecord is plain integers, valid for any bytes; the copies stay
-        // within both the record and the checked slices.
-        let r_bytes = unsafe {
-            core::slice::from_raw_parts_mut(core::ptr::from_mut(&mut r).cast::<u8>(), RECORD_BYTES)
-        };
-        r_bytes[..HEAD_BYTES].copy_from_slice(bytes.get(..HEAD_BYTES)?);
-        let n = r.wire_bytes();
-        if n > HEAD_BYTES {
-            r_bytes[HEAD_BYTES..].copy_from_slice(bytes.get(HEAD_BYTES..n)?);
-        }
+        let n = r.read_wire(bytes, &mut false)?;
         Some((r, n))
+    }
+
+    /// Overwrite `self` with the record at the front of `bytes`, as [`Self::from_wire`]
+    /// reads it, and say how many bytes it took. `tail_written` says whether `self`'s tail
+    /// may hold anything but zeros, and is kept up to date: a head alone clears the tail
+    /// only where it does. `None` (and `self` unspecified) when `bytes` is too short.
+    #[inline(always)]
+    pub fn read_wire(&mut self, bytes: &[u8], tail_written: &mut bool) -> Option<usize> {
+        const TAIL_BYTES: usize = RECORD_BYTES - HEAD_BYTES;
+        let head: &[u8; HEAD_BYTES] = bytes.get(..HEAD_BYTES)?.try_into().ok()?;
+        let to = core::ptr::from_mut(self).cast::<u8>();
+        // SAFETY (all three writes): SyscallRecord is plain integers, valid for any bytes,
+        // RECORD_BYTES long; each write stays inside it. Copies of constant length compile
+        // to a few vector moves, where slices of a computed length called memmove.
+        unsafe { core::ptr::copy_nonoverlapping(head.as_ptr(), to, HEAD_BYTES) };
+        if self.has_tail() {
+            let tail: &[u8; TAIL_BYTES] = bytes.get(HEAD_BYTES..RECORD_BYTES)?.try_into().ok()?;
+            unsafe {
+                core::ptr::copy_nonoverlapping(tail.as_ptr(), to.add(HEAD_BYTES), TAIL_BYTES)
+            };
+            *tail_written = true;
+            Some(RECORD_BYTES)
+        } else {
+            if *tail_written {
+                unsafe { core::ptr::write_bytes(to.add(HEAD_BYTES), 0, TAIL_BYTES) };
+                *tail_written = false;
+            }
+            Some(HEAD_BYTES)
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! In-process benches of netcopy's data path: Parquet encoding of the syscalls table (with
-//! Arrow batch building), the stage classifier on real stacks, and message
-//! (de)serialization and verification.
+//! In-process benches of netcopy's data path: the collector's work per record (ring
+//! buffer batches read and spooled), Parquet encoding of the syscalls table (with Arrow
+//! batch building), the stage classifier on real stacks, and message (de)serialization and
+//! verification.
 //!
 //! `cargo bench -p netcopy --bench sink -- --quick-summary` skips criterion and prints the
 //! two numbers `cargo xtask bench` puts in BENCHMARKS.md: rows encoded per second and bytes
@@ -15,7 +16,10 @@ use netcopy::{
     sink::{RunDir, behind::Level, syscalls::SyscallsWriter},
     workload::message::{Layout, Message, Verifier},
 };
-use netcopy_common::syscalls::{MSG_ERRQUEUE, MSG_ZEROCOPY, SyscallKind, SyscallRecord};
+use netcopy_common::{
+    batch::{StagedRecords, batch_records},
+    syscalls::{MSG_ERRQUEUE, MSG_ZEROCOPY, SyscallKind, SyscallRecord},
+};
 
 /// `n` records like a 2-thread onecopy trace's: alternating sends and receives, start times
 /// a few µs apart, varied durations, a few switches and errors.
@@ -95,6 +99,71 @@ fn bench_encode(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir.path);
 }
 
+/// `rows` as the kernel sends them: [`StagedRecords`] batches, each record its head and its
+/// tail only where it has one, as ring buffer items.
+fn ring_items(rows: &[(SyscallRecord, SyscallKind, Role)]) -> Vec<Vec<u8>> {
+    let mut items = Vec::new();
+    let mut batch = StagedRecords::default();
+    for (r, _, _) in rows {
+        let full = batch.push(|slot| {
+            let tail = r.has_tail();
+            let kept = *slot;
+            *slot = *r;
+            if !tail {
+                // The bytes after a head keep what was there, as in the kernel's batch.
+                (slot.cycles, slot.instructions, slot.offcpu_reason_ns) =
+                    (kept.cycles, kept.instructions, kept.offcpu_reason_ns);
+            }
+        });
+        if full != Some(false) {
+            items.push(batch.item().to_vec());
+            batch.clear();
+        }
+    }
+    if batch.count > 0 {
+        items.push(batch.item().to_vec());
+    }
+    items
+}
+
+/// The collector's hot path: each ring item's records read out and spooled, timed without
+/// the writer's start and close (the table is held, so nothing is encoded meanwhile). The
+/// time is the CPU time of the thread doing it, as the collector's cost is CPU taken from
+/// the traced program: on a busy host, wall time here spread by a third between runs.
+fn bench_collect(c: &mut Criterion) {
+    let rows = records(200_000);
+    let items = ring_items(&rows);
+    let roles: Vec<_> = rows.iter().map(|(_, k, role)| (*k, *role)).collect();
+    let dir = run_dir();
+    let mut g = c.benchmark_group("collector");
+    g.throughput(Throughput::Elements(rows.len() as u64));
+    g.sample_size(20);
+    g.bench_function("ring_items_to_spool_200k_rows", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                let mut w =
+                    SyscallsWriter::create(&dir, Level::Held).unwrap_or_else(|e| panic!("{e}"));
+                let start = thread_cpu();
+                let mut i = 0;
+                for item in &items {
+                    let read = batch_records(item, |r| {
+                        let (kind, role) = roles[i];
+                        i += 1;
+                        w.push(r, kind, role).unwrap_or_else(|e| panic!("{e}"));
+                    });
+                    assert!(read.is_ok(), "a batch did not read back");
+                }
+                spent += thread_cpu().saturating_sub(start);
+                w.close().unwrap_or_else(|e| panic!("{e}"));
+            }
+            spent
+        })
+    });
+    g.finish();
+    let _ = std::fs::remove_dir_all(&dir.path);
+}
+
 fn fixture(name: &str) -> String {
     let path = format!(
         "{}/tests/fixtures/stacks/{name}",
@@ -139,7 +208,13 @@ fn bench_message(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_encode, bench_classifier, bench_message);
+criterion_group!(
+    benches,
+    bench_collect,
+    bench_encode,
+    bench_classifier,
+    bench_message
+);
 
 /// Rows per second and bytes per row of 1M rows, timed once.
 fn quick_summary() {
@@ -155,6 +230,13 @@ fn quick_summary() {
     println!("rows_per_cpu_second: {:.0}", rows.len() as f64 / cpu);
     println!("bytes_per_row: {:.2}", size as f64 / rows.len() as f64);
     let _ = std::fs::remove_dir_all(&dir.path);
+}
+
+/// CPU time of the calling thread so far.
+fn thread_cpu() -> std::time::Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(std::time::Duration::from)
+        .unwrap_or_default()
 }
 
 /// CPU time of the whole process so far, all threads.
