@@ -7,7 +7,7 @@
 //! two numbers `cargo xtask bench` puts in BENCHMARKS.md: rows encoded per second and bytes
 //! per row on disk, for 1M realistic rows.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use netcopy::{
@@ -126,10 +126,28 @@ fn ring_items(rows: &[(SyscallRecord, SyscallKind, Role)]) -> Vec<Vec<u8>> {
     items
 }
 
-/// The collector's hot path: each ring item's records read out and spooled, timed without
-/// the writer's start and close (the table is held, so nothing is encoded meanwhile). The
-/// time is the CPU time of the thread doing it, as the collector's cost is CPU taken from
-/// the traced program: on a busy host, wall time here spread by a third between runs.
+/// The collector's hot path once: each ring item's records read out and spooled, as the
+/// collector does with `roles` (each record's kind and role). Returns the CPU time of the
+/// thread doing it, without the writer's start and close (the table is held, so nothing is
+/// encoded meanwhile): the collector's cost is CPU taken from the traced program, and on a
+/// busy host wall time here spread by a third between runs.
+fn spool_items(items: &[Vec<u8>], roles: &[(SyscallKind, Role)], dir: &RunDir) -> Duration {
+    let mut w = SyscallsWriter::create(dir, Level::Held).unwrap_or_else(|e| panic!("{e}"));
+    let start = thread_cpu();
+    let mut i = 0;
+    for item in items {
+        let read = batch_records(item, |r| {
+            let (kind, role) = roles[i];
+            i += 1;
+            w.push(r, kind, role).unwrap_or_else(|e| panic!("{e}"));
+        });
+        assert!(read.is_ok(), "a batch did not read back");
+    }
+    let spent = thread_cpu().saturating_sub(start);
+    w.close().unwrap_or_else(|e| panic!("{e}"));
+    spent
+}
+
 fn bench_collect(c: &mut Criterion) {
     let rows = records(200_000);
     let items = ring_items(&rows);
@@ -139,26 +157,7 @@ fn bench_collect(c: &mut Criterion) {
     g.throughput(Throughput::Elements(rows.len() as u64));
     g.sample_size(20);
     g.bench_function("ring_items_to_spool_200k_rows", |b| {
-        b.iter_custom(|iters| {
-            let mut spent = std::time::Duration::ZERO;
-            for _ in 0..iters {
-                let mut w =
-                    SyscallsWriter::create(&dir, Level::Held).unwrap_or_else(|e| panic!("{e}"));
-                let start = thread_cpu();
-                let mut i = 0;
-                for item in &items {
-                    let read = batch_records(item, |r| {
-                        let (kind, role) = roles[i];
-                        i += 1;
-                        w.push(r, kind, role).unwrap_or_else(|e| panic!("{e}"));
-                    });
-                    assert!(read.is_ok(), "a batch did not read back");
-                }
-                spent += thread_cpu().saturating_sub(start);
-                w.close().unwrap_or_else(|e| panic!("{e}"));
-            }
-            spent
-        })
+        b.iter_custom(|iters| (0..iters).map(|_| spool_items(&items, &roles, &dir)).sum())
     });
     g.finish();
     let _ = std::fs::remove_dir_all(&dir.path);
@@ -229,13 +228,28 @@ fn quick_summary() {
     // The encoder runs on a thread of its own: rows per second of CPU, both threads together.
     println!("rows_per_cpu_second: {:.0}", rows.len() as f64 / cpu);
     println!("bytes_per_row: {:.2}", size as f64 / rows.len() as f64);
+    // The collector's CPU per record: the least of five passes over the same rows, the
+    // pass least disturbed by the rest of the host.
+    let (items, roles) = (
+        ring_items(&rows),
+        rows.iter().map(|(_, k, role)| (*k, *role)),
+    );
+    let roles: Vec<_> = roles.collect();
+    let least = (0..5)
+        .map(|_| spool_items(&items, &roles, &dir))
+        .min()
+        .unwrap_or_default();
+    println!(
+        "collector_ns_per_row: {:.1}",
+        least.as_nanos() as f64 / rows.len() as f64
+    );
     let _ = std::fs::remove_dir_all(&dir.path);
 }
 
 /// CPU time of the calling thread so far.
-fn thread_cpu() -> std::time::Duration {
+fn thread_cpu() -> Duration {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
-        .map(std::time::Duration::from)
+        .map(Duration::from)
         .unwrap_or_default()
 }
 
