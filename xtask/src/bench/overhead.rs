@@ -166,6 +166,8 @@ pub fn overhead(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::R
         ));
         push(floor_against_peer(mode, OWN_FLOOR, run, own, bt));
         push(floor_against_peer(mode, TIMER_FLOOR, run, timer, bt));
+        // The default trace samples stacks, so its least is the sampled floor's share.
+        push(floor_against_peer(mode, SAMPLED_FLOOR, run, sampled, bt));
         push(sampler_share(mode, run, traced, nosample));
         push(sampler_beyond_floor(
             mode, run, traced, nosample, timer, sampled,
