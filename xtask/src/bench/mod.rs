@@ -7,7 +7,8 @@
 //! judged against, `against` compares this build with another, `progs` reads bpf_stats and
 //! `costs` judges the programs' costs with it,
 //! `overhead` is the observer-effect comparison (with `bpftrace` beside it), `cprogs` builds
-//! the C loop and the getpid neighbour, and `neighbour` traces under that load.
+//! the C loop and the getpid neighbour, `neighbour` traces under that load, and `sink` reads
+//! the in-process sink bench.
 
 mod against;
 mod atonce;
@@ -19,6 +20,7 @@ mod modes;
 mod neighbour;
 mod overhead;
 mod progs;
+mod sink;
 mod soak;
 mod table;
 mod targets;
@@ -26,7 +28,7 @@ mod tools;
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, ExitCode},
+    process::ExitCode,
 };
 
 use anyhow::{Context, bail};
@@ -169,7 +171,7 @@ pub fn bench(opts: &Opts) -> anyhow::Result<ExitCode> {
     let split = overhead::overhead(&t, opts, &mut push)?;
     neighbour::under_load(&t, &c, opts, &mut push)?;
     probe_cost(&t, opts, &mut push)?;
-    encode(&root, &mut push)?;
+    sink::encode(&root, &mut push)?;
     peak_rss(&t, opts, &mut push)?;
     let costs = costs::program_costs(&t, opts, &mut push)?;
     let mut sections = modes::compare(&t, opts, &mut push)?;
@@ -368,58 +370,6 @@ fn probe_cost(t: &Tools, opts: &Opts, push: &mut impl FnMut(Row)) -> anyhow::Res
         value: Some(rate),
         unit: "/s",
         met: Some(rate >= targets::CALLS_PER_S && lost == 0),
-    });
-    Ok(())
-}
-
-/// Parquet encode of the syscalls table (criterion bench; it prints its rows/s and size).
-fn encode(root: &Path, push: &mut impl FnMut(Row)) -> anyhow::Result<()> {
-    let enc = Command::new("cargo")
-        .current_dir(root)
-        .args([
-            "bench",
-            "-p",
-            "netcopy",
-            "--bench",
-            "sink",
-            "--",
-            "--quick-summary",
-        ])
-        .output()
-        .context("cargo bench --bench sink")?;
-    let text = String::from_utf8_lossy(&enc.stdout).into_owned();
-    let field = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-    };
-    let (rows_s, bytes_row) = (field("rows_per_second:"), field("bytes_per_row:"));
-    let per_cpu = field("rows_per_cpu_second:").map_or("-".into(), |v| format!("{:.2} M", v / 1e6));
-    push(Row {
-        measure: "Parquet encode of the syscalls table".into(),
-        target: format!(">= {:.0} rows/s", targets::ENCODE_ROWS_PER_S),
-        detail: format!(
-            "SyscallsWriter: records to Arrow to ZSTD Parquet, each row also folded into its thread's statistics, 1M realistic rows; building and encoding overlap on two threads, {per_cpu} rows per CPU-second"
-        ),
-        value: rows_s,
-        unit: "/s",
-        met: rows_s.map(|v| v >= targets::ENCODE_ROWS_PER_S),
-    });
-    push(Row::at_most(
-        "Parquet size of the syscalls table".into(),
-        targets::BYTES_PER_ROW,
-        " B/row",
-        "file size / rows of the same 1M rows".into(),
-        bytes_row,
-        "B",
-    ));
-    push(Row {
-        measure: "the collector's CPU per record".into(),
-        target: "-".into(),
-        detail: "the same 1M rows as the kernel sends them (batches of heads, tails where they have one) read out and spooled, as the collector does while a trace runs; CPU time of its thread, the least of five passes".into(),
-        value: field("collector_ns_per_row:"),
-        unit: "ns",
-        met: None,
     });
     Ok(())
 }
