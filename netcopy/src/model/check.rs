@@ -34,13 +34,16 @@ pub struct RequestCheck {
 
 /// One thread's context switches: inside traced calls (eBPF) and over its whole life
 /// (getrusage, the kernel's own counters). Switches outside the traced calls (in poll,
-/// connect, thread start and exit, or preemption in user code) make the second larger.
+/// connect, thread start and exit, a uring sender's ring setup, or preemption in user code)
+/// make the second larger.
 #[derive(Clone, Debug, Serialize)]
 pub struct SwitchCheck {
     pub tid: u32,
     pub role: Role,
     pub in_calls: Switches,
     pub thread: Switches,
+    /// Of `thread`, those the workload counted in its ring setup (getrusage around it).
+    pub setup: Switches,
 }
 
 /// What the probes counted, beside what the workload counted itself.

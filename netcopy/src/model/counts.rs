@@ -95,6 +95,10 @@ pub struct EndTotals {
     pub timed_calls: u64,
     /// The thread's context switches over its whole life (getrusage).
     pub switches: Switches,
+    /// Those of them taken while a uring sender set up its ring and registered its buffers
+    /// (mmap and io_uring_register, which the trace does not time): two senders doing it
+    /// at once wait on each other's mmap_lock. Zero for the other ends.
+    pub setup_switches: Switches,
     /// CPU time (user and system) the thread spent in its data loop
     /// (CLOCK_THREAD_CPUTIME_ID): over `bytes`, the end's CPU cost per byte.
     pub cpu_ns: u64,

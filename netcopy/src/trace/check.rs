@@ -54,6 +54,7 @@ pub fn probe_check(
             role,
             in_calls: ended.collected.switches(tid),
             thread: end.switches,
+            setup: end.setup_switches,
         });
         let kernel = session.probes.call_counts(tid)?;
         request_events_lost += kernel.uring_lost;

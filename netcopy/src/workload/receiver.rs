@@ -86,6 +86,7 @@ pub fn receive_messages(
             calls: conn.calls,
             timed_calls: conn.timed_calls,
             switches: thread_switches().since(started),
+            setup_switches: Switches::default(),
             cpu_ns: thread_cpu_ns().saturating_sub(cpu_start),
         },
         latency: conn.take_latency(),

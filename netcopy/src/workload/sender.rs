@@ -39,6 +39,7 @@ pub fn send_messages(
     let tid = super::gettid();
     let cpu_start = thread_cpu_ns();
     let mut seq = 0u64;
+    let mut setup_switches = Switches::default();
     let mut deadline = Deadline::new(&conn, deadline, layout.size());
     let mut more = |conn: &Conn| !deadline.passed(conn) && !conn.stop().requested();
     let zerocopy = match mode {
@@ -76,7 +77,9 @@ pub fn send_messages(
             Some(std::mem::take(&mut zc.stats))
         }
         Mode::Uring | Mode::Uringzc => {
+            let before = thread_switches();
             let mut ring = UringSender::new(layout, mode == Mode::Uringzc)?;
+            setup_switches = thread_switches().since(before);
             while more(&conn) {
                 seq += 1;
                 ring.send_message(&mut conn, seq)?;
@@ -95,6 +98,7 @@ pub fn send_messages(
             calls: conn.calls,
             timed_calls: conn.timed_calls,
             switches: thread_switches().since(started),
+            setup_switches,
             cpu_ns: thread_cpu_ns().saturating_sub(cpu_start),
         },
         latency: conn.take_latency(),
