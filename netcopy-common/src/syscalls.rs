@@ -183,19 +183,11 @@ impl SyscallRecord {
         }
     }
 
-    /// The record at the front of `bytes` (a head, then its tail if it has one; a record
-    /// without a tail has zeros there) and the bytes it took; `None` when `bytes` is too
-    /// short for it.
-    pub fn from_wire(bytes: &[u8]) -> Option<(SyscallRecord, usize)> {
-        let mut r = SyscallRecord::default();
-        let n = r.read_wire(bytes, &mut false)?;
-        Some((r, n))
-    }
-
-    /// Overwrite `self` with the record at the front of `bytes`, as [`Self::from_wire`]
-    /// reads it, and say how many bytes it took. `tail_written` says whether `self`'s tail
-    /// may hold anything but zeros, and is kept up to date: a head alone clears the tail
-    /// only where it does. `None` (and `self` unspecified) when `bytes` is too short.
+    /// Overwrite `self` with the record at the front of `bytes` (a head, then its tail if it
+    /// has one; a record without a tail has zeros there), and say how many bytes it took.
+    /// `tail_written` says whether `self`'s tail may hold anything but zeros, and is kept up
+    /// to date: a head alone clears the tail only where it does. `None` (and `self`
+    /// unspecified) when `bytes` is too short for the record.
     #[inline(always)]
     pub fn read_wire(&mut self, bytes: &[u8], tail_written: &mut bool) -> Option<usize> {
         const TAIL_BYTES: usize = RECORD_BYTES - HEAD_BYTES;

@@ -4,8 +4,8 @@
 //! verification.
 //!
 //! `cargo bench -p netcopy --bench sink -- --quick-summary` skips criterion and prints the
-//! two numbers `cargo xtask bench` puts in BENCHMARKS.md: rows encoded per second and bytes
-//! per row on disk, for 1M realistic rows.
+//! numbers `cargo xtask bench` puts in BENCHMARKS.md, for 1M realistic rows: rows encoded
+//! per second (and per CPU-second), bytes per row on disk, and the collector's CPU per row.
 
 use std::time::{Duration, Instant};
 
@@ -99,23 +99,16 @@ fn bench_encode(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir.path);
 }
 
-/// `rows` as the kernel sends them: [`StagedRecords`] batches, each record its head and its
-/// tail only where it has one, as ring buffer items.
-fn ring_items(rows: &[(SyscallRecord, SyscallKind, Role)]) -> Vec<Vec<u8>> {
+/// `rows` as the kernel sends them, [`StagedRecords`] batches as ring buffer items (each
+/// record its head, and its tail only where it has one), and each row's kind and role.
+fn ring_items(
+    rows: &[(SyscallRecord, SyscallKind, Role)],
+) -> (Vec<Vec<u8>>, Vec<(SyscallKind, Role)>) {
     let mut items = Vec::new();
     let mut batch = StagedRecords::default();
     for (r, _, _) in rows {
-        let full = batch.push(|slot| {
-            let tail = r.has_tail();
-            let kept = *slot;
-            *slot = *r;
-            if !tail {
-                // The bytes after a head keep what was there, as in the kernel's batch.
-                (slot.cycles, slot.instructions, slot.offcpu_reason_ns) =
-                    (kept.cycles, kept.instructions, kept.offcpu_reason_ns);
-            }
-        });
-        if full != Some(false) {
+        // A tail the record has no use for lies past its head, where the next record goes.
+        if batch.push(|slot| *slot = *r) != Some(false) {
             items.push(batch.item().to_vec());
             batch.clear();
         }
@@ -123,7 +116,7 @@ fn ring_items(rows: &[(SyscallRecord, SyscallKind, Role)]) -> Vec<Vec<u8>> {
     if batch.count > 0 {
         items.push(batch.item().to_vec());
     }
-    items
+    (items, rows.iter().map(|(_, k, role)| (*k, *role)).collect())
 }
 
 /// The collector's hot path once: each ring item's records read out and spooled, as the
@@ -149,12 +142,10 @@ fn spool_items(items: &[Vec<u8>], roles: &[(SyscallKind, Role)], dir: &RunDir) -
 }
 
 fn bench_collect(c: &mut Criterion) {
-    let rows = records(200_000);
-    let items = ring_items(&rows);
-    let roles: Vec<_> = rows.iter().map(|(_, k, role)| (*k, *role)).collect();
+    let (items, roles) = ring_items(&records(200_000));
     let dir = run_dir();
     let mut g = c.benchmark_group("collector");
-    g.throughput(Throughput::Elements(rows.len() as u64));
+    g.throughput(Throughput::Elements(roles.len() as u64));
     g.sample_size(20);
     g.bench_function("ring_items_to_spool_200k_rows", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| spool_items(&items, &roles, &dir)).sum())
@@ -230,11 +221,7 @@ fn quick_summary() {
     println!("bytes_per_row: {:.2}", size as f64 / rows.len() as f64);
     // The collector's CPU per record: the least of five passes over the same rows, the
     // pass least disturbed by the rest of the host.
-    let (items, roles) = (
-        ring_items(&rows),
-        rows.iter().map(|(_, k, role)| (*k, *role)),
-    );
-    let roles: Vec<_> = roles.collect();
+    let (items, roles) = ring_items(&rows);
     let least = (0..5)
         .map(|_| spool_items(&items, &roles, &dir))
         .min()
